@@ -1,0 +1,45 @@
+//! Everything that talks to, or pretends to be, a Steem/Hive node.
+//!
+//! Why a module of its own: the chain is the only source of truth for a
+//! login. The RPC client (with node failover), the block follower that turns
+//! blocks into claims on login challenges, the decoding of node answers and
+//! the offline devnet all live here, behind plain types the rest of the
+//! gateway can use without knowing JSON-RPC.
+
+pub mod account;
+pub mod asset;
+pub mod block;
+pub mod devnet;
+pub mod follower;
+pub mod rpc;
+
+pub use account::AccountName;
+pub use asset::{Amount, Symbol};
+
+/// Which chain the gateway follows. Decides the accepted assets and the
+/// default public nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainName {
+    Steem,
+    Hive,
+}
+
+impl ChainName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChainName::Steem => "steem",
+            ChainName::Hive => "hive",
+        }
+    }
+}
+
+/// How final a block must be before its transfers count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confirm {
+    /// Act on the head block (about 3 s after the transfer).
+    Head,
+    /// Wait for the last irreversible block (about 45 s on Steem/Hive).
+    Irreversible,
+}

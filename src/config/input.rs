@@ -1,0 +1,262 @@
+//! The YAML as operators write it: serde types, nothing else.
+//!
+//! Why separate from [`super::Config`]: the file format must reject unknown
+//! keys and report the key and line of every mistake, while the rest of the
+//! gateway wants validated, ready-to-use values. Checks that concern a single
+//! value (a duration, an account, a URL) happen *during* deserialization
+//! through the newtypes below, so serde_norway's error carries the line and
+//! column; checks across values (duplicate routes) run in a custom sequence
+//! visitor for the same reason.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, SeqAccess, Visitor};
+
+use crate::chain::{AccountName, ChainName, Confirm};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigInput {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub threads: Option<usize>,
+    pub chain: ChainInput,
+    #[serde(default)]
+    pub session: SessionInput,
+    pub store: Option<String>,
+    pub site_name: Option<String>,
+    pub templates_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub login: LoginInput,
+    #[serde(default)]
+    pub report: ReportInput,
+    pub routes: Routes,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainInput {
+    pub name: ChainName,
+    pub nodes: Option<Vec<NodeUrl>>,
+    pub account: AccountName,
+    pub min_amount: Option<String>,
+    pub confirm: Option<Confirm>,
+    pub request_timeout: Option<HumanDuration>,
+    /// Marks the nodes as a local simulation (the devnet): the login page
+    /// then offers a "simulate transfer" button. Never set for real chains.
+    #[serde(default)]
+    pub devnet: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInput {
+    pub secret: Option<OneOrMany>,
+    pub secret_file: Option<PathBuf>,
+    pub ttl: Option<HumanDuration>,
+    pub challenge_ttl: Option<HumanDuration>,
+    pub cookie_name: Option<String>,
+    /// `true`/`false` forces the cookie's Secure flag; absent: Secure when
+    /// served over TLS.
+    pub secure: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    pub memo_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportInput {
+    pub stale_days: Option<u32>,
+    pub cache_ttl: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Required,
+    Optional,
+    Public,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteInput {
+    pub host: Option<HostName>,
+    pub path: RoutePath,
+    pub upstream: UpstreamInput,
+    pub auth: AuthMode,
+    #[serde(default)]
+    pub allow: Vec<AccountName>,
+}
+
+/// A duration such as `15m`, `30d`, `500ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        humantime::parse_duration(raw.trim())
+            .map(HumanDuration)
+            .map_err(|e| de::Error::custom(format!("invalid duration {raw:?} ({e}); write e.g. \"15m\", \"30d\", \"500ms\"")))
+    }
+}
+
+/// A chain node URL: `http://` or `https://` with a host.
+#[derive(Debug, Clone)]
+pub struct NodeUrl(pub url::Url);
+
+impl<'de> Deserialize<'de> for NodeUrl {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        let url = url::Url::parse(raw.trim()).map_err(|e| de::Error::custom(format!("invalid node URL {raw:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(de::Error::custom(format!("node URL {raw:?} must be http:// or https:// with a host")));
+        }
+        Ok(NodeUrl(url))
+    }
+}
+
+/// A host name to match, lowercase, without port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostName(pub String);
+
+impl<'de> Deserialize<'de> for HostName {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        let host = raw.trim().to_ascii_lowercase();
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(de::Error::custom(format!(
+                "invalid host {raw:?}: a DNS name like app.example.com, without scheme or port"
+            )));
+        }
+        Ok(HostName(host))
+    }
+}
+
+/// A route path prefix: starts with `/`, already canonical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePath(pub String);
+
+impl<'de> Deserialize<'de> for RoutePath {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        let bad = |why: &str| de::Error::custom(format!("invalid route path {raw:?}: {why}"));
+        if !raw.starts_with('/') {
+            return Err(bad("must start with '/'"));
+        }
+        if raw.contains(['%', '\\', '?', '#', ';', ' ']) || raw.contains("//") {
+            return Err(bad("must be a plain path without '%', '\\', '?', '#', ';', spaces or '//'"));
+        }
+        if raw.split('/').any(|seg| seg == "." || seg == "..") {
+            return Err(bad("must not contain '.' or '..' segments"));
+        }
+        if raw.starts_with("/.steemgate") {
+            return Err(bad("/.steemgate/ is reserved for the gateway's own pages"));
+        }
+        let trimmed = if raw.len() > 1 { raw.trim_end_matches('/') } else { raw.as_str() };
+        Ok(RoutePath(trimmed.to_string()))
+    }
+}
+
+/// Where a route sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamInput {
+    /// `http://host:port`
+    Http { host: String, port: u16 },
+    /// `builtin:NAME`, an upstream served by steemgate itself.
+    Builtin(String),
+}
+
+pub const BUILTIN_UPSTREAMS: &[&str] = &["stale-follows", "hello"];
+
+impl<'de> Deserialize<'de> for UpstreamInput {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        let raw = raw.trim();
+        if let Some(name) = raw.strip_prefix("builtin:") {
+            if !BUILTIN_UPSTREAMS.contains(&name) {
+                return Err(de::Error::custom(format!(
+                    "unknown builtin upstream {name:?}; known: {}",
+                    BUILTIN_UPSTREAMS.join(", ")
+                )));
+            }
+            return Ok(UpstreamInput::Builtin(name.to_string()));
+        }
+        let url = url::Url::parse(raw).map_err(|e| de::Error::custom(format!("invalid upstream URL {raw:?}: {e}")))?;
+        if url.scheme() != "http" {
+            return Err(de::Error::custom(format!(
+                "upstream {raw:?}: only http:// upstreams are supported (or builtin:NAME)"
+            )));
+        }
+        if !(url.path() == "/" || url.path().is_empty()) || url.query().is_some() || url.fragment().is_some() {
+            return Err(de::Error::custom(format!(
+                "upstream {raw:?} must be scheme://host:port without a path, query or fragment"
+            )));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(de::Error::custom(format!("upstream {raw:?} must not carry credentials")));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| de::Error::custom(format!("upstream {raw:?} has no host")))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        Ok(UpstreamInput::Http { host, port })
+    }
+}
+
+/// The route list; rejects a second route with the same host and path while
+/// the parser still knows the line.
+#[derive(Debug)]
+pub struct Routes(pub Vec<RouteInput>);
+
+impl<'de> Deserialize<'de> for Routes {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RoutesVisitor;
+        impl<'de> Visitor<'de> for RoutesVisitor {
+            type Value = Routes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of routes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Routes, A::Error> {
+                let mut routes: Vec<RouteInput> = Vec::new();
+                while let Some(route) = seq.next_element::<RouteInput>()? {
+                    if let Some(first) = routes.iter().position(|r| r.host == route.host && r.path == route.path) {
+                        return Err(de::Error::custom(format!(
+                            "routes[{}]: duplicate route for host {} and path {:?} (same as routes[{first}])",
+                            routes.len(),
+                            route.host.as_ref().map_or("(any)", |h| h.0.as_str()),
+                            route.path.0
+                        )));
+                    }
+                    routes.push(route);
+                }
+                if routes.is_empty() {
+                    return Err(de::Error::custom("routes: at least one route is needed"));
+                }
+                Ok(Routes(routes))
+            }
+        }
+        d.deserialize_seq(RoutesVisitor)
+    }
+}

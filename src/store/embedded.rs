@@ -1,0 +1,1 @@
+//! The embedded default store (redb). Filled in by the store work.

@@ -1,0 +1,184 @@
+//! Where sessions, login challenges and the chain cursor live.
+//!
+//! Why one trait: a single gateway keeps its state in an embedded, crash-safe
+//! database; several gateways behind a load balancer share it through Redis.
+//! Both implement [`Store`], and one conformance suite (`tests/store_conformance.rs`)
+//! holds them to the same behaviour. Every method can fail: callers on a
+//! `required` route map any error to 503, never to "not logged in".
+//!
+//! Keys: sessions are stored under [`SessionKey`], a hash of the session id,
+//! so a copy of the store does not hold usable cookies. Challenges are stored
+//! under their memo in canonical (lowercase) form.
+
+pub mod embedded;
+pub mod redis;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the Unix epoch: every expiry in the store uses it.
+pub type UnixTime = u64;
+
+/// The current wall-clock time in [`UnixTime`].
+pub fn now_unix() -> UnixTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The store key of a session: hex of a hash of the session id (see
+/// `auth::cookie::SessionId::store_key`). Never the id itself.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionKey(pub String);
+
+impl SessionKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a session was logged in: enough to audit it later.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginProof {
+    /// `"transfer"` for a memo transfer.
+    pub method: String,
+    pub txid: String,
+    pub block_num: u64,
+    /// Block time of the proving transfer.
+    pub block_time: UnixTime,
+}
+
+/// One browser session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub created_at: UnixTime,
+    /// When the store forgets the session. A pending session lives about as
+    /// long as its challenge; a logged-in one for `session.ttl`.
+    pub expires_at: UnixTime,
+    /// The logged-in account, lowercase and validated; `None` while pending.
+    pub account: Option<String>,
+    /// The memo of the session's current challenge, if one was issued.
+    pub memo: Option<String>,
+    /// When that memo stops being accepted (judged by block time).
+    pub memo_expires_at: UnixTime,
+    pub login: Option<LoginProof>,
+}
+
+impl SessionRecord {
+    /// A fresh pending session without a challenge yet.
+    pub fn pending(now: UnixTime, expires_at: UnixTime) -> Self {
+        Self {
+            created_at: now,
+            expires_at,
+            account: None,
+            memo: None,
+            memo_expires_at: 0,
+            login: None,
+        }
+    }
+
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// A login challenge, stored under its memo.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeRecord {
+    pub session: SessionKey,
+    /// Transfers in blocks timestamped at or after this do not count.
+    pub expires_at: UnixTime,
+    /// Set once, by the first matching transfer.
+    pub claimed_by: Option<String>,
+}
+
+/// A matching transfer, as the follower saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// Sender, validated and lowercase.
+    pub account: String,
+    pub txid: String,
+    pub block_num: u64,
+    pub block_time: UnixTime,
+    /// How long the logged-in session lives from `now`.
+    pub session_ttl_secs: u64,
+    /// Wall-clock time of the claim (for the new session expiry).
+    pub now: UnixTime,
+}
+
+/// What a claim did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The session is now logged in as the claim's account.
+    LoggedIn(SessionKey),
+    /// No live challenge has this memo.
+    UnknownMemo,
+    /// The transfer's block is at or after the challenge's expiry.
+    Expired,
+    /// Somebody claimed the memo first.
+    AlreadyClaimed,
+    /// The challenge existed but its session was logged out or expired.
+    SessionGone,
+}
+
+/// A failure of the store itself (unreachable, corrupt, timeout). Never a
+/// reason to let a request through.
+#[derive(Debug, thiserror::Error)]
+#[error("store error: {0}")]
+pub struct StoreError(pub String);
+
+impl StoreError {
+    pub fn new(msg: impl std::fmt::Display) -> Self {
+        Self(msg.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The state of a gateway (or of several sharing one Redis).
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The session, if it exists and has not expired.
+    async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>>;
+
+    /// Creates or replaces a session; it is forgotten at `record.expires_at`.
+    async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()>;
+
+    /// Revokes a session. Returns whether it existed.
+    async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool>;
+
+    /// Atomically records a new challenge `memo` for the session and sets it
+    /// as the session's current memo (the previous memo simply expires).
+    /// Fails if the session does not exist.
+    async fn issue_challenge(&self, key: &SessionKey, memo: &str, expires_at: UnixTime) -> StoreResult<()>;
+
+    /// Atomically claims the challenge `memo` (canonical form) for a transfer:
+    /// first claim wins, a later one changes nothing.
+    async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome>;
+
+    /// The last block the follower fully processed, if any.
+    async fn cursor(&self) -> StoreResult<Option<u64>>;
+
+    /// Records that every block up to `block` has been processed.
+    async fn set_cursor(&self, block: u64) -> StoreResult<()>;
+
+    /// Cheap liveness check for `/ready`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Deletes expired sessions and challenges; returns how many. Stores
+    /// with native expiry may do nothing.
+    async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize>;
+
+    /// Asks to be (or stay) the one instance that follows the chain for
+    /// `ttl_secs`. Single-instance stores always grant it.
+    async fn acquire_follower_lease(&self, _holder: &str, _ttl_secs: u64) -> StoreResult<bool> {
+        Ok(true)
+    }
+}
+
+/// The store shared by the proxy, the follower and the admin service.
+pub type SharedStore = Arc<dyn Store>;

@@ -1,0 +1,1 @@
+//! The Redis store. Filled in by the Redis issue.
