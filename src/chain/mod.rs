@@ -43,3 +43,27 @@ pub enum Confirm {
     /// Wait for the last irreversible block (about 45 s on Steem/Hive).
     Irreversible,
 }
+
+/// Why a JSON-RPC call failed on every node it was tried on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RpcError {
+    /// The node answered with a JSON-RPC `error` object (the request itself
+    /// is wrong: failing over would not help).
+    #[error("node error {code}: {message}")]
+    Node { code: i64, message: String },
+    /// No node gave a usable answer (timeouts, refused connections, HTTP
+    /// errors, invalid JSON, stale heads).
+    #[error("no node answered usefully: {0}")]
+    Unavailable(String),
+    /// The answer was valid JSON-RPC but not the shape we need.
+    #[error("unexpected answer: {0}")]
+    Decode(String),
+}
+
+/// One JSON-RPC call to "the chain". The real client fails over across
+/// nodes; tests substitute a fake. Methods are full names such as
+/// `condenser_api.get_following`, params a JSON array.
+#[async_trait::async_trait]
+pub trait RpcCall: Send + Sync + 'static {
+    async fn call(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, RpcError>;
+}

@@ -1,0 +1,56 @@
+//! Shared helpers for integration tests: free ports, system binaries, waiting.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Set by `.ci/run`: a test that needs a missing system binary fails instead
+/// of skipping.
+pub const REQUIRE_ENV: &str = "STEEMGATE_REQUIRE_SYSTEM_DEPS";
+
+/// The path of a system binary, or `None` after printing a skip notice.
+/// Panics instead when `STEEMGATE_REQUIRE_SYSTEM_DEPS=1` (CI).
+pub fn system_binary(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
+            panic!("{name} is required ({REQUIRE_ENV}=1) but was not found on PATH");
+        }
+        eprintln!("SKIPPED: `{name}` not found on PATH; install it to run this test");
+    }
+    found
+}
+
+/// A loopback address with a port nobody listens on right now.
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr")
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
+    wait_until(timeout, || std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
+}
+
+/// A fixture from `tests/fixtures/`.
+pub fn fixture(path: &str) -> String {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()))
+}
