@@ -65,7 +65,7 @@ impl Pages {
             .get_template(name)
             .map_err(|source| PagesError::Template { name: name.to_string(), source })?;
         template
-            .render(context)
+            .render(minijinja::value::Serde(context))
             .map_err(|source| PagesError::Template { name: name.to_string(), source })
     }
 }
