@@ -1,1 +1,150 @@
-//! (in progress)
+//! Health, readiness and metrics, on `admin_listen` only.
+//!
+//! Why a separate listener: side doors on the public port (a `/metrics` or
+//! health check that answers 200 to anyone) are a recurring gateway flaw.
+//! The public proxy has no route to these handlers at all; they are served
+//! by their own small HTTP server bound to the admin address.
+//!
+//! - `/health`: the process is up (always 200).
+//! - `/ready`: 200 only when the store answers and the chain follower has a
+//!   recent successful poll; 503 otherwise, with the reason.
+//! - `/metrics`: Prometheus text format.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::chain::follower::ChainStatusHandle;
+use crate::store::{SharedStore, now_unix};
+
+/// The gateway's Prometheus metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    pub logins: IntCounter,
+    pub challenges_issued: IntCounter,
+    pub store_errors: IntCounter,
+    pub chain_head: IntGauge,
+    pub blocks_behind: IntGauge,
+    pub node_failovers: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("steemgate".into()), None).unwrap_or_default();
+        let requests = IntCounterVec::new(Opts::new("requests_total", "Requests by route and status"), &["route", "status"])
+            .unwrap_or_else(|_| unreachable!("static metric definition"));
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"));
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"));
+        let metrics = Self {
+            requests,
+            logins: counter("logins_total", "Sessions logged in by a matching transfer"),
+            challenges_issued: counter("challenges_issued_total", "New login sessions with a memo challenge"),
+            store_errors: counter("store_errors_total", "Requests that met a store failure"),
+            chain_head: gauge("chain_head_block", "Head block number last seen"),
+            blocks_behind: gauge("chain_blocks_behind", "Blocks between the node head and the last processed block"),
+            node_failovers: counter("node_failovers_total", "RPC calls that moved to another node"),
+            registry,
+        };
+        let collectors: [Box<dyn prometheus::core::Collector>; 7] = [
+            Box::new(metrics.requests.clone()),
+            Box::new(metrics.logins.clone()),
+            Box::new(metrics.challenges_issued.clone()),
+            Box::new(metrics.store_errors.clone()),
+            Box::new(metrics.chain_head.clone()),
+            Box::new(metrics.blocks_behind.clone()),
+            Box::new(metrics.node_failovers.clone()),
+        ];
+        for collector in collectors {
+            if let Err(e) = metrics.registry.register(collector) {
+                tracing::error!(error = %e, "metric registration failed");
+            }
+        }
+        metrics
+    }
+
+    /// Counts a finished request.
+    pub fn observe_request(&self, route: &str, status: u16) {
+        self.requests.with_label_values(&[route, status_label(status)]).inc();
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Status codes as static labels (no allocation per request).
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        204 => "204",
+        301 => "301",
+        302 => "302",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+/// What the admin server reads.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: SharedStore,
+    pub chain: ChainStatusHandle,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The admin HTTP app.
+pub fn router(state: AdminState) -> axum::Router {
+    axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok\n" }))
+        .route("/ready", axum::routing::get(ready))
+        .route("/metrics", axum::routing::get(metrics))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
+    let store_ok = matches!(tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await, Ok(Ok(())));
+    let chain_ok = state.chain.is_healthy(now_unix());
+    let body = serde_json::json!({"ready": store_ok && chain_ok, "store": store_ok, "chain": chain_ok}).to_string();
+    let status = if store_ok && chain_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body)
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    let snapshot = state.chain.snapshot();
+    state.metrics.chain_head.set(i64::try_from(snapshot.head_block).unwrap_or(i64::MAX));
+    state
+        .metrics
+        .blocks_behind
+        .set(i64::try_from(snapshot.head_block.saturating_sub(snapshot.processed_block)).unwrap_or(i64::MAX));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}

@@ -7,6 +7,7 @@
 
 pub mod challenge;
 pub mod cookie;
+pub mod sessions;
 
 use rand::rngs::SysRng;
 use rand::TryRng;

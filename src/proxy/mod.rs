@@ -1,1 +1,271 @@
-//! (in progress)
+//! The gateway: pingora's `ProxyHttp`, kept thin.
+//!
+//! Why thin: the decisions live in plain modules that are tested without a
+//! proxy: [`path`] (one canonical path), [`routes`] (which upstream, which
+//! auth mode), [`headers`] (what the upstream may see), [`redirect`]
+//! (local-only redirect targets), [`respond`] (every locally generated
+//! answer), [`endpoints`] (`/.steemgate/*`), and `auth::sessions` (who the
+//! browser is). This file only sequences them per request:
+//!
+//! 1. `request_filter`: canonicalize the target; answer `/.steemgate/*`
+//!    locally; pick the route (none → 404); check the session for
+//!    `optional`/`required` routes (store trouble → 503 on `required`);
+//!    rewrite the target to its canonical form.
+//! 2. `upstream_peer`: the route's pre-resolved upstream.
+//! 3. `upstream_request_filter`: header hygiene, then exactly one identity.
+
+pub mod endpoints;
+pub mod headers;
+pub mod path;
+pub mod redirect;
+pub mod respond;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session};
+
+use crate::admin::Metrics;
+use crate::auth::sessions::SessionManager;
+use crate::chain::RpcCall;
+use crate::chain::follower::ChainStatusHandle;
+use crate::config::AuthMode;
+use crate::pages::Pages;
+use crate::store::{SessionKey, now_unix};
+use headers::{ForwardedFor, sanitize_upstream_request};
+use routes::RouteTable;
+
+/// What the login page and status endpoint tell a visitor to pay.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PaymentInfo {
+    /// The gateway's account.
+    pub pay_to: String,
+    /// `"0.001 STEEM"`
+    pub amount: String,
+    /// `"0.001"`
+    pub amount_decimal: String,
+    /// `"STEEM"`
+    pub currency: String,
+    /// `"steem"` or `"hive"`
+    pub chain: String,
+}
+
+/// Everything the gateway needs, shared by all requests.
+pub struct GatewayState {
+    pub routes: RouteTable,
+    pub sessions: SessionManager,
+    pub pages: Pages,
+    pub chain_status: ChainStatusHandle,
+    pub payment: PaymentInfo,
+    pub site_name: Option<String>,
+    /// Wakes long-polling status requests when the follower logs a session in.
+    pub logins: tokio::sync::broadcast::Sender<SessionKey>,
+    /// Set only when the chain is the devnet: enables the "simulate transfer" button.
+    pub devnet: Option<Arc<dyn RpcCall>>,
+    pub metrics: Arc<Metrics>,
+    /// Whether the public listener is TLS (decides `X-Forwarded-Proto`).
+    pub tls: bool,
+}
+
+/// The pingora service.
+pub struct Gateway {
+    pub state: Arc<GatewayState>,
+}
+
+/// Per-request facts gathered in `request_filter` and used afterwards.
+#[derive(Debug, Default)]
+pub struct RequestCtx {
+    /// Index into the route table; `None` for local answers.
+    route: Option<usize>,
+    /// The logged-in account to send upstream, if any.
+    account: Option<String>,
+    host: Option<String>,
+}
+
+/// The parts of a request target, after canonicalization.
+struct Target {
+    path: String,
+    query: Option<String>,
+    /// Whether the target must be rewritten before proxying.
+    changed: bool,
+}
+
+fn parse_target(session: &Session) -> Result<Target, &'static str> {
+    let req = session.req_header();
+    let raw = std::str::from_utf8(req.raw_path()).map_err(|_| "request target is not UTF-8")?;
+    let mut changed = false;
+    let origin_form = if raw.starts_with('/') {
+        raw
+    } else if req.uri.scheme().is_some() {
+        // Absolute-form: route on its path, and refuse a Host header that disagrees.
+        let authority = req.uri.authority().map(|a| a.host().to_ascii_lowercase());
+        let host_header = req.headers.get(http::header::HOST).and_then(|h| routes::host_from_header(h.as_bytes()));
+        if host_header.is_some() && authority != host_header {
+            return Err("the Host header does not match the absolute request target");
+        }
+        changed = true;
+        req.uri.path_and_query().map_or("/", |pq| pq.as_str())
+    } else {
+        return Err("the request target must be a path");
+    };
+    let (raw_path, query) = match origin_form.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (origin_form, None),
+    };
+    let path = path::canonicalize(raw_path).map_err(|e| match e {
+        path::PathError::NotOriginForm => "the request target must be a path",
+        path::PathError::EncodedSeparator => "encoded '/' or '\\' in the path is not accepted",
+        path::PathError::Backslash => "'\\' in the path is not accepted",
+        path::PathError::PathParameter => "';' in the path is not accepted",
+        path::PathError::BadCharacter => "the path contains characters that are not accepted",
+        path::PathError::BadEncoding => "the path has malformed percent-encoding",
+        path::PathError::TooLong => "the path is too long",
+    })?;
+    if query.as_deref().is_some_and(|q| q.contains('#')) {
+        return Err("'#' is not allowed in the request target");
+    }
+    changed |= path != raw_path;
+    Ok(Target { path, query, changed })
+}
+
+/// Whether the client is a browser that should be redirected to the login
+/// page (rather than get a 401 it can act on).
+pub fn wants_html(session: &Session) -> bool {
+    session
+        .req_header()
+        .headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.contains("text/html")))
+}
+
+impl Gateway {
+    /// The logged-in account of the request's session cookie. `Ok(None)` is
+    /// "anonymous"; `Err` is store trouble.
+    async fn account_of(&self, session: &Session) -> Result<Option<String>, crate::store::StoreError> {
+        let cookies = session.req_header().headers.get_all(http::header::COOKIE);
+        let Some(id) = self.state.sessions.session_from_cookies(cookies.iter().map(|v| v.as_bytes())) else {
+            return Ok(None);
+        };
+        self.state.sessions.account(&id, now_unix()).await
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+        let state = &self.state;
+        let target = match parse_target(session) {
+            Ok(target) => target,
+            Err(why) => {
+                endpoints::message_page(state, session, 400, "Bad request", why).await?;
+                return Ok(true);
+            }
+        };
+        let req = session.req_header();
+        ctx.host = routes::request_host(&req.uri, req.headers.get(http::header::HOST).map(|v| v.as_bytes()));
+
+        if target.path == "/.steemgate" || target.path.starts_with("/.steemgate/") {
+            endpoints::handle(state, session, &target.path, target.query.as_deref()).await?;
+            return Ok(true);
+        }
+
+        let Some((index, route)) = state.routes.find(ctx.host.as_deref(), &target.path) else {
+            endpoints::message_page(state, session, 404, "Not found", "There is nothing at this address.").await?;
+            return Ok(true);
+        };
+        ctx.route = Some(index);
+
+        match route.auth {
+            AuthMode::Public => {}
+            AuthMode::Optional => {
+                // Store trouble on an optional route: proceed anonymously (no identity is the safe side).
+                ctx.account = self.account_of(session).await.unwrap_or_else(|e| {
+                    state.metrics.store_errors.inc();
+                    tracing::warn!(error = %e, "store unavailable on optional route; proxying anonymously");
+                    None
+                });
+            }
+            AuthMode::Required => match self.account_of(session).await {
+                Err(e) => {
+                    state.metrics.store_errors.inc();
+                    tracing::warn!(error = %e, "store unavailable on required route; refusing");
+                    endpoints::unavailable_page(state, session).await?;
+                    return Ok(true);
+                }
+                Ok(None) => {
+                    let original = match &target.query {
+                        Some(q) => format!("{}?{q}", target.path),
+                        None => target.path.clone(),
+                    };
+                    endpoints::login_required(state, session, &original).await?;
+                    return Ok(true);
+                }
+                Ok(Some(account)) if !route.allows(&account) => {
+                    endpoints::forbidden_page(state, session, &account).await?;
+                    return Ok(true);
+                }
+                Ok(Some(account)) => ctx.account = Some(account),
+            },
+        }
+
+        if target.changed {
+            let rebuilt = match &target.query {
+                Some(q) => format!("{}?{q}", target.path),
+                None => target.path.clone(),
+            };
+            match rebuilt.parse::<http::Uri>() {
+                Ok(uri) => session.req_header_mut().set_uri(uri),
+                Err(_) => {
+                    endpoints::message_page(state, session, 400, "Bad request", "The request target is malformed.").await?;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+        let route = ctx
+            .route
+            .and_then(|i| self.state.routes.get(i))
+            .ok_or_else(|| pingora::Error::explain(pingora::ErrorType::InternalError, "no route chosen"))?;
+        let mut peer = HttpPeer::new(route.upstream, false, String::new());
+        peer.options.connection_timeout = Some(Duration::from_secs(5));
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora::http::RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let forwarded = ForwardedFor {
+            client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()),
+            host: ctx.host.as_deref(),
+            proto: if self.state.tls { "https" } else { "http" },
+        };
+        sanitize_upstream_request(
+            upstream_request,
+            &self.state.sessions.settings().cookie_name,
+            &forwarded,
+            ctx.account.as_deref(),
+        )
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&pingora::Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let label = ctx.route.and_then(|i| self.state.routes.get(i)).map_or("(gateway)", |r| r.label.as_str());
+        self.state.metrics.observe_request(label, status);
+    }
+}

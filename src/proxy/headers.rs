@@ -1,0 +1,222 @@
+//! Request header hygiene before anything reaches an upstream.
+//!
+//! Why: the most common way auth gateways are bypassed is a client-sent
+//! identity header that survives (other case, duplicate, `X_Steem_Account`
+//! that CGI/WSGI/Rack merge with the dashed name, or a `Connection:` token
+//! that makes a later hop drop the gateway's own header). Every spelling is
+//! removed here, on every proxied request, before the gateway adds exactly
+//! one value. The gateway's own cookie is removed too, and client-supplied
+//! forwarding headers are replaced, not trusted.
+
+use http::HeaderName;
+use pingora::http::RequestHeader;
+
+/// The identity header the gateway sets.
+pub const IDENTITY_HEADER: &str = "x-steem-account";
+/// Reserved for the signed assertion: treated like the identity header.
+pub const ASSERTION_HEADER: &str = "x-steem-assertion";
+
+/// Whether a header name is any spelling of a header only the gateway may
+/// set: ASCII case-insensitive, with `_` and `.` read as `-`, and surrounding
+/// whitespace ignored.
+pub fn is_reserved_name(name: &str) -> bool {
+    let name = name.trim();
+    [IDENTITY_HEADER, ASSERTION_HEADER].iter().any(|reserved| {
+        name.len() == reserved.len()
+            && name.bytes().zip(reserved.bytes()).all(|(a, b)| {
+                let a = match a.to_ascii_lowercase() {
+                    b'_' | b'.' => b'-',
+                    other => other,
+                };
+                a == b
+            })
+    })
+}
+
+/// Tokens of `Connection` that are not hop-by-hop headers to drop.
+fn is_connection_option(token: &str) -> bool {
+    token.eq_ignore_ascii_case("keep-alive") || token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("upgrade")
+}
+
+/// Facts about the client connection the upstream is told about.
+pub struct ForwardedFor<'a> {
+    pub client_ip: Option<String>,
+    pub host: Option<&'a str>,
+    pub proto: &'static str,
+}
+
+/// Rewrites the upstream request: strips every reserved-header spelling,
+/// headers named in `Connection`, the gateway's cookie and client
+/// forwarding headers; then sets the forwarding headers and, when
+/// `account` is given, exactly one `X-Steem-Account`.
+pub fn sanitize_upstream_request(
+    req: &mut RequestHeader,
+    cookie_name: &str,
+    forwarded: &ForwardedFor<'_>,
+    account: Option<&str>,
+) -> pingora::Result<()> {
+    // Headers named by Connection are hop-by-hop: they end here.
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    let mut connection_options: Vec<String> = Vec::new();
+    for value in req.headers.get_all(http::header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if is_connection_option(token) {
+                connection_options.push(token.to_ascii_lowercase());
+            } else if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                doomed.push(name);
+            }
+        }
+    }
+    doomed.extend(req.headers.keys().filter(|name| is_reserved_name(name.as_str())).cloned());
+    for name in [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-real-ip",
+    ] {
+        doomed.push(HeaderName::from_static(name));
+    }
+    for name in &doomed {
+        // Never let a Connection token remove framing the proxy needs.
+        if name == http::header::HOST || name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING {
+            continue;
+        }
+        req.remove_header(name);
+    }
+    req.remove_header(&http::header::CONNECTION);
+    if !connection_options.is_empty() {
+        connection_options.dedup();
+        req.insert_header(http::header::CONNECTION, connection_options.join(", "))?;
+    }
+
+    strip_cookie(req, cookie_name)?;
+
+    if let Some(ip) = &forwarded.client_ip {
+        req.insert_header("x-forwarded-for", ip.as_str())?;
+        req.insert_header("x-real-ip", ip.as_str())?;
+    }
+    if let Some(host) = forwarded.host {
+        req.insert_header("x-forwarded-host", host)?;
+    }
+    req.insert_header("x-forwarded-proto", forwarded.proto)?;
+    if let Some(account) = account {
+        req.insert_header(IDENTITY_HEADER, account)?;
+    }
+    Ok(())
+}
+
+/// Removes the gateway's cookie from all `Cookie` headers (HTTP/2 may send
+/// several), keeping the others in one header.
+fn strip_cookie(req: &mut RequestHeader, cookie_name: &str) -> pingora::Result<()> {
+    let values: Vec<Vec<u8>> = req.headers.get_all(http::header::COOKIE).iter().map(|v| v.as_bytes().to_vec()).collect();
+    if values.is_empty() {
+        return Ok(());
+    }
+    let mut kept: Vec<String> = Vec::new();
+    let mut removed_any = false;
+    for raw in &values {
+        let text = String::from_utf8_lossy(raw);
+        for pair in text.split(';') {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+            if name == cookie_name {
+                removed_any = true;
+            } else {
+                kept.push(pair.to_string());
+            }
+        }
+    }
+    if !removed_any && values.len() == 1 {
+        return Ok(());
+    }
+    req.remove_header(&http::header::COOKIE);
+    if !kept.is_empty() {
+        req.insert_header(http::header::COOKIE, kept.join("; "))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        for (name, value) in headers {
+            req.append_header(name.to_string(), *value).unwrap();
+        }
+        req
+    }
+
+    fn values(req: &RequestHeader, name: &str) -> Vec<String> {
+        req.headers.get_all(name).iter().map(|v| v.to_str().unwrap().to_string()).collect()
+    }
+
+    const FWD: ForwardedFor<'static> = ForwardedFor { client_ip: None, host: None, proto: "http" };
+
+    #[test]
+    fn reserved_name_spellings() {
+        for name in ["X-Steem-Account", "x-steem-account", "X_STEEM_ACCOUNT", "x.steem.account", "X-Steem_Account", " x-steem-account ", "X-Steem-Assertion"] {
+            assert!(is_reserved_name(name), "{name}");
+        }
+        for name in ["X-Steem-Accounts", "X-Steem", "Steem-Account", "x-steem-account2"] {
+            assert!(!is_reserved_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_spoofed_spelling_is_replaced_by_one_value() {
+        let mut req = request(&[
+            ("X-Steem-Account", "mallory"),
+            ("x-steem-account", "mallory2"),
+            ("X_Steem_Account", "mallory3"),
+            ("x.steem.account", "mallory4"),
+            ("X-STEEM-ACCOUNT", "a, b"),
+        ]);
+        sanitize_upstream_request(&mut req, "steemgate", &FWD, Some("alice")).unwrap();
+        assert_eq!(values(&req, "x-steem-account"), vec!["alice"]);
+        assert!(req.headers.keys().all(|k| !is_reserved_name(k.as_str()) || k == "x-steem-account"));
+        let mut anonymous = request(&[("X_Steem_Account", "mallory")]);
+        sanitize_upstream_request(&mut anonymous, "steemgate", &FWD, None).unwrap();
+        assert!(anonymous.headers.keys().all(|k| !is_reserved_name(k.as_str())));
+    }
+
+    #[test]
+    fn connection_listed_headers_are_dropped_and_cannot_target_identity() {
+        let mut req = request(&[("Connection", "keep-alive, X-Steem-Account, X-Secret"), ("X-Secret", "1"), ("X-Other", "2")]);
+        sanitize_upstream_request(&mut req, "steemgate", &FWD, Some("alice")).unwrap();
+        assert_eq!(values(&req, "x-steem-account"), vec!["alice"]);
+        assert_eq!(values(&req, "connection"), vec!["keep-alive"]);
+        assert!(values(&req, "x-secret").is_empty());
+        assert_eq!(values(&req, "x-other"), vec!["2"]);
+    }
+
+    #[test]
+    fn gateway_cookie_is_removed_others_kept() {
+        let mut req = request(&[("Cookie", "a=1; steemgate=v1.x.y; b=2"), ("Cookie", "steemgate=v1.z.w; c=3")]);
+        sanitize_upstream_request(&mut req, "steemgate", &FWD, None).unwrap();
+        assert_eq!(values(&req, "cookie"), vec!["a=1; b=2; c=3"]);
+        let mut only = request(&[("Cookie", "steemgate=v1.x.y")]);
+        sanitize_upstream_request(&mut only, "steemgate", &FWD, None).unwrap();
+        assert!(values(&only, "cookie").is_empty());
+    }
+
+    #[test]
+    fn forwarding_headers_are_replaced() {
+        let mut req = request(&[("X-Forwarded-For", "6.6.6.6"), ("Forwarded", "for=6.6.6.6"), ("X-Real-IP", "6.6.6.6"), ("X-Forwarded-Proto", "https")]);
+        let fwd = ForwardedFor { client_ip: Some("127.0.0.1".into()), host: Some("app.example"), proto: "http" };
+        sanitize_upstream_request(&mut req, "steemgate", &fwd, None).unwrap();
+        assert_eq!(values(&req, "x-forwarded-for"), vec!["127.0.0.1"]);
+        assert_eq!(values(&req, "x-real-ip"), vec!["127.0.0.1"]);
+        assert_eq!(values(&req, "x-forwarded-proto"), vec!["http"]);
+        assert_eq!(values(&req, "x-forwarded-host"), vec!["app.example"]);
+        assert!(values(&req, "forwarded").is_empty());
+    }
+}

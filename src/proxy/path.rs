@@ -1,0 +1,183 @@
+//! One canonical request path for both the route decision and the upstream.
+//!
+//! Why: gateways are bypassed when the router and the upstream read a path
+//! differently (`/public/../app`, `/%61pp`, `//app`, `/app;x`, `%2F`). Here the
+//! path is canonicalized once; the route is chosen on the result and the
+//! upstream receives exactly the same path. What cannot be made unambiguous
+//! is refused with 400: encoded slashes and backslashes, backslashes, `;`
+//! path parameters, NUL and control characters, non-origin-form targets.
+
+/// Why a request target was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the request target must be a path starting with '/'")]
+    NotOriginForm,
+    #[error("encoded '/' or '\\' in a path is ambiguous")]
+    EncodedSeparator,
+    #[error("'\\' in a path is ambiguous")]
+    Backslash,
+    #[error("';' path parameters are not accepted")]
+    PathParameter,
+    #[error("control characters, spaces or '#' are not allowed in a path")]
+    BadCharacter,
+    #[error("malformed percent-encoding in the path")]
+    BadEncoding,
+    #[error("path too long")]
+    TooLong,
+}
+
+/// Longest path accepted (bytes, before canonicalization).
+pub const MAX_PATH_LEN: usize = 8 * 1024;
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Canonicalizes the path part of a request target (no query).
+///
+/// Percent-encoded unreserved characters are decoded (`%61` → `a`,
+/// `%2e` → `.`), other escapes are kept with uppercase hex, `.` and `..`
+/// segments are resolved (never above the root), and empty segments
+/// (`//`) are dropped. A trailing slash is kept.
+pub fn canonicalize(raw: &str) -> Result<String, PathError> {
+    if raw.len() > MAX_PATH_LEN {
+        return Err(PathError::TooLong);
+    }
+    if !raw.starts_with('/') {
+        return Err(PathError::NotOriginForm);
+    }
+    let bytes = raw.as_bytes();
+    // Decode unreserved escapes and validate every byte first.
+    let mut decoded = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'%' => {
+                let (Some(hi), Some(lo)) = (
+                    bytes.get(i + 1).copied().and_then(hex_value),
+                    bytes.get(i + 2).copied().and_then(hex_value),
+                ) else {
+                    return Err(PathError::BadEncoding);
+                };
+                let value = hi * 16 + lo;
+                if value == b'/' || value == b'\\' {
+                    return Err(PathError::EncodedSeparator);
+                }
+                if value == b';' {
+                    return Err(PathError::PathParameter);
+                }
+                if value < 0x20 || value == 0x7f {
+                    return Err(PathError::BadCharacter);
+                }
+                if is_unreserved(value) {
+                    decoded.push(value as char);
+                } else {
+                    decoded.push('%');
+                    decoded.push(char::from(b"0123456789ABCDEF"[usize::from(hi)]));
+                    decoded.push(char::from(b"0123456789ABCDEF"[usize::from(lo)]));
+                }
+                i += 3;
+            }
+            b'\\' => return Err(PathError::Backslash),
+            b';' => return Err(PathError::PathParameter),
+            b'#' | b' ' => return Err(PathError::BadCharacter),
+            _ if b < 0x21 || b >= 0x7f => return Err(PathError::BadCharacter),
+            _ => {
+                decoded.push(b as char);
+                i += 1;
+            }
+        }
+    }
+    let ends_in_directory =
+        decoded.len() > 1 && (decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/.."));
+    let mut out = String::with_capacity(decoded.len());
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                let parent = out.rfind('/').unwrap_or(0);
+                out.truncate(parent);
+            }
+            s => {
+                out.push('/');
+                out.push_str(s);
+            }
+        }
+    }
+    if out.is_empty() || (ends_in_directory && !out.ends_with('/')) {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_dot_segments_and_decodes_unreserved() {
+        let cases = [
+            ("/", "/"),
+            ("/app", "/app"),
+            ("/app/", "/app/"),
+            ("/public/../app", "/app"),
+            ("/public/%2e%2e/app", "/app"),
+            ("/public/%2E%2e/app", "/app"),
+            ("/public/.%2e/app", "/app"),
+            ("//app", "/app"),
+            ("/a//b///c", "/a/b/c"),
+            ("/%61pp", "/app"),
+            ("/../../etc", "/etc"),
+            ("/a/./b", "/a/b"),
+            ("/a/b/..", "/a/"),
+            ("/a/.", "/a/"),
+            ("/..", "/"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/a%20b", "/a%20b"),
+            ("/x%7e", "/x~"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(canonicalize(raw).as_deref(), Ok(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn refuses_ambiguous_targets() {
+        let cases = [
+            ("app", PathError::NotOriginForm),
+            ("*", PathError::NotOriginForm),
+            ("http://evil/app", PathError::NotOriginForm),
+            ("/a%2Fb", PathError::EncodedSeparator),
+            ("/a%2fb", PathError::EncodedSeparator),
+            ("/a%5Cb", PathError::EncodedSeparator),
+            ("/a\\b", PathError::Backslash),
+            ("/app;x", PathError::PathParameter),
+            ("/app%3bx", PathError::PathParameter),
+            ("/a%00", PathError::BadCharacter),
+            ("/a#b", PathError::BadCharacter),
+            ("/a%zz", PathError::BadEncoding),
+            ("/a%2", PathError::BadEncoding),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(canonicalize(raw), Err(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn canonical_form_is_a_fixed_point() {
+        for raw in ["/public/../app", "//x//y/", "/%61/%2e/b", "/a/b/..", "/"] {
+            let once = canonicalize(raw).unwrap();
+            assert_eq!(canonicalize(&once).unwrap(), once, "{raw}");
+        }
+    }
+}
