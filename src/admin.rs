@@ -36,18 +36,34 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("steemgate".into()), None).unwrap_or_default();
-        let requests = IntCounterVec::new(Opts::new("requests_total", "Requests by route and status"), &["route", "status"])
-            .unwrap_or_else(|_| unreachable!("static metric definition"));
-        let counter = |name: &str, help: &str| IntCounter::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"));
-        let gauge = |name: &str, help: &str| IntGauge::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"));
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "Requests by route and status"),
+            &["route", "status"],
+        )
+        .unwrap_or_else(|_| unreachable!("static metric definition"));
+        let counter = |name: &str, help: &str| {
+            IntCounter::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"))
+        };
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"))
+        };
         let metrics = Self {
             requests,
             logins: counter("logins_total", "Sessions logged in by a matching transfer"),
-            challenges_issued: counter("challenges_issued_total", "New login sessions with a memo challenge"),
+            challenges_issued: counter(
+                "challenges_issued_total",
+                "New login sessions with a memo challenge",
+            ),
             store_errors: counter("store_errors_total", "Requests that met a store failure"),
             chain_head: gauge("chain_head_block", "Head block number last seen"),
-            blocks_behind: gauge("chain_blocks_behind", "Blocks between the node head and the last processed block"),
-            node_failovers: counter("node_failovers_total", "RPC calls that moved to another node"),
+            blocks_behind: gauge(
+                "chain_blocks_behind",
+                "Blocks between the node head and the last processed block",
+            ),
+            node_failovers: counter(
+                "node_failovers_total",
+                "RPC calls that moved to another node",
+            ),
             registry,
         };
         let collectors: [Box<dyn prometheus::core::Collector>; 7] = [
@@ -69,7 +85,9 @@ impl Metrics {
 
     /// Counts a finished request.
     pub fn observe_request(&self, route: &str, status: u16) {
-        self.requests.with_label_values(&[route, status_label(status)]).inc();
+        self.requests
+            .with_label_values(&[route, status_label(status)])
+            .inc();
     }
 
     /// Prometheus text exposition.
@@ -132,19 +150,41 @@ pub fn router(state: AdminState) -> axum::Router {
 }
 
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
-    let store_ok = matches!(tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await, Ok(Ok(())));
+    let store_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
+        Ok(Ok(()))
+    );
     let chain_ok = state.chain.is_healthy(now_unix());
-    let body = serde_json::json!({"ready": store_ok && chain_ok, "store": store_ok, "chain": chain_ok}).to_string();
-    let status = if store_ok && chain_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body)
+    let body =
+        serde_json::json!({"ready": store_ok && chain_ok, "store": store_ok, "chain": chain_ok})
+            .to_string();
+    let status = if store_ok && chain_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let snapshot = state.chain.snapshot();
-    state.metrics.chain_head.set(i64::try_from(snapshot.head_block).unwrap_or(i64::MAX));
     state
         .metrics
-        .blocks_behind
-        .set(i64::try_from(snapshot.head_block.saturating_sub(snapshot.processed_block)).unwrap_or(i64::MAX));
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+        .chain_head
+        .set(i64::try_from(snapshot.head_block).unwrap_or(i64::MAX));
+    state.metrics.blocks_behind.set(
+        i64::try_from(snapshot.head_block.saturating_sub(snapshot.processed_block))
+            .unwrap_or(i64::MAX),
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
 }

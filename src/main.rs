@@ -1,1 +1,149 @@
-fn main() {}
+//! The `steemgate` command: a thin CLI over the library.
+//!
+//! `run` and `check` read a config; `demo` runs everything offline (gateway,
+//! devnet, embedded store, built-in upstreams); `devnet` runs or drives the
+//! simulated chain; `secret` prints a fresh cookie secret.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "steemgate",
+    version,
+    about = "Authentication gateway: visitors prove a Steem/Hive account with a memo transfer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway with a config file.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file; exits non-zero naming the bad key and line.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Everything offline in one process: gateway, devnet, embedded store, demo apps.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Seconds between simulated blocks.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        block_interval: Duration,
+    },
+    /// Run the simulated chain (devnet), or drive a running one.
+    Devnet {
+        #[command(subcommand)]
+        action: Option<DevnetAction>,
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        listen: String,
+        /// steem or hive
+        #[arg(long, default_value = "steem")]
+        chain: String,
+        /// Time between blocks (e.g. 3s); 0 produces blocks only on `devnet.produce_block`.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        block_interval: Duration,
+        /// Start without the seeded demo accounts and follows.
+        #[arg(long)]
+        no_seed: bool,
+    },
+    /// Print a fresh random secret for `session.secret`.
+    Secret,
+}
+
+#[derive(Subcommand)]
+enum DevnetAction {
+    /// Submit a simulated transfer to a running devnet.
+    Transfer {
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        node: url::Url,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "0.001 STEEM")]
+        amount: String,
+        #[arg(long)]
+        memo: String,
+    },
+    /// Ask a running devnet to produce a block now.
+    ProduceBlock {
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        node: url::Url,
+    },
+}
+
+fn main() -> ExitCode {
+    steemgate::logging::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => steemgate::config::Config::load(&config)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
+            .and_then(|c| steemgate::server::run(c, Default::default())),
+        Command::Check { config } => match steemgate::config::Config::load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: OK ({} routes, chain {} as @{})",
+                    config.display(),
+                    c.routes.len(),
+                    c.chain.name.as_str(),
+                    c.chain.account
+                );
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", config.display())),
+        },
+        Command::Demo {
+            listen,
+            block_interval,
+        } => steemgate::demo::run(&listen, block_interval),
+        Command::Devnet {
+            action: None,
+            listen,
+            chain,
+            block_interval,
+            no_seed,
+        } => steemgate::demo::run_devnet(&listen, &chain, block_interval, !no_seed),
+        Command::Devnet {
+            action: Some(action),
+            ..
+        } => devnet_client(action),
+        Command::Secret => steemgate::demo::fresh_secret().map(|s| println!("{s}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn devnet_client(action: DevnetAction) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match action {
+            DevnetAction::Transfer { node, from, to, amount, memo } => {
+                let txid = steemgate::chain::devnet::submit_transfer_rpc(&node, &from, &to, &amount, &memo).await?;
+                println!("simulated transfer {txid} submitted: {from} -> {to}, {amount}, memo {memo:?} (it lands in the next block)");
+            }
+            DevnetAction::ProduceBlock { node } => {
+                let block = steemgate::chain::devnet::produce_block_rpc(&node).await?;
+                println!("simulated block {block} produced");
+            }
+        }
+        Ok(())
+    })
+}

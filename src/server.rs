@@ -1,1 +1,325 @@
-//! (in progress)
+//! Wiring: one process with the proxy, the chain follower, the admin server
+//! and the built-in upstreams (and, in `demo`, the devnet).
+//!
+//! Why here and not in `main`: tests and `demo` build the same process from
+//! a [`Config`]. Pingora owns the runtimes (one per service): every async
+//! client (RPC, Redis) is created by the service that uses it, inside its
+//! own runtime, never on a temporary runtime in `main`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{BackgroundService, background_service};
+
+use crate::admin::{AdminState, Metrics};
+use crate::auth::cookie::CookieCodec;
+use crate::auth::sessions::{SessionManager, SessionSettings};
+use crate::chain::follower::{ChainStatusHandle, Follower, FollowerSettings};
+use crate::chain::rpc::RpcClient;
+use crate::chain::{RpcCall, Symbol};
+use crate::config::{Config, Upstream};
+use crate::pages::Pages;
+use crate::proxy::routes::RouteTable;
+use crate::proxy::{Gateway, GatewayState, PaymentInfo};
+use crate::store::{SessionKey, SharedStore};
+
+/// Extra services run in the same process.
+#[derive(Default)]
+pub struct Extras {
+    /// `steemgate demo`: the devnet and the listener it serves on.
+    pub devnet: Option<(crate::chain::devnet::Devnet, TcpListener)>,
+}
+
+/// An axum app served as a pingora background service on a listener bound
+/// before the server starts (so its address is known to the routes).
+struct AxumService {
+    name: &'static str,
+    listener: Mutex<Option<TcpListener>>,
+    router: axum::Router,
+}
+
+#[async_trait]
+impl BackgroundService for AxumService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) else {
+            return;
+        };
+        let listener = match listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(listener))
+        {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(service = self.name, error = %e, "cannot serve");
+                return;
+            }
+        };
+        let served = axum::serve(listener, self.router.clone())
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.changed().await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(service = self.name, error = %e, "server stopped");
+        }
+    }
+}
+
+fn axum_service(
+    name: &'static str,
+    listener: TcpListener,
+    router: axum::Router,
+) -> impl pingora::services::ServiceWithDependents {
+    background_service(
+        name,
+        AxumService {
+            name,
+            listener: Mutex::new(Some(listener)),
+            router,
+        },
+    )
+}
+
+/// Follows the chain (and sweeps expired store entries) in its own runtime.
+struct ChainService {
+    config: Arc<Config>,
+    store: SharedStore,
+    status: ChainStatusHandle,
+    logins: tokio::sync::broadcast::Sender<SessionKey>,
+    metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl BackgroundService for ChainService {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        let chain = &self.config.chain;
+        let rpc = Arc::new(RpcClient::new(chain.nodes.clone(), chain.request_timeout));
+        let settings = FollowerSettings {
+            chain: chain.name,
+            account: chain.account.clone(),
+            min_amount_units: chain.min_amount_units,
+            confirm: chain.confirm,
+            challenge_ttl: self.config.session.challenge_ttl,
+            session_ttl: self.config.session.ttl,
+            instance_id: instance_id(),
+        };
+        let follower = Follower::new(
+            rpc,
+            self.store.clone(),
+            settings,
+            self.status.clone(),
+            self.logins.clone(),
+        );
+        let sweeper_store = self.store.clone();
+        let mut sweeper_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {
+                        if let Err(e) = sweeper_store.sweep_expired(crate::store::now_unix()).await {
+                            tracing::warn!(error = %e, "sweeping expired sessions failed");
+                        }
+                    }
+                    _ = sweeper_shutdown.changed() => break,
+                }
+            }
+        });
+        let metrics = self.metrics.clone();
+        let mut login_events = self.logins.subscribe();
+        tokio::spawn(async move {
+            while let Ok(_key) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) =
+                login_events.recv().await
+            {
+                metrics.logins.inc();
+            }
+        });
+        follower.run(shutdown).await;
+    }
+}
+
+/// A name for this process in the follower lease.
+fn instance_id() -> String {
+    let mut random = [0u8; 6];
+    let _ = crate::auth::os_random(&mut random);
+    format!("{}-{}", std::process::id(), hex::encode(random))
+}
+
+/// Binds a loopback listener for a built-in upstream.
+fn bind_loopback() -> anyhow::Result<TcpListener> {
+    TcpListener::bind("127.0.0.1:0").context("binding a loopback port for a built-in upstream")
+}
+
+/// Opens the configured store.
+pub fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    crate::store::open(&config.store).context("opening the store")
+}
+
+/// Runs the gateway until a shutdown signal (SIGTERM/SIGINT). Never returns
+/// on success (pingora exits the process).
+pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let store = open_store(&config)?;
+    let pages = Arc::new(Pages::new(config.templates_dir.as_deref()).context("loading templates")?);
+    let metrics = Arc::new(Metrics::new());
+    let chain_status = ChainStatusHandle::default();
+    let (logins, _) = tokio::sync::broadcast::channel::<SessionKey>(1024);
+
+    let mut conf = ServerConf::default();
+    conf.threads = config.threads;
+    conf.grace_period_seconds = Some(1);
+    conf.graceful_shutdown_timeout_seconds = Some(5);
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let server_conf = server.configuration.clone();
+
+    // Built-in upstreams: one loopback listener each, bound now so routes know the address.
+    let mut builtin_addrs: Vec<(String, SocketAddr)> = Vec::new();
+    for route in &config.routes {
+        let Upstream::Builtin(name) = &route.upstream else {
+            continue;
+        };
+        if builtin_addrs.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let listener = bind_loopback()?;
+        builtin_addrs.push((name.clone(), listener.local_addr()?));
+        let router = match name.as_str() {
+            "hello" => crate::hello::router(),
+            "stale-follows" => {
+                crate::report::builtin_router(&config, pages.clone(), chain_status.clone())
+            }
+            other => anyhow::bail!("unknown builtin upstream {other}"),
+        };
+        server.add_service(axum_service("builtin upstream", listener, router));
+    }
+    let routes = RouteTable::compile(&config.routes, |upstream| match upstream {
+        Upstream::Http { host, port } => {
+            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
+                .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{host}:{port} resolves to no address"))
+        }
+        Upstream::Builtin(name) => builtin_addrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| format!("builtin {name} not started")),
+    })?;
+
+    let secure = config.session.secure.unwrap_or(false);
+    let sessions = SessionManager::new(
+        store.clone(),
+        CookieCodec::new(&config.session.secrets),
+        SessionSettings {
+            ttl: config.session.ttl,
+            challenge_ttl: config.session.challenge_ttl,
+            memo_prefix: config.memo_prefix.clone(),
+            cookie_name: SessionSettings::effective_cookie_name(
+                &config.session.cookie_name,
+                secure,
+            ),
+            secure,
+        },
+    );
+    let login_amount = config.chain.login_amount();
+    let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| {
+        Arc::new(RpcClient::new(
+            config.chain.nodes.clone(),
+            config.chain.request_timeout,
+        )) as Arc<dyn RpcCall>
+    });
+    let state = Arc::new(GatewayState {
+        routes,
+        sessions,
+        pages: pages.clone(),
+        chain_status: chain_status.clone(),
+        payment: PaymentInfo {
+            pay_to: config.chain.account.to_string(),
+            amount: login_amount.to_string(),
+            amount_decimal: login_amount.decimal(),
+            currency: Symbol::native(config.chain.name).as_str().to_string(),
+            chain: config.chain.name.as_str().to_string(),
+        },
+        site_name: config.site_name.clone(),
+        logins: logins.clone(),
+        devnet: devnet_rpc,
+        metrics: metrics.clone(),
+        tls: false,
+    });
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server_conf,
+        Gateway { state },
+        "steemgate proxy",
+    );
+    proxy.add_tcp(&config.listen.to_string());
+    server.add_service(proxy);
+
+    if let Some((devnet, listener)) = extras.devnet {
+        server.add_service(background_service(
+            "devnet",
+            DevnetService {
+                devnet,
+                listener: Mutex::new(Some(listener)),
+            },
+        ));
+    }
+    server.add_service(background_service(
+        "chain follower",
+        ChainService {
+            config: config.clone(),
+            store: store.clone(),
+            status: chain_status.clone(),
+            logins,
+            metrics: metrics.clone(),
+        },
+    ));
+    if let Some(admin_addr) = config.admin_listen {
+        let listener = TcpListener::bind(admin_addr)
+            .with_context(|| format!("binding admin_listen {admin_addr}"))?;
+        let router = crate::admin::router(AdminState {
+            store,
+            chain: chain_status,
+            metrics,
+        });
+        server.add_service(axum_service("admin", listener, router));
+    }
+    tracing::info!(listen = %config.listen, admin = ?config.admin_listen, "steemgate starting");
+    server.run_forever();
+}
+
+/// The devnet as a background service (`steemgate demo`).
+struct DevnetService {
+    devnet: crate::chain::devnet::Devnet,
+    listener: Mutex<Option<TcpListener>>,
+}
+
+#[async_trait]
+impl BackgroundService for DevnetService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) else {
+            return;
+        };
+        let listener = match listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(listener))
+        {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(error = %e, "devnet cannot serve");
+                return;
+            }
+        };
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = self.devnet.clone().serve(listener, stop).await {
+            tracing::error!(error = %e, "devnet stopped");
+        }
+    }
+}

@@ -29,7 +29,11 @@ impl SessionSettings {
     /// The cookie name to use: `__Host-<name>` when Secure, so a sibling
     /// subdomain cannot plant (toss) a session cookie for us.
     pub fn effective_cookie_name(name: &str, secure: bool) -> String {
-        if secure { format!("__Host-{name}") } else { name.to_string() }
+        if secure {
+            format!("__Host-{name}")
+        } else {
+            name.to_string()
+        }
     }
 }
 
@@ -61,7 +65,11 @@ pub struct SessionManager {
 
 impl SessionManager {
     pub fn new(store: SharedStore, codec: CookieCodec, settings: SessionSettings) -> Self {
-        Self { store, codec, settings }
+        Self {
+            store,
+            codec,
+            settings,
+        }
     }
 
     pub fn settings(&self) -> &SessionSettings {
@@ -75,7 +83,10 @@ impl SessionManager {
     /// The session id from the request's `Cookie` header values: the first
     /// cookie with our name whose MAC verifies (a tossed or forged duplicate
     /// is skipped). Junk is simply "no session".
-    pub fn session_from_cookies<'a>(&self, headers: impl IntoIterator<Item = &'a [u8]>) -> Option<SessionId> {
+    pub fn session_from_cookies<'a>(
+        &self,
+        headers: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Option<SessionId> {
         headers
             .into_iter()
             .filter_map(|raw| std::str::from_utf8(raw).ok())
@@ -87,7 +98,11 @@ impl SessionManager {
 
     /// The logged-in account of session `id`, if any. A store failure is an
     /// error, never "anonymous".
-    pub async fn account(&self, id: &SessionId, now: UnixTime) -> Result<Option<String>, StoreError> {
+    pub async fn account(
+        &self,
+        id: &SessionId,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError> {
         let record = self.store.get_session(&id.store_key()).await?;
         Ok(record.filter(|r| r.is_live(now)).and_then(|r| r.account))
     }
@@ -95,15 +110,36 @@ impl SessionManager {
     /// The session for a login page or status poll: the existing one if it is
     /// logged in or has a live memo; a fresh memo if its memo expired; a
     /// brand-new session (new id, never the presented one) otherwise.
-    pub async fn ensure_challenge(&self, presented: Option<SessionId>, now: UnixTime) -> Result<LiveSession, SessionError> {
+    pub async fn ensure_challenge(
+        &self,
+        presented: Option<SessionId>,
+        now: UnixTime,
+    ) -> Result<LiveSession, SessionError> {
         if let Some(id) = presented {
             let key = id.store_key();
-            if let Some(record) = self.store.get_session(&key).await?.filter(|r| r.is_live(now)) {
-                if record.account.is_some() || (record.memo.is_some() && record.memo_expires_at > now) {
-                    return Ok(LiveSession { id, key, record, is_new: false });
+            if let Some(record) = self
+                .store
+                .get_session(&key)
+                .await?
+                .filter(|r| r.is_live(now))
+            {
+                if record.account.is_some()
+                    || (record.memo.is_some() && record.memo_expires_at > now)
+                {
+                    return Ok(LiveSession {
+                        id,
+                        key,
+                        record,
+                        is_new: false,
+                    });
                 }
                 let record = self.issue_challenge(&key, now).await?;
-                return Ok(LiveSession { id, key, record, is_new: false });
+                return Ok(LiveSession {
+                    id,
+                    key,
+                    record,
+                    is_new: false,
+                });
             }
         }
         let id = SessionId::generate()?;
@@ -113,17 +149,27 @@ impl SessionManager {
             .put_session(&key, &SessionRecord::pending(now, now + 2 * challenge_ttl))
             .await?;
         let record = self.issue_challenge(&key, now).await?;
-        Ok(LiveSession { id, key, record, is_new: true })
+        Ok(LiveSession {
+            id,
+            key,
+            record,
+            is_new: true,
+        })
     }
 
-    async fn issue_challenge(&self, key: &SessionKey, now: UnixTime) -> Result<SessionRecord, SessionError> {
+    async fn issue_challenge(
+        &self,
+        key: &SessionKey,
+        now: UnixTime,
+    ) -> Result<SessionRecord, SessionError> {
         let memo = new_memo(&self.settings.memo_prefix)?;
         let expires_at = now + self.settings.challenge_ttl.as_secs().max(1);
         self.store.issue_challenge(key, &memo, expires_at).await?;
-        self.store
-            .get_session(key)
-            .await?
-            .ok_or_else(|| SessionError::Store(StoreError::new("session vanished while issuing its challenge")))
+        self.store.get_session(key).await?.ok_or_else(|| {
+            SessionError::Store(StoreError::new(
+                "session vanished while issuing its challenge",
+            ))
+        })
     }
 
     /// Revokes the session server-side. Returns whether one existed.
@@ -139,7 +185,9 @@ impl SessionManager {
             .same_site(SameSite::Lax)
             .path("/")
             .secure(self.settings.secure)
-            .max_age(cookie::time::Duration::seconds(i64::try_from(self.settings.ttl.as_secs()).unwrap_or(i64::MAX)))
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(self.settings.ttl.as_secs()).unwrap_or(i64::MAX),
+            ))
             .build()
             .to_string()
     }

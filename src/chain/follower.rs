@@ -24,6 +24,8 @@ impl ChainStatusHandle {
         (s.processed_time > 0).then(|| now.saturating_sub(s.processed_time))
     }
     pub fn is_healthy(&self, now: UnixTime) -> bool {
-        self.snapshot().last_ok.is_some_and(|t| now.saturating_sub(t) < 30)
+        self.snapshot()
+            .last_ok
+            .is_some_and(|t| now.saturating_sub(t) < 30)
     }
 }

@@ -8,7 +8,11 @@ impl RpcClient {
 }
 #[async_trait::async_trait]
 impl super::RpcCall for RpcClient {
-    async fn call(&self, _method: &str, _params: serde_json::Value) -> Result<serde_json::Value, super::RpcError> {
+    async fn call(
+        &self,
+        _method: &str,
+        _params: serde_json::Value,
+    ) -> Result<serde_json::Value, super::RpcError> {
         Err(super::RpcError::Unavailable("stub".into()))
     }
 }

@@ -32,22 +32,47 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 const MAX_BODY: usize = 4096;
 
 /// Routes a `/.steemgate/...` request.
-pub async fn handle(state: &GatewayState, session: &mut Session, path: &str, query: Option<&str>) -> pingora::Result<()> {
+pub async fn handle(
+    state: &GatewayState,
+    session: &mut Session,
+    path: &str,
+    query: Option<&str>,
+) -> pingora::Result<()> {
     let method = session.req_header().method.clone();
     let params = Query::parse(query);
     match (method.as_str(), path) {
-        ("GET" | "HEAD", "/.steemgate/login") => login_page(state, session, params.get("rd").unwrap_or("/")).await,
+        ("GET" | "HEAD", "/.steemgate/login") => {
+            login_page(state, session, params.get("rd").unwrap_or("/")).await
+        }
         ("GET" | "HEAD", "/.steemgate/status") => status(state, session, params.wait()).await,
         ("POST", "/.steemgate/logout") => logout(state, session).await,
         ("GET" | "HEAD", "/.steemgate/auth") => forward_auth(state, session).await,
         ("GET" | "HEAD", "/.steemgate/assets/login.js") => {
-            LocalResponse::new(200, "text/javascript; charset=utf-8", LOGIN_JS).send(session).await
+            LocalResponse::new(200, "text/javascript; charset=utf-8", LOGIN_JS)
+                .send(session)
+                .await
         }
-        ("POST", "/.steemgate/devnet/transfer") if state.devnet.is_some() => devnet_transfer(state, session).await,
-        (_, "/.steemgate/login" | "/.steemgate/status" | "/.steemgate/logout" | "/.steemgate/auth") => {
-            LocalResponse::text(405, "method not allowed\n").send(session).await
+        ("POST", "/.steemgate/devnet/transfer") if state.devnet.is_some() => {
+            devnet_transfer(state, session).await
         }
-        _ => message_page(state, session, 404, "Not found", "There is nothing at this address.").await,
+        (
+            _,
+            "/.steemgate/login" | "/.steemgate/status" | "/.steemgate/logout" | "/.steemgate/auth",
+        ) => {
+            LocalResponse::text(405, "method not allowed\n")
+                .send(session)
+                .await
+        }
+        _ => {
+            message_page(
+                state,
+                session,
+                404,
+                "Not found",
+                "There is nothing at this address.",
+            )
+            .await
+        }
     }
 }
 
@@ -56,10 +81,17 @@ struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(query: Option<&str>) -> Self {
-        Query(query.map_or_else(Vec::new, |q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()))
+        Query(query.map_or_else(Vec::new, |q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        }))
     }
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     fn wait(&self) -> Duration {
         self.get("wait")
@@ -97,7 +129,11 @@ fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> S
         account: record.account.clone(),
         pay_to: state.payment.pay_to.clone(),
         amount: state.payment.amount.clone(),
-        memo: if authenticated { None } else { record.memo.clone() },
+        memo: if authenticated {
+            None
+        } else {
+            record.memo.clone()
+        },
         expires_in: (!authenticated).then(|| record.memo_expires_at.saturating_sub(now)),
         login_url: "/.steemgate/login",
         simulated: state.devnet.is_some(),
@@ -109,13 +145,21 @@ fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> S
     }
 }
 
-fn presented_session(state: &GatewayState, session: &Session) -> Option<crate::auth::cookie::SessionId> {
+fn presented_session(
+    state: &GatewayState,
+    session: &Session,
+) -> Option<crate::auth::cookie::SessionId> {
     let cookies = session.req_header().headers.get_all(http::header::COOKIE);
-    state.sessions.session_from_cookies(cookies.iter().map(|v| v.as_bytes()))
+    state
+        .sessions
+        .session_from_cookies(cookies.iter().map(|v| v.as_bytes()))
 }
 
 /// The session for a login page or status request, or a 503 already sent.
-async fn live_session(state: &GatewayState, session: &mut Session) -> pingora::Result<Option<LiveSession>> {
+async fn live_session(
+    state: &GatewayState,
+    session: &mut Session,
+) -> pingora::Result<Option<LiveSession>> {
     let presented = presented_session(state, session);
     match state.sessions.ensure_challenge(presented, now_unix()).await {
         Ok(live) => {
@@ -139,10 +183,15 @@ fn new_cookie(state: &GatewayState, live: &LiveSession) -> Option<String> {
 
 async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pingora::Result<()> {
     let rd = safe_redirect_target(rd);
-    let Some(live) = live_session(state, session).await? else { return Ok(()) };
+    let Some(live) = live_session(state, session).await? else {
+        return Ok(());
+    };
     let cookie = new_cookie(state, &live);
     if live.record.account.is_some() {
-        return LocalResponse::redirect(&rd).set_cookie(cookie).send(session).await;
+        return LocalResponse::redirect(&rd)
+            .set_cookie(cookie)
+            .send(session)
+            .await;
     }
     let now = now_unix();
     let view = status_view(state, &live.record, now);
@@ -155,17 +204,31 @@ async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pi
         "simulated": state.devnet.is_some(),
     });
     match state.pages.render("login.html", &context) {
-        Ok(html) => LocalResponse::html(200, html).set_cookie(cookie).send(session).await,
+        Ok(html) => {
+            LocalResponse::html(200, html)
+                .set_cookie(cookie)
+                .send(session)
+                .await
+        }
         Err(e) => {
             tracing::error!(error = %e, "login page failed to render");
-            LocalResponse::text(503, "the login page is unavailable; try again shortly\n").set_cookie(cookie).send(session).await
+            LocalResponse::text(503, "the login page is unavailable; try again shortly\n")
+                .set_cookie(cookie)
+                .send(session)
+                .await
         }
     }
 }
 
-async fn status(state: &GatewayState, session: &mut Session, wait: Duration) -> pingora::Result<()> {
+async fn status(
+    state: &GatewayState,
+    session: &mut Session,
+    wait: Duration,
+) -> pingora::Result<()> {
     let mut logins = state.logins.subscribe();
-    let Some(mut live) = live_session(state, session).await? else { return Ok(()) };
+    let Some(mut live) = live_session(state, session).await? else {
+        return Ok(());
+    };
     let cookie = new_cookie(state, &live);
     if live.record.account.is_none() && !wait.is_zero() {
         let deadline = tokio::time::Instant::now() + wait;
@@ -177,7 +240,9 @@ async fn status(state: &GatewayState, session: &mut Session, wait: Duration) -> 
                 loop {
                     match logins.recv().await {
                         Ok(key) if key == live.key => break,
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            continue;
+                        }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                             std::future::pending::<()>().await;
                         }
@@ -198,25 +263,50 @@ async fn status(state: &GatewayState, session: &mut Session, wait: Duration) -> 
     }
     let view = status_view(state, &live.record, now_unix());
     let body = serde_json::to_value(&view).unwrap_or_default();
-    LocalResponse::json(200, &body).set_cookie(cookie).send(session).await
+    LocalResponse::json(200, &body)
+        .set_cookie(cookie)
+        .send(session)
+        .await
 }
 
 /// Same-origin check for state-changing POSTs: a present `Origin` must name
 /// this host (SameSite=Lax already keeps the cookie off cross-site POSTs).
 fn same_origin(session: &Session) -> bool {
     let headers = &session.req_header().headers;
-    let Some(origin) = headers.get(http::header::ORIGIN) else { return true };
-    let Some(host) = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let Some(origin) = headers.get(http::header::ORIGIN) else {
+        return true;
+    };
+    let Some(host) = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
     origin
         .to_str()
         .ok()
         .and_then(|o| url::Url::parse(o).ok())
-        .is_some_and(|o| o.host_str().map(|h| match o.port() { Some(p) => format!("{h}:{p}"), None => h.to_string() }).as_deref() == Some(host))
+        .is_some_and(|o| {
+            o.host_str()
+                .map(|h| match o.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+                .as_deref()
+                == Some(host)
+        })
 }
 
 async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     if !same_origin(session) {
-        return message_page(state, session, 403, "Forbidden", "Cross-site logout requests are refused.").await;
+        return message_page(
+            state,
+            session,
+            403,
+            "Forbidden",
+            "Cross-site logout requests are refused.",
+        )
+        .await;
     }
     if let Some(id) = presented_session(state, session) {
         if let Err(e) = state.sessions.logout(&id).await {
@@ -227,10 +317,22 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
     }
     let clear = Some(state.sessions.clear_cookie());
     if wants_html(session) {
-        let html = render_message(state, 200, "Logged out", "You are logged out on this browser.", Some(("/.steemgate/login", "Log in again")));
-        LocalResponse::html(200, html).set_cookie(clear).send(session).await
+        let html = render_message(
+            state,
+            200,
+            "Logged out",
+            "You are logged out on this browser.",
+            Some(("/.steemgate/login", "Log in again")),
+        );
+        LocalResponse::html(200, html)
+            .set_cookie(clear)
+            .send(session)
+            .await
     } else {
-        LocalResponse::json(200, &json!({"authenticated": false})).set_cookie(clear).send(session).await
+        LocalResponse::json(200, &json!({"authenticated": false}))
+            .set_cookie(clear)
+            .send(session)
+            .await
     }
 }
 
@@ -241,13 +343,22 @@ async fn forward_auth(state: &GatewayState, session: &mut Session) -> pingora::R
     };
     match account {
         Ok(Some(account)) => {
-            LocalResponse::text(200, "ok\n").header(super::headers::IDENTITY_HEADER, account).send(session).await
+            LocalResponse::text(200, "ok\n")
+                .header(super::headers::IDENTITY_HEADER, account)
+                .send(session)
+                .await
         }
-        Ok(None) => LocalResponse::text(401, "not logged in\n").send(session).await,
+        Ok(None) => {
+            LocalResponse::text(401, "not logged in\n")
+                .send(session)
+                .await
+        }
         Err(e) => {
             state.metrics.store_errors.inc();
             tracing::warn!(error = %e, "forward auth: store unavailable");
-            LocalResponse::text(503, "store unavailable\n").send(session).await
+            LocalResponse::text(503, "store unavailable\n")
+                .send(session)
+                .await
         }
     }
 }
@@ -255,17 +366,28 @@ async fn forward_auth(state: &GatewayState, session: &mut Session) -> pingora::R
 /// A `required` route without a logged-in session: browsers go to the
 /// login page; other clients get 401 with the status document (and the
 /// session cookie), so scripts can log in too.
-pub async fn login_required(state: &GatewayState, session: &mut Session, original: &str) -> pingora::Result<()> {
+pub async fn login_required(
+    state: &GatewayState,
+    session: &mut Session,
+    original: &str,
+) -> pingora::Result<()> {
     if wants_html(session) {
         let rd: String = url::form_urlencoded::byte_serialize(original.as_bytes()).collect();
-        return LocalResponse::redirect(&format!("/.steemgate/login?rd={rd}")).send(session).await;
+        return LocalResponse::redirect(&format!("/.steemgate/login?rd={rd}"))
+            .send(session)
+            .await;
     }
-    let Some(live) = live_session(state, session).await? else { return Ok(()) };
+    let Some(live) = live_session(state, session).await? else {
+        return Ok(());
+    };
     let cookie = new_cookie(state, &live);
     let view = status_view(state, &live.record, now_unix());
     let body = serde_json::to_value(&view).unwrap_or_default();
     LocalResponse::json(401, &body)
-        .header("www-authenticate", "SteemTransfer realm=\"steemgate\"".to_string())
+        .header(
+            "www-authenticate",
+            "SteemTransfer realm=\"steemgate\"".to_string(),
+        )
         .set_cookie(cookie)
         .send(session)
         .await
@@ -273,10 +395,24 @@ pub async fn login_required(state: &GatewayState, session: &mut Session, origina
 
 async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     let Some(devnet) = &state.devnet else {
-        return message_page(state, session, 404, "Not found", "There is nothing at this address.").await;
+        return message_page(
+            state,
+            session,
+            404,
+            "Not found",
+            "There is nothing at this address.",
+        )
+        .await;
     };
     if !same_origin(session) {
-        return message_page(state, session, 403, "Forbidden", "Cross-site requests are refused.").await;
+        return message_page(
+            state,
+            session,
+            403,
+            "Forbidden",
+            "Cross-site requests are refused.",
+        )
+        .await;
     }
     let mut body = Vec::new();
     while let Some(chunk) = session.read_request_body().await? {
@@ -286,31 +422,71 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         }
     }
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let from = form.iter().find(|(k, _)| k == "from").map_or("", |(_, v)| v.trim());
+    let from = form
+        .iter()
+        .find(|(k, _)| k == "from")
+        .map_or("", |(_, v)| v.trim());
     let Ok(from) = crate::chain::AccountName::parse(from) else {
-        return message_page(state, session, 400, "Bad request", "Enter a valid account name (3 to 16 characters) to simulate a transfer from.").await;
+        return message_page(
+            state,
+            session,
+            400,
+            "Bad request",
+            "Enter a valid account name (3 to 16 characters) to simulate a transfer from.",
+        )
+        .await;
     };
-    let rd = form.iter().find(|(k, _)| k == "rd").map_or_else(|| "/".to_string(), |(_, v)| safe_redirect_target(v));
+    let rd = form
+        .iter()
+        .find(|(k, _)| k == "rd")
+        .map_or_else(|| "/".to_string(), |(_, v)| safe_redirect_target(v));
     let presented = presented_session(state, session);
     let record = match presented {
         Some(id) => state.sessions.store().get_session(&id.store_key()).await,
         None => Ok(None),
     };
     let memo = match record {
-        Ok(Some(SessionRecord { memo: Some(memo), .. })) => memo,
-        Ok(_) => return message_page(state, session, 400, "No login in progress", "Open the login page first.").await,
+        Ok(Some(SessionRecord {
+            memo: Some(memo), ..
+        })) => memo,
+        Ok(_) => {
+            return message_page(
+                state,
+                session,
+                400,
+                "No login in progress",
+                "Open the login page first.",
+            )
+            .await;
+        }
         Err(_) => return unavailable_page(state, session).await,
     };
     let params = json!([{"from": from.as_str(), "to": state.payment.pay_to, "amount": state.payment.amount, "memo": memo}]);
     if let Err(e) = devnet.call("devnet.transfer", params).await {
         tracing::warn!(error = %e, "devnet transfer failed");
-        return message_page(state, session, 502, "Simulation failed", "The devnet did not accept the simulated transfer.").await;
+        return message_page(
+            state,
+            session,
+            502,
+            "Simulation failed",
+            "The devnet did not accept the simulated transfer.",
+        )
+        .await;
     }
     let back: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-    LocalResponse::redirect(&format!("/.steemgate/login?rd={back}")).header("x-devnet", "simulated".to_string()).send(session).await
+    LocalResponse::redirect(&format!("/.steemgate/login?rd={back}"))
+        .header("x-devnet", "simulated".to_string())
+        .send(session)
+        .await
 }
 
-fn render_message(state: &GatewayState, status: u16, title: &str, message: &str, link: Option<(&str, &str)>) -> String {
+fn render_message(
+    state: &GatewayState,
+    status: u16,
+    title: &str,
+    message: &str,
+    link: Option<(&str, &str)>,
+) -> String {
     let context = json!({
         "status": status,
         "title": title,
@@ -318,34 +494,59 @@ fn render_message(state: &GatewayState, status: u16, title: &str, message: &str,
         "site_name": state.site_name,
         "link": link.map(|(href, text)| json!({"href": href, "text": text})),
     });
-    state.pages.render("message.html", &context).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "message page failed to render");
-        format!("<!doctype html><title>{status}</title><p>{status}</p>")
-    })
+    state
+        .pages
+        .render("message.html", &context)
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "message page failed to render");
+            format!("<!doctype html><title>{status}</title><p>{status}</p>")
+        })
 }
 
 /// A branded page (or JSON for non-browsers) with a status code.
-pub async fn message_page(state: &GatewayState, session: &mut Session, status: u16, title: &str, message: &str) -> pingora::Result<()> {
+pub async fn message_page(
+    state: &GatewayState,
+    session: &mut Session,
+    status: u16,
+    title: &str,
+    message: &str,
+) -> pingora::Result<()> {
     if wants_html(session) {
-        LocalResponse::html(status, render_message(state, status, title, message, None)).send(session).await
+        LocalResponse::html(status, render_message(state, status, title, message, None))
+            .send(session)
+            .await
     } else {
-        LocalResponse::json(status, &json!({"error": message})).send(session).await
+        LocalResponse::json(status, &json!({"error": message}))
+            .send(session)
+            .await
     }
 }
 
 /// 503: the store (or something we depend on) is unreachable. Never proxies.
 pub async fn unavailable_page(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
-    message_page(state, session, 503, "Temporarily unavailable", "Sign-in is unavailable right now. Please try again in a moment.")
-        .await
+    message_page(
+        state,
+        session,
+        503,
+        "Temporarily unavailable",
+        "Sign-in is unavailable right now. Please try again in a moment.",
+    )
+    .await
 }
 
 /// 403: logged in, but not on this route's allowlist.
-pub async fn forbidden_page(state: &GatewayState, session: &mut Session, account: &str) -> pingora::Result<()> {
+pub async fn forbidden_page(
+    state: &GatewayState,
+    session: &mut Session,
+    account: &str,
+) -> pingora::Result<()> {
     let message = format!("You are logged in as @{account}, which is not allowed here.");
     if wants_html(session) {
         let html = render_message(state, 403, "Not allowed", &message, None);
         LocalResponse::html(403, html).send(session).await
     } else {
-        LocalResponse::json(403, &json!({"error": message, "account": account})).send(session).await
+        LocalResponse::json(403, &json!({"error": message, "account": account}))
+            .send(session)
+            .await
     }
 }

@@ -35,7 +35,9 @@ pub fn is_reserved_name(name: &str) -> bool {
 
 /// Tokens of `Connection` that are not hop-by-hop headers to drop.
 fn is_connection_option(token: &str) -> bool {
-    token.eq_ignore_ascii_case("keep-alive") || token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("upgrade")
+    token.eq_ignore_ascii_case("keep-alive")
+        || token.eq_ignore_ascii_case("close")
+        || token.eq_ignore_ascii_case("upgrade")
 }
 
 /// Facts about the client connection the upstream is told about.
@@ -68,7 +70,12 @@ pub fn sanitize_upstream_request(
             }
         }
     }
-    doomed.extend(req.headers.keys().filter(|name| is_reserved_name(name.as_str())).cloned());
+    doomed.extend(
+        req.headers
+            .keys()
+            .filter(|name| is_reserved_name(name.as_str()))
+            .cloned(),
+    );
     for name in [
         "forwarded",
         "x-forwarded-for",
@@ -82,7 +89,10 @@ pub fn sanitize_upstream_request(
     }
     for name in &doomed {
         // Never let a Connection token remove framing the proxy needs.
-        if name == http::header::HOST || name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING {
+        if name == http::header::HOST
+            || name == http::header::CONTENT_LENGTH
+            || name == http::header::TRANSFER_ENCODING
+        {
             continue;
         }
         req.remove_header(name);
@@ -112,7 +122,12 @@ pub fn sanitize_upstream_request(
 /// Removes the gateway's cookie from all `Cookie` headers (HTTP/2 may send
 /// several), keeping the others in one header.
 fn strip_cookie(req: &mut RequestHeader, cookie_name: &str) -> pingora::Result<()> {
-    let values: Vec<Vec<u8>> = req.headers.get_all(http::header::COOKIE).iter().map(|v| v.as_bytes().to_vec()).collect();
+    let values: Vec<Vec<u8>> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
     if values.is_empty() {
         return Ok(());
     }
@@ -156,17 +171,38 @@ mod tests {
     }
 
     fn values(req: &RequestHeader, name: &str) -> Vec<String> {
-        req.headers.get_all(name).iter().map(|v| v.to_str().unwrap().to_string()).collect()
+        req.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
     }
 
-    const FWD: ForwardedFor<'static> = ForwardedFor { client_ip: None, host: None, proto: "http" };
+    const FWD: ForwardedFor<'static> = ForwardedFor {
+        client_ip: None,
+        host: None,
+        proto: "http",
+    };
 
     #[test]
     fn reserved_name_spellings() {
-        for name in ["X-Steem-Account", "x-steem-account", "X_STEEM_ACCOUNT", "x.steem.account", "X-Steem_Account", " x-steem-account ", "X-Steem-Assertion"] {
+        for name in [
+            "X-Steem-Account",
+            "x-steem-account",
+            "X_STEEM_ACCOUNT",
+            "x.steem.account",
+            "X-Steem_Account",
+            " x-steem-account ",
+            "X-Steem-Assertion",
+        ] {
             assert!(is_reserved_name(name), "{name}");
         }
-        for name in ["X-Steem-Accounts", "X-Steem", "Steem-Account", "x-steem-account2"] {
+        for name in [
+            "X-Steem-Accounts",
+            "X-Steem",
+            "Steem-Account",
+            "x-steem-account2",
+        ] {
             assert!(!is_reserved_name(name), "{name}");
         }
     }
@@ -182,15 +218,28 @@ mod tests {
         ]);
         sanitize_upstream_request(&mut req, "steemgate", &FWD, Some("alice")).unwrap();
         assert_eq!(values(&req, "x-steem-account"), vec!["alice"]);
-        assert!(req.headers.keys().all(|k| !is_reserved_name(k.as_str()) || k == "x-steem-account"));
+        assert!(
+            req.headers
+                .keys()
+                .all(|k| !is_reserved_name(k.as_str()) || k == "x-steem-account")
+        );
         let mut anonymous = request(&[("X_Steem_Account", "mallory")]);
         sanitize_upstream_request(&mut anonymous, "steemgate", &FWD, None).unwrap();
-        assert!(anonymous.headers.keys().all(|k| !is_reserved_name(k.as_str())));
+        assert!(
+            anonymous
+                .headers
+                .keys()
+                .all(|k| !is_reserved_name(k.as_str()))
+        );
     }
 
     #[test]
     fn connection_listed_headers_are_dropped_and_cannot_target_identity() {
-        let mut req = request(&[("Connection", "keep-alive, X-Steem-Account, X-Secret"), ("X-Secret", "1"), ("X-Other", "2")]);
+        let mut req = request(&[
+            ("Connection", "keep-alive, X-Steem-Account, X-Secret"),
+            ("X-Secret", "1"),
+            ("X-Other", "2"),
+        ]);
         sanitize_upstream_request(&mut req, "steemgate", &FWD, Some("alice")).unwrap();
         assert_eq!(values(&req, "x-steem-account"), vec!["alice"]);
         assert_eq!(values(&req, "connection"), vec!["keep-alive"]);
@@ -200,7 +249,10 @@ mod tests {
 
     #[test]
     fn gateway_cookie_is_removed_others_kept() {
-        let mut req = request(&[("Cookie", "a=1; steemgate=v1.x.y; b=2"), ("Cookie", "steemgate=v1.z.w; c=3")]);
+        let mut req = request(&[
+            ("Cookie", "a=1; steemgate=v1.x.y; b=2"),
+            ("Cookie", "steemgate=v1.z.w; c=3"),
+        ]);
         sanitize_upstream_request(&mut req, "steemgate", &FWD, None).unwrap();
         assert_eq!(values(&req, "cookie"), vec!["a=1; b=2; c=3"]);
         let mut only = request(&[("Cookie", "steemgate=v1.x.y")]);
@@ -210,8 +262,17 @@ mod tests {
 
     #[test]
     fn forwarding_headers_are_replaced() {
-        let mut req = request(&[("X-Forwarded-For", "6.6.6.6"), ("Forwarded", "for=6.6.6.6"), ("X-Real-IP", "6.6.6.6"), ("X-Forwarded-Proto", "https")]);
-        let fwd = ForwardedFor { client_ip: Some("127.0.0.1".into()), host: Some("app.example"), proto: "http" };
+        let mut req = request(&[
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("Forwarded", "for=6.6.6.6"),
+            ("X-Real-IP", "6.6.6.6"),
+            ("X-Forwarded-Proto", "https"),
+        ]);
+        let fwd = ForwardedFor {
+            client_ip: Some("127.0.0.1".into()),
+            host: Some("app.example"),
+            proto: "http",
+        };
         sanitize_upstream_request(&mut req, "steemgate", &fwd, None).unwrap();
         assert_eq!(values(&req, "x-forwarded-for"), vec!["127.0.0.1"]);
         assert_eq!(values(&req, "x-real-ip"), vec!["127.0.0.1"]);

@@ -57,7 +57,7 @@ pub struct PaymentInfo {
 pub struct GatewayState {
     pub routes: RouteTable,
     pub sessions: SessionManager,
-    pub pages: Pages,
+    pub pages: Arc<Pages>,
     pub chain_status: ChainStatusHandle,
     pub payment: PaymentInfo,
     pub site_name: Option<String>,
@@ -102,7 +102,10 @@ fn parse_target(session: &Session) -> Result<Target, &'static str> {
     } else if req.uri.scheme().is_some() {
         // Absolute-form: route on its path, and refuse a Host header that disagrees.
         let authority = req.uri.authority().map(|a| a.host().to_ascii_lowercase());
-        let host_header = req.headers.get(http::header::HOST).and_then(|h| routes::host_from_header(h.as_bytes()));
+        let host_header = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| routes::host_from_header(h.as_bytes()));
         if host_header.is_some() && authority != host_header {
             return Err("the Host header does not match the absolute request target");
         }
@@ -128,7 +131,11 @@ fn parse_target(session: &Session) -> Result<Target, &'static str> {
         return Err("'#' is not allowed in the request target");
     }
     changed |= path != raw_path;
-    Ok(Target { path, query, changed })
+    Ok(Target {
+        path,
+        query,
+        changed,
+    })
 }
 
 /// Whether the client is a browser that should be redirected to the login
@@ -145,9 +152,16 @@ pub fn wants_html(session: &Session) -> bool {
 impl Gateway {
     /// The logged-in account of the request's session cookie. `Ok(None)` is
     /// "anonymous"; `Err` is store trouble.
-    async fn account_of(&self, session: &Session) -> Result<Option<String>, crate::store::StoreError> {
+    async fn account_of(
+        &self,
+        session: &Session,
+    ) -> Result<Option<String>, crate::store::StoreError> {
         let cookies = session.req_header().headers.get_all(http::header::COOKIE);
-        let Some(id) = self.state.sessions.session_from_cookies(cookies.iter().map(|v| v.as_bytes())) else {
+        let Some(id) = self
+            .state
+            .sessions
+            .session_from_cookies(cookies.iter().map(|v| v.as_bytes()))
+        else {
             return Ok(None);
         };
         self.state.sessions.account(&id, now_unix()).await
@@ -162,7 +176,11 @@ impl ProxyHttp for Gateway {
         RequestCtx::default()
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
         let state = &self.state;
         let target = match parse_target(session) {
             Ok(target) => target,
@@ -172,7 +190,10 @@ impl ProxyHttp for Gateway {
             }
         };
         let req = session.req_header();
-        ctx.host = routes::request_host(&req.uri, req.headers.get(http::header::HOST).map(|v| v.as_bytes()));
+        ctx.host = routes::request_host(
+            &req.uri,
+            req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
+        );
 
         if target.path == "/.steemgate" || target.path.starts_with("/.steemgate/") {
             endpoints::handle(state, session, &target.path, target.query.as_deref()).await?;
@@ -180,7 +201,14 @@ impl ProxyHttp for Gateway {
         }
 
         let Some((index, route)) = state.routes.find(ctx.host.as_deref(), &target.path) else {
-            endpoints::message_page(state, session, 404, "Not found", "There is nothing at this address.").await?;
+            endpoints::message_page(
+                state,
+                session,
+                404,
+                "Not found",
+                "There is nothing at this address.",
+            )
+            .await?;
             return Ok(true);
         };
         ctx.route = Some(index);
@@ -226,7 +254,14 @@ impl ProxyHttp for Gateway {
             match rebuilt.parse::<http::Uri>() {
                 Ok(uri) => session.req_header_mut().set_uri(uri),
                 Err(_) => {
-                    endpoints::message_page(state, session, 400, "Bad request", "The request target is malformed.").await?;
+                    endpoints::message_page(
+                        state,
+                        session,
+                        400,
+                        "Bad request",
+                        "The request target is malformed.",
+                    )
+                    .await?;
                     return Ok(true);
                 }
             }
@@ -234,11 +269,17 @@ impl ProxyHttp for Gateway {
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
         let route = ctx
             .route
             .and_then(|i| self.state.routes.get(i))
-            .ok_or_else(|| pingora::Error::explain(pingora::ErrorType::InternalError, "no route chosen"))?;
+            .ok_or_else(|| {
+                pingora::Error::explain(pingora::ErrorType::InternalError, "no route chosen")
+            })?;
         let mut peer = HttpPeer::new(route.upstream, false, String::new());
         peer.options.connection_timeout = Some(Duration::from_secs(5));
         Ok(Box::new(peer))
@@ -251,7 +292,10 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         let forwarded = ForwardedFor {
-            client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()),
+            client_ip: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip().to_string()),
             host: ctx.host.as_deref(),
             proto: if self.state.tls { "https" } else { "http" },
         };
@@ -263,9 +307,17 @@ impl ProxyHttp for Gateway {
         )
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&pingora::Error>, ctx: &mut RequestCtx) {
+    async fn logging(
+        &self,
+        session: &mut Session,
+        _e: Option<&pingora::Error>,
+        ctx: &mut RequestCtx,
+    ) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let label = ctx.route.and_then(|i| self.state.routes.get(i)).map_or("(gateway)", |r| r.label.as_str());
+        let label = ctx
+            .route
+            .and_then(|i| self.state.routes.get(i))
+            .map_or("(gateway)", |r| r.label.as_str());
         self.state.metrics.observe_request(label, status);
     }
 }

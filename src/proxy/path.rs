@@ -98,8 +98,8 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
             }
         }
     }
-    let ends_in_directory =
-        decoded.len() > 1 && (decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/.."));
+    let ends_in_directory = decoded.len() > 1
+        && (decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/.."));
     let mut out = String::with_capacity(decoded.len());
     for segment in decoded.split('/') {
         match segment {

@@ -9,7 +9,11 @@ use percent_encoding::percent_decode_str;
 
 /// `rd` if it is a safe local path, else `/`.
 pub fn safe_redirect_target(rd: &str) -> String {
-    if is_local_path(rd) { rd.to_string() } else { "/".to_string() }
+    if is_local_path(rd) {
+        rd.to_string()
+    } else {
+        "/".to_string()
+    }
 }
 
 fn is_local_path(rd: &str) -> bool {
@@ -19,7 +23,9 @@ fn is_local_path(rd: &str) -> bool {
     // Check the raw form and the forms a browser or upstream may decode to.
     let once = percent_decode_str(rd).decode_utf8_lossy().into_owned();
     let twice = percent_decode_str(&once).decode_utf8_lossy().into_owned();
-    [rd, once.as_str(), twice.as_str()].iter().all(|form| looks_local(form))
+    [rd, once.as_str(), twice.as_str()]
+        .iter()
+        .all(|form| looks_local(form))
 }
 
 fn looks_local(path: &str) -> bool {
@@ -33,7 +39,9 @@ fn looks_local(path: &str) -> bool {
     }
     // Browsers strip tabs/newlines and treat backslashes as slashes; any
     // whitespace or control character is suspect in a redirect.
-    !path.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    !path
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
 }
 
 #[cfg(test)]
@@ -42,7 +50,13 @@ mod tests {
 
     #[test]
     fn local_paths_pass() {
-        for rd in ["/", "/app", "/app?x=1&y=http://z", "/a/b#frag", "/%E2%9C%93"] {
+        for rd in [
+            "/",
+            "/app",
+            "/app?x=1&y=http://z",
+            "/a/b#frag",
+            "/%E2%9C%93",
+        ] {
             assert_eq!(safe_redirect_target(rd), rd, "{rd}");
         }
     }
@@ -50,9 +64,24 @@ mod tests {
     #[test]
     fn everything_off_site_becomes_root() {
         for rd in [
-            "//evil.com", "/\\evil.com", "https://evil.com", "http:evil.com", "evil.com", "", "/%2F%2Fevil.com",
-            "%2F%2Fevil.com", "/%5Cevil.com", "/\t/evil.com", "/\n/evil.com", "/%09/evil.com", "/%252F%252Fevil.com",
-            "javascript:alert(1)", "\\\\evil.com", " /x", "/x\r\nSet-Cookie: a=b", "///evil.com",
+            "//evil.com",
+            "/\\evil.com",
+            "https://evil.com",
+            "http:evil.com",
+            "evil.com",
+            "",
+            "/%2F%2Fevil.com",
+            "%2F%2Fevil.com",
+            "/%5Cevil.com",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/%09/evil.com",
+            "/%252F%252Fevil.com",
+            "javascript:alert(1)",
+            "\\\\evil.com",
+            " /x",
+            "/x\r\nSet-Cookie: a=b",
+            "///evil.com",
         ] {
             assert_eq!(safe_redirect_target(rd), "/", "{rd:?}");
         }

@@ -26,11 +26,17 @@ pub struct LocalResponse {
 
 impl LocalResponse {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
-        Self { status, content_type, headers: Vec::new(), body: body.into() }
+        Self {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body: body.into(),
+        }
     }
 
     pub fn html(status: u16, body: String) -> Self {
-        Self::new(status, "text/html; charset=utf-8", body).header("content-security-policy", PAGE_CSP.to_string())
+        Self::new(status, "text/html; charset=utf-8", body)
+            .header("content-security-policy", PAGE_CSP.to_string())
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
@@ -71,7 +77,9 @@ impl LocalResponse {
             header.append_header(name, value)?;
         }
         let is_head = session.req_header().method == http::Method::HEAD;
-        session.write_response_header(Box::new(header), is_head).await?;
+        session
+            .write_response_header(Box::new(header), is_head)
+            .await?;
         if !is_head {
             session.write_response_body(Some(self.body), true).await?;
         }

@@ -55,7 +55,10 @@ impl RouteTable {
                     Some(host) => format!("{host}{}", route.path),
                     None => route.path.clone(),
                 };
-                let upstream = resolve(&route.upstream).map_err(|message| RouteError { route: label.clone(), message })?;
+                let upstream = resolve(&route.upstream).map_err(|message| RouteError {
+                    route: label.clone(),
+                    message,
+                })?;
                 Ok(CompiledRoute {
                     host: route.host.clone(),
                     path: route.path.clone(),
@@ -96,7 +99,10 @@ impl RouteTable {
 }
 
 fn path_matches(prefix: &str, path: &str) -> bool {
-    prefix == "/" || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    prefix == "/"
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The host a request is for, lowercase, without port: from an
@@ -116,7 +122,10 @@ pub fn host_from_header(value: &[u8]) -> Option<String> {
 }
 
 fn normalize_host(host: &str) -> String {
-    host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase()
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 /// `host:port` → `host`; `[v6]:port` → `[v6]`; anything else unchanged.
@@ -125,7 +134,9 @@ fn strip_port(header: &str) -> &str {
         return header.split_inclusive(']').next().unwrap_or(header);
     }
     match header.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
         _ => header,
     }
 }
@@ -137,12 +148,27 @@ mod tests {
     #[test]
     fn host_from_header_or_absolute_uri() {
         let origin: http::Uri = "/x".parse().unwrap();
-        assert_eq!(request_host(&origin, Some(b"App.Example.com:8080")).as_deref(), Some("app.example.com"));
-        assert_eq!(request_host(&origin, Some(b"app.example.com")).as_deref(), Some("app.example.com"));
-        assert_eq!(request_host(&origin, Some(b"[::1]:80")).as_deref(), Some("::1"));
-        assert_eq!(request_host(&origin, Some(b"app.example.com.")).as_deref(), Some("app.example.com"));
+        assert_eq!(
+            request_host(&origin, Some(b"App.Example.com:8080")).as_deref(),
+            Some("app.example.com")
+        );
+        assert_eq!(
+            request_host(&origin, Some(b"app.example.com")).as_deref(),
+            Some("app.example.com")
+        );
+        assert_eq!(
+            request_host(&origin, Some(b"[::1]:80")).as_deref(),
+            Some("::1")
+        );
+        assert_eq!(
+            request_host(&origin, Some(b"app.example.com.")).as_deref(),
+            Some("app.example.com")
+        );
         assert_eq!(request_host(&origin, None), None);
         let absolute: http::Uri = "http://other.example/x".parse().unwrap();
-        assert_eq!(request_host(&absolute, Some(b"app.example.com")).as_deref(), Some("other.example"));
+        assert_eq!(
+            request_host(&absolute, Some(b"app.example.com")).as_deref(),
+            Some("other.example")
+        );
     }
 }

@@ -154,7 +154,12 @@ pub trait Store: Send + Sync + 'static {
     /// Atomically records a new challenge `memo` for the session and sets it
     /// as the session's current memo (the previous memo simply expires).
     /// Fails if the session does not exist.
-    async fn issue_challenge(&self, key: &SessionKey, memo: &str, expires_at: UnixTime) -> StoreResult<()>;
+    async fn issue_challenge(
+        &self,
+        key: &SessionKey,
+        memo: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
 
     /// Atomically claims the challenge `memo` (canonical form) for a transfer:
     /// first claim wins, a later one changes nothing.

@@ -1,0 +1,448 @@
+//! End-to-end tests of the gateway: the real binary, an in-test devnet and a
+//! header-echo upstream, driven over raw HTTP/1.1 on loopback.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::gateway::{GATE, Stack, get, post, raw_request, upstream_saw};
+
+fn echo(response: &support::gateway::Response) -> Value {
+    assert_eq!(
+        response.status, 200,
+        "expected the upstream's answer, got {}: {}",
+        response.status, response.body
+    );
+    response.json()
+}
+
+#[test]
+fn browsers_are_redirected_to_login_and_scripts_get_401_json() {
+    let stack = Stack::start();
+    let browser = get(
+        stack.addr(),
+        "/app/page?x=1",
+        &["Accept: text/html,application/xhtml+xml"],
+    );
+    assert_eq!(browser.status, 302);
+    assert_eq!(
+        browser.header("location"),
+        Some("/.steemgate/login?rd=%2Fapp%2Fpage%3Fx%3D1")
+    );
+
+    let script = get(stack.addr(), "/app/page", &["Accept: application/json"]);
+    assert_eq!(script.status, 401);
+    let body = script.json();
+    assert_eq!(body["authenticated"], json!(false));
+    assert_eq!(body["pay_to"], json!(GATE));
+    assert_eq!(body["amount"], json!("0.001 STEEM"));
+    assert!(
+        body["memo"].as_str().is_some_and(|m| m.len() >= 16),
+        "{body}"
+    );
+    assert!(
+        body["expires_in"]
+            .as_u64()
+            .is_some_and(|s| s > 800 && s <= 900),
+        "{body}"
+    );
+    let cookie = script
+        .headers_named("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("steemgate="))
+        .expect("cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(
+            cookie.contains(attribute),
+            "{attribute} missing in {cookie}"
+        );
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP must not set Secure: {cookie}"
+    );
+}
+
+#[test]
+fn login_by_transfer_forwards_exactly_one_identity_and_never_the_cookie() {
+    let stack = Stack::start();
+    let cookie = stack.login_as("alice");
+    let header = format!("Cookie: other=1; {cookie}; theme=dark");
+    let seen = echo(&get(stack.addr(), "/app", &[&header]));
+    assert_eq!(upstream_saw(&seen, "x-steem-account"), vec!["alice"]);
+    let cookies = upstream_saw(&seen, "cookie");
+    assert_eq!(
+        cookies,
+        vec!["other=1; theme=dark"],
+        "the gateway cookie must not reach the upstream"
+    );
+
+    // The login page sends a logged-in visitor straight to rd.
+    let page = get(
+        stack.addr(),
+        "/.steemgate/login?rd=/app/x",
+        &[&header, "Accept: text/html"],
+    );
+    assert_eq!(page.status, 302);
+    assert_eq!(page.header("location"), Some("/app/x"));
+    // Forward auth answers with the identity.
+    let auth = get(stack.addr(), "/.steemgate/auth", &[&header]);
+    assert_eq!(auth.status, 200);
+    assert_eq!(auth.header("x-steem-account"), Some("alice"));
+    assert_eq!(get(stack.addr(), "/.steemgate/auth", &[]).status, 401);
+}
+
+/// Client-sent identity spellings that must never reach an upstream.
+const SPOOFS: &[&str] = &[
+    "X-Steem-Account: mallory",
+    "x-steem-account: mallory",
+    "X-STEEM-ACCOUNT: mallory",
+    "X_Steem_Account: mallory",
+    "x_steem_account: mallory",
+    "X.Steem.Account: mallory",
+    "X-Steem_Account: mallory",
+    "X-Steem-Account: mallory, alice",
+    "X-Steem-Assertion: forged",
+];
+
+#[test]
+fn spoofed_identity_headers_never_reach_upstreams() {
+    let stack = Stack::start();
+    let cookie = format!("Cookie: {}", stack.login_as("bob"));
+    for (path, logged_in, want) in [
+        ("/public/x", false, None),
+        ("/public/x", true, None),
+        ("/maybe/x", false, None),
+        ("/maybe/x", true, Some("bob")),
+        ("/app", true, Some("bob")),
+    ] {
+        for spoof in SPOOFS {
+            let mut headers = vec![*spoof, "Accept: application/json"];
+            if logged_in {
+                headers.push(&cookie);
+            }
+            // Duplicated and combined with Connection tricks.
+            let connection = "Connection: close, X-Steem-Account, X_Steem_Account";
+            for extra in [None, Some(*spoof), Some(connection)] {
+                let mut all = headers.clone();
+                if let Some(extra) = extra {
+                    all.push(extra);
+                }
+                let seen = echo(&get(stack.addr(), path, &all));
+                let values = upstream_saw(&seen, "x-steem-account");
+                match want {
+                    Some(account) => assert_eq!(values, vec![account], "{path} {all:?}"),
+                    None => assert!(values.is_empty(), "{path} {all:?} leaked {values:?}"),
+                }
+                assert!(
+                    upstream_saw(&seen, "x-steem-assertion").is_empty(),
+                    "{path} {all:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tampered_or_junk_cookies_are_just_no_session() {
+    let stack = Stack::start();
+    let cookie = stack.login_as("carol");
+    let value = cookie.trim_start_matches("steemgate=").to_string();
+    let mut flipped = value.clone().into_bytes();
+    let last = flipped.len() - 1;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let long = "A".repeat(3000);
+    for bad in [
+        format!("steemgate={flipped}"),
+        format!("steemgate={}", &value[..value.len() - 5]),
+        "steemgate=".to_string(),
+        "steemgate=v1.%00.%ff".to_string(),
+        format!("steemgate={long}"),
+        "steemgate=v1.AAAA.BBBB; steemgate=junk".to_string(),
+        "=====; ;;; steemgate".to_string(),
+    ] {
+        let header = format!("Cookie: {bad}");
+        let response = get(stack.addr(), "/app", &[&header, "Accept: application/json"]);
+        assert_eq!(response.status, 401, "{bad:.60} → {}", response.body);
+    }
+    // A forged duplicate before the real cookie does not hide it.
+    let header = format!("Cookie: steemgate=v1.AAAA.BBBB; {cookie}");
+    assert_eq!(
+        upstream_saw(
+            &echo(&get(stack.addr(), "/app", &[&header])),
+            "x-steem-account"
+        ),
+        vec!["carol"]
+    );
+}
+
+#[test]
+fn allowlist_optional_public_and_unrouted_requests() {
+    let stack = Stack::start();
+    let alice = format!("Cookie: {}", stack.login_as("alice"));
+    let bob = format!("Cookie: {}", stack.login_as("bob"));
+    assert_eq!(
+        upstream_saw(
+            &echo(&get(stack.addr(), "/admin/panel", &[&alice])),
+            "x-steem-account"
+        ),
+        vec!["alice"]
+    );
+    let denied = get(stack.addr(), "/admin/panel", &[&bob, "Accept: text/html"]);
+    assert_eq!(denied.status, 403);
+    assert!(denied.body.contains("@bob"), "{}", denied.body);
+
+    let anonymous = echo(&get(stack.addr(), "/maybe", &[]));
+    assert!(upstream_saw(&anonymous, "x-steem-account").is_empty());
+    assert_eq!(
+        upstream_saw(
+            &echo(&get(stack.addr(), "/maybe", &[&bob])),
+            "x-steem-account"
+        ),
+        vec!["bob"]
+    );
+    assert!(
+        upstream_saw(
+            &echo(&get(stack.addr(), "/public", &[&bob])),
+            "x-steem-account"
+        )
+        .is_empty()
+    );
+
+    // No route for this host: the gateway answers 404 itself.
+    let raw = b"GET /anything HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\nAccept: application/json\r\n\r\n";
+    let unrouted = raw_request(stack.addr(), raw);
+    assert_eq!(unrouted.status, 404);
+    assert!(unrouted.body.contains("error"), "{}", unrouted.body);
+}
+
+#[test]
+fn logout_revokes_the_session_server_side() {
+    let stack = Stack::start();
+    let cookie = stack.login_as("alice");
+    let header = format!("Cookie: {cookie}");
+    let out = post(
+        stack.addr(),
+        "/.steemgate/logout",
+        &[&header, "Accept: application/json"],
+        "",
+    );
+    assert_eq!(out.status, 200);
+    assert!(
+        out.headers_named("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("steemgate=;") && c.contains("Max-Age=0"))
+    );
+    // Replaying the old cookie does not work: the session is gone on the server.
+    assert_eq!(
+        get(stack.addr(), "/app", &[&header, "Accept: application/json"]).status,
+        401
+    );
+    // Cross-site logout attempts are refused.
+    let cookie2 = format!("Cookie: {}", stack.login_as("bob"));
+    let cross = post(
+        stack.addr(),
+        "/.steemgate/logout",
+        &[&cookie2, "Origin: https://evil.example"],
+        "",
+    );
+    assert_eq!(cross.status, 403);
+    assert_eq!(
+        upstream_saw(
+            &echo(&get(stack.addr(), "/app", &[&cookie2])),
+            "x-steem-account"
+        ),
+        vec!["bob"]
+    );
+}
+
+#[test]
+fn open_redirects_are_replaced_by_root() {
+    let stack = Stack::start();
+    let header = format!("Cookie: {}", stack.login_as("alice"));
+    for rd in [
+        "//evil.com",
+        "https://evil.com",
+        "/\\evil.com",
+        "%2F%2Fevil.com",
+        "/%2F%2Fevil.com",
+        "/%09/evil.com",
+        "javascript:alert(1)",
+    ] {
+        let encoded: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+        let response = get(
+            stack.addr(),
+            &format!("/.steemgate/login?rd={encoded}"),
+            &[&header],
+        );
+        assert_eq!(response.status, 302, "{rd}");
+        assert_eq!(response.header("location"), Some("/"), "{rd}");
+    }
+}
+
+#[test]
+fn path_tricks_do_not_change_the_route() {
+    let stack = Stack::start();
+    for path in [
+        "/public/../app",
+        "/public/%2e%2e/app",
+        "/public/%2E%2E/app",
+        "//app",
+        "/public/./../app",
+    ] {
+        let response = get(stack.addr(), path, &["Accept: application/json"]);
+        assert_eq!(
+            response.status, 401,
+            "{path} must reach the required route's auth check: {}",
+            response.body
+        );
+    }
+    for path in [
+        "/app;x",
+        "/public%2F..%2Fapp",
+        "/public%5C..%5Capp",
+        "/public\\..\\app",
+    ] {
+        let response = get(stack.addr(), path, &["Accept: application/json"]);
+        assert_eq!(response.status, 400, "{path}: {}", response.body);
+    }
+    // The upstream receives the canonical path that was authorised.
+    let seen = echo(&get(stack.addr(), "/public/a/../b/%7Ex?q=1", &[]));
+    assert_eq!(seen["target"], json!("/public/b/~x?q=1"));
+}
+
+#[test]
+fn admin_endpoints_are_never_on_the_public_listener() {
+    let stack = Stack::start();
+    for path in [
+        "/metrics",
+        "/health",
+        "/ready",
+        "/.steemgate/metrics",
+        "/.steemgate/health",
+    ] {
+        let response = get(stack.addr(), path, &["Accept: application/json"]);
+        assert!(
+            !response.body.contains("steemgate_requests_total"),
+            "{path}"
+        );
+        assert_ne!(
+            response.status, 200,
+            "{path} answered 200 on the public listener"
+        );
+    }
+    let metrics = get(stack.gateway.admin, "/metrics", &[]);
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains("steemgate_requests_total"),
+        "{}",
+        metrics.body
+    );
+    assert_eq!(get(stack.gateway.admin, "/health", &[]).status, 200);
+}
+
+#[test]
+fn sessions_survive_a_restart_and_transfers_made_while_down_still_log_in() {
+    let mut stack = Stack::start();
+    let alive = stack.login_as("alice");
+    let (pending, memo) = stack.start_login();
+    stack.gateway.stop();
+
+    // While the gateway is down, the visitor pays and blocks move on.
+    stack.devnet.transfer("dave", GATE, "0.001 STEEM", &memo);
+    for _ in 0..5 {
+        stack.devnet.produce_block(None);
+    }
+    let config = std::fs::read_to_string(&stack.gateway.config_path).unwrap();
+    let (addr, admin) = (stack.gateway.addr, stack.gateway.admin);
+    stack.gateway = support::gateway::GatewayProcess::start(&config, stack.dir.path(), addr, admin);
+    stack.wait_ready();
+
+    stack.wait_logged_in(&pending, "dave");
+    let header = format!("Cookie: {alive}");
+    assert_eq!(
+        upstream_saw(
+            &echo(&get(stack.addr(), "/app", &[&header])),
+            "x-steem-account"
+        ),
+        vec!["alice"]
+    );
+}
+
+#[test]
+fn only_a_sufficient_transfer_to_us_in_an_accepted_asset_logs_in() {
+    let stack = Stack::start();
+    let (cookie, memo) = stack.start_login();
+    stack
+        .devnet
+        .transfer("mallory", "someone-else", "0.001 STEEM", &memo);
+    stack.devnet.transfer("mallory", GATE, "0.000 STEEM", &memo);
+    stack.devnet.transfer("mallory", GATE, "1.000 HIVE", &memo);
+    stack
+        .devnet
+        .transfer("mallory", GATE, "0.001 STEEM", &format!("#{memo}"));
+    stack.devnet.produce_block(None);
+    stack.devnet.produce_block(None);
+    let status = get(
+        stack.addr(),
+        "/.steemgate/status?wait=2",
+        &["Accept: application/json", &format!("Cookie: {cookie}")],
+    )
+    .json();
+    assert_eq!(status["authenticated"], json!(false), "{status}");
+    // SBD counts on Steem; the memo matches ignoring case and whitespace.
+    stack.devnet.transfer(
+        "erin",
+        GATE,
+        "0.001 SBD",
+        &format!("  {}  ", memo.to_lowercase()),
+    );
+    stack.devnet.produce_block(None);
+    stack.wait_logged_in(&cookie, "erin");
+    // A replay of the same memo by someone else changes nothing.
+    stack.devnet.transfer("mallory", GATE, "0.001 STEEM", &memo);
+    stack.devnet.produce_block(None);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(stack.status(&cookie)["account"], json!("erin"));
+}
+
+#[test]
+fn the_login_page_shows_payment_memo_and_simulation_label() {
+    let stack = Stack::start();
+    let page = get(
+        stack.addr(),
+        "/.steemgate/login?rd=/app",
+        &["Accept: text/html"],
+    );
+    assert_eq!(page.status, 200);
+    let cookie = page
+        .session_cookie()
+        .expect("login page sets the session cookie");
+    let status = stack.status(&cookie);
+    let memo = status["memo"].as_str().unwrap();
+    for needle in [
+        memo,
+        "0.001 STEEM",
+        "@gate-test",
+        "SIMULATION",
+        "this browser",
+        "/.steemgate/assets/login.js",
+    ] {
+        assert!(page.body.contains(needle), "login page lacks {needle:?}");
+    }
+    let csp = page.header("content-security-policy").expect("CSP");
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("http"),
+        "{csp}"
+    );
+    // The simulate button logs the visitor in (devnet only).
+    let simulated = post(
+        stack.addr(),
+        "/.steemgate/devnet/transfer",
+        &[&format!("Cookie: {cookie}")],
+        "from=frank&rd=%2Fapp",
+    );
+    assert_eq!(simulated.status, 302, "{}", simulated.body);
+    stack.devnet.produce_block(None);
+    stack.wait_logged_in(&cookie, "frank");
+}
