@@ -132,7 +132,7 @@ impl BackgroundService for ChainService {
         let metrics = self.metrics.clone();
         let mut login_events = self.logins.subscribe();
         tokio::spawn(async move {
-            while let Ok(_key) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) =
+            while let Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) =
                 login_events.recv().await
             {
                 metrics.logins.inc();
