@@ -20,9 +20,15 @@ const BUILTIN: &[(&str, &str)] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum PagesError {
     #[error("template {name}: {source}")]
-    Template { name: String, source: minijinja::Error },
+    Template {
+        name: String,
+        source: minijinja::Error,
+    },
     #[error("cannot read templates_dir {path}: {source}")]
-    Dir { path: String, source: std::io::Error },
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// The page renderer.
@@ -38,13 +44,23 @@ impl Pages {
         let mut env = minijinja::Environment::new();
         for (name, source) in BUILTIN {
             env.add_template(name, source)
-                .map_err(|source| PagesError::Template { name: (*name).to_string(), source })?;
+                .map_err(|source| PagesError::Template {
+                    name: (*name).to_string(),
+                    source,
+                })?;
         }
         if let Some(dir) = templates_dir {
-            let dir_err = |source| PagesError::Dir { path: dir.display().to_string(), source };
+            let dir_err = |source| PagesError::Dir {
+                path: dir.display().to_string(),
+                source,
+            };
             for entry in std::fs::read_dir(dir).map_err(dir_err)? {
                 let path = entry.map_err(dir_err)?.path();
-                let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+                let Some(name) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_string)
+                else {
                     continue;
                 };
                 if !name.ends_with(".html") {
@@ -63,10 +79,16 @@ impl Pages {
         let template = self
             .env
             .get_template(name)
-            .map_err(|source| PagesError::Template { name: name.to_string(), source })?;
+            .map_err(|source| PagesError::Template {
+                name: name.to_string(),
+                source,
+            })?;
         template
             .render(minijinja::value::Serde(context))
-            .map_err(|source| PagesError::Template { name: name.to_string(), source })
+            .map_err(|source| PagesError::Template {
+                name: name.to_string(),
+                source,
+            })
     }
 }
 
@@ -90,7 +112,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("message.html"), "custom {{ title }}").unwrap();
         let pages = Pages::new(Some(dir.path())).unwrap();
-        assert_eq!(pages.render("message.html", minijinja::context! { title => "x" }).unwrap(), "custom x");
+        assert_eq!(
+            pages
+                .render("message.html", minijinja::context! { title => "x" })
+                .unwrap(),
+            "custom x"
+        );
         std::fs::write(dir.path().join("message.html"), "{% if %}").unwrap();
         assert!(Pages::new(Some(dir.path())).is_err());
     }

@@ -42,12 +42,16 @@ mod tests {
         assert!(memo.starts_with("login:"));
         let code = &memo["login:".len()..];
         assert_eq!(code.len(), CODE_CHARS + 3);
-        assert!(code.split('-').all(|g| g.len() == 4 && g.bytes().all(|b| ALPHABET.contains(&b))));
+        assert!(
+            code.split('-')
+                .all(|g| g.len() == 4 && g.bytes().all(|b| ALPHABET.contains(&b)))
+        );
     }
 
     #[test]
     fn memos_do_not_repeat() {
-        let memos: std::collections::HashSet<_> = (0..1000).map(|_| new_memo("").unwrap()).collect();
+        let memos: std::collections::HashSet<_> =
+            (0..1000).map(|_| new_memo("").unwrap()).collect();
         assert_eq!(memos.len(), 1000);
     }
 

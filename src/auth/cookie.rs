@@ -10,9 +10,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use blake2::digest::consts::{U16, U32};
 use blake2::digest::{Digest, KeyInit, Mac};
 use blake2::{Blake2b512, Blake2bMac};
-use blake2::digest::consts::{U16, U32};
 
 use super::{RandomnessUnavailable, os_random};
 use crate::store::SessionKey;
@@ -46,7 +46,9 @@ impl SessionId {
     /// The key this session is stored under: BLAKE2b-128 of the id, hex. A
     /// leaked store therefore holds no cookie that would work.
     pub fn store_key(&self) -> SessionKey {
-        let digest = blake2::Blake2b::<U16>::new_with_prefix(b"steemgate-session-key").chain_update(self.0).finalize();
+        let digest = blake2::Blake2b::<U16>::new_with_prefix(b"steemgate-session-key")
+            .chain_update(self.0)
+            .finalize();
         SessionKey(hex::encode(digest))
     }
 }
@@ -65,7 +67,9 @@ impl CookieCodec {
             .iter()
             .map(|secret| {
                 let mut key = [0u8; 64];
-                let digest = Blake2b512::new_with_prefix(b"steemgate-cookie-mac-v1").chain_update(secret.as_ref()).finalize();
+                let digest = Blake2b512::new_with_prefix(b"steemgate-cookie-mac-v1")
+                    .chain_update(secret.as_ref())
+                    .finalize();
                 key.copy_from_slice(&digest);
                 key
             })
@@ -75,7 +79,8 @@ impl CookieCodec {
 
     fn mac(key: &[u8; 64]) -> CookieMac {
         // A 64-byte key is always a valid BLAKE2b key length.
-        let mut mac = <CookieMac as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("64-byte BLAKE2b key"));
+        let mut mac = <CookieMac as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("64-byte BLAKE2b key"));
         mac.update(VERSION.as_bytes());
         mac.update(b".");
         mac
@@ -89,7 +94,11 @@ impl CookieCodec {
         let mut mac = Self::mac(key);
         mac.update(&id.0);
         let tag = mac.finalize().into_bytes();
-        format!("{VERSION}.{}.{}", URL_SAFE_NO_PAD.encode(id.0), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{VERSION}.{}.{}",
+            URL_SAFE_NO_PAD.encode(id.0),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// The session id in `value` if its MAC verifies under any secret.
@@ -99,7 +108,8 @@ impl CookieCodec {
             return None;
         }
         let mut parts = value.split('.');
-        let (Some(version), Some(id_b64), Some(tag_b64), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(version), Some(id_b64), Some(tag_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return None;
         };
@@ -156,7 +166,16 @@ mod tests {
                 }
             }
         }
-        for junk in ["", ".", "v1..", "v1.x.y", "v2.a.b", &value[..value.len() - 1], &format!("{value}.x"), &"A".repeat(10_000)] {
+        for junk in [
+            "",
+            ".",
+            "v1..",
+            "v1.x.y",
+            "v2.a.b",
+            &value[..value.len() - 1],
+            &format!("{value}.x"),
+            &"A".repeat(10_000),
+        ] {
             assert_eq!(codec().decode(junk), None, "{junk:.40}");
         }
     }
@@ -167,7 +186,10 @@ mod tests {
         let old = CookieCodec::new(&["old-secret-old-secret-old-secret-!"]);
         let value = old.encode(&id);
         assert_eq!(codec().decode(&value), None);
-        let rotated = CookieCodec::new(&["new-secret-new-secret-new-secret-!", "old-secret-old-secret-old-secret-!"]);
+        let rotated = CookieCodec::new(&[
+            "new-secret-new-secret-new-secret-!",
+            "old-secret-old-secret-old-secret-!",
+        ]);
         assert_eq!(rotated.decode(&value), Some(id.clone()));
         // New cookies are signed with the first (new) secret.
         let fresh = rotated.encode(&id);

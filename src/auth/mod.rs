@@ -8,8 +8,8 @@
 pub mod challenge;
 pub mod cookie;
 
-use rand::rngs::SysRng;
 use rand::TryRng;
+use rand::rngs::SysRng;
 
 /// Fills `buf` from the operating system's CSPRNG.
 ///
@@ -17,7 +17,9 @@ use rand::TryRng;
 /// safe way to mint sessions; callers run inside request handling where
 /// pingora turns a panic into a closed connection, never a login.
 pub fn os_random(buf: &mut [u8]) -> Result<(), RandomnessUnavailable> {
-    SysRng.try_fill_bytes(buf).map_err(|e| RandomnessUnavailable(e.to_string()))
+    SysRng
+        .try_fill_bytes(buf)
+        .map_err(|e| RandomnessUnavailable(e.to_string()))
 }
 
 /// The OS random source failed: mint nothing, answer 503.

@@ -92,7 +92,15 @@ mod tests {
 
     #[test]
     fn accepts_real_names_and_lowercases() {
-        for name in ["steemit", "gtg", "blocktrades", "a-b-c", "dan.larimer", "user123", "Inertia"] {
+        for name in [
+            "steemit",
+            "gtg",
+            "blocktrades",
+            "a-b-c",
+            "dan.larimer",
+            "user123",
+            "Inertia",
+        ] {
             let parsed = AccountName::parse(name).expect(name);
             assert_eq!(parsed.as_str(), name.to_ascii_lowercase());
         }
@@ -101,10 +109,24 @@ mod tests {
     #[test]
     fn rejects_what_the_chain_rejects() {
         for name in [
-            "ab", "seventeen-chars-x", "1abc", "abc-", "a--b", "ab.cde", "abc.de", "ab c", "abc_d", "",
-            "-abc", "abc.", "ünï",
+            "ab",
+            "seventeen-chars-x",
+            "1abc",
+            "abc-",
+            "a--b",
+            "ab.cde",
+            "abc.de",
+            "ab c",
+            "abc_d",
+            "",
+            "-abc",
+            "abc.",
+            "ünï",
         ] {
-            assert!(AccountName::parse(name).is_err(), "{name} should be rejected");
+            assert!(
+                AccountName::parse(name).is_err(),
+                "{name} should be rejected"
+            );
         }
     }
 }

@@ -136,7 +136,9 @@ impl Amount {
                 if amount.is_empty() || !amount.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(AmountError::Malformed(value.to_string()));
                 }
-                let units = amount.parse::<u64>().map_err(|_| AmountError::Range(value.to_string()))?;
+                let units = amount
+                    .parse::<u64>()
+                    .map_err(|_| AmountError::Range(value.to_string()))?;
                 Ok(Amount { units, symbol })
             }
             other => Err(AmountError::Malformed(other.to_string())),
@@ -164,7 +166,10 @@ enum DecimalError {
 /// `"12.345"` → 12345. Exactly three decimals, as nodes write them.
 fn parse_decimal_units(number: &str) -> Result<u64, DecimalError> {
     let (int, frac) = number.split_once('.').ok_or(DecimalError::Precision)?;
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(DecimalError::Malformed);
     }
     if frac.len() != PRECISION as usize {
@@ -182,11 +187,19 @@ fn parse_decimal_units(number: &str) -> Result<u64, DecimalError> {
 pub fn parse_min_amount(raw: &str) -> Result<u64, String> {
     let raw = raw.trim();
     let (int, frac) = raw.split_once('.').unwrap_or((raw, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 3 {
-        return Err(format!("{raw:?} is not a decimal amount with at most 3 decimals, like \"0.001\""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 3
+    {
+        return Err(format!(
+            "{raw:?} is not a decimal amount with at most 3 decimals, like \"0.001\""
+        ));
     }
     let int: u64 = int.parse().map_err(|_| format!("{raw:?} is too large"))?;
-    let frac_units: u64 = format!("{frac:0<3}").parse().map_err(|_| format!("{raw:?} is malformed"))?;
+    let frac_units: u64 = format!("{frac:0<3}")
+        .parse()
+        .map_err(|_| format!("{raw:?} is malformed"))?;
     let units = int
         .checked_mul(SCALE)
         .and_then(|v| v.checked_add(frac_units))
@@ -205,7 +218,11 @@ mod tests {
     #[test]
     fn legacy_and_nai_agree() {
         let legacy = Amount::parse_legacy("0.001 STEEM", ChainName::Steem).unwrap();
-        let nai = Amount::from_json(&json!({"amount":"1","precision":3,"nai":"@@000000021"}), ChainName::Steem).unwrap();
+        let nai = Amount::from_json(
+            &json!({"amount":"1","precision":3,"nai":"@@000000021"}),
+            ChainName::Steem,
+        )
+        .unwrap();
         assert_eq!(legacy, nai);
         assert_eq!(legacy.units, 1);
         assert_eq!(legacy.to_string(), "0.001 STEEM");
@@ -217,16 +234,45 @@ mod tests {
         assert_eq!(a.symbol, Symbol::Hbd);
         assert_eq!(a.units, 1500);
         let b = Amount::parse_legacy("2.000 HIVE", ChainName::Steem).unwrap();
-        assert_eq!(b.symbol, Symbol::Hive, "a HIVE amount on steem stays HIVE (and is then not accepted)");
+        assert_eq!(
+            b.symbol,
+            Symbol::Hive,
+            "a HIVE amount on steem stays HIVE (and is then not accepted)"
+        );
     }
 
     #[test]
     fn rejects_malformed_amounts() {
-        for raw in ["0.01 STEEM", "1 STEEM", "0.0001 STEEM", "abc STEEM", "0.001", "0.001 VESTS", "-0.001 STEEM", "99999999999999999999.000 STEEM", ""] {
-            assert!(Amount::parse_legacy(raw, ChainName::Steem).is_err(), "{raw}");
+        for raw in [
+            "0.01 STEEM",
+            "1 STEEM",
+            "0.0001 STEEM",
+            "abc STEEM",
+            "0.001",
+            "0.001 VESTS",
+            "-0.001 STEEM",
+            "99999999999999999999.000 STEEM",
+            "",
+        ] {
+            assert!(
+                Amount::parse_legacy(raw, ChainName::Steem).is_err(),
+                "{raw}"
+            );
         }
-        assert!(Amount::from_json(&json!({"amount":"1","precision":6,"nai":"@@000000037"}), ChainName::Steem).is_err());
-        assert!(Amount::from_json(&json!({"amount":"-1","precision":3,"nai":"@@000000021"}), ChainName::Steem).is_err());
+        assert!(
+            Amount::from_json(
+                &json!({"amount":"1","precision":6,"nai":"@@000000037"}),
+                ChainName::Steem
+            )
+            .is_err()
+        );
+        assert!(
+            Amount::from_json(
+                &json!({"amount":"-1","precision":3,"nai":"@@000000021"}),
+                ChainName::Steem
+            )
+            .is_err()
+        );
         assert!(Amount::from_json(&json!(0.001), ChainName::Steem).is_err());
     }
 

@@ -65,5 +65,9 @@ pub enum RpcError {
 /// `condenser_api.get_following`, params a JSON array.
 #[async_trait::async_trait]
 pub trait RpcCall: Send + Sync + 'static {
-    async fn call(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, RpcError>;
+    async fn call(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, RpcError>;
 }

@@ -112,7 +112,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let raw = String::deserialize(d)?;
         humantime::parse_duration(raw.trim())
             .map(HumanDuration)
-            .map_err(|e| de::Error::custom(format!("invalid duration {raw:?} ({e}); write e.g. \"15m\", \"30d\", \"500ms\"")))
+            .map_err(|e| {
+                de::Error::custom(format!(
+                    "invalid duration {raw:?} ({e}); write e.g. \"15m\", \"30d\", \"500ms\""
+                ))
+            })
     }
 }
 
@@ -123,9 +127,12 @@ pub struct NodeUrl(pub url::Url);
 impl<'de> Deserialize<'de> for NodeUrl {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        let url = url::Url::parse(raw.trim()).map_err(|e| de::Error::custom(format!("invalid node URL {raw:?}: {e}")))?;
+        let url = url::Url::parse(raw.trim())
+            .map_err(|e| de::Error::custom(format!("invalid node URL {raw:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(de::Error::custom(format!("node URL {raw:?} must be http:// or https:// with a host")));
+            return Err(de::Error::custom(format!(
+                "node URL {raw:?} must be http:// or https:// with a host"
+            )));
         }
         Ok(NodeUrl(url))
     }
@@ -141,7 +148,9 @@ impl<'de> Deserialize<'de> for HostName {
         let host = raw.trim().to_ascii_lowercase();
         let valid = !host.is_empty()
             && host.len() <= 253
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         if !valid {
             return Err(de::Error::custom(format!(
                 "invalid host {raw:?}: a DNS name like app.example.com, without scheme or port"
@@ -163,7 +172,9 @@ impl<'de> Deserialize<'de> for RoutePath {
             return Err(bad("must start with '/'"));
         }
         if raw.contains(['%', '\\', '?', '#', ';', ' ']) || raw.contains("//") {
-            return Err(bad("must be a plain path without '%', '\\', '?', '#', ';', spaces or '//'"));
+            return Err(bad(
+                "must be a plain path without '%', '\\', '?', '#', ';', spaces or '//'",
+            ));
         }
         if raw.split('/').any(|seg| seg == "." || seg == "..") {
             return Err(bad("must not contain '.' or '..' segments"));
@@ -171,7 +182,11 @@ impl<'de> Deserialize<'de> for RoutePath {
         if raw.starts_with("/.steemgate") {
             return Err(bad("/.steemgate/ is reserved for the gateway's own pages"));
         }
-        let trimmed = if raw.len() > 1 { raw.trim_end_matches('/') } else { raw.as_str() };
+        let trimmed = if raw.len() > 1 {
+            raw.trim_end_matches('/')
+        } else {
+            raw.as_str()
+        };
         Ok(RoutePath(trimmed.to_string()))
     }
 }
@@ -200,19 +215,25 @@ impl<'de> Deserialize<'de> for UpstreamInput {
             }
             return Ok(UpstreamInput::Builtin(name.to_string()));
         }
-        let url = url::Url::parse(raw).map_err(|e| de::Error::custom(format!("invalid upstream URL {raw:?}: {e}")))?;
+        let url = url::Url::parse(raw)
+            .map_err(|e| de::Error::custom(format!("invalid upstream URL {raw:?}: {e}")))?;
         if url.scheme() != "http" {
             return Err(de::Error::custom(format!(
                 "upstream {raw:?}: only http:// upstreams are supported (or builtin:NAME)"
             )));
         }
-        if !(url.path() == "/" || url.path().is_empty()) || url.query().is_some() || url.fragment().is_some() {
+        if !(url.path() == "/" || url.path().is_empty())
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
             return Err(de::Error::custom(format!(
                 "upstream {raw:?} must be scheme://host:port without a path, query or fragment"
             )));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(de::Error::custom(format!("upstream {raw:?} must not carry credentials")));
+            return Err(de::Error::custom(format!(
+                "upstream {raw:?} must not carry credentials"
+            )));
         }
         let host = url
             .host_str()
@@ -241,7 +262,10 @@ impl<'de> Deserialize<'de> for Routes {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Routes, A::Error> {
                 let mut routes: Vec<RouteInput> = Vec::new();
                 while let Some(route) = seq.next_element::<RouteInput>()? {
-                    if let Some(first) = routes.iter().position(|r| r.host == route.host && r.path == route.path) {
+                    if let Some(first) = routes
+                        .iter()
+                        .position(|r| r.host == route.host && r.path == route.path)
+                    {
                         return Err(de::Error::custom(format!(
                             "routes[{}]: duplicate route for host {} and path {:?} (same as routes[{first}])",
                             routes.len(),

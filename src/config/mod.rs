@@ -24,8 +24,16 @@ pub const SECRET_ENV: &str = "STEEMGATE_SECRET";
 /// Default public nodes, used when `chain.nodes` is absent.
 pub fn default_nodes(chain: ChainName) -> &'static [&'static str] {
     match chain {
-        ChainName::Steem => &["https://api.steemit.com", "https://api.justyy.com", "https://api.moecki.online"],
-        ChainName::Hive => &["https://api.hive.blog", "https://api.deathwing.me", "https://api.openhive.network"],
+        ChainName::Steem => &[
+            "https://api.steemit.com",
+            "https://api.justyy.com",
+            "https://api.moecki.online",
+        ],
+        ChainName::Hive => &[
+            "https://api.hive.blog",
+            "https://api.deathwing.me",
+            "https://api.openhive.network",
+        ],
     }
 }
 
@@ -33,7 +41,10 @@ pub fn default_nodes(chain: ChainName) -> &'static [&'static str] {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Yaml(String),
     #[error("{key}: {message}")]
@@ -41,7 +52,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +94,10 @@ impl ChainConfig {
 
     /// The amount a visitor is asked to send, in the native asset.
     pub fn login_amount(&self) -> crate::chain::Amount {
-        crate::chain::Amount { units: self.min_amount_units, symbol: Symbol::native(self.name) }
+        crate::chain::Amount {
+            units: self.min_amount_units,
+            symbol: Symbol::native(self.name),
+        }
     }
 }
 
@@ -97,7 +114,10 @@ pub struct SessionConfig {
 impl std::fmt::Debug for SessionConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionConfig")
-            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
             .field("ttl", &self.ttl)
             .field("challenge_ttl", &self.challenge_ttl)
             .field("cookie_name", &self.cookie_name)
@@ -153,41 +173,63 @@ impl Route {
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         Self::from_yaml(&text, base)
     }
 
     /// Parses and validates YAML text; relative paths resolve against `base`.
     pub fn from_yaml(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let input: ConfigInput = serde_norway::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        let input: ConfigInput =
+            serde_norway::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
         Self::validate(input, base)
     }
 
     fn validate(input: ConfigInput, base: &Path) -> Result<Config, ConfigError> {
-        let listen = parse_addr("listen", input.listen.as_deref().unwrap_or("127.0.0.1:8080"))?;
-        let admin_listen = input.admin_listen.as_deref().map(|a| parse_addr("admin_listen", a)).transpose()?;
+        let listen = parse_addr(
+            "listen",
+            input.listen.as_deref().unwrap_or("127.0.0.1:8080"),
+        )?;
+        let admin_listen = input
+            .admin_listen
+            .as_deref()
+            .map(|a| parse_addr("admin_listen", a))
+            .transpose()?;
         if admin_listen == Some(listen) {
-            return Err(invalid("admin_listen", "must differ from listen: admin endpoints never share the public listener"));
+            return Err(invalid(
+                "admin_listen",
+                "must differ from listen: admin endpoints never share the public listener",
+            ));
         }
         let threads = match input.threads {
             Some(0) => return Err(invalid("threads", "must be at least 1")),
             Some(n) => n,
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         };
 
         let chain_in = input.chain;
         let nodes: Vec<url::Url> = match chain_in.nodes {
-            Some(nodes) if nodes.is_empty() => return Err(invalid("chain.nodes", "needs at least one node URL")),
+            Some(nodes) if nodes.is_empty() => {
+                return Err(invalid("chain.nodes", "needs at least one node URL"));
+            }
             Some(nodes) => nodes.into_iter().map(|n| n.0).collect(),
             None => default_nodes(chain_in.name)
                 .iter()
                 .filter_map(|n| url::Url::parse(n).ok())
                 .collect(),
         };
-        let min_amount_units = crate::chain::asset::parse_min_amount(chain_in.min_amount.as_deref().unwrap_or("0.001"))
-            .map_err(|e| invalid("chain.min_amount", e))?;
-        let request_timeout = chain_in.request_timeout.map_or(Duration::from_secs(5), |d| d.0);
+        let min_amount_units = crate::chain::asset::parse_min_amount(
+            chain_in.min_amount.as_deref().unwrap_or("0.001"),
+        )
+        .map_err(|e| invalid("chain.min_amount", e))?;
+        let request_timeout = chain_in
+            .request_timeout
+            .map_or(Duration::from_secs(5), |d| d.0);
         if request_timeout.is_zero() {
             return Err(invalid("chain.request_timeout", "must be positive"));
         }
@@ -202,7 +244,10 @@ impl Config {
         };
 
         let session = validate_session(input.session, base)?;
-        let store = parse_store(input.store.as_deref().unwrap_or("file:./data/steemgate"), base)?;
+        let store = parse_store(
+            input.store.as_deref().unwrap_or("file:./data/steemgate"),
+            base,
+        )?;
 
         let mut routes: Vec<Route> = input
             .routes
@@ -227,15 +272,26 @@ impl Config {
                 ));
             }
         }
-        routes.sort_by(|a, b| b.host.is_some().cmp(&a.host.is_some()).then(b.path.len().cmp(&a.path.len())));
+        routes.sort_by(|a, b| {
+            b.host
+                .is_some()
+                .cmp(&a.host.is_some())
+                .then(b.path.len().cmp(&a.path.len()))
+        });
 
         let stale_days = input.report.stale_days.unwrap_or(40);
         if !(1..=3650).contains(&stale_days) {
             return Err(invalid("report.stale_days", "must be between 1 and 3650"));
         }
         let memo_prefix = input.login.memo_prefix.unwrap_or_default();
-        if memo_prefix.len() > 64 || memo_prefix.starts_with('#') || memo_prefix.chars().any(|c| c.is_control()) {
-            return Err(invalid("login.memo_prefix", "at most 64 printable characters, not starting with '#'"));
+        if memo_prefix.len() > 64
+            || memo_prefix.starts_with('#')
+            || memo_prefix.chars().any(|c| c.is_control())
+        {
+            return Err(invalid(
+                "login.memo_prefix",
+                "at most 64 printable characters, not starting with '#'",
+            ));
         }
         Ok(Config {
             listen,
@@ -249,7 +305,10 @@ impl Config {
             memo_prefix,
             report: ReportConfig {
                 stale_days,
-                cache_ttl: input.report.cache_ttl.map_or(Duration::from_secs(300), |d| d.0),
+                cache_ttl: input
+                    .report
+                    .cache_ttl
+                    .map_or(Duration::from_secs(300), |d| d.0),
             },
             routes,
         })
@@ -257,9 +316,12 @@ impl Config {
 }
 
 fn parse_addr(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {
-    raw.trim()
-        .parse()
-        .map_err(|_| invalid(key, format!("{raw:?} is not an address like 127.0.0.1:8080")))
+    raw.trim().parse().map_err(|_| {
+        invalid(
+            key,
+            format!("{raw:?} is not an address like 127.0.0.1:8080"),
+        )
+    })
 }
 
 fn validate_session(input: input::SessionInput, base: &Path) -> Result<SessionConfig, ConfigError> {
@@ -273,20 +335,38 @@ fn validate_session(input: input::SessionInput, base: &Path) -> Result<SessionCo
     }
     if secrets.is_empty() {
         match (input.secret, input.secret_file) {
-            (Some(_), Some(_)) => return Err(invalid("session", "set either secret or secret_file, not both")),
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "session",
+                    "set either secret or secret_file, not both",
+                ));
+            }
             (Some(OneOrMany::One(s)), None) => secrets.push(s.into_bytes()),
-            (Some(OneOrMany::Many(list)), None) => secrets.extend(list.into_iter().map(String::into_bytes)),
+            (Some(OneOrMany::Many(list)), None) => {
+                secrets.extend(list.into_iter().map(String::into_bytes))
+            }
             (None, Some(file)) => {
                 source = "session.secret_file";
                 let path = base.join(&file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| invalid("session.secret_file", format!("cannot read {}: {e}", path.display())))?;
-                secrets.extend(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()));
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    invalid(
+                        "session.secret_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                secrets.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(|l| l.as_bytes().to_vec()),
+                );
             }
             (None, None) => {
                 return Err(invalid(
                     "session.secret",
-                    format!("a secret is required: set session.secret, session.secret_file or {SECRET_ENV} (make one with `steemgate secret`)"),
+                    format!(
+                        "a secret is required: set session.secret, session.secret_file or {SECRET_ENV} (make one with `steemgate secret`)"
+                    ),
                 ));
             }
         }
@@ -295,42 +375,73 @@ fn validate_session(input: input::SessionInput, base: &Path) -> Result<SessionCo
         return Err(invalid(source, "no secret found"));
     }
     if let Some(short) = secrets.iter().position(|s| s.len() < MIN_SECRET_LEN) {
-        return Err(invalid(source, format!("secret #{short} is shorter than {MIN_SECRET_LEN} bytes")));
+        return Err(invalid(
+            source,
+            format!("secret #{short} is shorter than {MIN_SECRET_LEN} bytes"),
+        ));
     }
     let ttl = input.ttl.map_or(Duration::from_secs(30 * 86400), |d| d.0);
-    let challenge_ttl = input.challenge_ttl.map_or(Duration::from_secs(15 * 60), |d| d.0);
+    let challenge_ttl = input
+        .challenge_ttl
+        .map_or(Duration::from_secs(15 * 60), |d| d.0);
     if ttl < Duration::from_secs(60) {
         return Err(invalid("session.ttl", "must be at least 1m"));
     }
     if challenge_ttl < Duration::from_secs(1) || challenge_ttl > Duration::from_secs(86400) {
-        return Err(invalid("session.challenge_ttl", "must be between 1s and 24h"));
+        return Err(invalid(
+            "session.challenge_ttl",
+            "must be between 1s and 24h",
+        ));
     }
     let cookie_name = input.cookie_name.unwrap_or_else(|| "steemgate".to_string());
-    if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(invalid("session.cookie_name", "letters, digits, '_' and '-' only"));
+    if cookie_name.is_empty()
+        || !cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(invalid(
+            "session.cookie_name",
+            "letters, digits, '_' and '-' only",
+        ));
     }
-    Ok(SessionConfig { secrets, ttl, challenge_ttl, cookie_name, secure: input.secure })
+    Ok(SessionConfig {
+        secrets,
+        ttl,
+        challenge_ttl,
+        cookie_name,
+        secure: input.secure,
+    })
 }
 
 fn parse_store(raw: &str, base: &Path) -> Result<StoreLocation, ConfigError> {
     let raw = raw.trim();
     if let Some(path) = raw.strip_prefix("file:") {
         if path.is_empty() {
-            return Err(invalid("store", "file: needs a directory, e.g. file:./data/steemgate"));
+            return Err(invalid(
+                "store",
+                "file: needs a directory, e.g. file:./data/steemgate",
+            ));
         }
         return Ok(StoreLocation::File(base.join(path)));
     }
     if raw.starts_with("redis://") || raw.starts_with("rediss://") {
-        let url = url::Url::parse(raw).map_err(|e| invalid("store", format!("invalid Redis URL: {e}")))?;
+        let url = url::Url::parse(raw)
+            .map_err(|e| invalid("store", format!("invalid Redis URL: {e}")))?;
         let prefix = url
             .query_pairs()
             .find(|(k, _)| k == "prefix")
             .map_or_else(|| "steemgate".to_string(), |(_, v)| v.into_owned());
         let mut clean = url.clone();
         clean.set_query(None);
-        return Ok(StoreLocation::Redis { url: clean.to_string(), prefix });
+        return Ok(StoreLocation::Redis {
+            url: clean.to_string(),
+            prefix,
+        });
     }
-    Err(invalid("store", format!("{raw:?}: expected file:DIR or redis://HOST:PORT/DB")))
+    Err(invalid(
+        "store",
+        format!("{raw:?}: expected file:DIR or redis://HOST:PORT/DB"),
+    ))
 }
 
 #[cfg(test)]

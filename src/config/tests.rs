@@ -17,7 +17,11 @@ fn err(text: &str) -> String {
 
 #[test]
 fn example_config_is_valid() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/steemgate.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/steemgate.yaml"
+    ))
+    .unwrap();
     let config = Config::from_yaml(&text, Path::new(".")).unwrap();
     assert_eq!(config.chain.account.as_str(), "mygate");
     assert!(!config.routes.is_empty());
@@ -25,36 +29,72 @@ fn example_config_is_valid() {
 
 #[test]
 fn defaults_are_applied() {
-    let config = Config::from_yaml(&minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n"), Path::new("/etc")).unwrap();
+    let config = Config::from_yaml(
+        &minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n"),
+        Path::new("/etc"),
+    )
+    .unwrap();
     assert_eq!(config.chain.min_amount_units, 1);
     assert_eq!(config.chain.confirm, Confirm::Head);
     assert_eq!(config.session.challenge_ttl, Duration::from_secs(900));
     assert_eq!(config.session.ttl, Duration::from_secs(30 * 86400));
-    assert_eq!(config.store, StoreLocation::File(PathBuf::from("/etc/./data/steemgate")));
+    assert_eq!(
+        config.store,
+        StoreLocation::File(PathBuf::from("/etc/./data/steemgate"))
+    );
     assert_eq!(config.chain.nodes[0].as_str(), "https://api.steemit.com/");
     assert_eq!(config.chain.login_amount().to_string(), "0.001 STEEM");
 }
 
 #[test]
 fn unknown_keys_are_rejected_with_their_line() {
-    let text = minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required, colour: red}\n");
+    let text = minimal(
+        "  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required, colour: red}\n",
+    );
     let e = err(&text);
     assert!(e.contains("colour") && e.contains("line 8"), "{e}");
-    let e = err(&format!("{}\nbogus: 1\n", minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}")));
+    let e = err(&format!(
+        "{}\nbogus: 1\n",
+        minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}")
+    ));
     assert!(e.contains("bogus") && e.contains("line 9"), "{e}");
 }
 
 #[test]
 fn bad_values_name_key_and_line() {
     let cases = [
-        ("  - {path: /, upstream: \"ftp://x\", auth: required}\n", "only http://"),
-        ("  - {path: /, upstream: \"http://127.0.0.1:3000/base\", auth: required}\n", "without a path"),
-        ("  - {path: /, upstream: \"builtin:nope\", auth: required}\n", "unknown builtin"),
-        ("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: sometimes}\n", "sometimes"),
-        ("  - {path: app, upstream: \"http://127.0.0.1:3000\", auth: public}\n", "must start with '/'"),
-        ("  - {path: /a/../b, upstream: \"http://127.0.0.1:3000\", auth: public}\n", "'..'"),
-        ("  - {path: /.steemgate/x, upstream: \"http://127.0.0.1:3000\", auth: public}\n", "reserved"),
-        ("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required, allow: [\"Bad_Name\"]}\n", "account name"),
+        (
+            "  - {path: /, upstream: \"ftp://x\", auth: required}\n",
+            "only http://",
+        ),
+        (
+            "  - {path: /, upstream: \"http://127.0.0.1:3000/base\", auth: required}\n",
+            "without a path",
+        ),
+        (
+            "  - {path: /, upstream: \"builtin:nope\", auth: required}\n",
+            "unknown builtin",
+        ),
+        (
+            "  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: sometimes}\n",
+            "sometimes",
+        ),
+        (
+            "  - {path: app, upstream: \"http://127.0.0.1:3000\", auth: public}\n",
+            "must start with '/'",
+        ),
+        (
+            "  - {path: /a/../b, upstream: \"http://127.0.0.1:3000\", auth: public}\n",
+            "'..'",
+        ),
+        (
+            "  - {path: /.steemgate/x, upstream: \"http://127.0.0.1:3000\", auth: public}\n",
+            "reserved",
+        ),
+        (
+            "  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required, allow: [\"Bad_Name\"]}\n",
+            "account name",
+        ),
     ];
     for (routes, needle) in cases {
         let e = err(&minimal(routes));
@@ -68,7 +108,10 @@ fn duplicate_routes_are_rejected() {
     let e = err(&minimal(
         "  - {path: /app, upstream: \"http://127.0.0.1:3000\", auth: required}\n  - {path: /app/, upstream: \"http://127.0.0.1:3001\", auth: public}\n",
     ));
-    assert!(e.contains("duplicate route") && e.contains("routes[1]") && e.contains("line"), "{e}");
+    assert!(
+        e.contains("duplicate route") && e.contains("routes[1]") && e.contains("line"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -77,7 +120,10 @@ fn bad_durations_and_secrets() {
     let e = err(&base.replace("  secret:", "  ttl: forever\n  secret:"));
     assert!(e.contains("invalid duration") && e.contains("line"), "{e}");
     let e = err(&base.replace(SECRET, "short"));
-    assert!(e.contains("session.secret") && e.contains("32 bytes"), "{e}");
+    assert!(
+        e.contains("session.secret") && e.contains("32 bytes"),
+        "{e}"
+    );
     let e = err(&base.replace("mygate", "no"));
     assert!(e.contains("account name"), "{e}");
 }
@@ -91,7 +137,11 @@ fn routes_sort_most_specific_first() {
         Path::new("."),
     )
     .unwrap();
-    let order: Vec<_> = config.routes.iter().map(|r| (r.host.clone(), r.path.clone())).collect();
+    let order: Vec<_> = config
+        .routes
+        .iter()
+        .map(|r| (r.host.clone(), r.path.clone()))
+        .collect();
     assert_eq!(order[0].0.as_deref(), Some("a.example"));
     assert_eq!(order[1].1, "/app/admin");
     assert_eq!(order[2].1, "/");
@@ -99,7 +149,13 @@ fn routes_sort_most_specific_first() {
 
 #[test]
 fn prefix_matches_on_segment_boundaries() {
-    let route = Route { host: None, path: "/app".into(), upstream: Upstream::Builtin("hello".into()), auth: AuthMode::Public, allow: vec![] };
+    let route = Route {
+        host: None,
+        path: "/app".into(),
+        upstream: Upstream::Builtin("hello".into()),
+        auth: AuthMode::Public,
+        allow: vec![],
+    };
     assert!(route.matches_path("/app"));
     assert!(route.matches_path("/app/x"));
     assert!(!route.matches_path("/apple"));
@@ -109,8 +165,18 @@ fn prefix_matches_on_segment_boundaries() {
 #[test]
 fn redis_store_urls() {
     let base = minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n");
-    let config = Config::from_yaml(&format!("{base}store: \"redis://:pw@127.0.0.1:6379/2?prefix=gw1\"\n"), Path::new(".")).unwrap();
-    assert_eq!(config.store, StoreLocation::Redis { url: "redis://:pw@127.0.0.1:6379/2".into(), prefix: "gw1".into() });
+    let config = Config::from_yaml(
+        &format!("{base}store: \"redis://:pw@127.0.0.1:6379/2?prefix=gw1\"\n"),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(
+        config.store,
+        StoreLocation::Redis {
+            url: "redis://:pw@127.0.0.1:6379/2".into(),
+            prefix: "gw1".into()
+        }
+    );
     let e = err(&format!("{base}store: \"mysql://x\"\n"));
     assert!(e.contains("store"), "{e}");
 }
