@@ -426,3 +426,418 @@ async fn ping_answers(h: &Harness) {
     h.first.ping().await.unwrap();
     h.second.ping().await.unwrap();
 }
+
+// ---- Embedded store only -------------------------------------------------
+
+#[tokio::test]
+async fn embedded_state_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = now_unix();
+    let k = key("durable");
+    {
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        store.put_session(&k, &pending(now, 600)).await.unwrap();
+        store
+            .issue_challenge(&k, "login:durable", now + 300)
+            .await
+            .unwrap();
+        store.set_cursor(77).await.unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.cursor().await.unwrap(), Some(77));
+    assert_eq!(
+        store
+            .get_session(&k)
+            .await
+            .unwrap()
+            .expect("session")
+            .memo
+            .as_deref(),
+        Some("login:durable")
+    );
+    assert_eq!(
+        store
+            .claim_challenge("login:durable", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k)
+    );
+}
+
+#[tokio::test]
+async fn embedded_second_open_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = EmbeddedStore::open(dir.path()).expect("open");
+    let error = EmbeddedStore::open(dir.path()).expect_err("second open must fail");
+    let message = error.to_string();
+    assert!(message.contains("already open"), "{message}");
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn embedded_garbage_file_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(steemgate::store::embedded::DATABASE_FILE);
+    std::fs::write(&file, b"this is not a redb database\n".repeat(400)).expect("write garbage");
+    let error = EmbeddedStore::open(dir.path()).expect_err("garbage must be refused");
+    let message = error.to_string();
+    assert!(message.contains(&file.display().to_string()), "{message}");
+}
+
+#[tokio::test]
+async fn embedded_sweep_counts_and_forgets_expired_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let now = now_unix();
+    let live = key("live");
+    store
+        .put_session(&live, &pending(now, 10_000))
+        .await
+        .unwrap();
+    store
+        .issue_challenge(&live, "login:short", now + 100)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store
+            .put_session(
+                &key(&format!("dead{i}")),
+                &SessionRecord::pending(now - 100, now - 1),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.sweep_expired(now).await.unwrap(), 3);
+    assert_eq!(store.sweep_expired(now).await.unwrap(), 0);
+    // The challenge is kept through its grace period, then swept.
+    assert_eq!(store.sweep_expired(now + 150).await.unwrap(), 0);
+    assert_eq!(store.sweep_expired(now + 201).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .claim_challenge("login:short", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::UnknownMemo
+    );
+    assert!(store.get_session(&live).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn embedded_challenge_is_forgotten_after_its_grace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let now = now_unix();
+    let k = key("grace");
+    store.put_session(&k, &pending(now, 10_000)).await.unwrap();
+    store
+        .issue_challenge(&k, "login:grace", now + 100)
+        .await
+        .unwrap();
+    // Processed late (after downtime) but within the grace: still matches,
+    // judged by the transfer's block time.
+    let late = claim("alice", now + 50, now + 190);
+    assert_eq!(
+        store.claim_challenge("login:grace", &late).await.unwrap(),
+        ClaimOutcome::LoggedIn(k.clone())
+    );
+    let k2 = key("grace2");
+    store.put_session(&k2, &pending(now, 10_000)).await.unwrap();
+    store
+        .issue_challenge(&k2, "login:grace2", now + 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_challenge("login:grace2", &claim("bob", now + 50, now + 201))
+            .await
+            .unwrap(),
+        ClaimOutcome::UnknownMemo
+    );
+}
+
+// ---- Redis store only ----------------------------------------------------
+
+async fn raw_redis(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(server.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection")
+}
+
+async fn pttl(con: &mut ::redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    ::redis::cmd("PTTL")
+        .arg(key)
+        .query_async(con)
+        .await
+        .expect("PTTL")
+}
+
+#[tokio::test]
+async fn redis_keys_have_ttls_matching_their_records() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "ttl", OP_TIMEOUT).expect("connect");
+    let mut raw = raw_redis(&server).await;
+    let now = now_unix();
+    let k = key("ttl");
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    let session_key = format!("ttl:s:{}", k.as_str());
+    assert_eq!(store.session_key(&k), session_key);
+    let ttl = pttl(&mut raw, &session_key).await;
+    assert!(ttl > 0 && ttl <= 600_000, "session PTTL {ttl}");
+
+    store
+        .issue_challenge(&k, "Login:TTL", now + 300)
+        .await
+        .unwrap();
+    let challenge_ttl = pttl(&mut raw, "ttl:c:login:ttl").await;
+    assert!(
+        challenge_ttl > 300_000 && challenge_ttl <= 600_000,
+        "challenge PTTL {challenge_ttl}"
+    );
+    // The pending session was raised to outlive the challenge's grace.
+    let ttl = pttl(&mut raw, &session_key).await;
+    assert!(ttl > 300_000 && ttl <= 600_000, "raised session PTTL {ttl}");
+
+    let c = claim("alice", now, now);
+    store.claim_challenge("login:ttl", &c).await.unwrap();
+    let ttl = pttl(&mut raw, &session_key).await;
+    assert!(
+        ttl > 600_000 && ttl <= 86_400_000,
+        "logged-in session PTTL {ttl}"
+    );
+    // Claiming does not extend the claimed record's life.
+    let claimed_ttl = pttl(&mut raw, "ttl:c:login:ttl").await;
+    assert!(
+        claimed_ttl > 0 && claimed_ttl <= challenge_ttl,
+        "claimed PTTL {claimed_ttl}"
+    );
+
+    assert!(store.acquire_follower_lease("me", 30).await.unwrap());
+    let lease_ttl = pttl(&mut raw, "ttl:lease:follower").await;
+    assert!(
+        lease_ttl > 0 && lease_ttl <= 30_000,
+        "lease PTTL {lease_ttl}"
+    );
+
+    store.set_cursor(5).await.unwrap();
+    assert_eq!(
+        pttl(&mut raw, "ttl:cursor").await,
+        -1,
+        "the cursor is the one key without a TTL"
+    );
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut raw)
+        .await
+        .expect("KEYS");
+    for key in &keys {
+        assert!(key.starts_with("ttl:"), "{key} outside the prefix");
+        if key != "ttl:cursor" {
+            assert!(pttl(&mut raw, key).await > 0, "{key} has no TTL");
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_prefixes_do_not_see_each_other() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = RedisStore::connect(&server.url(), "gw-a", OP_TIMEOUT).expect("connect");
+    let b = RedisStore::connect(&server.url(), "gw-b", OP_TIMEOUT).expect("connect");
+    let now = now_unix();
+    let k = key("shared-name");
+    a.put_session(&k, &pending(now, 600)).await.unwrap();
+    a.issue_challenge(&k, "login:shared", now + 300)
+        .await
+        .unwrap();
+    a.set_cursor(9).await.unwrap();
+    assert!(a.acquire_follower_lease("a", 30).await.unwrap());
+
+    assert_eq!(b.get_session(&k).await.unwrap(), None);
+    assert_eq!(b.cursor().await.unwrap(), None);
+    assert_eq!(
+        b.claim_challenge("login:shared", &claim("bob", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::UnknownMemo
+    );
+    assert!(b.acquire_follower_lease("b", 30).await.unwrap());
+    assert!(!b.delete_session(&k).await.unwrap());
+    assert!(a.get_session(&k).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn redis_follower_lease_is_exclusive_until_it_expires() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let one = RedisStore::connect(&server.url(), "lease", OP_TIMEOUT).expect("connect");
+    let two = RedisStore::connect(&server.url(), "lease", OP_TIMEOUT).expect("connect");
+    assert!(one.acquire_follower_lease("one", 1).await.unwrap());
+    assert!(!two.acquire_follower_lease("two", 1).await.unwrap());
+    assert!(
+        one.acquire_follower_lease("one", 1).await.unwrap(),
+        "the holder renews"
+    );
+    assert!(!two.acquire_follower_lease("two", 1).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(
+        two.acquire_follower_lease("two", 1).await.unwrap(),
+        "takeover after expiry"
+    );
+    assert!(!one.acquire_follower_lease("one", 1).await.unwrap());
+}
+
+#[tokio::test]
+async fn redis_cursor_survives_a_new_connection() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    {
+        let store = RedisStore::connect(&server.url(), "cur", OP_TIMEOUT).expect("connect");
+        store.set_cursor(123).await.unwrap();
+    }
+    let store = RedisStore::connect(&server.url(), "cur", OP_TIMEOUT).expect("connect");
+    assert_eq!(store.cursor().await.unwrap(), Some(123));
+}
+
+#[tokio::test]
+async fn redis_password_and_database_number_in_the_url() {
+    let Some(server) = RedisServer::start_with_args(&["--requirepass", "s3cret"]) else {
+        return;
+    };
+    let url = format!("redis://:s3cret@127.0.0.1:{}/3", server.port());
+    let store = RedisStore::connect(&url, "auth", OP_TIMEOUT).expect("connect");
+    store.set_cursor(1).await.unwrap();
+    let mut raw = ::redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw");
+    let in_db3: Option<u64> = ::redis::cmd("GET")
+        .arg("auth:cursor")
+        .query_async(&mut raw)
+        .await
+        .expect("GET");
+    assert_eq!(in_db3, Some(1));
+
+    let wrong = format!("redis://:wrong@127.0.0.1:{}/3", server.port());
+    let refused = RedisStore::connect(&wrong, "auth", OP_TIMEOUT).expect("connect is lazy");
+    let error = refused.ping().await.expect_err("wrong password must fail");
+    assert!(
+        !error.to_string().contains("wrong"),
+        "the password leaked: {error}"
+    );
+    assert!(RedisStore::connect("not a url", "auth", OP_TIMEOUT).is_err());
+}
+
+#[tokio::test]
+async fn redis_restart_fails_fast_then_recovers_without_a_new_store() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "restart", OP_TIMEOUT).expect("connect");
+    let now = now_unix();
+    let k = key("restart");
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+
+    server.stop();
+    // Bounded generously: the point is "an error, not a hang".
+    let bound = OP_TIMEOUT * 6;
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(bound, store.get_session(&k)).await;
+        assert!(
+            matches!(answer, Ok(Err(_))),
+            "expected a store error, got {answer:?}"
+        );
+        let answer = tokio::time::timeout(
+            bound,
+            store.claim_challenge("login:x", &claim("a", now, now)),
+        )
+        .await;
+        assert!(
+            matches!(answer, Ok(Err(_))),
+            "expected a store error, got {answer:?}"
+        );
+    }
+
+    server.restart();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if store.ping().await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the store did not reconnect");
+    // The restarted server has no data (no persistence) but works.
+    assert_eq!(store.get_session(&k).await.unwrap(), None);
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    assert!(store.get_session(&k).await.unwrap().is_some());
+    store
+        .issue_challenge(&k, "login:after", now + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_challenge("login:after", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k)
+    );
+}
+
+#[tokio::test]
+async fn redis_revocations_reach_other_instances() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let deleting = RedisStore::connect(&server.url(), "rev", OP_TIMEOUT).expect("connect");
+    let caching = RedisStore::connect(&server.url(), "rev", OP_TIMEOUT).expect("connect");
+    let other_prefix = RedisStore::connect(&server.url(), "other", OP_TIMEOUT).expect("connect");
+    let mut revoked = caching.revocations().expect("redis has revocations");
+    let k = key("revoked");
+    // The subscriber connects in the background: repeat until it hears one.
+    let mut heard = None;
+    for _ in 0..50 {
+        other_prefix
+            .delete_session(&key("elsewhere"))
+            .await
+            .unwrap();
+        deleting.delete_session(&k).await.unwrap();
+        if let Ok(Ok(key)) = tokio::time::timeout(Duration::from_millis(100), revoked.recv()).await
+        {
+            heard = Some(key);
+            break;
+        }
+    }
+    assert_eq!(heard, Some(k), "only this prefix's revocations are heard");
+}
+
+#[test]
+fn redis_store_is_built_outside_a_runtime_and_used_in_several() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = Arc::new(RedisStore::connect(&server.url(), "rt", OP_TIMEOUT).expect("connect"));
+    for block in 1..=3u64 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let store = Arc::clone(&store);
+        runtime.block_on(async move {
+            store.set_cursor(block).await.unwrap();
+            assert_eq!(store.cursor().await.unwrap(), Some(block));
+        });
+        // The runtime (and its connection) is gone; the next one reconnects.
+    }
+}
