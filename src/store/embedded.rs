@@ -1,1 +1,476 @@
-//! The embedded default store (redb). Filled in by the store work.
+//! The embedded default store: one crash-safe redb file in a directory.
+//!
+//! Why: a single gateway should keep its sessions, challenges and chain
+//! cursor across restarts without running a database server. redb commits
+//! durably (fsync) by default, so a crash loses at most the transaction in
+//! flight, never a half-written one.
+//!
+//! redb is synchronous, so every transaction runs on tokio's blocking pool
+//! (`spawn_blocking`) and never stalls the async runtime. Each trait call is
+//! exactly one transaction; a claim reads the challenge and the session and
+//! writes both in one write transaction, so it is atomic (redb allows one
+//! writer at a time, and the file lock keeps other processes out).
+//!
+//! Values are JSON (serde_json). Expired records stay on disk until
+//! [`Store::sweep_expired`] removes them, but reads treat them as absent.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
+    StoreResult, UnixTime, now_unix,
+};
+use crate::auth::challenge::canonical_memo;
+
+/// Session key → JSON [`SessionRecord`].
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Canonical memo → JSON [`StoredChallenge`].
+const CHALLENGES: TableDefinition<&str, &[u8]> = TableDefinition::new("challenges");
+/// Small named values such as the chain cursor.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const CURSOR_KEY: &str = "cursor";
+
+/// The file inside the store directory.
+pub const DATABASE_FILE: &str = "steemgate.redb";
+
+/// The page cache redb may use. Sessions are a few hundred bytes each, so
+/// 100,000 live sessions are tens of MiB on disk; the cache only bounds how
+/// much of that stays in memory (redb's default would be 1 GiB).
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A challenge as stored: the record plus when the store may forget it.
+#[derive(Serialize, Deserialize)]
+struct StoredChallenge {
+    record: ChallengeRecord,
+    /// `expires_at` plus a grace equal to the challenge's ttl (see
+    /// [`Store::issue_challenge`]).
+    keep_until: UnixTime,
+}
+
+/// The store of a single gateway: a redb database in a directory.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`, which is created too.
+    ///
+    /// Fails with an error naming the file if another process (or another
+    /// `EmbeddedStore` in this one) has it open, or if the file is not a
+    /// valid redb database. Opening verifies the file's checksums, so a
+    /// damaged file is refused rather than trusted.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::new(format!(
+                "cannot create store directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DATABASE_FILE);
+        let open_result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .set_check_integrity_on_open(true)
+                .create(&path)
+        }));
+        let db = match open_result {
+            Ok(Ok(db)) => db,
+            Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
+                return Err(StoreError::new(format!(
+                    "store database {} is already open (locked by another gateway process?)",
+                    path.display()
+                )));
+            }
+            Ok(Err(e)) => {
+                return Err(StoreError::new(format!(
+                    "cannot open store database {} (corrupt or not a steemgate store?): {e}",
+                    path.display()
+                )));
+            }
+            Err(_) => {
+                return Err(StoreError::new(format!(
+                    "cannot open store database {}: the file is corrupt",
+                    path.display()
+                )));
+            }
+        };
+        let store = Self {
+            db: Arc::new(db),
+            path: Arc::new(path),
+        };
+        store.create_tables()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates the tables so read transactions never meet a missing one.
+    fn create_tables(&self) -> StoreResult<()> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| self.error("begin write", e))?;
+        txn.open_table(SESSIONS)
+            .map_err(|e| self.error("open sessions", e))?;
+        txn.open_table(CHALLENGES)
+            .map_err(|e| self.error("open challenges", e))?;
+        txn.open_table(META)
+            .map_err(|e| self.error("open meta", e))?;
+        txn.commit().map_err(|e| self.error("commit", e))
+    }
+
+    fn error(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
+        error_at(&self.path, what, e)
+    }
+
+    /// Runs `op` on the blocking pool with the database and its path.
+    async fn blocking<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database, &Path) -> StoreResult<T> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        let path = Arc::clone(&self.path);
+        tokio::task::spawn_blocking(move || op(&db, &path))
+            .await
+            .map_err(|e| error_at(&self.path, "blocking task", e))?
+    }
+}
+
+fn error_at(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::new(format!("{} ({what}): {e}", path.display()))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(path: &Path, what: &str, bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| error_at(path, what, format!("undecodable record: {e}")))
+}
+
+fn encode<T: Serialize>(path: &Path, value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| error_at(path, "encode", e))
+}
+
+#[async_trait::async_trait]
+impl Store for EmbeddedStore {
+    async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
+        let key = key.clone();
+        let now = now_unix();
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| error_at(path, "begin read", e))?;
+            let table = txn
+                .open_table(SESSIONS)
+                .map_err(|e| error_at(path, "open sessions", e))?;
+            let Some(raw) = table
+                .get(key.as_str())
+                .map_err(|e| error_at(path, "get session", e))?
+            else {
+                return Ok(None);
+            };
+            let record: SessionRecord = decode(path, "session", raw.value())?;
+            Ok(record.is_live(now).then_some(record))
+        })
+        .await
+    }
+
+    async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
+        let key = key.clone();
+        let bytes = encode(&self.path, record)?;
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            {
+                let mut table = txn
+                    .open_table(SESSIONS)
+                    .map_err(|e| error_at(path, "open sessions", e))?;
+                table
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(|e| error_at(path, "put session", e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))
+        })
+        .await
+    }
+
+    async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
+        let key = key.clone();
+        let now = now_unix();
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            let existed = {
+                let mut table = txn
+                    .open_table(SESSIONS)
+                    .map_err(|e| error_at(path, "open sessions", e))?;
+                let removed = table
+                    .remove(key.as_str())
+                    .map_err(|e| error_at(path, "delete session", e))?;
+                match removed {
+                    // An expired record counts as already gone.
+                    Some(raw) => decode::<SessionRecord>(path, "session", raw.value())
+                        .map(|r| r.is_live(now))
+                        .unwrap_or(true),
+                    None => false,
+                }
+            };
+            txn.commit().map_err(|e| error_at(path, "commit", e))?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn issue_challenge(
+        &self,
+        key: &SessionKey,
+        memo: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        let key = key.clone();
+        let memo = memo.to_string();
+        let canonical = canonical_memo(&memo);
+        let now = now_unix();
+        let keep_until = challenge_keep_until(expires_at, now);
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            {
+                let mut sessions = txn
+                    .open_table(SESSIONS)
+                    .map_err(|e| error_at(path, "open sessions", e))?;
+                let mut challenges = txn
+                    .open_table(CHALLENGES)
+                    .map_err(|e| error_at(path, "open challenges", e))?;
+                let mut session: SessionRecord = match sessions
+                    .get(key.as_str())
+                    .map_err(|e| error_at(path, "get session", e))?
+                {
+                    Some(raw) => decode(path, "session", raw.value())?,
+                    None => {
+                        return Err(StoreError::new(
+                            "cannot issue a challenge: the session does not exist",
+                        ));
+                    }
+                };
+                if !session.is_live(now) {
+                    return Err(StoreError::new(
+                        "cannot issue a challenge: the session has expired",
+                    ));
+                }
+                if let Some(raw) = challenges
+                    .get(canonical.as_str())
+                    .map_err(|e| error_at(path, "get challenge", e))?
+                {
+                    let existing: StoredChallenge = decode(path, "challenge", raw.value())?;
+                    if existing.keep_until > now {
+                        return Err(StoreError::new(
+                            "cannot issue a challenge: the memo is already in use",
+                        ));
+                    }
+                }
+                let stored = StoredChallenge {
+                    record: ChallengeRecord {
+                        session: key.clone(),
+                        expires_at,
+                        claimed_by: None,
+                    },
+                    keep_until,
+                };
+                session.memo = Some(memo);
+                session.memo_expires_at = expires_at;
+                if session.account.is_none() {
+                    session.expires_at = session.expires_at.max(keep_until);
+                }
+                challenges
+                    .insert(canonical.as_str(), encode(path, &stored)?.as_slice())
+                    .map_err(|e| error_at(path, "put challenge", e))?;
+                sessions
+                    .insert(key.as_str(), encode(path, &session)?.as_slice())
+                    .map_err(|e| error_at(path, "put session", e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))
+        })
+        .await
+    }
+
+    async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
+        let canonical = canonical_memo(memo);
+        let claim = claim.clone();
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            let outcome = {
+                let mut sessions = txn
+                    .open_table(SESSIONS)
+                    .map_err(|e| error_at(path, "open sessions", e))?;
+                let mut challenges = txn
+                    .open_table(CHALLENGES)
+                    .map_err(|e| error_at(path, "open challenges", e))?;
+                let mut stored: StoredChallenge = match challenges
+                    .get(canonical.as_str())
+                    .map_err(|e| error_at(path, "get challenge", e))?
+                {
+                    Some(raw) => decode(path, "challenge", raw.value())?,
+                    None => return Ok(ClaimOutcome::UnknownMemo),
+                };
+                if stored.keep_until <= claim.now {
+                    return Ok(ClaimOutcome::UnknownMemo);
+                }
+                if stored.record.claimed_by.is_some() {
+                    return Ok(ClaimOutcome::AlreadyClaimed);
+                }
+                if claim.block_time >= stored.record.expires_at {
+                    return Ok(ClaimOutcome::Expired);
+                }
+                stored.record.claimed_by = Some(claim.account.clone());
+                challenges
+                    .insert(canonical.as_str(), encode(path, &stored)?.as_slice())
+                    .map_err(|e| error_at(path, "put challenge", e))?;
+                let session_key = stored.record.session;
+                let session: Option<SessionRecord> = match sessions
+                    .get(session_key.as_str())
+                    .map_err(|e| error_at(path, "get session", e))?
+                {
+                    Some(raw) => Some(decode(path, "session", raw.value())?),
+                    None => None,
+                };
+                match session.filter(|s| s.is_live(claim.now)) {
+                    None => ClaimOutcome::SessionGone,
+                    Some(mut session) => {
+                        session.account = Some(claim.account.clone());
+                        session.login = Some(LoginProof {
+                            method: "transfer".to_string(),
+                            txid: claim.txid.clone(),
+                            block_num: claim.block_num,
+                            block_time: claim.block_time,
+                        });
+                        session.memo = None;
+                        session.expires_at = claim.now.saturating_add(claim.session_ttl_secs);
+                        sessions
+                            .insert(session_key.as_str(), encode(path, &session)?.as_slice())
+                            .map_err(|e| error_at(path, "put session", e))?;
+                        ClaimOutcome::LoggedIn(session_key)
+                    }
+                }
+            };
+            txn.commit().map_err(|e| error_at(path, "commit", e))?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn cursor(&self) -> StoreResult<Option<u64>> {
+        self.blocking(|db, path| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| error_at(path, "begin read", e))?;
+            let table = txn
+                .open_table(META)
+                .map_err(|e| error_at(path, "open meta", e))?;
+            let cursor = table
+                .get(CURSOR_KEY)
+                .map_err(|e| error_at(path, "get cursor", e))?;
+            Ok(cursor.map(|v| v.value()))
+        })
+        .await
+    }
+
+    async fn set_cursor(&self, block: u64) -> StoreResult<()> {
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            {
+                let mut table = txn
+                    .open_table(META)
+                    .map_err(|e| error_at(path, "open meta", e))?;
+                table
+                    .insert(CURSOR_KEY, block)
+                    .map_err(|e| error_at(path, "set cursor", e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.blocking(|db, path| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| error_at(path, "begin read", e))?;
+            txn.open_table(META)
+                .map_err(|e| error_at(path, "open meta", e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize> {
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            let mut removed = 0usize;
+            {
+                let mut sessions = txn
+                    .open_table(SESSIONS)
+                    .map_err(|e| error_at(path, "open sessions", e))?;
+                sessions
+                    .retain(|_, raw| {
+                        // An undecodable record is kept: sweeping must not
+                        // silently destroy evidence of corruption.
+                        let keep = serde_json::from_slice::<SessionRecord>(raw)
+                            .map(|s| s.is_live(now))
+                            .unwrap_or(true);
+                        removed += usize::from(!keep);
+                        keep
+                    })
+                    .map_err(|e| error_at(path, "sweep sessions", e))?;
+                let mut challenges = txn
+                    .open_table(CHALLENGES)
+                    .map_err(|e| error_at(path, "open challenges", e))?;
+                challenges
+                    .retain(|_, raw| {
+                        let keep = serde_json::from_slice::<StoredChallenge>(raw)
+                            .map(|c| c.keep_until > now)
+                            .unwrap_or(true);
+                        removed += usize::from(!keep);
+                        keep
+                    })
+                    .map_err(|e| error_at(path, "sweep challenges", e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))?;
+            Ok(removed)
+        })
+        .await
+    }
+}
+
+/// When the store may forget a challenge expiring at `expires_at` issued at
+/// `now`: its expiry plus a grace equal to its ttl, so a transfer made in
+/// time but processed after downtime still matches.
+pub fn challenge_keep_until(expires_at: UnixTime, now: UnixTime) -> UnixTime {
+    expires_at.saturating_add(expires_at.saturating_sub(now))
+}

@@ -142,18 +142,29 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The state of a gateway (or of several sharing one Redis).
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The session, if it exists and has not expired.
+    /// The session, if it exists and has not expired: a record with
+    /// `expires_at <= now` is `None` even if the store still holds it.
     async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>>;
 
     /// Creates or replaces a session; it is forgotten at `record.expires_at`.
     async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()>;
 
-    /// Revokes a session. Returns whether it existed.
+    /// Revokes a session. Returns whether it existed (an expired record
+    /// may count as absent). Stores shared by several gateways also tell
+    /// the others (see [`Store::revocations`]).
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool>;
 
     /// Atomically records a new challenge `memo` for the session and sets it
     /// as the session's current memo (the previous memo simply expires).
-    /// Fails if the session does not exist.
+    /// Fails if the session does not exist (or has expired), or if a live
+    /// challenge already uses the memo.
+    ///
+    /// Stores `ChallengeRecord { session: key, expires_at, claimed_by: None }`
+    /// under `canonical_memo(memo)` and sets `session.memo = memo` (as given)
+    /// and `session.memo_expires_at = expires_at`. The challenge is kept until
+    /// `expires_at + (expires_at - now)`: a grace equal to its ttl, so a
+    /// transfer made in time but processed after downtime still matches. A
+    /// pending session's `expires_at` is raised to at least that too.
     async fn issue_challenge(
         &self,
         key: &SessionKey,
@@ -161,8 +172,19 @@ pub trait Store: Send + Sync + 'static {
         expires_at: UnixTime,
     ) -> StoreResult<()>;
 
-    /// Atomically claims the challenge `memo` (canonical form) for a transfer:
-    /// first claim wins, a later one changes nothing.
+    /// Atomically claims the challenge `memo` (any case; it is canonicalised)
+    /// for a transfer: first claim wins, across processes; a later one
+    /// changes nothing.
+    ///
+    /// - no challenge kept under the memo (as of `claim.now`) → `UnknownMemo`;
+    /// - already claimed → `AlreadyClaimed`;
+    /// - `claim.block_time >= expires_at` → `Expired` (record unchanged);
+    /// - otherwise `claimed_by = account` (the claimed record keeps blocking
+    ///   replays until it is forgotten), then if the session is gone or
+    ///   expired → `SessionGone`, else the session gets `account`,
+    ///   `login = LoginProof { method: "transfer", txid, block_num,
+    ///   block_time }`, `memo = None` and
+    ///   `expires_at = claim.now + claim.session_ttl_secs` → `LoggedIn(key)`.
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome>;
 
     /// The last block the follower fully processed, if any.
@@ -179,9 +201,19 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize>;
 
     /// Asks to be (or stay) the one instance that follows the chain for
-    /// `ttl_secs`. Single-instance stores always grant it.
+    /// `ttl_secs`: granted if nobody holds the lease or `holder` already
+    /// does (which renews it), refused while another holder's lease lives.
+    /// Single-instance stores always grant it.
     async fn acquire_follower_lease(&self, _holder: &str, _ttl_secs: u64) -> StoreResult<bool> {
         Ok(true)
+    }
+
+    /// Session keys revoked by any gateway sharing this store, for
+    /// instances that cache sessions in memory. `None` when the store has no
+    /// other instances to hear from. A lagged receiver (or a gap while the
+    /// store reconnects) may have missed revocations: drop the whole cache.
+    fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<SessionKey>> {
+        None
     }
 }
 

@@ -1,0 +1,843 @@
+//! One conformance suite for every `Store`: the same async bodies run
+//! against the embedded (redb) store and the Redis store, so both keep the
+//! semantics documented on the trait. Adding a store is one `suite!` line
+//! plus a harness constructor. Store-specific behaviour (reopening, file
+//! locks, key TTLs, Redis restarts) is tested at the end.
+
+mod support;
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use steemgate::store::embedded::EmbeddedStore;
+use steemgate::store::redis::RedisStore;
+use steemgate::store::{
+    Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, UnixTime, now_unix,
+};
+use support::redis_server::RedisServer;
+
+const OP_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Two handles on one store's state (for Redis, two separate connections)
+/// and whatever must stay alive while they are used.
+struct Harness {
+    first: Arc<dyn Store>,
+    second: Arc<dyn Store>,
+    _keep_alive: Box<dyn Any + Send + Sync>,
+}
+
+fn embedded_harness() -> Option<Harness> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
+    Some(Harness {
+        first: Arc::clone(&store),
+        second: store,
+        _keep_alive: Box::new(dir),
+    })
+}
+
+fn redis_harness() -> Option<Harness> {
+    let server = RedisServer::start()?;
+    let open = || -> Arc<dyn Store> {
+        Arc::new(
+            RedisStore::connect(&server.url(), "sgtest", OP_TIMEOUT).expect("connect redis store"),
+        )
+    };
+    Some(Harness {
+        first: open(),
+        second: open(),
+        _keep_alive: Box::new(server),
+    })
+}
+
+/// Runs every conformance body against the store built by `$harness`.
+macro_rules! suite {
+    ($module:ident, $harness:path) => {
+        mod $module {
+            suite!(@bodies $harness;
+                session_put_get_delete,
+                expired_sessions_are_invisible,
+                issue_challenge_needs_a_live_session,
+                challenge_round_trip,
+                claim_unknown_memo,
+                claim_after_expiry_is_refused_and_changes_nothing,
+                claim_logs_the_session_in,
+                claim_for_a_deleted_session_is_gone_and_blocks_replays,
+                concurrent_claims_have_one_winner,
+                sweep_keeps_live_sessions,
+                cursor_round_trip,
+                ping_answers,
+            );
+        }
+    };
+    (@bodies $harness:path; $($body:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $body() {
+                if let Some(harness) = $harness() {
+                    super::$body(&harness).await;
+                }
+            }
+        )*
+    };
+}
+
+suite!(embedded, super::embedded_harness);
+suite!(redis, super::redis_harness);
+
+fn key(name: &str) -> SessionKey {
+    SessionKey(format!("{name:0>64}"))
+}
+
+fn pending(now: UnixTime, ttl: u64) -> SessionRecord {
+    SessionRecord::pending(now, now + ttl)
+}
+
+fn claim(account: &str, block_time: UnixTime, now: UnixTime) -> Claim {
+    Claim {
+        account: account.to_string(),
+        txid: format!("tx-{account}"),
+        block_num: 4242,
+        block_time,
+        session_ttl_secs: 86_400,
+        now,
+    }
+}
+
+async fn session_put_get_delete(h: &Harness) {
+    let now = now_unix();
+    let k = key("a");
+    assert_eq!(h.first.get_session(&k).await.unwrap(), None);
+    let mut record = pending(now, 600);
+    record.account = Some("alice".into());
+    record.login = Some(LoginProof {
+        method: "transfer".into(),
+        txid: "abc".into(),
+        block_num: 7,
+        block_time: now - 3,
+    });
+    h.first.put_session(&k, &record).await.unwrap();
+    assert_eq!(
+        h.second.get_session(&k).await.unwrap(),
+        Some(record.clone())
+    );
+
+    record.account = Some("bob".into());
+    h.first.put_session(&k, &record).await.unwrap();
+    assert_eq!(h.first.get_session(&k).await.unwrap(), Some(record));
+
+    assert!(h.first.delete_session(&k).await.unwrap());
+    assert_eq!(h.second.get_session(&k).await.unwrap(), None);
+    assert!(!h.first.delete_session(&k).await.unwrap());
+}
+
+async fn expired_sessions_are_invisible(h: &Harness) {
+    let now = now_unix();
+    let k = key("expired");
+    h.first
+        .put_session(&k, &SessionRecord::pending(now - 100, now - 10))
+        .await
+        .unwrap();
+    assert_eq!(h.first.get_session(&k).await.unwrap(), None);
+    // expires_at == now counts as expired too.
+    let edge = key("edge");
+    h.first
+        .put_session(&edge, &SessionRecord::pending(now - 100, now_unix()))
+        .await
+        .unwrap();
+    assert_eq!(h.first.get_session(&edge).await.unwrap(), None);
+}
+
+async fn issue_challenge_needs_a_live_session(h: &Harness) {
+    let now = now_unix();
+    assert!(
+        h.first
+            .issue_challenge(&key("missing"), "login:AAAA", now + 600)
+            .await
+            .is_err()
+    );
+    let expired = key("expired");
+    h.first
+        .put_session(&expired, &SessionRecord::pending(now - 100, now - 10))
+        .await
+        .unwrap();
+    assert!(
+        h.first
+            .issue_challenge(&expired, "login:BBBB", now + 600)
+            .await
+            .is_err()
+    );
+    // Nothing was recorded under the memo.
+    assert_eq!(
+        h.first
+            .claim_challenge("login:aaaa", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::UnknownMemo
+    );
+}
+
+async fn challenge_round_trip(h: &Harness) {
+    let now = now_unix();
+    let k = key("round");
+    h.first.put_session(&k, &pending(now, 60)).await.unwrap();
+    let expires_at = now + 600;
+    h.first
+        .issue_challenge(&k, "Login:K7Q2-M9XD", expires_at)
+        .await
+        .unwrap();
+    let session = h.second.get_session(&k).await.unwrap().expect("session");
+    assert_eq!(session.memo.as_deref(), Some("Login:K7Q2-M9XD"));
+    assert_eq!(session.memo_expires_at, expires_at);
+    assert_eq!(session.account, None);
+    // The pending session outlives the challenge and its grace period.
+    assert!(
+        session.expires_at > expires_at,
+        "{} <= {expires_at}",
+        session.expires_at
+    );
+    assert!(session.expires_at <= expires_at + 600);
+
+    // A second challenge replaces the session's memo; the first one stays
+    // claimable until it expires.
+    h.first
+        .issue_challenge(&k, "login:second", expires_at)
+        .await
+        .unwrap();
+    let session = h.first.get_session(&k).await.unwrap().expect("session");
+    assert_eq!(session.memo.as_deref(), Some("login:second"));
+    // The same memo cannot be issued twice.
+    assert!(
+        h.first
+            .issue_challenge(&k, "LOGIN:SECOND", expires_at)
+            .await
+            .is_err()
+    );
+}
+
+async fn claim_unknown_memo(h: &Harness) {
+    let now = now_unix();
+    assert_eq!(
+        h.first
+            .claim_challenge("login:nope", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::UnknownMemo
+    );
+}
+
+async fn claim_after_expiry_is_refused_and_changes_nothing(h: &Harness) {
+    let now = now_unix();
+    let k = key("late");
+    h.first.put_session(&k, &pending(now, 60)).await.unwrap();
+    let expires_at = now + 600;
+    h.first
+        .issue_challenge(&k, "login:late", expires_at)
+        .await
+        .unwrap();
+    for late in [expires_at, expires_at + 1] {
+        assert_eq!(
+            h.first
+                .claim_challenge("login:late", &claim("mallory", late, now))
+                .await
+                .unwrap(),
+            ClaimOutcome::Expired
+        );
+    }
+    let session = h.first.get_session(&k).await.unwrap().expect("session");
+    assert_eq!(session.account, None);
+    // The record is unchanged: an in-time transfer still claims it.
+    assert_eq!(
+        h.first
+            .claim_challenge("login:late", &claim("alice", expires_at - 1, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k)
+    );
+}
+
+async fn claim_logs_the_session_in(h: &Harness) {
+    let now = now_unix();
+    let k = key("login");
+    h.first.put_session(&k, &pending(now, 60)).await.unwrap();
+    h.first
+        .issue_challenge(&k, "Login:AbCd-EfGh", now + 600)
+        .await
+        .unwrap();
+    let winner = claim("alice", now + 3, now);
+    // Matching ignores case and surrounding whitespace.
+    assert_eq!(
+        h.second
+            .claim_challenge("  LOGIN:abcd-efgh\n", &winner)
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k.clone())
+    );
+    let session = h.first.get_session(&k).await.unwrap().expect("session");
+    assert_eq!(session.account.as_deref(), Some("alice"));
+    assert_eq!(session.memo, None);
+    assert_eq!(session.expires_at, now + winner.session_ttl_secs);
+    assert_eq!(session.created_at, now);
+    assert_eq!(
+        session.login,
+        Some(LoginProof {
+            method: "transfer".into(),
+            txid: "tx-alice".into(),
+            block_num: 4242,
+            block_time: now + 3,
+        })
+    );
+    // A replay or a later transfer changes nothing.
+    for account in ["alice", "bob"] {
+        assert_eq!(
+            h.first
+                .claim_challenge("login:abcd-efgh", &claim(account, now + 4, now))
+                .await
+                .unwrap(),
+            ClaimOutcome::AlreadyClaimed
+        );
+    }
+    assert_eq!(h.first.get_session(&k).await.unwrap(), Some(session));
+}
+
+async fn claim_for_a_deleted_session_is_gone_and_blocks_replays(h: &Harness) {
+    let now = now_unix();
+    let k = key("gone");
+    h.first.put_session(&k, &pending(now, 60)).await.unwrap();
+    h.first
+        .issue_challenge(&k, "login:gone", now + 600)
+        .await
+        .unwrap();
+    assert!(h.first.delete_session(&k).await.unwrap());
+    assert_eq!(
+        h.first
+            .claim_challenge("login:gone", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::SessionGone
+    );
+    // A session recreated under the same key is not logged in by a replay.
+    h.first.put_session(&k, &pending(now, 60)).await.unwrap();
+    assert_eq!(
+        h.first
+            .claim_challenge("login:gone", &claim("bob", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::AlreadyClaimed
+    );
+    assert_eq!(
+        h.first
+            .get_session(&k)
+            .await
+            .unwrap()
+            .expect("session")
+            .account,
+        None
+    );
+}
+
+async fn concurrent_claims_have_one_winner(h: &Harness) {
+    let now = now_unix();
+    let k = key("race");
+    h.first.put_session(&k, &pending(now, 60)).await.unwrap();
+    h.first
+        .issue_challenge(&k, "login:race", now + 600)
+        .await
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                Arc::clone(&h.first)
+            } else {
+                Arc::clone(&h.second)
+            };
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                let account = format!("racer{i}");
+                barrier.wait().await;
+                let outcome = store
+                    .claim_challenge("login:race", &claim(&account, now, now))
+                    .await;
+                (account, outcome.expect("claim"))
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (account, outcome) = task.await.expect("task");
+        match outcome {
+            ClaimOutcome::LoggedIn(session) => {
+                assert_eq!(session, k);
+                winners.push(account);
+            }
+            ClaimOutcome::AlreadyClaimed => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let session = h.second.get_session(&k).await.unwrap().expect("session");
+    assert_eq!(session.account.as_ref(), Some(&winners[0]));
+    assert_eq!(
+        session.login.expect("login").txid,
+        format!("tx-{}", winners[0])
+    );
+}
+
+async fn sweep_keeps_live_sessions(h: &Harness) {
+    let now = now_unix();
+    let live = key("live");
+    let dead = key("dead");
+    h.first
+        .put_session(&live, &pending(now, 600))
+        .await
+        .unwrap();
+    h.first
+        .issue_challenge(&live, "login:live", now + 300)
+        .await
+        .unwrap();
+    h.first
+        .put_session(&dead, &SessionRecord::pending(now - 100, now - 1))
+        .await
+        .unwrap();
+    h.first.sweep_expired(now_unix()).await.unwrap();
+    assert!(h.first.get_session(&live).await.unwrap().is_some());
+    assert_eq!(h.first.get_session(&dead).await.unwrap(), None);
+    assert_eq!(
+        h.first
+            .claim_challenge("login:live", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(live)
+    );
+}
+
+async fn cursor_round_trip(h: &Harness) {
+    assert_eq!(h.first.cursor().await.unwrap(), None);
+    h.first.set_cursor(1_000).await.unwrap();
+    assert_eq!(h.second.cursor().await.unwrap(), Some(1_000));
+    h.second.set_cursor(u64::MAX).await.unwrap();
+    assert_eq!(h.first.cursor().await.unwrap(), Some(u64::MAX));
+}
+
+async fn ping_answers(h: &Harness) {
+    h.first.ping().await.unwrap();
+    h.second.ping().await.unwrap();
+}
+
+// ---- Embedded store only -------------------------------------------------
+
+#[tokio::test]
+async fn embedded_state_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = now_unix();
+    let k = key("durable");
+    {
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        store.put_session(&k, &pending(now, 600)).await.unwrap();
+        store
+            .issue_challenge(&k, "login:durable", now + 300)
+            .await
+            .unwrap();
+        store.set_cursor(77).await.unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.cursor().await.unwrap(), Some(77));
+    assert_eq!(
+        store
+            .get_session(&k)
+            .await
+            .unwrap()
+            .expect("session")
+            .memo
+            .as_deref(),
+        Some("login:durable")
+    );
+    assert_eq!(
+        store
+            .claim_challenge("login:durable", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k)
+    );
+}
+
+#[tokio::test]
+async fn embedded_second_open_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = EmbeddedStore::open(dir.path()).expect("open");
+    let error = EmbeddedStore::open(dir.path()).expect_err("second open must fail");
+    let message = error.to_string();
+    assert!(message.contains("already open"), "{message}");
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn embedded_garbage_file_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(steemgate::store::embedded::DATABASE_FILE);
+    std::fs::write(&file, b"this is not a redb database\n".repeat(400)).expect("write garbage");
+    let error = EmbeddedStore::open(dir.path()).expect_err("garbage must be refused");
+    let message = error.to_string();
+    assert!(message.contains(&file.display().to_string()), "{message}");
+}
+
+#[tokio::test]
+async fn embedded_sweep_counts_and_forgets_expired_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let now = now_unix();
+    let live = key("live");
+    store
+        .put_session(&live, &pending(now, 10_000))
+        .await
+        .unwrap();
+    store
+        .issue_challenge(&live, "login:short", now + 100)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store
+            .put_session(
+                &key(&format!("dead{i}")),
+                &SessionRecord::pending(now - 100, now - 1),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.sweep_expired(now).await.unwrap(), 3);
+    assert_eq!(store.sweep_expired(now).await.unwrap(), 0);
+    // The challenge is kept through its grace period, then swept.
+    assert_eq!(store.sweep_expired(now + 150).await.unwrap(), 0);
+    assert_eq!(store.sweep_expired(now + 201).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .claim_challenge("login:short", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::UnknownMemo
+    );
+    assert!(store.get_session(&live).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn embedded_challenge_is_forgotten_after_its_grace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let now = now_unix();
+    let k = key("grace");
+    store.put_session(&k, &pending(now, 10_000)).await.unwrap();
+    store
+        .issue_challenge(&k, "login:grace", now + 100)
+        .await
+        .unwrap();
+    // Processed late (after downtime) but within the grace: still matches,
+    // judged by the transfer's block time.
+    let late = claim("alice", now + 50, now + 190);
+    assert_eq!(
+        store.claim_challenge("login:grace", &late).await.unwrap(),
+        ClaimOutcome::LoggedIn(k.clone())
+    );
+    let k2 = key("grace2");
+    store.put_session(&k2, &pending(now, 10_000)).await.unwrap();
+    store
+        .issue_challenge(&k2, "login:grace2", now + 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_challenge("login:grace2", &claim("bob", now + 50, now + 201))
+            .await
+            .unwrap(),
+        ClaimOutcome::UnknownMemo
+    );
+}
+
+// ---- Redis store only ----------------------------------------------------
+
+async fn raw_redis(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(server.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection")
+}
+
+async fn pttl(con: &mut ::redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    ::redis::cmd("PTTL")
+        .arg(key)
+        .query_async(con)
+        .await
+        .expect("PTTL")
+}
+
+#[tokio::test]
+async fn redis_keys_have_ttls_matching_their_records() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "ttl", OP_TIMEOUT).expect("connect");
+    let mut raw = raw_redis(&server).await;
+    let now = now_unix();
+    let k = key("ttl");
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    let session_key = format!("ttl:s:{}", k.as_str());
+    assert_eq!(store.session_key(&k), session_key);
+    let ttl = pttl(&mut raw, &session_key).await;
+    assert!(ttl > 0 && ttl <= 600_000, "session PTTL {ttl}");
+
+    store
+        .issue_challenge(&k, "Login:TTL", now + 300)
+        .await
+        .unwrap();
+    let challenge_ttl = pttl(&mut raw, "ttl:c:login:ttl").await;
+    assert!(
+        challenge_ttl > 300_000 && challenge_ttl <= 600_000,
+        "challenge PTTL {challenge_ttl}"
+    );
+    // The pending session was raised to outlive the challenge's grace.
+    let ttl = pttl(&mut raw, &session_key).await;
+    assert!(ttl > 300_000 && ttl <= 600_000, "raised session PTTL {ttl}");
+
+    let c = claim("alice", now, now);
+    store.claim_challenge("login:ttl", &c).await.unwrap();
+    let ttl = pttl(&mut raw, &session_key).await;
+    assert!(
+        ttl > 600_000 && ttl <= 86_400_000,
+        "logged-in session PTTL {ttl}"
+    );
+    // Claiming does not extend the claimed record's life.
+    let claimed_ttl = pttl(&mut raw, "ttl:c:login:ttl").await;
+    assert!(
+        claimed_ttl > 0 && claimed_ttl <= challenge_ttl,
+        "claimed PTTL {claimed_ttl}"
+    );
+
+    assert!(store.acquire_follower_lease("me", 30).await.unwrap());
+    let lease_ttl = pttl(&mut raw, "ttl:lease:follower").await;
+    assert!(
+        lease_ttl > 0 && lease_ttl <= 30_000,
+        "lease PTTL {lease_ttl}"
+    );
+
+    store.set_cursor(5).await.unwrap();
+    assert_eq!(
+        pttl(&mut raw, "ttl:cursor").await,
+        -1,
+        "the cursor is the one key without a TTL"
+    );
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut raw)
+        .await
+        .expect("KEYS");
+    for key in &keys {
+        assert!(key.starts_with("ttl:"), "{key} outside the prefix");
+        if key != "ttl:cursor" {
+            assert!(pttl(&mut raw, key).await > 0, "{key} has no TTL");
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_prefixes_do_not_see_each_other() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = RedisStore::connect(&server.url(), "gw-a", OP_TIMEOUT).expect("connect");
+    let b = RedisStore::connect(&server.url(), "gw-b", OP_TIMEOUT).expect("connect");
+    let now = now_unix();
+    let k = key("shared-name");
+    a.put_session(&k, &pending(now, 600)).await.unwrap();
+    a.issue_challenge(&k, "login:shared", now + 300)
+        .await
+        .unwrap();
+    a.set_cursor(9).await.unwrap();
+    assert!(a.acquire_follower_lease("a", 30).await.unwrap());
+
+    assert_eq!(b.get_session(&k).await.unwrap(), None);
+    assert_eq!(b.cursor().await.unwrap(), None);
+    assert_eq!(
+        b.claim_challenge("login:shared", &claim("bob", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::UnknownMemo
+    );
+    assert!(b.acquire_follower_lease("b", 30).await.unwrap());
+    assert!(!b.delete_session(&k).await.unwrap());
+    assert!(a.get_session(&k).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn redis_follower_lease_is_exclusive_until_it_expires() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let one = RedisStore::connect(&server.url(), "lease", OP_TIMEOUT).expect("connect");
+    let two = RedisStore::connect(&server.url(), "lease", OP_TIMEOUT).expect("connect");
+    assert!(one.acquire_follower_lease("one", 1).await.unwrap());
+    assert!(!two.acquire_follower_lease("two", 1).await.unwrap());
+    assert!(
+        one.acquire_follower_lease("one", 1).await.unwrap(),
+        "the holder renews"
+    );
+    assert!(!two.acquire_follower_lease("two", 1).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(
+        two.acquire_follower_lease("two", 1).await.unwrap(),
+        "takeover after expiry"
+    );
+    assert!(!one.acquire_follower_lease("one", 1).await.unwrap());
+}
+
+#[tokio::test]
+async fn redis_cursor_survives_a_new_connection() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    {
+        let store = RedisStore::connect(&server.url(), "cur", OP_TIMEOUT).expect("connect");
+        store.set_cursor(123).await.unwrap();
+    }
+    let store = RedisStore::connect(&server.url(), "cur", OP_TIMEOUT).expect("connect");
+    assert_eq!(store.cursor().await.unwrap(), Some(123));
+}
+
+#[tokio::test]
+async fn redis_password_and_database_number_in_the_url() {
+    let Some(server) = RedisServer::start_with_args(&["--requirepass", "s3cret"]) else {
+        return;
+    };
+    let url = format!("redis://:s3cret@127.0.0.1:{}/3", server.port());
+    let store = RedisStore::connect(&url, "auth", OP_TIMEOUT).expect("connect");
+    store.set_cursor(1).await.unwrap();
+    let mut raw = ::redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw");
+    let in_db3: Option<u64> = ::redis::cmd("GET")
+        .arg("auth:cursor")
+        .query_async(&mut raw)
+        .await
+        .expect("GET");
+    assert_eq!(in_db3, Some(1));
+
+    let wrong = format!("redis://:wrong@127.0.0.1:{}/3", server.port());
+    let refused = RedisStore::connect(&wrong, "auth", OP_TIMEOUT).expect("connect is lazy");
+    let error = refused.ping().await.expect_err("wrong password must fail");
+    assert!(
+        !error.to_string().contains("wrong"),
+        "the password leaked: {error}"
+    );
+    assert!(RedisStore::connect("not a url", "auth", OP_TIMEOUT).is_err());
+}
+
+#[tokio::test]
+async fn redis_restart_fails_fast_then_recovers_without_a_new_store() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "restart", OP_TIMEOUT).expect("connect");
+    let now = now_unix();
+    let k = key("restart");
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+
+    server.stop();
+    // Bounded generously: the point is "an error, not a hang".
+    let bound = OP_TIMEOUT * 6;
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(bound, store.get_session(&k)).await;
+        assert!(
+            matches!(answer, Ok(Err(_))),
+            "expected a store error, got {answer:?}"
+        );
+        let answer = tokio::time::timeout(
+            bound,
+            store.claim_challenge("login:x", &claim("a", now, now)),
+        )
+        .await;
+        assert!(
+            matches!(answer, Ok(Err(_))),
+            "expected a store error, got {answer:?}"
+        );
+    }
+
+    server.restart();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if store.ping().await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the store did not reconnect");
+    // The restarted server has no data (no persistence) but works.
+    assert_eq!(store.get_session(&k).await.unwrap(), None);
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    assert!(store.get_session(&k).await.unwrap().is_some());
+    store
+        .issue_challenge(&k, "login:after", now + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_challenge("login:after", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k)
+    );
+}
+
+#[tokio::test]
+async fn redis_revocations_reach_other_instances() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let deleting = RedisStore::connect(&server.url(), "rev", OP_TIMEOUT).expect("connect");
+    let caching = RedisStore::connect(&server.url(), "rev", OP_TIMEOUT).expect("connect");
+    let other_prefix = RedisStore::connect(&server.url(), "other", OP_TIMEOUT).expect("connect");
+    let mut revoked = caching.revocations().expect("redis has revocations");
+    let k = key("revoked");
+    // The subscriber connects in the background: repeat until it hears one.
+    let mut heard = None;
+    for _ in 0..50 {
+        other_prefix
+            .delete_session(&key("elsewhere"))
+            .await
+            .unwrap();
+        deleting.delete_session(&k).await.unwrap();
+        if let Ok(Ok(key)) = tokio::time::timeout(Duration::from_millis(100), revoked.recv()).await
+        {
+            heard = Some(key);
+            break;
+        }
+    }
+    assert_eq!(heard, Some(k), "only this prefix's revocations are heard");
+}
+
+#[test]
+fn redis_store_is_built_outside_a_runtime_and_used_in_several() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = Arc::new(RedisStore::connect(&server.url(), "rt", OP_TIMEOUT).expect("connect"));
+    for block in 1..=3u64 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let store = Arc::clone(&store);
+        runtime.block_on(async move {
+            store.set_cursor(block).await.unwrap();
+            assert_eq!(store.cursor().await.unwrap(), Some(block));
+        });
+        // The runtime (and its connection) is gone; the next one reconnects.
+    }
+}
