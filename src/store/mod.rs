@@ -219,3 +219,18 @@ pub trait Store: Send + Sync + 'static {
 
 /// The store shared by the proxy, the follower and the admin service.
 pub type SharedStore = Arc<dyn Store>;
+
+/// How long one Redis operation may take before it counts as a failure.
+pub const REDIS_OP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Opens the configured store. The embedded store is opened here (one per
+/// process: the database file is locked); the Redis store connects lazily
+/// inside each runtime that uses it.
+pub fn open(location: &crate::config::StoreLocation) -> StoreResult<SharedStore> {
+    match location {
+        crate::config::StoreLocation::File(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
+        crate::config::StoreLocation::Redis { url, prefix } => {
+            Ok(Arc::new(redis::RedisStore::connect(url, prefix, REDIS_OP_TIMEOUT)?))
+        }
+    }
+}
