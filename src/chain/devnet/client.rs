@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::DevnetError;
 
@@ -37,16 +37,19 @@ async fn call(node: &url::Url, method: &str, params: Value) -> Result<Value, Dev
         .map_err(|e| DevnetError::Decode(format!("{node} did not answer JSON: {e}")))?;
     if let Some(error) = answer.get("error") {
         let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
-        let mut message = error.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+        let mut message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if let Some(detail) = error.get("data").and_then(Value::as_str) {
             message = format!("{message}: {detail}");
         }
         return Err(DevnetError::Rpc { code, message });
     }
-    answer
-        .get("result")
-        .cloned()
-        .ok_or_else(|| DevnetError::Decode(format!("{method}: answer has neither result nor error")))
+    answer.get("result").cloned().ok_or_else(|| {
+        DevnetError::Decode(format!("{method}: answer has neither result nor error"))
+    })
 }
 
 /// Submits a simulated transfer to the devnet at `node`; returns its txid.
@@ -64,7 +67,9 @@ pub async fn submit_transfer_rpc(
         .get("txid")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| DevnetError::Decode(format!("devnet.transfer answered without txid: {result}")))
+        .ok_or_else(|| {
+            DevnetError::Decode(format!("devnet.transfer answered without txid: {result}"))
+        })
 }
 
 /// Asks the devnet at `node` to produce a block now; returns its number.
@@ -73,5 +78,9 @@ pub async fn produce_block_rpc(node: &url::Url) -> Result<u64, DevnetError> {
     result
         .get("block_num")
         .and_then(Value::as_u64)
-        .ok_or_else(|| DevnetError::Decode(format!("devnet.produce_block answered without block_num: {result}")))
+        .ok_or_else(|| {
+            DevnetError::Decode(format!(
+                "devnet.produce_block answered without block_num: {result}"
+            ))
+        })
 }

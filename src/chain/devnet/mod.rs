@@ -29,10 +29,10 @@ use std::time::Duration;
 
 use blake2::{Blake2b512, Digest};
 
+use super::ChainName;
 use super::account::{AccountName, AccountNameError};
 use super::asset::{Amount, AmountError, Symbol};
-use super::ChainName;
-use crate::store::{now_unix, UnixTime};
+use crate::store::{UnixTime, now_unix};
 
 pub use client::{produce_block_rpc, submit_transfer_rpc};
 
@@ -77,13 +77,22 @@ impl Default for DevnetOptions {
 
 /// The named accounts a seeded devnet holds (besides about 3,000 generated
 /// accounts that `demo` follows).
-pub const SEEDED_ACCOUNTS: [&str; 5] = [seed::DEMO_ACCOUNT, "alice", "bob", "carol", seed::GATEWAY_ACCOUNT];
+pub const SEEDED_ACCOUNTS: [&str; 5] = [
+    seed::DEMO_ACCOUNT,
+    "alice",
+    "bob",
+    "carol",
+    seed::GATEWAY_ACCOUNT,
+];
 
 /// Why the devnet refused a request, or a devnet client call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DevnetError {
     #[error("invalid account name {name:?}: {source}")]
-    InvalidAccount { name: String, source: AccountNameError },
+    InvalidAccount {
+        name: String,
+        source: AccountNameError,
+    },
     #[error("invalid amount: {0}")]
     InvalidAmount(#[from] AmountError),
     #[error("{0} is not an asset of the {1} chain")]
@@ -221,7 +230,13 @@ impl Devnet {
     /// Queues a transfer for the next block and returns its transaction id.
     /// Names are validated like the chain does; an unknown sender or
     /// recipient becomes a simulated account. Balances are not enforced.
-    pub fn submit_transfer(&self, from: &str, to: &str, amount: &str, memo: &str) -> Result<String, DevnetError> {
+    pub fn submit_transfer(
+        &self,
+        from: &str,
+        to: &str,
+        amount: &str,
+        memo: &str,
+    ) -> Result<String, DevnetError> {
         let mut state = self.lock();
         let transfer = state.validate_transfer(from, to, amount, memo)?;
         Ok(state.queue(transfer))
@@ -258,12 +273,20 @@ impl Devnet {
     fn lock(&self) -> MutexGuard<'_, ChainState> {
         // A panic while holding the lock cannot leave the state half-written
         // in a way that matters for a simulation: keep serving.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl ChainState {
-    fn validate_transfer(&self, from: &str, to: &str, amount: &str, memo: &str) -> Result<Transfer, DevnetError> {
+    fn validate_transfer(
+        &self,
+        from: &str,
+        to: &str,
+        amount: &str,
+        memo: &str,
+    ) -> Result<Transfer, DevnetError> {
         let parse_name = |raw: &str| {
             AccountName::parse(raw).map_err(|source| DevnetError::InvalidAccount {
                 name: raw.to_string(),
@@ -274,7 +297,10 @@ impl ChainState {
         let to = parse_name(to)?;
         let amount = Amount::parse_legacy(amount, self.chain)?;
         if !Symbol::accepted(self.chain).contains(&amount.symbol) {
-            return Err(DevnetError::WrongAsset(amount.symbol.as_str(), self.chain.as_str()));
+            return Err(DevnetError::WrongAsset(
+                amount.symbol.as_str(),
+                self.chain.as_str(),
+            ));
         }
         if amount.units == 0 {
             return Err(DevnetError::ZeroAmount);
@@ -311,7 +337,12 @@ impl ChainState {
         let digest = hasher.finalize();
         let id = hex::encode(&digest[..20]);
         let signature = format!("1f{}", hex::encode(&digest[..64]));
-        let prefix_bytes = [self.head_id[4], self.head_id[5], self.head_id[6], self.head_id[7]];
+        let prefix_bytes = [
+            self.head_id[4],
+            self.head_id[5],
+            self.head_id[6],
+            self.head_id[7],
+        ];
         let transaction = SimTransaction {
             id: id.clone(),
             ref_block_num: (self.head_number & 0xffff) as u16,
@@ -436,7 +467,8 @@ pub fn format_chain_time(at: UnixTime) -> String {
 /// `"2020-11-08T06:00:33"` (UTC) → `UnixTime`.
 pub fn parse_chain_time(raw: &str) -> Result<UnixTime, DevnetError> {
     let invalid = || DevnetError::InvalidTimestamp(raw.to_string());
-    let moment = time::PrimitiveDateTime::parse(raw.trim(), CHAIN_TIME_FORMAT).map_err(|_| invalid())?;
+    let moment =
+        time::PrimitiveDateTime::parse(raw.trim(), CHAIN_TIME_FORMAT).map_err(|_| invalid())?;
     UnixTime::try_from(moment.assume_utc().unix_timestamp()).map_err(|_| invalid())
 }
 
@@ -456,7 +488,10 @@ mod tests {
     #[test]
     fn chain_time_round_trips() {
         assert_eq!(format_chain_time(1_604_815_233), "2020-11-08T06:00:33");
-        assert_eq!(parse_chain_time("2020-11-08T06:00:33").ok(), Some(1_604_815_233));
+        assert_eq!(
+            parse_chain_time("2020-11-08T06:00:33").ok(),
+            Some(1_604_815_233)
+        );
         assert_eq!(format_chain_time(0), "1970-01-01T00:00:00");
         assert!(parse_chain_time("2020-11-08 06:00:33").is_err());
         assert!(parse_chain_time("yesterday").is_err());
@@ -471,9 +506,15 @@ mod tests {
         let mut previous = None;
         for number in 990..=1001 {
             let block = state.block(number).expect("block in window");
-            assert_eq!(u32::from_be_bytes([block.id[0], block.id[1], block.id[2], block.id[3]]), number as u32);
+            assert_eq!(
+                u32::from_be_bytes([block.id[0], block.id[1], block.id[2], block.id[3]]),
+                number as u32
+            );
             if let Some(previous) = previous {
-                assert_eq!(block.previous, previous, "block {number} links to its parent");
+                assert_eq!(
+                    block.previous, previous,
+                    "block {number} links to its parent"
+                );
             }
             previous = Some(block.id);
         }
@@ -504,17 +545,31 @@ mod tests {
             net.submit_transfer("ab", "bob", "0.001 STEEM", ""),
             Err(DevnetError::InvalidAccount { .. })
         ));
-        assert!(matches!(net.submit_transfer("alice", "bob", "0.001 HIVE", ""), Err(DevnetError::WrongAsset(..))));
-        assert!(matches!(net.submit_transfer("alice", "bob", "0.000 STEEM", ""), Err(DevnetError::ZeroAmount)));
-        assert!(matches!(net.submit_transfer("alice", "bob", "1 STEEM", ""), Err(DevnetError::InvalidAmount(_))));
+        assert!(matches!(
+            net.submit_transfer("alice", "bob", "0.001 HIVE", ""),
+            Err(DevnetError::WrongAsset(..))
+        ));
+        assert!(matches!(
+            net.submit_transfer("alice", "bob", "0.000 STEEM", ""),
+            Err(DevnetError::ZeroAmount)
+        ));
+        assert!(matches!(
+            net.submit_transfer("alice", "bob", "1 STEEM", ""),
+            Err(DevnetError::InvalidAmount(_))
+        ));
         let long_memo = "x".repeat(MAX_MEMO_BYTES + 1);
         assert!(matches!(
             net.submit_transfer("alice", "bob", "0.001 STEEM", &long_memo),
             Err(DevnetError::MemoTooLong(_))
         ));
-        let txid = net.submit_transfer("Alice", "bob", "0.001 SBD", "memo").expect("valid transfer");
+        let txid = net
+            .submit_transfer("Alice", "bob", "0.001 SBD", "memo")
+            .expect("valid transfer");
         assert_eq!(txid.len(), 40);
-        assert!(net.lock().accounts.contains_key("alice"), "unknown sender is created, lowercased");
+        assert!(
+            net.lock().accounts.contains_key("alice"),
+            "unknown sender is created, lowercased"
+        );
     }
 
     #[test]

@@ -44,14 +44,18 @@ impl Prng {
 }
 
 const SYLLABLES: [&str; 24] = [
-    "ka", "lo", "mi", "ra", "ten", "vo", "lu", "zen", "pa", "ri", "so", "ta", "ne", "gu", "fi", "dar", "mel", "quo",
-    "xi", "jo", "bel", "nor", "sun", "wy",
+    "ka", "lo", "mi", "ra", "ten", "vo", "lu", "zen", "pa", "ri", "so", "ta", "ne", "gu", "fi",
+    "dar", "mel", "quo", "xi", "jo", "bel", "nor", "sun", "wy",
 ];
-const SUFFIXES: [&str; 8] = ["art", "photo", "dev", "music", "travel", "food", "news", "games"];
+const SUFFIXES: [&str; 8] = [
+    "art", "photo", "dev", "music", "travel", "food", "news", "games",
+];
 
 /// A plausible, valid, not-yet-used account name.
 fn generate_name(rng: &mut Prng) -> String {
-    let mut name: String = (0..rng.between(2, 3)).map(|_| rng.pick(&SYLLABLES)).collect();
+    let mut name: String = (0..rng.between(2, 3))
+        .map(|_| rng.pick(&SYLLABLES))
+        .collect();
     match rng.next() % 4 {
         0 => name.push_str(&rng.between(1, 999).to_string()),
         1 => {
@@ -84,16 +88,31 @@ fn activity(rng: &mut Prng, now: UnixTime) -> (UnixTime, UnixTime) {
         // Replies recently but has not root-posted for long, or ever.
         _ => {
             let reply = recent(rng);
-            let root = if rng.next() % 2 == 0 { 0 } else { inactive(rng) };
+            let root = if rng.next().is_multiple_of(2) {
+                0
+            } else {
+                inactive(rng)
+            };
             (reply, root)
         }
     }
 }
 
-fn add_account(state: &mut ChainState, name: &str, created: UnixTime, last_post: UnixTime, last_root_post: UnixTime, rng: &mut Prng) {
+fn add_account(
+    state: &mut ChainState,
+    name: &str,
+    created: UnixTime,
+    last_post: UnixTime,
+    last_root_post: UnixTime,
+    rng: &mut Prng,
+) {
     let id = state.next_account_id;
     state.next_account_id += 1;
-    let post_count = if last_post == 0 { 0 } else { rng.between(1, 5000) };
+    let post_count = if last_post == 0 {
+        0
+    } else {
+        rng.between(1, 5000)
+    };
     state.accounts.insert(
         name.to_string(),
         SimAccount {
@@ -120,12 +139,38 @@ fn follow(state: &mut ChainState, follower: &str, following: &str) {
 pub(super) fn seed(state: &mut ChainState, now: UnixTime) {
     let mut rng = Prng(0x5745_4e47_4154_4531);
     let year_ago = now.saturating_sub(365 * DAY);
-    add_account(state, DEMO_ACCOUNT, year_ago, now.saturating_sub(DAY), now.saturating_sub(2 * DAY), &mut rng);
+    add_account(
+        state,
+        DEMO_ACCOUNT,
+        year_ago,
+        now.saturating_sub(DAY),
+        now.saturating_sub(2 * DAY),
+        &mut rng,
+    );
     add_account(state, GATEWAY_ACCOUNT, year_ago, 0, 0, &mut rng);
-    add_account(state, "alice", year_ago, now.saturating_sub(3 * DAY), now.saturating_sub(3 * DAY), &mut rng);
-    add_account(state, "bob", year_ago, now.saturating_sub(120 * DAY), now.saturating_sub(400 * DAY), &mut rng);
+    add_account(
+        state,
+        "alice",
+        year_ago,
+        now.saturating_sub(3 * DAY),
+        now.saturating_sub(3 * DAY),
+        &mut rng,
+    );
+    add_account(
+        state,
+        "bob",
+        year_ago,
+        now.saturating_sub(120 * DAY),
+        now.saturating_sub(400 * DAY),
+        &mut rng,
+    );
     add_account(state, "carol", year_ago, 0, 0, &mut rng);
-    for (follower, following) in [("alice", "bob"), ("alice", "carol"), ("bob", "alice"), ("carol", "alice")] {
+    for (follower, following) in [
+        ("alice", "bob"),
+        ("alice", "carol"),
+        ("bob", "alice"),
+        ("carol", "alice"),
+    ] {
         follow(state, follower, following);
     }
 
@@ -136,8 +181,14 @@ pub(super) fn seed(state: &mut ChainState, now: UnixTime) {
             continue;
         }
         let (last_post, last_root_post) = activity(&mut rng, now);
-        let first_activity = [last_post, last_root_post].into_iter().filter(|t| *t > 0).min().unwrap_or(now);
-        let created = first_activity.saturating_sub(rng.between(DAY, 1500 * DAY)).max(CHAIN_GENESIS.min(first_activity));
+        let first_activity = [last_post, last_root_post]
+            .into_iter()
+            .filter(|t| *t > 0)
+            .min()
+            .unwrap_or(now);
+        let created = first_activity
+            .saturating_sub(rng.between(DAY, 1500 * DAY))
+            .max(CHAIN_GENESIS.min(first_activity));
         add_account(state, &name, created, last_post, last_root_post, &mut rng);
         follow(state, DEMO_ACCOUNT, &name);
         // A little graph among the others, so other accounts are not empty.
@@ -151,8 +202,8 @@ pub(super) fn seed(state: &mut ChainState, now: UnixTime) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::devnet::{Devnet, DevnetOptions};
     use crate::chain::ChainName;
+    use crate::chain::devnet::{Devnet, DevnetOptions};
 
     fn seeded_at(now: UnixTime) -> Vec<(String, UnixTime, UnixTime)> {
         let net = Devnet::new(DevnetOptions {
@@ -179,7 +230,13 @@ mod tests {
         assert_eq!(first, seeded_at(now));
         let later: Vec<_> = seeded_at(now + DAY)
             .into_iter()
-            .map(|(name, post, root)| (name, post.saturating_sub(if post > 0 { DAY } else { 0 }), root.saturating_sub(if root > 0 { DAY } else { 0 })))
+            .map(|(name, post, root)| {
+                (
+                    name,
+                    post.saturating_sub(if post > 0 { DAY } else { 0 }),
+                    root.saturating_sub(if root > 0 { DAY } else { 0 }),
+                )
+            })
             .collect();
         assert_eq!(first, later, "a day later, every date moved by a day");
     }
@@ -190,15 +247,30 @@ mod tests {
         let follows = seeded_at(now);
         assert_eq!(follows.len(), DEMO_FOLLOWING);
         let never = follows.iter().filter(|(_, post, _)| *post == 0).count();
-        let recent = follows.iter().filter(|(_, _, root)| *root > 0 && now - root <= 30 * DAY).count();
+        let recent = follows
+            .iter()
+            .filter(|(_, _, root)| *root > 0 && now - root <= 30 * DAY)
+            .count();
         let inactive = follows
             .iter()
             .filter(|(_, _, root)| *root > 0 && (41 * DAY..=3000 * DAY).contains(&(now - root)))
             .count();
-        let replying = follows.iter().filter(|(_, post, root)| post != root).count();
-        for (label, count) in [("never", never), ("recent", recent), ("inactive", inactive), ("replying", replying)] {
+        let replying = follows
+            .iter()
+            .filter(|(_, post, root)| post != root)
+            .count();
+        for (label, count) in [
+            ("never", never),
+            ("recent", recent),
+            ("inactive", inactive),
+            ("replying", replying),
+        ] {
             assert!(count > 150, "{label}: only {count} accounts");
         }
-        assert!(follows.iter().all(|(name, _, _)| AccountName::parse(name).is_ok()));
+        assert!(
+            follows
+                .iter()
+                .all(|(name, _, _)| AccountName::parse(name).is_ok())
+        );
     }
 }

@@ -11,15 +11,15 @@
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use axum::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{parse_chain_time, shapes, Devnet, DevnetError};
+use super::{Devnet, DevnetError, parse_chain_time, shapes};
 use crate::chain::ChainName;
 
 /// The header every devnet response carries.
@@ -137,14 +137,18 @@ pub fn router(devnet: Devnet) -> Router {
 }
 
 async fn label_simulated(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(HeaderName::from_static(DEVNET_HEADER), HeaderValue::from_static("simulated"));
+    response.headers_mut().insert(
+        HeaderName::from_static(DEVNET_HEADER),
+        HeaderValue::from_static("simulated"),
+    );
     response
 }
 
 async fn not_found() -> Response {
-    (axum::http::StatusCode::NOT_FOUND, "SIMULATED steemgate devnet: only / exists (GET for help, POST for JSON-RPC)\n")
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        "SIMULATED steemgate devnet: only / exists (GET for help, POST for JSON-RPC)\n",
+    )
         .into_response()
 }
 
@@ -176,13 +180,20 @@ async fn rpc(State(devnet): State<Devnet>, body: Bytes) -> Response {
 pub fn answer_body(devnet: &Devnet, body: &[u8]) -> Value {
     let request: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
-        Err(error) => return envelope(Value::Null, Err(RpcFailure::parse_error(error.to_string()))),
+        Err(error) => {
+            return envelope(Value::Null, Err(RpcFailure::parse_error(error.to_string())));
+        }
     };
     match request {
         Value::Array(batch) if batch.is_empty() => {
             envelope(Value::Null, Err(RpcFailure::invalid_request("empty batch")))
         }
-        Value::Array(batch) => Value::Array(batch.into_iter().map(|one| answer_one(devnet, one)).collect()),
+        Value::Array(batch) => Value::Array(
+            batch
+                .into_iter()
+                .map(|one| answer_one(devnet, one))
+                .collect(),
+        ),
         single => answer_one(devnet, single),
     }
 }
@@ -196,14 +207,29 @@ fn envelope(id: Value, outcome: Result<Value, RpcFailure>) -> Value {
 
 fn answer_one(devnet: &Devnet, request: Value) -> Value {
     let Value::Object(mut request) = request else {
-        return envelope(Value::Null, Err(RpcFailure::invalid_request("a request must be a JSON object")));
+        return envelope(
+            Value::Null,
+            Err(RpcFailure::invalid_request(
+                "a request must be a JSON object",
+            )),
+        );
     };
     let id = request.remove("id").unwrap_or(Value::Null);
     if request.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return envelope(id, Err(RpcFailure::invalid_request("jsonrpc must be \"2.0\"")));
+        return envelope(
+            id,
+            Err(RpcFailure::invalid_request("jsonrpc must be \"2.0\"")),
+        );
     }
-    let Some(method) = request.get("method").and_then(Value::as_str).map(str::to_string) else {
-        return envelope(id, Err(RpcFailure::invalid_request("method must be a string")));
+    let Some(method) = request
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return envelope(
+            id,
+            Err(RpcFailure::invalid_request("method must be a string")),
+        );
     };
     let params = request.remove("params").unwrap_or(Value::Null);
     envelope(id, dispatch(devnet, &method, params))
@@ -213,14 +239,24 @@ fn answer_one(devnet: &Devnet, request: Value) -> Value {
 fn dispatch(devnet: &Devnet, method: &str, params: Value) -> Result<Value, RpcFailure> {
     if method == "call" {
         let Value::Array(mut parts) = params else {
-            return Err(RpcFailure::invalid_params("call expects [api, method, args]"));
+            return Err(RpcFailure::invalid_params(
+                "call expects [api, method, args]",
+            ));
         };
         if !(2..=3).contains(&parts.len()) {
-            return Err(RpcFailure::invalid_params("call expects [api, method, args]"));
+            return Err(RpcFailure::invalid_params(
+                "call expects [api, method, args]",
+            ));
         }
-        let args = if parts.len() == 3 { parts.remove(2) } else { json!([]) };
+        let args = if parts.len() == 3 {
+            parts.remove(2)
+        } else {
+            json!([])
+        };
         let (Some(api), Some(name)) = (parts[0].as_str(), parts[1].as_str()) else {
-            return Err(RpcFailure::invalid_params("call expects [api, method, args] with string api and method"));
+            return Err(RpcFailure::invalid_params(
+                "call expects [api, method, args] with string api and method",
+            ));
         };
         return run(devnet, api, name, args);
     }
@@ -236,7 +272,11 @@ fn run(devnet: &Devnet, api: &str, method: &str, params: Value) -> Result<Value,
             let args = match params {
                 Value::Null => Vec::new(),
                 Value::Array(args) => args,
-                _ => return Err(RpcFailure::invalid_params("condenser_api expects positional (array) params")),
+                _ => {
+                    return Err(RpcFailure::invalid_params(
+                        "condenser_api expects positional (array) params",
+                    ));
+                }
             };
             condenser(devnet, method, args)
         }
@@ -273,20 +313,26 @@ fn condenser(devnet: &Devnet, method: &str, args: Vec<Value>) -> Result<Value, R
                 return Ok(Value::Null);
             };
             let state = devnet.lock();
-            Ok(state.block(number).map_or(Value::Null, |block| shapes::block(&block)))
+            Ok(state
+                .block(number)
+                .map_or(Value::Null, |block| shapes::block(&block)))
         }
         "get_ops_in_block" => {
             expect_args(1..=2)?;
             let only_virtual = match args.get(1) {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(flag)) => *flag,
-                Some(_) => return Err(RpcFailure::invalid_params("only_virtual must be a boolean")),
+                Some(_) => {
+                    return Err(RpcFailure::invalid_params("only_virtual must be a boolean"));
+                }
             };
             let Some(number) = block_number(&args[0])? else {
                 return Ok(json!([]));
             };
             let state = devnet.lock();
-            Ok(state.block(number).map_or(json!([]), |block| shapes::ops_in_block(&state, &block, only_virtual)))
+            Ok(state.block(number).map_or(json!([]), |block| {
+                shapes::ops_in_block(&state, &block, only_virtual)
+            }))
         }
         "get_following" => get_following(devnet, &args),
         "get_accounts" => {
@@ -312,7 +358,9 @@ fn condenser(devnet: &Devnet, method: &str, args: Vec<Value>) -> Result<Value, R
             }
             Ok(Value::Array(accounts))
         }
-        _ => Err(RpcFailure::method_not_found(&format!("condenser_api.{method}"))),
+        _ => Err(RpcFailure::method_not_found(&format!(
+            "condenser_api.{method}"
+        ))),
     }
 }
 
@@ -330,7 +378,9 @@ fn block_number(raw: &Value) -> Result<Option<u64>, RpcFailure> {
     {
         return Ok(Some(number));
     }
-    Err(RpcFailure::invalid_params("block number must be an unsigned integer"))
+    Err(RpcFailure::invalid_params(
+        "block number must be an unsigned integer",
+    ))
 }
 
 /// `get_following(account, start, type, limit)`, alphabetical by `following`.
@@ -339,18 +389,26 @@ fn block_number(raw: &Value) -> Result<Option<u64>, RpcFailure> {
 /// through it must cope with both, as with real nodes.
 fn get_following(devnet: &Devnet, args: &[Value]) -> Result<Value, RpcFailure> {
     let Some(account) = args.first().filter(|v| !v.is_null()) else {
-        return Err(RpcFailure::invalid_params("'account' parameter lacking default value"));
+        return Err(RpcFailure::invalid_params(
+            "'account' parameter lacking default value",
+        ));
     };
     let Some(account) = account.as_str() else {
         return Err(RpcFailure::invalid_params("account must be a string"));
     };
     if crate::chain::AccountName::parse(account).is_err() {
-        return Err(RpcFailure::invalid_params(format!("invalid account name {account:?}")));
+        return Err(RpcFailure::invalid_params(format!(
+            "invalid account name {account:?}"
+        )));
     }
     let start = match args.get(1) {
         None | Some(Value::Null) => "",
         Some(Value::String(start)) => start.as_str(),
-        Some(_) => return Err(RpcFailure::invalid_params("start must be an account name or null")),
+        Some(_) => {
+            return Err(RpcFailure::invalid_params(
+                "start must be an account name or null",
+            ));
+        }
     };
     let follow_type = match args.get(2) {
         None | Some(Value::Null) => "blog",
@@ -358,7 +416,9 @@ fn get_following(devnet: &Devnet, args: &[Value]) -> Result<Value, RpcFailure> {
         Some(_) => return Err(RpcFailure::invalid_params("follow type must be a string")),
     };
     if follow_type != "blog" && follow_type != "ignore" {
-        return Err(RpcFailure::invalid_params("Unsupported follow_type, valid values: blog, ignore"));
+        return Err(RpcFailure::invalid_params(
+            "Unsupported follow_type, valid values: blog, ignore",
+        ));
     }
     let limit = match args.get(3) {
         None | Some(Value::Null) => MAX_FOLLOWING_LIMIT,
@@ -382,7 +442,9 @@ fn get_following(devnet: &Devnet, args: &[Value]) -> Result<Value, RpcFailure> {
     let limit = usize::try_from(limit).unwrap_or(1000);
     let entries: Vec<Value> = followed
         .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
-        .filter(|name| state.chain == ChainName::Steem || start.is_empty() || name.as_str() != start)
+        .filter(|name| {
+            state.chain == ChainName::Steem || start.is_empty() || name.as_str() != start
+        })
         .take(limit)
         .map(|name| shapes::follow_entry(account, name))
         .collect();
@@ -399,18 +461,29 @@ fn param<'a>(params: &'a Value, name: &str, index: usize) -> Option<&'a Value> {
     .filter(|value| !value.is_null())
 }
 
-fn string_param<'a>(params: &'a Value, name: &str, index: usize, required: bool) -> Result<Option<&'a str>, RpcFailure> {
+fn string_param<'a>(
+    params: &'a Value,
+    name: &str,
+    index: usize,
+    required: bool,
+) -> Result<Option<&'a str>, RpcFailure> {
     match param(params, name, index) {
-        None if required => Err(RpcFailure::invalid_params(format!("missing parameter {name:?}"))),
+        None if required => Err(RpcFailure::invalid_params(format!(
+            "missing parameter {name:?}"
+        ))),
         None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(RpcFailure::invalid_params(format!("parameter {name:?} must be a string"))),
+        Some(_) => Err(RpcFailure::invalid_params(format!(
+            "parameter {name:?} must be a string"
+        ))),
     }
 }
 
 fn simulation(devnet: &Devnet, method: &str, params: Value) -> Result<Value, RpcFailure> {
     if !matches!(params, Value::Null | Value::Object(_) | Value::Array(_)) {
-        return Err(RpcFailure::invalid_params("params must be an object or an array"));
+        return Err(RpcFailure::invalid_params(
+            "params must be an object or an array",
+        ));
     }
     match method {
         "transfer" => {
@@ -473,7 +546,11 @@ pub(super) async fn serve(
     result
 }
 
-async fn produce_every(devnet: Devnet, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn produce_every(
+    devnet: Devnet,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     // tokio's interval panics on zero.
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

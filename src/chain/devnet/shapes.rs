@@ -7,11 +7,11 @@
 //! `steem` → `hive`) after its fork. Values that do not matter to a
 //! simulation (supplies, manabars, keys) are plausible constants.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{format_chain_time, ChainState, SimAccount, SimBlock, DEVNET_WITNESS};
-use crate::chain::asset::{Amount, Symbol};
+use super::{ChainState, DEVNET_WITNESS, SimAccount, SimBlock, format_chain_time};
 use crate::chain::ChainName;
+use crate::chain::asset::{Amount, Symbol};
 
 /// The all-zero public key ("STM1111…"): obviously not a real key.
 pub const NULL_PUBLIC_KEY: &str = "STM1111111111111111111111111111111114T1Anm";
@@ -241,37 +241,40 @@ pub fn account(chain: ChainName, name: &str, account: &SimAccount) -> Value {
         "downvote_manabar": manabar,
         "voting_power": 9800,
     });
-    merge(&mut value, json!({
-        "balance": asset(account.native_units, n),
-        "savings_balance": asset(0, n),
-        "savings_withdraw_requests": 0,
-        "reward_vesting_balance": "0.000000 VESTS",
-        "vesting_shares": "1000.000000 VESTS",
-        "delegated_vesting_shares": "0.000000 VESTS",
-        "received_vesting_shares": "0.000000 VESTS",
-        "vesting_withdraw_rate": "0.000000 VESTS",
-        "next_vesting_withdrawal": "1969-12-31T23:59:59",
-        "withdraw_routes": 0,
-        "curation_rewards": 0,
-        "posting_rewards": 0,
-        "proxied_vsf_votes": [0, 0, 0, 0],
-        "witnesses_voted_for": 0,
-        "last_post": format_chain_time(account.last_post),
-        "last_root_post": format_chain_time(account.last_root_post),
-        "last_vote_time": format_chain_time(last_activity),
-        "post_bandwidth": 0,
-        "pending_claimed_accounts": 0,
-        "vesting_balance": asset(0, n),
-        "reputation": "0",
-        "transfer_history": [],
-        "market_history": [],
-        "post_history": [],
-        "vote_history": [],
-        "other_history": [],
-        "witness_votes": [],
-        "tags_usage": [],
-        "guest_bloggers": [],
-    }));
+    merge(
+        &mut value,
+        json!({
+            "balance": asset(account.native_units, n),
+            "savings_balance": asset(0, n),
+            "savings_withdraw_requests": 0,
+            "reward_vesting_balance": "0.000000 VESTS",
+            "vesting_shares": "1000.000000 VESTS",
+            "delegated_vesting_shares": "0.000000 VESTS",
+            "received_vesting_shares": "0.000000 VESTS",
+            "vesting_withdraw_rate": "0.000000 VESTS",
+            "next_vesting_withdrawal": "1969-12-31T23:59:59",
+            "withdraw_routes": 0,
+            "curation_rewards": 0,
+            "posting_rewards": 0,
+            "proxied_vsf_votes": [0, 0, 0, 0],
+            "witnesses_voted_for": 0,
+            "last_post": format_chain_time(account.last_post),
+            "last_root_post": format_chain_time(account.last_root_post),
+            "last_vote_time": format_chain_time(last_activity),
+            "post_bandwidth": 0,
+            "pending_claimed_accounts": 0,
+            "vesting_balance": asset(0, n),
+            "reputation": "0",
+            "transfer_history": [],
+            "market_history": [],
+            "post_history": [],
+            "vote_history": [],
+            "other_history": [],
+            "witness_votes": [],
+            "tags_usage": [],
+            "guest_bloggers": [],
+        }),
+    );
     let dollars = asset(account.dollar_units, d);
     let renamed = match chain {
         ChainName::Steem => json!({
