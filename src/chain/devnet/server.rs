@@ -163,7 +163,7 @@ async fn notice(State(devnet): State<Devnet>) -> Response {
          Submit a simulated transfer:\n  \
          curl -s -X POST URL -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"devnet.transfer\",\
          \"params\":{{\"from\":\"demo\",\"to\":\"gate-demo\",\"amount\":\"0.001 {symbol}\",\"memo\":\"YOUR-MEMO\"}}}}'\n\
-         or: steemgate devnet transfer ... (see --help). It lands in the next block; produce one now with\n  \
+         It lands in the next block; produce one now with\n  \
          curl -s -X POST URL -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"devnet.produce_block\"}}'\n",
         chain = chain.as_str(),
         head = devnet.head(),
