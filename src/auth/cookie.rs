@@ -160,10 +160,10 @@ mod tests {
         for i in 0..value.len() {
             let mut bytes = value.clone().into_bytes();
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-            if let Ok(tampered) = String::from_utf8(bytes) {
-                if tampered != value {
-                    assert_eq!(codec().decode(&tampered), None, "tampered at {i}");
-                }
+            if let Ok(tampered) = String::from_utf8(bytes)
+                && tampered != value
+            {
+                assert_eq!(codec().decode(&tampered), None, "tampered at {i}");
             }
         }
         for junk in [

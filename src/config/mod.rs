@@ -327,11 +327,11 @@ fn parse_addr(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {
 fn validate_session(input: input::SessionInput, base: &Path) -> Result<SessionConfig, ConfigError> {
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     let mut source = "session.secret";
-    if let Ok(env_secret) = std::env::var(SECRET_ENV) {
-        if !env_secret.trim().is_empty() {
-            source = SECRET_ENV;
-            secrets.push(env_secret.trim().as_bytes().to_vec());
-        }
+    if let Ok(env_secret) = std::env::var(SECRET_ENV)
+        && !env_secret.trim().is_empty()
+    {
+        source = SECRET_ENV;
+        secrets.push(env_secret.trim().as_bytes().to_vec());
     }
     if secrets.is_empty() {
         match (input.secret, input.secret_file) {
