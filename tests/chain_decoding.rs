@@ -8,14 +8,17 @@
 mod support;
 
 use serde_json::Value;
-use steemgate::chain::block::{GlobalProperties, TransferOp, decode_transfer_op, parse_block, rpc_result};
+use steemgate::chain::block::{
+    GlobalProperties, TransferOp, decode_transfer_op, parse_block, rpc_result,
+};
 use steemgate::chain::{Amount, ChainName, RpcError, Symbol};
 use time::macros::datetime;
 
 const DIR: &str = "steem-rpc";
 
 fn load(name: &str) -> Value {
-    serde_json::from_str(&support::fixture(&format!("{DIR}/{name}"))).unwrap_or_else(|e| panic!("{name}: {e}"))
+    serde_json::from_str(&support::fixture(&format!("{DIR}/{name}")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// The `result` of a raw recorded body, or the value itself for "result only" files.
@@ -42,7 +45,13 @@ fn steem_block(name: &str, number: u64) -> steemgate::chain::block::Block {
         .unwrap_or_else(|| panic!("{name}: block missing"))
 }
 
-fn check_single_transfer(name: &str, number: u64, id: &str, at: time::OffsetDateTime, expected: TransferOp) {
+fn check_single_transfer(
+    name: &str,
+    number: u64,
+    id: &str,
+    at: time::OffsetDateTime,
+    expected: TransferOp,
+) {
     let block = steem_block(name, number);
     assert_eq!(block.number, number);
     assert_eq!(block.block_id, id);
@@ -57,7 +66,11 @@ fn props(name: &str) -> GlobalProperties {
 fn node_error(name: &str) -> (i64, String) {
     let v = load(name);
     // Raw bodies carry the envelope; the hivemind pattern holds only the error object.
-    let envelope = if v.get("jsonrpc").is_some() { v } else { serde_json::json!({"jsonrpc": "2.0", "error": v, "id": 1}) };
+    let envelope = if v.get("jsonrpc").is_some() {
+        v
+    } else {
+        serde_json::json!({"jsonrpc": "2.0", "error": v, "id": 1})
+    };
     match rpc_result(&envelope) {
         Err(RpcError::Node { code, message }) => (code, message),
         other => panic!("{name}: expected a node error, got {other:?}"),
@@ -114,9 +127,15 @@ fn check_fixture(name: &str) {
             assert_eq!(block.block_id, "02e29a5f57eab2adc6a42748ef08a4a36c1a7d47");
             let t = &block.transfers[..];
             assert_eq!(t.len(), 1);
-            assert_eq!((t[0].from.as_str(), t[0].to.as_str()), ("executive-board", "zbnbscharge1"));
+            assert_eq!(
+                (t[0].from.as_str(), t[0].to.as_str()),
+                ("executive-board", "zbnbscharge1")
+            );
             assert_eq!(t[0].amount, amount(1, Symbol::Steem));
-            assert!(t[0].memo.starts_with("❗ Hello zbnbscharge1"), "non-ASCII memo kept intact");
+            assert!(
+                t[0].memo.starts_with("❗ Hello zbnbscharge1"),
+                "non-ASCII memo kept intact"
+            );
         }
         "steem-condenser_get_block-48416003-transfer.json" => check_single_transfer(
             name,
@@ -132,7 +151,9 @@ fn check_fixture(name: &str) {
             },
         ),
         "hive-block_api_get_block-1000000.json" => {
-            let block = parse_block(1000000, &load(name), ChainName::Hive).unwrap().unwrap();
+            let block = parse_block(1000000, &load(name), ChainName::Hive)
+                .unwrap()
+                .unwrap();
             assert_eq!(block.block_id, "000f4240e8f91385f7bff8f5aeebddc9b14e4281");
             assert_eq!(block.timestamp, unix(datetime!(2016-04-29 04:12:00 UTC)));
             assert!(block.transfers.is_empty());
@@ -140,7 +161,9 @@ fn check_fixture(name: &str) {
         "hive-block_api_get_block_range-1000781-transfer-extracted.json" => {
             let v = load(name);
             let wrapped = serde_json::json!({"block": v["blocks"][0]});
-            let block = parse_block(1000781, &wrapped, ChainName::Hive).unwrap().unwrap();
+            let block = parse_block(1000781, &wrapped, ChainName::Hive)
+                .unwrap()
+                .unwrap();
             assert_eq!(block.timestamp, unix(datetime!(2016-04-29 04:51:15 UTC)));
             assert_eq!(
                 block.transfers,
@@ -155,7 +178,10 @@ fn check_fixture(name: &str) {
             );
         }
         "hive-condenser_get_block-non_existing-null.json" => {
-            assert_eq!(parse_block(1000000000, &load(name), ChainName::Hive).unwrap(), None);
+            assert_eq!(
+                parse_block(1000000000, &load(name), ChainName::Hive).unwrap(),
+                None
+            );
         }
         "steem-transaction-transfer-2016-03-25.json" => {
             let v = load(name);
@@ -165,7 +191,13 @@ fn check_fixture(name: &str) {
             });
             let block = parse_block(1, &block, ChainName::Steem).unwrap().unwrap();
             assert_eq!(block.transfers.len(), 1);
-            assert_eq!((block.transfers[0].from.as_str(), block.transfers[0].to.as_str()), ("admin", "steemit"));
+            assert_eq!(
+                (
+                    block.transfers[0].from.as_str(),
+                    block.transfers[0].to.as_str()
+                ),
+                ("admin", "steemit")
+            );
             assert_eq!(block.transfers[0].amount, amount(833000, Symbol::Steem));
             assert_eq!(block.transfers[0].memo, "");
         }
@@ -193,14 +225,16 @@ fn check_fixture(name: &str) {
                 last_irreversible_block_num: 18059839,
             }
         ),
-        "hive-condenser_get_dynamic_global_properties-api.openhive.network-2020-11-07.json" => assert_eq!(
-            props(name),
-            GlobalProperties {
-                head_block_number: 48487317,
-                head_block_time: unix(datetime!(2020-11-07 20:16:30 UTC)),
-                last_irreversible_block_num: 48487302,
-            }
-        ),
+        "hive-condenser_get_dynamic_global_properties-api.openhive.network-2020-11-07.json" => {
+            assert_eq!(
+                props(name),
+                GlobalProperties {
+                    head_block_number: 48487317,
+                    head_block_time: unix(datetime!(2020-11-07 20:16:30 UTC)),
+                    last_irreversible_block_num: 48487302,
+                }
+            )
+        }
         "hive-condenser_get_dynamic_global_properties-block5000000.json"
         | "hive-database_api_get_dynamic_global_properties-block5000000-NAI.json" => assert_eq!(
             props(name),
@@ -213,7 +247,10 @@ fn check_fixture(name: &str) {
         "steem-error-condenser_get_block-no-params.json" => {
             let (code, message) = node_error(name);
             assert_eq!(code, -32003);
-            assert_eq!(message, "Assert Exception:args.size() == 1: Expected #s argument(s), was 0");
+            assert_eq!(
+                message,
+                "Assert Exception:args.size() == 1: Expected #s argument(s), was 0"
+            );
         }
         "steem-error-condenser_get_following-no-params.json" => {
             assert_eq!(node_error(name), (-32602, "Invalid parameters".to_string()));
@@ -221,20 +258,32 @@ fn check_fixture(name: &str) {
         "hive-error-condenser_get_following-limit-1001.json" => {
             assert_eq!(
                 node_error(name),
-                (-32602, "Assert Exception:limit = 1001 outside valid range [1:1000]".to_string())
+                (
+                    -32602,
+                    "Assert Exception:limit = 1001 outside valid range [1:1000]".to_string()
+                )
             );
         }
         "hive-condenser_get_account_history-blocktrades-transfers.json" => {
             let legacy = history_transfers(name);
-            let nai = history_transfers("hive-account_history_api_get_account_history-blocktrades-transfers-NAI.json");
+            let nai = history_transfers(
+                "hive-account_history_api_get_account_history-blocktrades-transfers-NAI.json",
+            );
             assert_eq!(legacy.len(), 16);
-            assert_eq!(legacy, nai, "legacy and NAI forms of the same 16 transfers agree");
+            assert_eq!(
+                legacy, nai,
+                "legacy and NAI forms of the same 16 transfers agree"
+            );
             assert_eq!(legacy[0].0, 4747375);
             assert_eq!(legacy[0].1.from, "stealthtrader");
             assert_eq!(legacy[0].1.amount, amount(1372, Symbol::Hbd));
             assert_eq!(legacy[0].1.memo, "54ff32be-1446-4582-b2ef-43c645821a3e");
             assert_eq!(legacy[0].1.txid, "0e4bf604dfa68169b01dd537901ebf7bd775470f");
-            assert!(legacy.iter().all(|(_, t)| t.to == "blocktrades" || t.from == "blocktrades"));
+            assert!(
+                legacy
+                    .iter()
+                    .all(|(_, t)| t.to == "blocktrades" || t.from == "blocktrades")
+            );
             assert_eq!(legacy[1].1.amount, amount(20556, Symbol::Hive));
         }
         "hive-account_history_api_get_account_history-blocktrades-transfers-NAI.json" => {
@@ -245,7 +294,11 @@ fn check_fixture(name: &str) {
             let v = load(name);
             let ops: Vec<&Value> = v.as_array().unwrap().iter().map(|e| &e["op"]).collect();
             assert_eq!(ops.len(), 3);
-            assert!(ops.iter().all(|op| decode_transfer_op(op, "t", ChainName::Hive).is_none()), "no transfer here");
+            assert!(
+                ops.iter()
+                    .all(|op| decode_transfer_op(op, "t", ChainName::Hive).is_none()),
+                "no transfer here"
+            );
         }
         // Account and follow answers belong to the report module; here they
         // only need to be valid answers that are not mistaken for blocks.
@@ -254,7 +307,12 @@ fn check_fixture(name: &str) {
         | "steem-condenser_get_accounts-inertia-2020-11-07.json"
         | "steem-condenser_get_accounts-steemit-2017-12-13.json" => {
             let accounts = result_of(&load(name));
-            let names: Vec<&str> = accounts.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+            let names: Vec<&str> = accounts
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["name"].as_str().unwrap())
+                .collect();
             let expected: &[&str] = match name {
                 n if n.contains("fullnodeupdate") => &["fullnodeupdate"],
                 n if n.contains("multiple") => &["gtg", "steemit", "alice", "temp", "dan"],
@@ -270,9 +328,19 @@ fn check_fixture(name: &str) {
         | "steem-follow_api_get_followers-inertia-2016.json" => {
             let follows = result_of(&load(name));
             let follows = follows.as_array().unwrap();
-            let expected_len = if name.contains("stellabelle") { 1 } else if name.contains("inertia") { 100 } else { 10 };
+            let expected_len = if name.contains("stellabelle") {
+                1
+            } else if name.contains("inertia") {
+                100
+            } else {
+                10
+            };
             assert_eq!(follows.len(), expected_len);
-            assert!(follows.iter().all(|f| f["what"] == serde_json::json!(["blog"])));
+            assert!(
+                follows
+                    .iter()
+                    .all(|f| f["what"] == serde_json::json!(["blog"]))
+            );
             assert!(GlobalProperties::from_json(&Value::Array(follows.clone())).is_err());
         }
         other => panic!("fixture {other} is not classified in tests/chain_decoding.rs"),
@@ -281,7 +349,9 @@ fn check_fixture(name: &str) {
 
 #[test]
 fn every_fixture_decodes_as_recorded() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(DIR);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(DIR);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -298,7 +368,9 @@ fn every_fixture_decodes_as_recorded() {
 /// non-properties answers are refused with an error rather than misread.
 #[test]
 fn decoders_refuse_the_wrong_answer_without_panicking() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(DIR);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(DIR);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "json") {
@@ -316,7 +388,10 @@ fn decoders_refuse_the_wrong_answer_without_panicking() {
             }
             let props = GlobalProperties::from_json(&candidate);
             if !name.contains("global_properties") {
-                assert!(props.is_err(), "{name} must not decode as global properties");
+                assert!(
+                    props.is_err(),
+                    "{name} must not decode as global properties"
+                );
             }
         }
     }

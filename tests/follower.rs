@@ -4,9 +4,9 @@
 //! Why: this is the whole login path on the chain side. Time is driven by
 //! the fake chain's block timestamps, never by sleeping for block intervals.
 
-mod support;
 #[path = "support/fake_node.rs"]
 mod fake_node;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +18,8 @@ use steemgate::chain::rpc::RpcClient;
 use steemgate::chain::{AccountName, ChainName, Confirm, RpcError};
 use steemgate::store::memory::MemoryStore;
 use steemgate::store::{
-    Claim, ClaimOutcome, SessionKey, SessionRecord, SharedStore, Store, StoreError, StoreResult, UnixTime, now_unix,
+    Claim, ClaimOutcome, SessionKey, SessionRecord, SharedStore, Store, StoreError, StoreResult,
+    UnixTime, now_unix,
 };
 use tokio::sync::broadcast;
 
@@ -53,7 +54,11 @@ impl Harness {
         Self::with_nodes(chain_name, &[Behaviour::Good], Duration::from_secs(5)).await
     }
 
-    async fn with_nodes(chain_name: ChainName, behaviours: &[Behaviour], timeout: Duration) -> Self {
+    async fn with_nodes(
+        chain_name: ChainName,
+        behaviours: &[Behaviour],
+        timeout: Duration,
+    ) -> Self {
         let chain = FakeChain::new(now_unix());
         let mut nodes = Vec::new();
         for behaviour in behaviours {
@@ -63,7 +68,13 @@ impl Harness {
         Self::build(chain, nodes, urls, chain_name, timeout)
     }
 
-    fn build(chain: FakeChain, nodes: Vec<FakeNode>, urls: Vec<url::Url>, chain_name: ChainName, timeout: Duration) -> Self {
+    fn build(
+        chain: FakeChain,
+        nodes: Vec<FakeNode>,
+        urls: Vec<url::Url>,
+        chain_name: ChainName,
+        timeout: Duration,
+    ) -> Self {
         let (logins_tx, logins) = broadcast::channel(16);
         Self {
             chain,
@@ -99,13 +110,23 @@ impl Harness {
     async fn challenge_until(&self, session: &str, memo: &str, expires_at: UnixTime) -> SessionKey {
         let key = SessionKey(session.to_string());
         let now = now_unix();
-        self.store.put_session(&key, &SessionRecord::pending(now, now + 60)).await.unwrap();
-        self.store.issue_challenge(&key, memo, expires_at).await.unwrap();
+        self.store
+            .put_session(&key, &SessionRecord::pending(now, now + 60))
+            .await
+            .unwrap();
+        self.store
+            .issue_challenge(&key, memo, expires_at)
+            .await
+            .unwrap();
         key
     }
 
     async fn account_of(&self, key: &SessionKey) -> Option<String> {
-        self.store.get_session(key).await.unwrap().and_then(|s| s.account)
+        self.store
+            .get_session(key)
+            .await
+            .unwrap()
+            .and_then(|s| s.account)
     }
 }
 
@@ -115,31 +136,54 @@ async fn a_transfer_with_the_memo_logs_the_session_in() {
     let follower = h.follower();
     follower.poll_once().await.unwrap();
     let key = h.challenge("s1", "login:K7Q2-M9XD").await;
-    let block = h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "login:K7Q2-M9XD")]);
+    let block = h.chain.produce(vec![transfer(
+        "alice",
+        GATE,
+        "0.001 STEEM",
+        "login:K7Q2-M9XD",
+    )]);
 
     let report = follower.poll_once().await.unwrap();
-    assert_eq!((report.blocks_processed, report.logins, report.head), (1, 1, block));
+    assert_eq!(
+        (report.blocks_processed, report.logins, report.head),
+        (1, 1, block)
+    );
     let session = h.store.get_session(&key).await.unwrap().unwrap();
     assert_eq!(session.account.as_deref(), Some("alice"));
     let proof = session.login.unwrap();
-    assert_eq!((proof.method.as_str(), proof.block_num, proof.block_time), ("transfer", block, h.chain.head_time()));
+    assert_eq!(
+        (proof.method.as_str(), proof.block_num, proof.block_time),
+        ("transfer", block, h.chain.head_time())
+    );
     assert_eq!(h.logins.try_recv().unwrap(), key);
     assert_eq!(h.store.cursor().await.unwrap(), Some(block));
     let snapshot = h.status.snapshot();
-    assert_eq!((snapshot.head_block, snapshot.processed_block), (block, block));
+    assert_eq!(
+        (snapshot.head_block, snapshot.processed_block),
+        (block, block)
+    );
     assert!(h.status.is_healthy(now_unix()));
 }
 
 #[tokio::test]
 async fn dollar_assets_work_on_their_own_chain() {
-    for (chain_name, amount) in [(ChainName::Steem, "0.001 SBD"), (ChainName::Hive, "0.001 HBD"), (ChainName::Hive, "0.001 HIVE")] {
+    for (chain_name, amount) in [
+        (ChainName::Steem, "0.001 SBD"),
+        (ChainName::Hive, "0.001 HBD"),
+        (ChainName::Hive, "0.001 HIVE"),
+    ] {
         let h = Harness::new(chain_name).await;
         let follower = h.follower();
         follower.poll_once().await.unwrap();
         let key = h.challenge("s", "memo-1").await;
-        h.chain.produce(vec![transfer("bob", GATE, amount, "memo-1")]);
+        h.chain
+            .produce(vec![transfer("bob", GATE, amount, "memo-1")]);
         follower.poll_once().await.unwrap();
-        assert_eq!(h.account_of(&key).await.as_deref(), Some("bob"), "{amount} on {chain_name:?}");
+        assert_eq!(
+            h.account_of(&key).await.as_deref(),
+            Some("bob"),
+            "{amount} on {chain_name:?}"
+        );
     }
 }
 
@@ -150,25 +194,47 @@ async fn transfers_that_are_not_login_payments_change_nothing() {
     let follower = h.follower();
     follower.poll_once().await.unwrap();
     let cases = [
-        ("below-minimum", transfer("alice", GATE, "0.004 STEEM", "below-minimum")),
-        ("wrong-recipient", transfer("alice", "someoneelse", "1.000 STEEM", "wrong-recipient")),
-        ("wrong-asset", transfer("alice", GATE, "1.000 HIVE", "wrong-asset")),
-        ("encrypted", transfer("alice", GATE, "1.000 STEEM", "#encrypted")),
+        (
+            "below-minimum",
+            transfer("alice", GATE, "0.004 STEEM", "below-minimum"),
+        ),
+        (
+            "wrong-recipient",
+            transfer("alice", "someoneelse", "1.000 STEEM", "wrong-recipient"),
+        ),
+        (
+            "wrong-asset",
+            transfer("alice", GATE, "1.000 HIVE", "wrong-asset"),
+        ),
+        (
+            "encrypted",
+            transfer("alice", GATE, "1.000 STEEM", "#encrypted"),
+        ),
     ];
     let mut keys = Vec::new();
     for (memo, _) in &cases {
         // "#encrypted" canonicalises to itself: the challenge exists, the transfer is still refused.
-        let challenge_memo = if *memo == "encrypted" { "#encrypted" } else { memo };
+        let challenge_memo = if *memo == "encrypted" {
+            "#encrypted"
+        } else {
+            memo
+        };
         keys.push(h.challenge(memo, challenge_memo).await);
     }
-    h.chain.produce(cases.iter().map(|(_, t)| t.clone()).collect());
+    h.chain
+        .produce(cases.iter().map(|(_, t)| t.clone()).collect());
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (1, 0));
     for key in &keys {
         assert_eq!(h.account_of(key).await, None, "{key:?}");
     }
     // The exact minimum does log in.
-    h.chain.produce(vec![transfer("alice", GATE, "0.005 STEEM", "below-minimum")]);
+    h.chain.produce(vec![transfer(
+        "alice",
+        GATE,
+        "0.005 STEEM",
+        "below-minimum",
+    )]);
     assert_eq!(follower.poll_once().await.unwrap().logins, 1);
     assert_eq!(h.account_of(&keys[0]).await.as_deref(), Some("alice"));
 }
@@ -186,7 +252,11 @@ async fn memo_case_and_whitespace_do_not_matter() {
     ]);
     assert_eq!(follower.poll_once().await.unwrap().logins, 2);
     assert_eq!(h.account_of(&a).await.as_deref(), Some("alice"));
-    assert_eq!(h.account_of(&b).await.as_deref(), Some("bob"), "sender names are lowercased");
+    assert_eq!(
+        h.account_of(&b).await.as_deref(),
+        Some("bob"),
+        "sender names are lowercased"
+    );
 }
 
 #[tokio::test]
@@ -197,13 +267,22 @@ async fn a_transfer_in_a_block_after_the_deadline_is_refused() {
     let deadline = h.chain.head_time() + 30;
     let late = h.challenge_until("late", "memo-late", deadline).await;
     let on_time = h.challenge_until("on-time", "memo-on-time", deadline).await;
-    h.chain.produce_at(deadline - 1, vec![transfer("alice", GATE, "0.001 STEEM", "memo-on-time")]);
-    h.chain.produce_at(deadline, vec![transfer("alice", GATE, "0.001 STEEM", "memo-late")]);
+    h.chain.produce_at(
+        deadline - 1,
+        vec![transfer("alice", GATE, "0.001 STEEM", "memo-on-time")],
+    );
+    h.chain.produce_at(
+        deadline,
+        vec![transfer("alice", GATE, "0.001 STEEM", "memo-late")],
+    );
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (2, 1));
     assert_eq!(h.account_of(&on_time).await.as_deref(), Some("alice"));
     assert_eq!(h.account_of(&late).await, None);
-    assert_eq!(h.store.challenge("memo-late").unwrap().unwrap().claimed_by, None);
+    assert_eq!(
+        h.store.challenge("memo-late").unwrap().unwrap().claimed_by,
+        None
+    );
 }
 
 #[tokio::test]
@@ -216,11 +295,20 @@ async fn a_replayed_memo_changes_nothing_first_sender_wins() {
         transfer("alice", GATE, "0.001 STEEM", "memo-x"),
         transfer("mallory", GATE, "0.001 STEEM", "memo-x"),
     ]);
-    h.chain.produce(vec![transfer("eve", GATE, "0.001 STEEM", "memo-x")]);
+    h.chain
+        .produce(vec![transfer("eve", GATE, "0.001 STEEM", "memo-x")]);
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (2, 1));
     assert_eq!(h.account_of(&key).await.as_deref(), Some("alice"));
-    assert_eq!(h.store.challenge("memo-x").unwrap().unwrap().claimed_by.as_deref(), Some("alice"));
+    assert_eq!(
+        h.store
+            .challenge("memo-x")
+            .unwrap()
+            .unwrap()
+            .claimed_by
+            .as_deref(),
+        Some("alice")
+    );
 }
 
 #[tokio::test]
@@ -231,7 +319,8 @@ async fn a_restart_resumes_at_the_persisted_cursor() {
     let key = h.challenge("s", "memo-restart").await;
     // Produced while no follower runs.
     h.chain.produce_empty(3);
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-restart")]);
+    h.chain
+        .produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-restart")]);
     h.chain.produce_empty(2);
 
     let report = h.follower().poll_once().await.unwrap();
@@ -244,7 +333,8 @@ async fn a_restart_resumes_at_the_persisted_cursor() {
 async fn a_fresh_store_starts_at_the_head_and_never_replays_history() {
     let h = Harness::new(ChainName::Steem).await;
     let key = h.challenge("s", "memo-old").await;
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-old")]);
+    h.chain
+        .produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-old")]);
     let head = h.chain.produce_empty(2);
     let follower = h.follower();
     let report = follower.poll_once().await.unwrap();
@@ -262,7 +352,12 @@ async fn catching_up_uses_batches_of_at_most_fifty() {
     let start = follower.poll_once().await.unwrap().head;
     let key = h.challenge("s", "memo-late-in-batch").await;
     h.chain.produce_empty(109);
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-late-in-batch")]);
+    h.chain.produce(vec![transfer(
+        "alice",
+        GATE,
+        "0.001 STEEM",
+        "memo-late-in-batch",
+    )]);
     h.chain.produce_empty(10);
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (120, 1));
@@ -280,12 +375,17 @@ async fn far_behind_skips_blocks_no_live_challenge_can_need() {
     assert_eq!(max_lag, 2 * 60 / 3 + 20);
     follower.poll_once().await.unwrap();
     let key = h.challenge("s", "memo-ancient").await;
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-ancient")]);
+    h.chain
+        .produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-ancient")]);
     let head = h.chain.produce_empty(max_lag + 10);
     let report = follower.poll_once().await.unwrap();
     assert_eq!(report.blocks_processed, max_lag);
     assert_eq!(h.store.cursor().await.unwrap(), Some(head));
-    assert_eq!(h.account_of(&key).await, None, "the skipped block was not read");
+    assert_eq!(
+        h.account_of(&key).await,
+        None,
+        "the skipped block was not read"
+    );
 }
 
 #[tokio::test]
@@ -297,7 +397,8 @@ async fn irreversible_mode_waits_for_the_last_irreversible_block() {
     let follower = h.follower();
     follower.poll_once().await.unwrap();
     let key = h.challenge("s", "memo-irr").await;
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-irr")]);
+    h.chain
+        .produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-irr")]);
     h.chain.produce_empty(1);
     follower.poll_once().await.unwrap();
     assert_eq!(h.account_of(&key).await, None, "not yet irreversible");
@@ -316,7 +417,11 @@ async fn a_head_going_backwards_is_waited_out() {
     h.chain.rewind_head(head - 3);
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.head), (0, head - 3));
-    assert_eq!(h.store.cursor().await.unwrap(), Some(head), "cursor never moves back");
+    assert_eq!(
+        h.store.cursor().await.unwrap(),
+        Some(head),
+        "cursor never moves back"
+    );
 }
 
 #[tokio::test]
@@ -336,12 +441,23 @@ async fn bad_nodes_fail_over_to_the_good_one() {
     }
     let mut urls = vec![dead_node_url()];
     urls.extend(nodes.iter().map(|n| n.url.clone()));
-    let h = Harness::build(chain, nodes, urls, ChainName::Steem, Duration::from_millis(300));
+    let h = Harness::build(
+        chain,
+        nodes,
+        urls,
+        ChainName::Steem,
+        Duration::from_millis(300),
+    );
 
     let follower = h.follower();
     follower.poll_once().await.unwrap();
     let key = h.challenge("s", "memo-failover").await;
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-failover")]);
+    h.chain.produce(vec![transfer(
+        "alice",
+        GATE,
+        "0.001 STEEM",
+        "memo-failover",
+    )]);
     assert_eq!(follower.poll_once().await.unwrap().logins, 1);
     assert_eq!(h.account_of(&key).await.as_deref(), Some("alice"));
 
@@ -354,46 +470,78 @@ async fn bad_nodes_fail_over_to_the_good_one() {
     assert!(h.rpc.failovers() >= 6);
     // The good node served the blocks; backing-off nodes were skipped.
     assert_eq!(h.nodes[5].batch_sizes(), vec![1]);
-    assert!(h.nodes[4].batch_sizes().is_empty(), "the stale node, backing off, served no blocks");
+    assert!(
+        h.nodes[4].batch_sizes().is_empty(),
+        "the stale node, backing off, served no blocks"
+    );
 }
 
 #[tokio::test]
 async fn node_errors_and_stale_heads_when_no_node_is_better() {
     let chain = FakeChain::new(now_unix());
-    let erroring = [FakeNode::start(&chain, Behaviour::NodeError).await, FakeNode::start(&chain, Behaviour::NodeError).await];
-    let rpc = RpcClient::new(erroring.iter().map(|n| n.url.clone()).collect(), Duration::from_secs(5));
+    let erroring = [
+        FakeNode::start(&chain, Behaviour::NodeError).await,
+        FakeNode::start(&chain, Behaviour::NodeError).await,
+    ];
+    let rpc = RpcClient::new(
+        erroring.iter().map(|n| n.url.clone()).collect(),
+        Duration::from_secs(5),
+    );
     match rpc.global_properties().await {
-        Err(RpcError::Node { code, message }) => assert_eq!((code, message.as_str()), (-32603, "Internal Error: database lock timeout")),
+        Err(RpcError::Node { code, message }) => assert_eq!(
+            (code, message.as_str()),
+            (-32603, "Internal Error: database lock timeout")
+        ),
         other => panic!("expected a node error, got {other:?}"),
     }
 
     let stale = FakeNode::start(&chain, Behaviour::Stale).await;
-    let rpc = RpcClient::new(vec![dead_node_url(), stale.url.clone()], Duration::from_secs(5));
+    let rpc = RpcClient::new(
+        vec![dead_node_url(), stale.url.clone()],
+        Duration::from_secs(5),
+    );
     let props = rpc.global_properties().await.unwrap();
     assert_eq!(props.head_block_number, chain.head());
-    assert_eq!(props.head_block_time, chain.head_time() - 600, "the freshest stale answer");
+    assert_eq!(
+        props.head_block_time,
+        chain.head_time() - 600,
+        "the freshest stale answer"
+    );
 
     let rpc = RpcClient::new(vec![dead_node_url()], Duration::from_secs(5));
-    assert!(matches!(rpc.global_properties().await, Err(RpcError::Unavailable(_))));
+    assert!(matches!(
+        rpc.global_properties().await,
+        Err(RpcError::Unavailable(_))
+    ));
     // Stale detection is configurable.
-    let rpc = RpcClient::new(vec![stale.url.clone()], Duration::from_secs(5)).with_stale_after(Duration::from_secs(3600));
+    let rpc = RpcClient::new(vec![stale.url.clone()], Duration::from_secs(5))
+        .with_stale_after(Duration::from_secs(3600));
     rpc.global_properties().await.unwrap();
     assert!(rpc.node_statuses()[0].healthy);
 }
 
 #[tokio::test]
 async fn a_node_refusing_batches_gets_single_calls() {
-    let h = Harness::with_nodes(ChainName::Steem, &[Behaviour::RejectBatch], Duration::from_secs(5)).await;
+    let h = Harness::with_nodes(
+        ChainName::Steem,
+        &[Behaviour::RejectBatch],
+        Duration::from_secs(5),
+    )
+    .await;
     let follower = h.follower();
     follower.poll_once().await.unwrap();
     let key = h.challenge("s", "memo-single").await;
     h.chain.produce_empty(2);
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-single")]);
+    h.chain
+        .produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-single")]);
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (3, 1));
     assert_eq!(h.account_of(&key).await.as_deref(), Some("alice"));
     assert_eq!(h.nodes[0].batch_sizes(), vec![3]);
-    assert!(h.nodes[0].single_calls() >= 3 + 2, "3 blocks + 2 global properties");
+    assert!(
+        h.nodes[0].single_calls() >= 3 + 2,
+        "3 blocks + 2 global properties"
+    );
 }
 
 /// A MemoryStore whose claims can fail and whose lease can be refused.
@@ -414,7 +562,12 @@ impl Store for FlakyStore {
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
         self.inner.delete_session(key).await
     }
-    async fn issue_challenge(&self, key: &SessionKey, memo: &str, expires_at: UnixTime) -> StoreResult<()> {
+    async fn issue_challenge(
+        &self,
+        key: &SessionKey,
+        memo: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
         self.inner.issue_challenge(key, memo, expires_at).await
     }
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
@@ -456,18 +609,41 @@ async fn a_store_error_stops_the_round_without_skipping_the_block() {
     let start = follower.poll_once().await.unwrap().head;
     let key = SessionKey("s".into());
     let now = now_unix();
-    store.put_session(&key, &SessionRecord::pending(now, now + 60)).await.unwrap();
-    store.issue_challenge(&key, "memo-flaky", now + TTL).await.unwrap();
+    store
+        .put_session(&key, &SessionRecord::pending(now, now + 60))
+        .await
+        .unwrap();
+    store
+        .issue_challenge(&key, "memo-flaky", now + TTL)
+        .await
+        .unwrap();
     h.chain.produce_empty(1);
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-flaky")]);
+    h.chain
+        .produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-flaky")]);
 
     store.fail_claims.store(true, Ordering::SeqCst);
-    assert!(matches!(follower.poll_once().await, Err(FollowerError::Store(_))));
-    assert_eq!(store.cursor().await.unwrap(), Some(start + 1), "stopped before the failing block");
+    assert!(matches!(
+        follower.poll_once().await,
+        Err(FollowerError::Store(_))
+    ));
+    assert_eq!(
+        store.cursor().await.unwrap(),
+        Some(start + 1),
+        "stopped before the failing block"
+    );
 
     store.fail_claims.store(false, Ordering::SeqCst);
     assert_eq!(follower.poll_once().await.unwrap().logins, 1);
-    assert_eq!(store.get_session(&key).await.unwrap().unwrap().account.as_deref(), Some("alice"));
+    assert_eq!(
+        store
+            .get_session(&key)
+            .await
+            .unwrap()
+            .unwrap()
+            .account
+            .as_deref(),
+        Some("alice")
+    );
 }
 
 #[tokio::test]
@@ -486,12 +662,18 @@ async fn run_logs_in_and_stops_on_shutdown() {
     .expect("first poll");
     assert!(h.status.snapshot().following);
     let key = h.challenge("s", "memo-run").await;
-    h.chain.produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-run")]);
-    let logged_in = tokio::time::timeout(Duration::from_secs(10), h.logins.recv()).await.expect("login seen");
+    h.chain
+        .produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-run")]);
+    let logged_in = tokio::time::timeout(Duration::from_secs(10), h.logins.recv())
+        .await
+        .expect("login seen");
     assert_eq!(logged_in.unwrap(), key);
 
     shutdown_tx.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops promptly").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops promptly")
+        .unwrap();
     assert!(!h.status.snapshot().following);
 }
 
@@ -514,9 +696,20 @@ async fn without_the_lease_the_follower_only_watches() {
     let snapshot = h.status.snapshot();
     assert!(!snapshot.following);
     assert_eq!(snapshot.head_block, h.chain.head());
-    assert_eq!(snapshot.processed_block, h.chain.head() - 1, "progress of the instance that follows");
+    assert_eq!(
+        snapshot.processed_block,
+        h.chain.head() - 1,
+        "progress of the instance that follows"
+    );
     assert_eq!(h.status.behind_seconds(h.chain.head_time()), Some(3));
-    assert_eq!(store.cursor().await.unwrap(), Some(h.chain.head() - 1), "a watcher never moves the cursor");
+    assert_eq!(
+        store.cursor().await.unwrap(),
+        Some(h.chain.head() - 1),
+        "a watcher never moves the cursor"
+    );
     drop(shutdown_tx);
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops when the sender is gone").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops when the sender is gone")
+        .unwrap();
 }

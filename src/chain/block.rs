@@ -30,9 +30,12 @@ impl GlobalProperties {
     /// or `database_api.get_dynamic_global_properties` (both carry the three
     /// fields under the same names).
     pub fn from_json(v: &Value) -> Result<Self, RpcError> {
-        let object = v
-            .as_object()
-            .ok_or_else(|| decode_err(format!("global properties must be an object, got {}", kind(v))))?;
+        let object = v.as_object().ok_or_else(|| {
+            decode_err(format!(
+                "global properties must be an object, got {}",
+                kind(v)
+            ))
+        })?;
         let head_block_number = object
             .get("head_block_number")
             .and_then(Value::as_u64)
@@ -40,7 +43,9 @@ impl GlobalProperties {
         let last_irreversible_block_num = object
             .get("last_irreversible_block_num")
             .and_then(Value::as_u64)
-            .ok_or_else(|| decode_err("global properties lack a numeric last_irreversible_block_num"))?;
+            .ok_or_else(|| {
+                decode_err("global properties lack a numeric last_irreversible_block_num")
+            })?;
         let time = object
             .get("time")
             .and_then(Value::as_str)
@@ -94,10 +99,20 @@ pub fn parse_block(number: u64, v: &Value, chain: ChainName) -> Result<Option<Bl
             // block_api form: {"block": {...}}.
             Some(Value::Null) => return Ok(None),
             Some(inner @ Value::Object(_)) => inner,
-            Some(other) => return Err(decode_err(format!("block {number}: \"block\" is {}", kind(other)))),
+            Some(other) => {
+                return Err(decode_err(format!(
+                    "block {number}: \"block\" is {}",
+                    kind(other)
+                )));
+            }
             None => v,
         },
-        other => return Err(decode_err(format!("block {number} must be an object or null, got {}", kind(other)))),
+        other => {
+            return Err(decode_err(format!(
+                "block {number} must be an object or null, got {}",
+                kind(other)
+            )));
+        }
     };
 
     let timestamp = block
@@ -136,7 +151,11 @@ pub fn parse_block(number: u64, v: &Value, chain: ChainName) -> Result<Option<Bl
         let operations = transaction
             .get("operations")
             .and_then(Value::as_array)
-            .ok_or_else(|| decode_err(format!("block {number}: transaction {index} has no operations array")))?;
+            .ok_or_else(|| {
+                decode_err(format!(
+                    "block {number}: transaction {index} has no operations array"
+                ))
+            })?;
         let txid = transaction_ids
             .and_then(|ids| ids.get(index))
             .or_else(|| transaction.get("transaction_id"))
@@ -151,7 +170,12 @@ pub fn parse_block(number: u64, v: &Value, chain: ChainName) -> Result<Option<Bl
                 }
                 Some(Ok(transfer)) => transfers.push(transfer),
                 Some(Err(why)) => {
-                    tracing::debug!(block = number, transaction = index, op = op_index, "skipping malformed transfer: {why}");
+                    tracing::debug!(
+                        block = number,
+                        transaction = index,
+                        op = op_index,
+                        "skipping malformed transfer: {why}"
+                    );
                 }
             }
         }
@@ -166,18 +190,26 @@ pub fn parse_block(number: u64, v: &Value, chain: ChainName) -> Result<Option<Bl
 
 /// Decodes one operation in either wire form. `None`: not a transfer;
 /// `Some(Err)`: a transfer whose fields are malformed (the reason).
-pub fn decode_transfer_op(op: &Value, txid: &str, chain: ChainName) -> Option<Result<TransferOp, String>> {
+pub fn decode_transfer_op(
+    op: &Value,
+    txid: &str,
+    chain: ChainName,
+) -> Option<Result<TransferOp, String>> {
     let body = match op {
         // condenser form: ["transfer", {...}]
         Value::Array(pair) => match (pair.first().and_then(Value::as_str), pair.get(1)) {
             (Some("transfer"), Some(body)) if pair.len() == 2 => body,
-            (Some("transfer"), _) => return Some(Err("condenser transfer is not a [name, body] pair".into())),
+            (Some("transfer"), _) => {
+                return Some(Err("condenser transfer is not a [name, body] pair".into()));
+            }
             _ => return None,
         },
         // appbase form: {"type": "transfer_operation", "value": {...}}
         Value::Object(map) => match (map.get("type").and_then(Value::as_str), map.get("value")) {
             (Some("transfer_operation"), Some(body)) => body,
-            (Some("transfer_operation"), None) => return Some(Err("transfer_operation without a value".into())),
+            (Some("transfer_operation"), None) => {
+                return Some(Err("transfer_operation without a value".into()));
+            }
             _ => return None,
         },
         _ => return None,
@@ -204,9 +236,12 @@ pub fn decode_transfer_op(op: &Value, txid: &str, chain: ChainName) -> Option<Re
 /// Takes apart one JSON-RPC 2.0 response object: its `result`, or the node's
 /// `error` as [`RpcError::Node`]. Anything else is [`RpcError::Decode`].
 pub fn rpc_result(envelope: &Value) -> Result<&Value, RpcError> {
-    let object = envelope
-        .as_object()
-        .ok_or_else(|| decode_err(format!("a JSON-RPC response must be an object, got {}", kind(envelope))))?;
+    let object = envelope.as_object().ok_or_else(|| {
+        decode_err(format!(
+            "a JSON-RPC response must be an object, got {}",
+            kind(envelope)
+        ))
+    })?;
     if let Some(error) = object.get("error").filter(|e| !e.is_null()) {
         return Err(node_error(error));
     }
@@ -270,8 +305,17 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00").unwrap(), 0);
-        assert_eq!(parse_timestamp("2020-11-07T20:22:33").unwrap(), 1_604_780_553);
-        for bad in ["", "2020-11-07 20:22:33", "2020-11-07T20:22:33Z", "1969-12-31T23:59:59", "2020-13-01T00:00:00"] {
+        assert_eq!(
+            parse_timestamp("2020-11-07T20:22:33").unwrap(),
+            1_604_780_553
+        );
+        for bad in [
+            "",
+            "2020-11-07 20:22:33",
+            "2020-11-07T20:22:33Z",
+            "1969-12-31T23:59:59",
+            "2020-13-01T00:00:00",
+        ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }
     }
@@ -295,7 +339,9 @@ mod tests {
             "transactions": [{"operations": [7, ["transfer"], ["transfer", {"from": 1}], {"type": "transfer_operation"},
                 ["transfer", {"from": "a", "to": "b", "amount": "x", "memo": "m"}]]}]
         });
-        let block = parse_block(1, &ok_with_junk_ops, ChainName::Steem).unwrap().unwrap();
+        let block = parse_block(1, &ok_with_junk_ops, ChainName::Steem)
+            .unwrap()
+            .unwrap();
         assert_eq!(block.transfers.len(), 1);
         assert!(block.transfers[0].amount.is_err());
         assert_eq!(block.transfers[0].txid, "t1");
@@ -311,8 +357,14 @@ mod tests {
 
     #[test]
     fn envelope() {
-        assert_eq!(rpc_result(&json!({"jsonrpc": "2.0", "result": null, "id": 1})).unwrap(), &Value::Null);
-        assert!(matches!(rpc_result(&json!({"id": 1})), Err(RpcError::Decode(_))));
+        assert_eq!(
+            rpc_result(&json!({"jsonrpc": "2.0", "result": null, "id": 1})).unwrap(),
+            &Value::Null
+        );
+        assert!(matches!(
+            rpc_result(&json!({"id": 1})),
+            Err(RpcError::Decode(_))
+        ));
         assert!(matches!(
             rpc_result(&json!({"error": {"code": -32000, "message": "boom"}})),
             Err(RpcError::Node { code: -32000, .. })

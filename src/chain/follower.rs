@@ -91,7 +91,10 @@ impl ChainStatusHandle {
 
     /// A poll succeeded within the last [`HEALTHY_WITHIN_SECS`].
     pub fn is_healthy(&self, now: UnixTime) -> bool {
-        self.with(|s| s.last_ok.is_some_and(|ok| now.saturating_sub(ok) <= HEALTHY_WITHIN_SECS))
+        self.with(|s| {
+            s.last_ok
+                .is_some_and(|ok| now.saturating_sub(ok) <= HEALTHY_WITHIN_SECS)
+        })
     }
 
     /// Records a successful read of the chain head at wall-clock `now`.
@@ -117,7 +120,10 @@ impl ChainStatusHandle {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut ChainSnapshot) -> T) -> T {
-        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut guard)
     }
 }
@@ -147,11 +153,17 @@ pub enum Mismatch {
 
 /// Decides whether `op` is a login payment; if so returns the canonical memo
 /// (to look the challenge up) and the validated sender.
-pub fn match_transfer(op: &TransferOp, settings: &FollowerSettings) -> Result<(String, AccountName), Mismatch> {
+pub fn match_transfer(
+    op: &TransferOp,
+    settings: &FollowerSettings,
+) -> Result<(String, AccountName), Mismatch> {
     if op.to != settings.account.as_str() {
         return Err(Mismatch::WrongRecipient(op.to.clone()));
     }
-    let amount = op.amount.as_ref().map_err(|e| Mismatch::BadAmount(e.clone()))?;
+    let amount = op
+        .amount
+        .as_ref()
+        .map_err(|e| Mismatch::BadAmount(e.clone()))?;
     if !Symbol::accepted(settings.chain).contains(&amount.symbol) {
         return Err(Mismatch::AssetNotAccepted(amount.symbol.as_str()));
     }
@@ -174,7 +186,8 @@ pub fn match_transfer(op: &TransferOp, settings: &FollowerSettings) -> Result<(S
     if memo.chars().any(char::is_control) {
         return Err(Mismatch::MemoControlChars);
     }
-    let sender = AccountName::parse(&op.from).map_err(|_| Mismatch::InvalidSender(op.from.clone()))?;
+    let sender =
+        AccountName::parse(&op.from).map_err(|_| Mismatch::InvalidSender(op.from.clone()))?;
     Ok((canonical_memo(memo), sender))
 }
 
@@ -252,9 +265,16 @@ impl Follower {
         let Some(cursor) = self.store.cursor().await? else {
             // A fresh store starts at the chain's present: never replay history.
             self.store.set_cursor(target).await?;
-            let time = if target == props.head_block_number { props.head_block_time } else { 0 };
+            let time = if target == props.head_block_number {
+                props.head_block_time
+            } else {
+                0
+            };
             self.status.record_processed(target, time);
-            tracing::info!(block = target, "fresh store: following from the current block");
+            tracing::info!(
+                block = target,
+                "fresh store: following from the current block"
+            );
             report.cursor = target;
             return Ok(report);
         };
@@ -281,7 +301,10 @@ impl Follower {
         }
         while next <= target {
             let last = target.min(next + MAX_BATCH as u64 - 1);
-            let blocks = self.rpc.get_blocks(next..=last, self.settings.chain).await?;
+            let blocks = self
+                .rpc
+                .get_blocks(next..=last, self.settings.chain)
+                .await?;
             for (number, block) in (next..=last).zip(blocks) {
                 let Some(block) = block else {
                     tracing::debug!(block = number, "block not available yet; next round");
@@ -370,7 +393,9 @@ impl Follower {
                 }
                 Err(e) => {
                     errors = errors.saturating_add(1);
-                    let pause = FAST_POLL.saturating_mul(1u32 << errors.min(5)).min(MAX_ERROR_BACKOFF);
+                    let pause = FAST_POLL
+                        .saturating_mul(1u32 << errors.min(5))
+                        .min(MAX_ERROR_BACKOFF);
                     tracing::warn!(error = %e, ?pause, "chain follower round failed");
                     pause
                 }
@@ -428,7 +453,9 @@ struct Round {
 
 /// A short, non-reversible id of a session for audit logs.
 fn log_id(key: &SessionKey) -> String {
-    let digest = Blake2b::<U8>::new_with_prefix(b"steemgate-audit-log").chain_update(key.as_str()).finalize();
+    let digest = Blake2b::<U8>::new_with_prefix(b"steemgate-audit-log")
+        .chain_update(key.as_str())
+        .finalize();
     hex::encode(digest)
 }
 
@@ -461,7 +488,11 @@ mod tests {
 
     #[test]
     fn a_login_payment_matches() {
-        let (memo, sender) = match_transfer(&op("0.001 STEEM", "  Login:AB12 \n"), &settings(ChainName::Steem)).unwrap();
+        let (memo, sender) = match_transfer(
+            &op("0.001 STEEM", "  Login:AB12 \n"),
+            &settings(ChainName::Steem),
+        )
+        .unwrap();
         assert_eq!(memo, "login:ab12");
         assert_eq!(sender.as_str(), "alice");
         assert!(match_transfer(&op("1.000 SBD", "m"), &settings(ChainName::Steem)).is_ok());
@@ -472,8 +503,14 @@ mod tests {
         let s = settings(ChainName::Steem);
         let mut wrong_to = op("0.001 STEEM", "m");
         wrong_to.to = "other".into();
-        assert_eq!(match_transfer(&wrong_to, &s), Err(Mismatch::WrongRecipient("other".into())));
-        assert_eq!(match_transfer(&op("0.001 HIVE", "m"), &s), Err(Mismatch::AssetNotAccepted("HIVE")));
+        assert_eq!(
+            match_transfer(&wrong_to, &s),
+            Err(Mismatch::WrongRecipient("other".into()))
+        );
+        assert_eq!(
+            match_transfer(&op("0.001 HIVE", "m"), &s),
+            Err(Mismatch::AssetNotAccepted("HIVE"))
+        );
         assert_eq!(
             match_transfer(&op("0.001 STEEM", "m"), &settings(ChainName::Hive)),
             Err(Mismatch::AssetNotAccepted("STEEM"))
@@ -484,18 +521,33 @@ mod tests {
             match_transfer(&op("0.001 STEEM", "m"), &high_min),
             Err(Mismatch::BelowMinimum { units: 1, min: 2 })
         );
-        assert!(matches!(match_transfer(&op("1 STEEM", "m"), &s), Err(Mismatch::BadAmount(_))));
-        assert_eq!(match_transfer(&op("0.001 STEEM", " #secret"), &s), Err(Mismatch::EncryptedMemo));
+        assert!(matches!(
+            match_transfer(&op("1 STEEM", "m"), &s),
+            Err(Mismatch::BadAmount(_))
+        ));
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", " #secret"), &s),
+            Err(Mismatch::EncryptedMemo)
+        );
         assert_eq!(
             match_transfer(&op("0.001 STEEM", &"a".repeat(2049)), &s),
             Err(Mismatch::MemoTooLong(2049))
         );
         assert!(match_transfer(&op("0.001 STEEM", &"a".repeat(2048)), &s).is_ok());
-        assert_eq!(match_transfer(&op("0.001 STEEM", " \t "), &s), Err(Mismatch::EmptyMemo));
-        assert_eq!(match_transfer(&op("0.001 STEEM", "lo\u{0}gin"), &s), Err(Mismatch::MemoControlChars));
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", " \t "), &s),
+            Err(Mismatch::EmptyMemo)
+        );
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", "lo\u{0}gin"), &s),
+            Err(Mismatch::MemoControlChars)
+        );
         let mut bad_sender = op("0.001 STEEM", "m");
         bad_sender.from = "a".into();
-        assert_eq!(match_transfer(&bad_sender, &s), Err(Mismatch::InvalidSender("a".into())));
+        assert_eq!(
+            match_transfer(&bad_sender, &s),
+            Err(Mismatch::InvalidSender("a".into()))
+        );
     }
 
     #[test]

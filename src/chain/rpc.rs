@@ -134,22 +134,28 @@ impl RpcClient {
     pub async fn global_properties(&self) -> Result<GlobalProperties, RpcError> {
         let stale_after = self.stale_after.as_secs();
         let result = self
-            .call_checked("condenser_api.get_dynamic_global_properties", &json!([]), |result| {
-                match GlobalProperties::from_json(result) {
+            .call_checked(
+                "condenser_api.get_dynamic_global_properties",
+                &json!([]),
+                |result| match GlobalProperties::from_json(result) {
                     Err(e) => Verdict::Bad(e.to_string()),
                     Ok(props) if now_unix().saturating_sub(props.head_block_time) > stale_after => {
                         Verdict::Stale(props.head_block_time)
                     }
                     Ok(_) => Verdict::Good,
-                }
-            })
+                },
+            )
             .await?;
         GlobalProperties::from_json(&result)
     }
 
     /// Blocks `range` via batched `condenser_api.get_block`, in order; `None`
     /// for a block not produced yet.
-    pub async fn get_blocks(&self, range: RangeInclusive<u64>, chain: ChainName) -> Result<Vec<Option<Block>>, RpcError> {
+    pub async fn get_blocks(
+        &self,
+        range: RangeInclusive<u64>,
+        chain: ChainName,
+    ) -> Result<Vec<Option<Block>>, RpcError> {
         let numbers: Vec<u64> = range.collect();
         let calls: Vec<(&str, Value)> = numbers
             .iter()
@@ -166,7 +172,10 @@ impl RpcClient {
     /// Several calls, sent as JSON-RPC batches of at most [`MAX_BATCH`].
     /// The outer error means no node answered a chunk at all; inner errors
     /// are per call. A node that rejects batches gets single calls instead.
-    pub async fn batch(&self, calls: &[(&str, Value)]) -> Result<Vec<Result<Value, RpcError>>, RpcError> {
+    pub async fn batch(
+        &self,
+        calls: &[(&str, Value)],
+    ) -> Result<Vec<Result<Value, RpcError>>, RpcError> {
         let mut results = Vec::with_capacity(calls.len());
         for chunk in calls.chunks(MAX_BATCH) {
             results.extend(self.batch_chunk(chunk).await?);
@@ -174,8 +183,13 @@ impl RpcClient {
         Ok(results)
     }
 
-    async fn batch_chunk(&self, chunk: &[(&str, Value)]) -> Result<Vec<Result<Value, RpcError>>, RpcError> {
-        let first_id = self.next_id.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    async fn batch_chunk(
+        &self,
+        chunk: &[(&str, Value)],
+    ) -> Result<Vec<Result<Value, RpcError>>, RpcError> {
+        let first_id = self
+            .next_id
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         let request: Vec<Value> = chunk
             .iter()
             .enumerate()
@@ -195,20 +209,22 @@ impl RpcClient {
                     self.mark_failed(node, &why);
                     failures.push(format!("{}: {why}", node.url));
                 }
-                Exchange::Json(Value::Array(items)) => match match_batch(items, first_id, chunk.len()) {
-                    Ok(answers) => {
-                        self.mark_ok(node);
-                        if answers.iter().all(Result::is_ok) {
-                            return Ok(answers);
+                Exchange::Json(Value::Array(items)) => {
+                    match match_batch(items, first_id, chunk.len()) {
+                        Ok(answers) => {
+                            self.mark_ok(node);
+                            if answers.iter().all(Result::is_ok) {
+                                return Ok(answers);
+                            }
+                            // Some calls got node errors: another node may do better.
+                            partial = Some(answers);
                         }
-                        // Some calls got node errors: another node may do better.
-                        partial = Some(answers);
+                        Err(why) => {
+                            self.mark_failed(node, &why);
+                            failures.push(format!("{}: {why}", node.url));
+                        }
                     }
-                    Err(why) => {
-                        self.mark_failed(node, &why);
-                        failures.push(format!("{}: {why}", node.url));
-                    }
-                },
+                }
                 Exchange::Json(other) => {
                     // A single object answering a batch: the node refuses batches.
                     let why = match rpc_result(&other) {
@@ -235,7 +251,12 @@ impl RpcClient {
     }
 
     /// The failover loop of a single call; `check` judges a `result`.
-    async fn call_checked(&self, method: &str, params: &Value, check: impl Fn(&Value) -> Verdict) -> Result<Value, RpcError> {
+    async fn call_checked(
+        &self,
+        method: &str,
+        params: &Value,
+        check: impl Fn(&Value) -> Verdict,
+    ) -> Result<Value, RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = request_object(method, params, id).to_string();
         let mut failures = Vec::new();
@@ -269,7 +290,11 @@ impl RpcClient {
                     continue;
                 }
             };
-            if envelope.get("id").and_then(Value::as_u64).is_some_and(|got| got != id) {
+            if envelope
+                .get("id")
+                .and_then(Value::as_u64)
+                .is_some_and(|got| got != id)
+            {
                 let why = "answer carries another request's id";
                 self.mark_failed(node, why);
                 failures.push(format!("{}: {why}", node.url));
@@ -284,7 +309,10 @@ impl RpcClient {
                     let why = format!("head block time {head_time} is stale");
                     self.mark_failed(node, &why);
                     failures.push(format!("{}: {why}", node.url));
-                    if freshest_stale.as_ref().is_none_or(|(best, _)| head_time > *best) {
+                    if freshest_stale
+                        .as_ref()
+                        .is_none_or(|(best, _)| head_time > *best)
+                    {
                         freshest_stale = Some((head_time, result.clone()));
                     }
                 }
@@ -350,7 +378,9 @@ impl RpcClient {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                        return Exchange::Failed(format!("answer larger than {MAX_BODY_BYTES} bytes"));
+                        return Exchange::Failed(format!(
+                            "answer larger than {MAX_BODY_BYTES} bytes"
+                        ));
                     }
                     bytes.extend_from_slice(&chunk);
                 }
@@ -371,7 +401,9 @@ impl RpcClient {
         let mut health = lock(&node.health);
         health.failures = health.failures.saturating_add(1);
         let exponent = health.failures.saturating_sub(1).min(16);
-        let backoff = FIRST_BACKOFF.saturating_mul(1u32 << exponent).min(MAX_BACKOFF);
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1u32 << exponent)
+            .min(MAX_BACKOFF);
         health.backoff_until = Some(Instant::now() + backoff);
         tracing::debug!(node = %node.url, failures = health.failures, ?backoff, "node failed: {why}");
     }
@@ -406,9 +438,16 @@ fn request_object(method: &str, params: &Value, id: u64) -> Value {
 
 /// Puts batch answers back in request order by id; any missing, duplicate or
 /// foreign id makes the whole answer unusable.
-fn match_batch(items: Vec<Value>, first_id: u64, count: usize) -> Result<Vec<Result<Value, RpcError>>, String> {
+fn match_batch(
+    items: Vec<Value>,
+    first_id: u64,
+    count: usize,
+) -> Result<Vec<Result<Value, RpcError>>, String> {
     if items.len() != count {
-        return Err(format!("batch of {count} answered with {} items", items.len()));
+        return Err(format!(
+            "batch of {count} answered with {} items",
+            items.len()
+        ));
     }
     let mut slots: Vec<Option<Result<Value, RpcError>>> = (0..count).map(|_| None).collect();
     for item in items {
@@ -453,7 +492,9 @@ fn summary(failures: &[String]) -> String {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Health is plain data; a panic elsewhere cannot leave it inconsistent.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -471,14 +512,27 @@ mod tests {
         assert_eq!(answers[0].as_ref().unwrap(), "a");
         assert_eq!(answers[1].as_ref().unwrap(), "b");
         assert!(matches!(answers[2], Err(RpcError::Node { code: -1, .. })));
-        assert!(match_batch(vec![json!({"result": 1, "id": 10}), json!({"result": 1, "id": 10})], 10, 2).is_err());
+        assert!(
+            match_batch(
+                vec![
+                    json!({"result": 1, "id": 10}),
+                    json!({"result": 1, "id": 10})
+                ],
+                10,
+                2
+            )
+            .is_err()
+        );
         assert!(match_batch(vec![json!({"result": 1, "id": 99})], 10, 1).is_err());
         assert!(match_batch(vec![json!({"result": 1, "id": 10})], 10, 2).is_err());
     }
 
     #[test]
     fn backoff_doubles_to_a_minute() {
-        let client = RpcClient::new(vec![url::Url::parse("http://127.0.0.1:9/").unwrap()], Duration::from_secs(1));
+        let client = RpcClient::new(
+            vec![url::Url::parse("http://127.0.0.1:9/").unwrap()],
+            Duration::from_secs(1),
+        );
         let node = &client.nodes[0];
         for _ in 0..10 {
             client.mark_failed(node, "test");

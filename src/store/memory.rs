@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    Claim, ChallengeRecord, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError, StoreResult,
-    UnixTime, now_unix,
+    ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
+    StoreResult, UnixTime, now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -75,7 +75,12 @@ pub fn challenge_retention(expires_at: UnixTime, now: UnixTime) -> UnixTime {
 impl Store for MemoryStore {
     async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
         let now = now_unix();
-        Ok(self.lock()?.sessions.get(key).filter(|s| s.is_live(now)).cloned())
+        Ok(self
+            .lock()?
+            .sessions
+            .get(key)
+            .filter(|s| s.is_live(now))
+            .cloned())
     }
 
     async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
@@ -89,13 +94,22 @@ impl Store for MemoryStore {
         Ok(removed.is_some_and(|s| s.is_live(now)))
     }
 
-    async fn issue_challenge(&self, key: &SessionKey, memo: &str, expires_at: UnixTime) -> StoreResult<()> {
+    async fn issue_challenge(
+        &self,
+        key: &SessionKey,
+        memo: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
         let now = now_unix();
         let keep_until = challenge_retention(expires_at, now);
         let mut state = self.lock()?;
         let session = match state.sessions.get_mut(key) {
             Some(session) if session.is_live(now) => session,
-            _ => return Err(StoreError::new("cannot issue a challenge: the session does not exist")),
+            _ => {
+                return Err(StoreError::new(
+                    "cannot issue a challenge: the session does not exist",
+                ));
+            }
         };
         session.memo = Some(memo.to_string());
         session.memo_expires_at = expires_at;
@@ -130,7 +144,11 @@ impl Store for MemoryStore {
         }
         stored.record.claimed_by = Some(claim.account.clone());
         let key = stored.record.session.clone();
-        let Some(session) = state.sessions.get_mut(&key).filter(|s| s.is_live(claim.now)) else {
+        let Some(session) = state
+            .sessions
+            .get_mut(&key)
+            .filter(|s| s.is_live(claim.now))
+        else {
             return Ok(ClaimOutcome::SessionGone);
         };
         session.account = Some(claim.account.clone());
@@ -190,15 +208,30 @@ mod tests {
     async fn challenge_then_claim_logs_in_once() {
         let store = MemoryStore::new();
         let now = now_unix();
-        store.put_session(&key("s1"), &SessionRecord::pending(now, now + 60)).await.unwrap();
-        store.issue_challenge(&key("s1"), "Login:AbC", now + 600).await.unwrap();
+        store
+            .put_session(&key("s1"), &SessionRecord::pending(now, now + 60))
+            .await
+            .unwrap();
+        store
+            .issue_challenge(&key("s1"), "Login:AbC", now + 600)
+            .await
+            .unwrap();
         let pending = store.get_session(&key("s1")).await.unwrap().unwrap();
         assert_eq!(pending.memo.as_deref(), Some("Login:AbC"));
         assert_eq!(pending.memo_expires_at, now + 600);
-        assert!(pending.expires_at >= now + 1200, "pending session outlives the challenge grace");
-        assert_eq!(store.challenge("login:abc").unwrap().unwrap().session, key("s1"));
+        assert!(
+            pending.expires_at >= now + 1200,
+            "pending session outlives the challenge grace"
+        );
+        assert_eq!(
+            store.challenge("login:abc").unwrap().unwrap().session,
+            key("s1")
+        );
 
-        let outcome = store.claim_challenge("login:abc", &claim("alice", now, now)).await.unwrap();
+        let outcome = store
+            .claim_challenge("login:abc", &claim("alice", now, now))
+            .await
+            .unwrap();
         assert_eq!(outcome, ClaimOutcome::LoggedIn(key("s1")));
         let session = store.get_session(&key("s1")).await.unwrap().unwrap();
         assert_eq!(session.account.as_deref(), Some("alice"));
@@ -206,7 +239,10 @@ mod tests {
         assert_eq!(session.expires_at, now + 3600);
         assert_eq!(session.login.unwrap().block_num, 7);
 
-        let again = store.claim_challenge("login:abc", &claim("mallory", now, now)).await.unwrap();
+        let again = store
+            .claim_challenge("login:abc", &claim("mallory", now, now))
+            .await
+            .unwrap();
         assert_eq!(again, ClaimOutcome::AlreadyClaimed);
         let session = store.get_session(&key("s1")).await.unwrap().unwrap();
         assert_eq!(session.account.as_deref(), Some("alice"));
@@ -216,17 +252,44 @@ mod tests {
     async fn refusals() {
         let store = MemoryStore::new();
         let now = now_unix();
-        assert!(store.issue_challenge(&key("missing"), "m", now + 60).await.is_err());
-        assert_eq!(store.claim_challenge("nope", &claim("alice", now, now)).await.unwrap(), ClaimOutcome::UnknownMemo);
+        assert!(
+            store
+                .issue_challenge(&key("missing"), "m", now + 60)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            store
+                .claim_challenge("nope", &claim("alice", now, now))
+                .await
+                .unwrap(),
+            ClaimOutcome::UnknownMemo
+        );
 
-        store.put_session(&key("s"), &SessionRecord::pending(now, now + 60)).await.unwrap();
-        store.issue_challenge(&key("s"), "m", now + 60).await.unwrap();
-        let late = store.claim_challenge("m", &claim("alice", now + 60, now)).await.unwrap();
+        store
+            .put_session(&key("s"), &SessionRecord::pending(now, now + 60))
+            .await
+            .unwrap();
+        store
+            .issue_challenge(&key("s"), "m", now + 60)
+            .await
+            .unwrap();
+        let late = store
+            .claim_challenge("m", &claim("alice", now + 60, now))
+            .await
+            .unwrap();
         assert_eq!(late, ClaimOutcome::Expired);
-        assert_eq!(store.challenge("m").unwrap().unwrap().claimed_by, None, "an expired claim changes nothing");
+        assert_eq!(
+            store.challenge("m").unwrap().unwrap().claimed_by,
+            None,
+            "an expired claim changes nothing"
+        );
 
         store.delete_session(&key("s")).await.unwrap();
-        let gone = store.claim_challenge("m", &claim("alice", now, now)).await.unwrap();
+        let gone = store
+            .claim_challenge("m", &claim("alice", now, now))
+            .await
+            .unwrap();
         assert_eq!(gone, ClaimOutcome::SessionGone);
     }
 
@@ -234,9 +297,18 @@ mod tests {
     async fn expiry_and_sweep() {
         let store = MemoryStore::new();
         let now = now_unix();
-        store.put_session(&key("old"), &SessionRecord::pending(now - 100, now)).await.unwrap();
-        store.put_session(&key("live"), &SessionRecord::pending(now, now + 100)).await.unwrap();
-        store.issue_challenge(&key("live"), "memo", now + 10).await.unwrap();
+        store
+            .put_session(&key("old"), &SessionRecord::pending(now - 100, now))
+            .await
+            .unwrap();
+        store
+            .put_session(&key("live"), &SessionRecord::pending(now, now + 100))
+            .await
+            .unwrap();
+        store
+            .issue_challenge(&key("live"), "memo", now + 10)
+            .await
+            .unwrap();
         assert!(store.get_session(&key("old")).await.unwrap().is_none());
         assert!(store.get_session(&key("live")).await.unwrap().is_some());
         assert_eq!(store.sweep_expired(now).await.unwrap(), 1);

@@ -102,7 +102,9 @@ impl FakeChain {
     pub fn produce_at(&self, time: u64, transfers: Vec<Transfer>) -> u64 {
         let mut state = self.state.lock().unwrap();
         let number = state.head + 1;
-        state.blocks.insert(number, (time, block_json(number, time, &transfers)));
+        state
+            .blocks
+            .insert(number, (time, block_json(number, time, &transfers)));
         state.head = number;
         number
     }
@@ -126,7 +128,12 @@ impl FakeChain {
         self.state.lock().unwrap().head = to;
     }
 
-    fn answer(&self, method: &str, params: &Value, behaviour: Behaviour) -> Result<Value, (i64, String)> {
+    fn answer(
+        &self,
+        method: &str,
+        params: &Value,
+        behaviour: Behaviour,
+    ) -> Result<Value, (i64, String)> {
         if behaviour == Behaviour::NodeError {
             return Err((-32603, "Internal Error: database lock timeout".into()));
         }
@@ -134,7 +141,11 @@ impl FakeChain {
         match method {
             "condenser_api.get_dynamic_global_properties" => {
                 let head_time = state.blocks.get(&state.head).map(|(t, _)| *t).unwrap_or(0);
-                let time = if behaviour == Behaviour::Stale { head_time.saturating_sub(600) } else { head_time };
+                let time = if behaviour == Behaviour::Stale {
+                    head_time.saturating_sub(600)
+                } else {
+                    head_time
+                };
                 Ok(json!({
                     "head_block_number": state.head,
                     "head_block_id": block_id(state.head),
@@ -147,7 +158,10 @@ impl FakeChain {
             }
             "condenser_api.get_block" => {
                 let Some(number) = params.get(0).and_then(Value::as_u64) else {
-                    return Err((-32003, "Assert Exception:args.size() == 1: Expected #s argument(s), was 0".into()));
+                    return Err((
+                        -32003,
+                        "Assert Exception:args.size() == 1: Expected #s argument(s), was 0".into(),
+                    ));
                 };
                 Ok(match state.blocks.get(&number) {
                     Some((_, block)) if number <= state.head => block.clone(),
@@ -232,7 +246,9 @@ async fn handle(State(node): State<Arc<NodeShared>>, body: Bytes) -> Response {
             )
                 .into_response();
         }
-        Behaviour::Garbage => return (StatusCode::OK, "<!DOCTYPE html><p>upstream says hi").into_response(),
+        Behaviour::Garbage => {
+            return (StatusCode::OK, "<!DOCTYPE html><p>upstream says hi").into_response();
+        }
         Behaviour::Hang => std::future::pending::<()>().await,
         _ => {}
     }
@@ -262,18 +278,25 @@ async fn handle(State(node): State<Arc<NodeShared>>, body: Bytes) -> Response {
 
 fn answer_one(node: &NodeShared, call: &Value) -> Value {
     let id = call.get("id").cloned().unwrap_or(Value::Null);
-    let method = call.get("method").and_then(Value::as_str).unwrap_or_default();
+    let method = call
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let params = call.get("params").cloned().unwrap_or(Value::Null);
     match node.chain.answer(method, &params, node.behaviour) {
         Ok(result) => json!({"jsonrpc": "2.0", "result": result, "id": id}),
-        Err((code, message)) => json!({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id}),
+        Err((code, message)) => {
+            json!({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id})
+        }
     }
 }
 
 pub fn timestamp(unix: u64) -> String {
     OffsetDateTime::from_unix_timestamp(i64::try_from(unix).unwrap())
         .unwrap()
-        .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"))
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
         .unwrap()
 }
 
