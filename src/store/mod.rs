@@ -155,10 +155,23 @@ pub trait Store: Send + Sync + 'static {
     /// Atomically records a new challenge `memo` for the session and sets it
     /// as the session's current memo (the previous memo simply expires).
     /// Fails if the session does not exist.
+    ///
+    /// The challenge is stored under `canonical_memo(memo)`; the session gets
+    /// `memo` as given and `memo_expires_at = expires_at`. The record is kept
+    /// until `expires_at + (expires_at - now)` (a grace equal to its ttl, so a
+    /// transfer made in time but processed after follower downtime still
+    /// matches), and the pending session lives at least that long too.
     async fn issue_challenge(&self, key: &SessionKey, memo: &str, expires_at: UnixTime) -> StoreResult<()>;
 
     /// Atomically claims the challenge `memo` (canonical form) for a transfer:
     /// first claim wins, a later one changes nothing.
+    ///
+    /// Unknown (or no longer kept) memo → `UnknownMemo`; already claimed →
+    /// `AlreadyClaimed`; `claim.block_time >= expires_at` → `Expired` (record
+    /// unchanged). Otherwise `claimed_by` is set, then a missing/expired
+    /// session gives `SessionGone`, else the session gets the account, a
+    /// `LoginProof` (method `"transfer"`), `memo = None` and
+    /// `expires_at = claim.now + claim.session_ttl_secs` → `LoggedIn`.
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome>;
 
     /// The last block the follower fully processed, if any.
