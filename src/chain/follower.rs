@@ -1,31 +1,565 @@
-//! STUB (replaced by the chain branch): only the status handle the gateway reads.
-use crate::store::UnixTime;
-use std::sync::{Arc, Mutex};
+//! The block follower: reads new blocks in order and turns matching
+//! transfers into claims on login challenges.
+//!
+//! Why: the chain is the only proof of a login. The follower keeps a cursor
+//! in the store (so a restart neither misses nor replays blocks), never
+//! replays history on a fresh store, bounds catch-up to what a live challenge
+//! can still need, and refuses every transfer that is not exactly a login
+//! payment to our account ([`match_transfer`] names each refusal). Only one
+//! instance follows at a time (store lease); the others just report status.
 
-#[derive(Clone, Debug, Default)]
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use blake2::Blake2b;
+use blake2::digest::Digest;
+use blake2::digest::consts::U8;
+use tokio::sync::{broadcast, watch};
+
+use super::asset::{AmountError, Symbol};
+use super::block::{Block, TransferOp};
+use super::rpc::{MAX_BATCH, RpcClient};
+use super::{AccountName, ChainName, Confirm, RpcError};
+use crate::auth::challenge::canonical_memo;
+use crate::store::{Claim, ClaimOutcome, SessionKey, SharedStore, StoreError, UnixTime, now_unix};
+
+/// Block interval of both chains.
+pub const BLOCK_SECONDS: u64 = 3;
+/// Longest memo the chain accepts (bytes).
+pub const MAX_MEMO_BYTES: usize = 2048;
+/// A successful poll within this many seconds means the follower is healthy.
+pub const HEALTHY_WITHIN_SECS: u64 = 30;
+/// Seconds the follower lease is held for; renewed every round.
+pub const LEASE_SECS: u64 = 15;
+/// Extra blocks kept on top of the challenge window when skipping ahead.
+const CATCH_UP_MARGIN_BLOCKS: u64 = 20;
+/// Time after a new head was seen before polling fast for the next one.
+const NEXT_BLOCK_EXPECTED_AFTER: Duration = Duration::from_millis(2500);
+const FAST_POLL: Duration = Duration::from_millis(250);
+const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What the follower needs to know from the configuration.
+#[derive(Clone, Debug)]
+pub struct FollowerSettings {
+    pub chain: ChainName,
+    /// The gateway's account: login transfers go to it.
+    pub account: AccountName,
+    /// Smallest accepted amount, in thousandths.
+    pub min_amount_units: u64,
+    pub confirm: Confirm,
+    pub challenge_ttl: Duration,
+    pub session_ttl: Duration,
+    /// Identifies this process for the follower lease.
+    pub instance_id: String,
+}
+
+/// What the gateway knows about the chain right now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ChainSnapshot {
     pub head_block: u64,
     pub head_time: UnixTime,
+    /// Last block whose transfers were processed (by any instance).
     pub processed_block: u64,
+    /// Its timestamp; 0 while unknown.
     pub processed_time: UnixTime,
+    /// Wall-clock time of the last successful poll.
     pub last_ok: Option<UnixTime>,
+    /// Whether this instance holds the follower lease.
     pub following: bool,
 }
 
-#[derive(Clone, Default)]
-pub struct ChainStatusHandle(Arc<Mutex<ChainSnapshot>>);
+/// Shared view of the follower's progress, for health checks and metrics.
+#[derive(Clone, Debug, Default)]
+pub struct ChainStatusHandle {
+    inner: Arc<Mutex<ChainSnapshot>>,
+}
 
 impl ChainStatusHandle {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     pub fn snapshot(&self) -> ChainSnapshot {
-        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+        self.with(|s| s.clone())
     }
+
+    /// How far processing lags behind `now` (seconds since the processed
+    /// block's timestamp); `None` while nothing is known.
     pub fn behind_seconds(&self, now: UnixTime) -> Option<u64> {
-        let s = self.snapshot();
-        (s.processed_time > 0).then(|| now.saturating_sub(s.processed_time))
+        self.with(|s| (s.processed_time > 0).then(|| now.saturating_sub(s.processed_time)))
     }
+
+    /// A poll succeeded within the last [`HEALTHY_WITHIN_SECS`].
     pub fn is_healthy(&self, now: UnixTime) -> bool {
-        self.snapshot()
-            .last_ok
-            .is_some_and(|t| now.saturating_sub(t) < 30)
+        self.with(|s| {
+            s.last_ok
+                .is_some_and(|ok| now.saturating_sub(ok) <= HEALTHY_WITHIN_SECS)
+        })
+    }
+
+    /// Records a successful read of the chain head at wall-clock `now`.
+    pub fn record_head(&self, head_block: u64, head_time: UnixTime, now: UnixTime) {
+        self.with(|s| {
+            s.head_block = head_block;
+            s.head_time = head_time;
+            s.last_ok = Some(now);
+        });
+    }
+
+    /// Records that every block up to `block` (timestamp `time`, 0 if
+    /// unknown) has been processed.
+    pub fn record_processed(&self, block: u64, time: UnixTime) {
+        self.with(|s| {
+            s.processed_block = block;
+            s.processed_time = time;
+        });
+    }
+
+    pub fn set_following(&self, following: bool) {
+        self.with(|s| s.following = following);
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut ChainSnapshot) -> T) -> T {
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    }
+}
+
+/// Why a transfer is not a login payment.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    #[error("sent to {0:?}, not to the gateway's account")]
+    WrongRecipient(String),
+    #[error("{0} is not accepted on this chain")]
+    AssetNotAccepted(&'static str),
+    #[error("{units} thousandths is below the minimum of {min}")]
+    BelowMinimum { units: u64, min: u64 },
+    #[error("undecodable amount: {0}")]
+    BadAmount(AmountError),
+    #[error("the memo is encrypted")]
+    EncryptedMemo,
+    #[error("the memo is {0} bytes, over the limit of {MAX_MEMO_BYTES}")]
+    MemoTooLong(usize),
+    #[error("the memo is empty")]
+    EmptyMemo,
+    #[error("the memo contains control characters")]
+    MemoControlChars,
+    #[error("sender {0:?} is not a valid account name")]
+    InvalidSender(String),
+}
+
+/// Decides whether `op` is a login payment; if so returns the canonical memo
+/// (to look the challenge up) and the validated sender.
+pub fn match_transfer(
+    op: &TransferOp,
+    settings: &FollowerSettings,
+) -> Result<(String, AccountName), Mismatch> {
+    if op.to != settings.account.as_str() {
+        return Err(Mismatch::WrongRecipient(op.to.clone()));
+    }
+    let amount = op
+        .amount
+        .as_ref()
+        .map_err(|e| Mismatch::BadAmount(e.clone()))?;
+    if !Symbol::accepted(settings.chain).contains(&amount.symbol) {
+        return Err(Mismatch::AssetNotAccepted(amount.symbol.as_str()));
+    }
+    if amount.units < settings.min_amount_units {
+        return Err(Mismatch::BelowMinimum {
+            units: amount.units,
+            min: settings.min_amount_units,
+        });
+    }
+    if op.memo.len() > MAX_MEMO_BYTES {
+        return Err(Mismatch::MemoTooLong(op.memo.len()));
+    }
+    let memo = op.memo.trim();
+    if memo.is_empty() {
+        return Err(Mismatch::EmptyMemo);
+    }
+    if memo.starts_with('#') {
+        return Err(Mismatch::EncryptedMemo);
+    }
+    if memo.chars().any(char::is_control) {
+        return Err(Mismatch::MemoControlChars);
+    }
+    let sender =
+        AccountName::parse(&op.from).map_err(|_| Mismatch::InvalidSender(op.from.clone()))?;
+    Ok((canonical_memo(memo), sender))
+}
+
+/// Why a polling round stopped early. Nothing after the failure point was
+/// marked processed.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerError {
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one polling round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollReport {
+    pub blocks_processed: u64,
+    pub logins: u64,
+    /// Head block number reported by the node.
+    pub head: u64,
+    /// The block this round aimed for (head or last irreversible).
+    pub target: u64,
+    /// The last processed block after the round.
+    pub cursor: u64,
+}
+
+/// Follows the chain and logs visitors in. Run with [`Follower::run`].
+pub struct Follower {
+    rpc: Arc<RpcClient>,
+    store: SharedStore,
+    settings: FollowerSettings,
+    status: ChainStatusHandle,
+    logins: broadcast::Sender<SessionKey>,
+}
+
+impl Follower {
+    pub fn new(
+        rpc: Arc<RpcClient>,
+        store: SharedStore,
+        settings: FollowerSettings,
+        status: ChainStatusHandle,
+        logins: broadcast::Sender<SessionKey>,
+    ) -> Self {
+        Self {
+            rpc,
+            store,
+            settings,
+            status,
+            logins,
+        }
+    }
+
+    /// Most blocks behind the target worth reading: older blocks cannot hold
+    /// a transfer for any challenge the store still keeps (a challenge lives
+    /// its ttl plus an equal grace).
+    pub fn max_catch_up_blocks(&self) -> u64 {
+        2 * self.settings.challenge_ttl.as_secs() / BLOCK_SECONDS + CATCH_UP_MARGIN_BLOCKS
+    }
+
+    /// One round: read the head, then process every new block up to the
+    /// target (head or last irreversible block) in order.
+    pub async fn poll_once(&self) -> Result<PollReport, FollowerError> {
+        let props = self.rpc.global_properties().await?;
+        self.status
+            .record_head(props.head_block_number, props.head_block_time, now_unix());
+        let target = match self.settings.confirm {
+            Confirm::Head => props.head_block_number,
+            Confirm::Irreversible => props.last_irreversible_block_num,
+        };
+        let mut report = PollReport {
+            head: props.head_block_number,
+            target,
+            ..PollReport::default()
+        };
+        let Some(cursor) = self.store.cursor().await? else {
+            // A fresh store starts at the chain's present: never replay history.
+            self.store.set_cursor(target).await?;
+            let time = if target == props.head_block_number {
+                props.head_block_time
+            } else {
+                0
+            };
+            self.status.record_processed(target, time);
+            tracing::info!(
+                block = target,
+                "fresh store: following from the current block"
+            );
+            report.cursor = target;
+            return Ok(report);
+        };
+        report.cursor = cursor;
+        if cursor >= target {
+            if self.status.snapshot().processed_block != cursor {
+                self.status.record_processed(cursor, 0);
+            }
+            if cursor > target {
+                tracing::debug!(cursor, target, "node is behind our cursor; waiting");
+            }
+            return Ok(report);
+        }
+        let mut next = cursor + 1;
+        let max_lag = self.max_catch_up_blocks();
+        if target - cursor > max_lag {
+            next = target - max_lag + 1;
+            tracing::warn!(
+                cursor,
+                target,
+                skipped = next - cursor - 1,
+                "far behind the chain: skipping blocks older than any live challenge"
+            );
+        }
+        while next <= target {
+            let last = target.min(next + MAX_BATCH as u64 - 1);
+            let blocks = self
+                .rpc
+                .get_blocks(next..=last, self.settings.chain)
+                .await?;
+            for (number, block) in (next..=last).zip(blocks) {
+                let Some(block) = block else {
+                    tracing::debug!(block = number, "block not available yet; next round");
+                    return Ok(report);
+                };
+                report.logins += self.process_block(&block).await?;
+                self.store.set_cursor(number).await?;
+                self.status.record_processed(number, block.timestamp);
+                report.blocks_processed += 1;
+                report.cursor = number;
+            }
+            next = last + 1;
+        }
+        Ok(report)
+    }
+
+    /// Claims every matching transfer of `block`; returns the logins.
+    async fn process_block(&self, block: &Block) -> Result<u64, StoreError> {
+        let mut logins = 0;
+        for op in &block.transfers {
+            let (memo, sender) = match match_transfer(op, &self.settings) {
+                Ok(matched) => matched,
+                Err(Mismatch::WrongRecipient(_)) => continue,
+                Err(why) => {
+                    tracing::debug!(block = block.number, txid = %op.txid, from = %op.from, "transfer to us ignored: {why}");
+                    continue;
+                }
+            };
+            let claim = Claim {
+                account: sender.as_str().to_string(),
+                txid: op.txid.clone(),
+                block_num: block.number,
+                block_time: block.timestamp,
+                session_ttl_secs: self.settings.session_ttl.as_secs(),
+                now: now_unix(),
+            };
+            match self.store.claim_challenge(&memo, &claim).await? {
+                ClaimOutcome::LoggedIn(key) => {
+                    logins += 1;
+                    tracing::info!(
+                        target: "steemgate::audit",
+                        session = %log_id(&key),
+                        account = %sender,
+                        txid = %op.txid,
+                        block = block.number,
+                        "login by transfer"
+                    );
+                    // No receiver is fine: nobody is waiting on this session.
+                    let _ = self.logins.send(key);
+                }
+                outcome => {
+                    tracing::debug!(block = block.number, txid = %op.txid, account = %sender, ?outcome, "transfer did not log anyone in");
+                }
+            }
+        }
+        Ok(logins)
+    }
+
+    /// Follows until `shutdown` becomes true (or its sender is dropped).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_head = 0u64;
+        let mut new_head_seen_at = Instant::now();
+        let mut errors = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let round = tokio::select! {
+                round = self.round() => round,
+                _ = shutdown.changed() => break,
+            };
+            let pause = match round {
+                Ok(round) => {
+                    errors = 0;
+                    if round.head > last_head {
+                        last_head = round.head;
+                        new_head_seen_at = Instant::now();
+                    }
+                    if round.caught_up {
+                        (new_head_seen_at + NEXT_BLOCK_EXPECTED_AFTER)
+                            .saturating_duration_since(Instant::now())
+                            .max(FAST_POLL)
+                    } else {
+                        FAST_POLL
+                    }
+                }
+                Err(e) => {
+                    errors = errors.saturating_add(1);
+                    let pause = FAST_POLL
+                        .saturating_mul(1u32 << errors.min(5))
+                        .min(MAX_ERROR_BACKOFF);
+                    tracing::warn!(error = %e, ?pause, "chain follower round failed");
+                    pause
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.status.set_following(false);
+        tracing::info!("chain follower stopped");
+    }
+
+    /// One loop iteration: follow if we hold the lease, else watch.
+    async fn round(&self) -> Result<Round, FollowerError> {
+        let leader = self
+            .store
+            .acquire_follower_lease(&self.settings.instance_id, LEASE_SECS)
+            .await?;
+        self.status.set_following(leader);
+        if leader {
+            let report = self.poll_once().await?;
+            return Ok(Round {
+                head: report.head,
+                caught_up: report.cursor >= report.target,
+            });
+        }
+        // Another instance follows: keep the status current for /ready.
+        let props = self.rpc.global_properties().await?;
+        self.status
+            .record_head(props.head_block_number, props.head_block_time, now_unix());
+        if let Some(cursor) = self.store.cursor().await? {
+            let behind_blocks = props.head_block_number.saturating_sub(cursor);
+            let estimated_time = props
+                .head_block_time
+                .saturating_sub(behind_blocks.saturating_mul(BLOCK_SECONDS));
+            self.status.record_processed(cursor, estimated_time);
+        }
+        Ok(Round {
+            head: props.head_block_number,
+            caught_up: true,
+        })
+    }
+}
+
+struct Round {
+    head: u64,
+    /// Nothing left to process right now: wait for the next block.
+    caught_up: bool,
+}
+
+/// A short, non-reversible id of a session for audit logs.
+fn log_id(key: &SessionKey) -> String {
+    let digest = Blake2b::<U8>::new_with_prefix(b"steemgate-audit-log")
+        .chain_update(key.as_str())
+        .finalize();
+    hex::encode(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Amount;
+
+    fn settings(chain: ChainName) -> FollowerSettings {
+        FollowerSettings {
+            chain,
+            account: AccountName::parse("gate").unwrap(),
+            min_amount_units: 1,
+            confirm: Confirm::Head,
+            challenge_ttl: Duration::from_secs(600),
+            session_ttl: Duration::from_secs(3600),
+            instance_id: "test".into(),
+        }
+    }
+
+    fn op(amount: &str, memo: &str) -> TransferOp {
+        TransferOp {
+            from: "Alice".into(),
+            to: "gate".into(),
+            amount: Amount::parse_legacy(amount, ChainName::Steem),
+            memo: memo.into(),
+            txid: "t".into(),
+        }
+    }
+
+    #[test]
+    fn a_login_payment_matches() {
+        let (memo, sender) = match_transfer(
+            &op("0.001 STEEM", "  Login:AB12 \n"),
+            &settings(ChainName::Steem),
+        )
+        .unwrap();
+        assert_eq!(memo, "login:ab12");
+        assert_eq!(sender.as_str(), "alice");
+        assert!(match_transfer(&op("1.000 SBD", "m"), &settings(ChainName::Steem)).is_ok());
+    }
+
+    #[test]
+    fn every_refusal_is_named() {
+        let s = settings(ChainName::Steem);
+        let mut wrong_to = op("0.001 STEEM", "m");
+        wrong_to.to = "other".into();
+        assert_eq!(
+            match_transfer(&wrong_to, &s),
+            Err(Mismatch::WrongRecipient("other".into()))
+        );
+        assert_eq!(
+            match_transfer(&op("0.001 HIVE", "m"), &s),
+            Err(Mismatch::AssetNotAccepted("HIVE"))
+        );
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", "m"), &settings(ChainName::Hive)),
+            Err(Mismatch::AssetNotAccepted("STEEM"))
+        );
+        let mut high_min = settings(ChainName::Steem);
+        high_min.min_amount_units = 2;
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", "m"), &high_min),
+            Err(Mismatch::BelowMinimum { units: 1, min: 2 })
+        );
+        assert!(matches!(
+            match_transfer(&op("1 STEEM", "m"), &s),
+            Err(Mismatch::BadAmount(_))
+        ));
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", " #secret"), &s),
+            Err(Mismatch::EncryptedMemo)
+        );
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", &"a".repeat(2049)), &s),
+            Err(Mismatch::MemoTooLong(2049))
+        );
+        assert!(match_transfer(&op("0.001 STEEM", &"a".repeat(2048)), &s).is_ok());
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", " \t "), &s),
+            Err(Mismatch::EmptyMemo)
+        );
+        assert_eq!(
+            match_transfer(&op("0.001 STEEM", "lo\u{0}gin"), &s),
+            Err(Mismatch::MemoControlChars)
+        );
+        let mut bad_sender = op("0.001 STEEM", "m");
+        bad_sender.from = "a".into();
+        assert_eq!(
+            match_transfer(&bad_sender, &s),
+            Err(Mismatch::InvalidSender("a".into()))
+        );
+    }
+
+    #[test]
+    fn status_handle() {
+        let status = ChainStatusHandle::new();
+        assert_eq!(status.behind_seconds(100), None);
+        assert!(!status.is_healthy(100));
+        status.record_head(10, 90, 100);
+        status.record_processed(9, 87);
+        assert_eq!(status.behind_seconds(100), Some(13));
+        assert!(status.is_healthy(130));
+        assert!(!status.is_healthy(131));
+        assert_eq!(status.snapshot().head_block, 10);
     }
 }

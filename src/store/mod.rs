@@ -11,6 +11,7 @@
 //! under their memo in canonical (lowercase) form.
 
 pub mod embedded;
+pub mod memory;
 pub mod redis;
 
 use std::sync::Arc;

@@ -1,0 +1,322 @@
+//! A non-persistent [`Store`] in a mutex-guarded map.
+//!
+//! Why it exists: it is the reference implementation of the store semantics
+//! (the other stores are held to the same behaviour by the conformance
+//! suite), and it lets tests of the follower and the proxy run without a
+//! database. Everything is lost when the process exits, so it is never the
+//! production store.
+//!
+//! Semantics worth knowing (shared by every store):
+//! - an expired session (`expires_at <= now`) reads as absent;
+//! - a challenge record is kept for a grace period after its deadline equal
+//!   to its own time-to-live, so a transfer made in time but processed after
+//!   a follower outage still matches (the deadline is judged by block time);
+//!   the pending session is kept alive at least as long;
+//! - claims are atomic: the first matching transfer wins.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{
+    ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
+    StoreResult, UnixTime, now_unix,
+};
+use crate::auth::challenge::canonical_memo;
+
+/// A challenge plus the wall-clock time until which the store remembers it.
+#[derive(Clone, Debug)]
+struct StoredChallenge {
+    record: ChallengeRecord,
+    keep_until: UnixTime,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<SessionKey, SessionRecord>,
+    challenges: HashMap<String, StoredChallenge>,
+    cursor: Option<u64>,
+}
+
+/// The in-memory store. Cheap to create; share it as `Arc<MemoryStore>`.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> StoreResult<MutexGuard<'_, State>> {
+        self.state
+            .lock()
+            .map_err(|_| StoreError::new("memory store lock poisoned by a panic"))
+    }
+
+    /// The raw challenge record under `memo` (any case), ignoring retention.
+    /// For tests and diagnostics.
+    pub fn challenge(&self, memo: &str) -> StoreResult<Option<ChallengeRecord>> {
+        Ok(self
+            .lock()?
+            .challenges
+            .get(&canonical_memo(memo))
+            .map(|stored| stored.record.clone()))
+    }
+}
+
+/// How long a challenge record is kept: its deadline plus a grace equal to
+/// its time-to-live as seen at issue time.
+pub fn challenge_retention(expires_at: UnixTime, now: UnixTime) -> UnixTime {
+    expires_at.saturating_add(expires_at.saturating_sub(now))
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
+        let now = now_unix();
+        Ok(self
+            .lock()?
+            .sessions
+            .get(key)
+            .filter(|s| s.is_live(now))
+            .cloned())
+    }
+
+    async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
+        self.lock()?.sessions.insert(key.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
+        let now = now_unix();
+        let removed = self.lock()?.sessions.remove(key);
+        Ok(removed.is_some_and(|s| s.is_live(now)))
+    }
+
+    async fn issue_challenge(
+        &self,
+        key: &SessionKey,
+        memo: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        let now = now_unix();
+        let keep_until = challenge_retention(expires_at, now);
+        let mut state = self.lock()?;
+        let session = match state.sessions.get_mut(key) {
+            Some(session) if session.is_live(now) => session,
+            _ => {
+                return Err(StoreError::new(
+                    "cannot issue a challenge: the session does not exist",
+                ));
+            }
+        };
+        session.memo = Some(memo.to_string());
+        session.memo_expires_at = expires_at;
+        session.expires_at = session.expires_at.max(keep_until);
+        state.challenges.insert(
+            canonical_memo(memo),
+            StoredChallenge {
+                record: ChallengeRecord {
+                    session: key.clone(),
+                    expires_at,
+                    claimed_by: None,
+                },
+                keep_until,
+            },
+        );
+        Ok(())
+    }
+
+    async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
+        let mut state = self.lock()?;
+        let Some(stored) = state.challenges.get_mut(memo) else {
+            return Ok(ClaimOutcome::UnknownMemo);
+        };
+        if stored.keep_until <= claim.now {
+            return Ok(ClaimOutcome::UnknownMemo);
+        }
+        if stored.record.claimed_by.is_some() {
+            return Ok(ClaimOutcome::AlreadyClaimed);
+        }
+        if claim.block_time >= stored.record.expires_at {
+            return Ok(ClaimOutcome::Expired);
+        }
+        stored.record.claimed_by = Some(claim.account.clone());
+        let key = stored.record.session.clone();
+        let Some(session) = state
+            .sessions
+            .get_mut(&key)
+            .filter(|s| s.is_live(claim.now))
+        else {
+            return Ok(ClaimOutcome::SessionGone);
+        };
+        session.account = Some(claim.account.clone());
+        session.login = Some(LoginProof {
+            method: "transfer".to_string(),
+            txid: claim.txid.clone(),
+            block_num: claim.block_num,
+            block_time: claim.block_time,
+        });
+        session.memo = None;
+        session.expires_at = claim.now.saturating_add(claim.session_ttl_secs);
+        Ok(ClaimOutcome::LoggedIn(key))
+    }
+
+    async fn cursor(&self) -> StoreResult<Option<u64>> {
+        Ok(self.lock()?.cursor)
+    }
+
+    async fn set_cursor(&self, block: u64) -> StoreResult<()> {
+        self.lock()?.cursor = Some(block);
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.lock().map(|_| ())
+    }
+
+    async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize> {
+        let mut state = self.lock()?;
+        let before = state.sessions.len() + state.challenges.len();
+        state.sessions.retain(|_, s| s.is_live(now));
+        state.challenges.retain(|_, c| c.keep_until > now);
+        Ok(before - state.sessions.len() - state.challenges.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> SessionKey {
+        SessionKey(s.to_string())
+    }
+
+    fn claim(account: &str, block_time: UnixTime, now: UnixTime) -> Claim {
+        Claim {
+            account: account.to_string(),
+            txid: "ab".repeat(20),
+            block_num: 7,
+            block_time,
+            session_ttl_secs: 3600,
+            now,
+        }
+    }
+
+    #[tokio::test]
+    async fn challenge_then_claim_logs_in_once() {
+        let store = MemoryStore::new();
+        let now = now_unix();
+        store
+            .put_session(&key("s1"), &SessionRecord::pending(now, now + 60))
+            .await
+            .unwrap();
+        store
+            .issue_challenge(&key("s1"), "Login:AbC", now + 600)
+            .await
+            .unwrap();
+        let pending = store.get_session(&key("s1")).await.unwrap().unwrap();
+        assert_eq!(pending.memo.as_deref(), Some("Login:AbC"));
+        assert_eq!(pending.memo_expires_at, now + 600);
+        assert!(
+            pending.expires_at >= now + 1200,
+            "pending session outlives the challenge grace"
+        );
+        assert_eq!(
+            store.challenge("login:abc").unwrap().unwrap().session,
+            key("s1")
+        );
+
+        let outcome = store
+            .claim_challenge("login:abc", &claim("alice", now, now))
+            .await
+            .unwrap();
+        assert_eq!(outcome, ClaimOutcome::LoggedIn(key("s1")));
+        let session = store.get_session(&key("s1")).await.unwrap().unwrap();
+        assert_eq!(session.account.as_deref(), Some("alice"));
+        assert_eq!(session.memo, None);
+        assert_eq!(session.expires_at, now + 3600);
+        assert_eq!(session.login.unwrap().block_num, 7);
+
+        let again = store
+            .claim_challenge("login:abc", &claim("mallory", now, now))
+            .await
+            .unwrap();
+        assert_eq!(again, ClaimOutcome::AlreadyClaimed);
+        let session = store.get_session(&key("s1")).await.unwrap().unwrap();
+        assert_eq!(session.account.as_deref(), Some("alice"));
+    }
+
+    #[tokio::test]
+    async fn refusals() {
+        let store = MemoryStore::new();
+        let now = now_unix();
+        assert!(
+            store
+                .issue_challenge(&key("missing"), "m", now + 60)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            store
+                .claim_challenge("nope", &claim("alice", now, now))
+                .await
+                .unwrap(),
+            ClaimOutcome::UnknownMemo
+        );
+
+        store
+            .put_session(&key("s"), &SessionRecord::pending(now, now + 60))
+            .await
+            .unwrap();
+        store
+            .issue_challenge(&key("s"), "m", now + 60)
+            .await
+            .unwrap();
+        let late = store
+            .claim_challenge("m", &claim("alice", now + 60, now))
+            .await
+            .unwrap();
+        assert_eq!(late, ClaimOutcome::Expired);
+        assert_eq!(
+            store.challenge("m").unwrap().unwrap().claimed_by,
+            None,
+            "an expired claim changes nothing"
+        );
+
+        store.delete_session(&key("s")).await.unwrap();
+        let gone = store
+            .claim_challenge("m", &claim("alice", now, now))
+            .await
+            .unwrap();
+        assert_eq!(gone, ClaimOutcome::SessionGone);
+    }
+
+    #[tokio::test]
+    async fn expiry_and_sweep() {
+        let store = MemoryStore::new();
+        let now = now_unix();
+        store
+            .put_session(&key("old"), &SessionRecord::pending(now - 100, now))
+            .await
+            .unwrap();
+        store
+            .put_session(&key("live"), &SessionRecord::pending(now, now + 100))
+            .await
+            .unwrap();
+        store
+            .issue_challenge(&key("live"), "memo", now + 10)
+            .await
+            .unwrap();
+        assert!(store.get_session(&key("old")).await.unwrap().is_none());
+        assert!(store.get_session(&key("live")).await.unwrap().is_some());
+        assert_eq!(store.sweep_expired(now).await.unwrap(), 1);
+        // Well after the challenge's grace and the session's expiry.
+        assert_eq!(store.sweep_expired(now + 1000).await.unwrap(), 2);
+        assert_eq!(store.cursor().await.unwrap(), None);
+        store.set_cursor(42).await.unwrap();
+        assert_eq!(store.cursor().await.unwrap(), Some(42));
+        store.ping().await.unwrap();
+    }
+}
