@@ -43,27 +43,40 @@ pub struct FollowCache {
 impl FollowCache {
     /// `capacity` is at least 1.
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { ttl, capacity: capacity.max(1), slots: Mutex::new(HashMap::new()) }
+        Self {
+            ttl,
+            capacity: capacity.max(1),
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The cached data for `account` if fresh, otherwise the result of
     /// `fetch` (shared with any concurrent caller for the same account).
     /// Errors are not cached.
-    pub async fn get_or_fetch<E, Fut>(&self, account: &AccountName, fetch: impl FnOnce() -> Fut) -> Result<Arc<FollowData>, E>
+    pub async fn get_or_fetch<E, Fut>(
+        &self,
+        account: &AccountName,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<Arc<FollowData>, E>
     where
         Fut: Future<Output = Result<FollowData, E>>,
     {
         let slot = self.slot_for(account);
         let (_, data) = slot
             .cell
-            .get_or_try_init(|| async { fetch().await.map(|data| (Instant::now(), Arc::new(data))) })
+            .get_or_try_init(|| async {
+                fetch().await.map(|data| (Instant::now(), Arc::new(data)))
+            })
             .await?;
         Ok(Arc::clone(data))
     }
 
     /// Number of accounts currently held (fresh, stale or in flight).
     pub fn len(&self) -> usize {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -87,12 +100,19 @@ impl FollowCache {
             slots.retain(|_, slot| is_fresh(slot));
         }
         while slots.len() >= self.capacity {
-            let Some(oldest) = slots.iter().min_by_key(|(_, slot)| slot.created).map(|(name, _)| name.clone()) else {
+            let Some(oldest) = slots
+                .iter()
+                .min_by_key(|(_, slot)| slot.created)
+                .map(|(name, _)| name.clone())
+            else {
                 break;
             };
             slots.remove(&oldest);
         }
-        let slot = Arc::new(Slot { created: now, cell: OnceCell::new() });
+        let slot = Arc::new(Slot {
+            created: now,
+            cell: OnceCell::new(),
+        });
         slots.insert(account.clone(), Arc::clone(&slot));
         slot
     }
@@ -104,7 +124,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn data(following: usize) -> FollowData {
-        FollowData { following, activity: Vec::new() }
+        FollowData {
+            following,
+            activity: Vec::new(),
+        }
     }
 
     fn name(raw: &str) -> AccountName {
@@ -119,23 +142,66 @@ mod tests {
             calls.fetch_add(1, Ordering::SeqCst);
             async move { Ok::<_, ()>(data(n)) }
         };
-        assert_eq!(cache.get_or_fetch(&name("alice"), || fetch(1)).await.unwrap().following, 1);
-        assert_eq!(cache.get_or_fetch(&name("alice"), || fetch(99)).await.unwrap().following, 1);
+        assert_eq!(
+            cache
+                .get_or_fetch(&name("alice"), || fetch(1))
+                .await
+                .unwrap()
+                .following,
+            1
+        );
+        assert_eq!(
+            cache
+                .get_or_fetch(&name("alice"), || fetch(99))
+                .await
+                .unwrap()
+                .following,
+            1
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         cache.get_or_fetch(&name("bob"), || fetch(2)).await.unwrap();
-        cache.get_or_fetch(&name("carol"), || fetch(3)).await.unwrap();
+        cache
+            .get_or_fetch(&name("carol"), || fetch(3))
+            .await
+            .unwrap();
         assert_eq!(cache.len(), 2);
         // alice was the oldest, so she was evicted and is fetched again.
-        assert_eq!(cache.get_or_fetch(&name("alice"), || fetch(4)).await.unwrap().following, 4);
+        assert_eq!(
+            cache
+                .get_or_fetch(&name("alice"), || fetch(4))
+                .await
+                .unwrap()
+                .following,
+            4
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
     async fn errors_are_not_cached_and_zero_ttl_always_refetches() {
         let cache = FollowCache::new(Duration::ZERO, 10);
-        assert!(cache.get_or_fetch(&name("alice"), || async { Err::<FollowData, _>("down") }).await.is_err());
-        assert_eq!(cache.get_or_fetch(&name("alice"), || async { Ok::<_, ()>(data(1)) }).await.unwrap().following, 1);
-        assert_eq!(cache.get_or_fetch(&name("alice"), || async { Ok::<_, ()>(data(2)) }).await.unwrap().following, 2);
+        assert!(
+            cache
+                .get_or_fetch(&name("alice"), || async { Err::<FollowData, _>("down") })
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            cache
+                .get_or_fetch(&name("alice"), || async { Ok::<_, ()>(data(1)) })
+                .await
+                .unwrap()
+                .following,
+            1
+        );
+        assert_eq!(
+            cache
+                .get_or_fetch(&name("alice"), || async { Ok::<_, ()>(data(2)) })
+                .await
+                .unwrap()
+                .following,
+            2
+        );
     }
 
     #[tokio::test]

@@ -62,13 +62,19 @@ pub struct Activity {
 /// Entries whose `what` lacks `"blog"` (ignored/muted) are skipped but still
 /// advance the cursor. A follow name the chain could never hold fails the
 /// whole read: it means the node is broken or hostile.
-pub async fn fetch_following(rpc: &dyn RpcCall, account: &AccountName) -> Result<Vec<AccountName>, RpcError> {
+pub async fn fetch_following(
+    rpc: &dyn RpcCall,
+    account: &AccountName,
+) -> Result<Vec<AccountName>, RpcError> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut blog_follows = Vec::new();
     let mut start = String::new();
     for _ in 0..MAX_FOLLOW_PAGES {
         let answer = rpc
-            .call("condenser_api.get_following", json!([account.as_str(), start, "blog", FOLLOW_PAGE_SIZE]))
+            .call(
+                "condenser_api.get_following",
+                json!([account.as_str(), start, "blog", FOLLOW_PAGE_SIZE]),
+            )
             .await?;
         let page: Vec<FollowEntry> = serde_json::from_value(answer)
             .map_err(|e| RpcError::Decode(format!("get_following: {e}")))?;
@@ -106,7 +112,10 @@ pub async fn fetch_activity(
 ) -> Result<Vec<Activity>, RpcError> {
     // The futures are built up front (they do nothing until polled): a
     // stream of closures over borrowed chunks trips axum's `Send` check.
-    let calls: Vec<_> = names.chunks(ACCOUNTS_BATCH_SIZE).map(|batch| fetch_activity_batch(rpc, batch)).collect();
+    let calls: Vec<_> = names
+        .chunks(ACCOUNTS_BATCH_SIZE)
+        .map(|batch| fetch_activity_batch(rpc, batch))
+        .collect();
     let batches: Vec<Vec<Activity>> = futures::stream::iter(calls)
         .buffer_unordered(concurrency.max(1))
         .try_collect()
@@ -114,12 +123,18 @@ pub async fn fetch_activity(
     Ok(batches.into_iter().flatten().collect())
 }
 
-async fn fetch_activity_batch(rpc: &dyn RpcCall, batch: &[AccountName]) -> Result<Vec<Activity>, RpcError> {
+async fn fetch_activity_batch(
+    rpc: &dyn RpcCall,
+    batch: &[AccountName],
+) -> Result<Vec<Activity>, RpcError> {
     let requested: Vec<&str> = batch.iter().map(AccountName::as_str).collect();
-    let answer = rpc.call("condenser_api.get_accounts", json!([requested])).await?;
-    let entries: Vec<AccountEntry> =
-        serde_json::from_value(answer).map_err(|e| RpcError::Decode(format!("get_accounts: {e}")))?;
-    let mut wanted: HashMap<&str, &AccountName> = batch.iter().map(|name| (name.as_str(), name)).collect();
+    let answer = rpc
+        .call("condenser_api.get_accounts", json!([requested]))
+        .await?;
+    let entries: Vec<AccountEntry> = serde_json::from_value(answer)
+        .map_err(|e| RpcError::Decode(format!("get_accounts: {e}")))?;
+    let mut wanted: HashMap<&str, &AccountName> =
+        batch.iter().map(|name| (name.as_str(), name)).collect();
     let mut found = Vec::with_capacity(entries.len());
     for entry in entries {
         // `remove` also drops a second answer for the same name.
@@ -140,8 +155,12 @@ async fn fetch_activity_batch(rpc: &dyn RpcCall, batch: &[AccountName]) -> Resul
 fn parse_chain_name(what: &str, raw: &str) -> Result<AccountName, RpcError> {
     match AccountName::parse(raw) {
         Ok(name) if name.as_str() == raw => Ok(name),
-        Ok(_) => Err(RpcError::Decode(format!("{what}: account name {raw:?} is not lowercase"))),
-        Err(e) => Err(RpcError::Decode(format!("{what}: {e}"))),
+        Ok(_) => Err(RpcError::Decode(format!(
+            "{what}: account name {raw:?} is not lowercase"
+        ))),
+        Err(e) => Err(RpcError::Decode(format!(
+            "{what}: {raw:?} is not an account name ({e})"
+        ))),
     }
 }
 
@@ -163,8 +182,13 @@ mod tests {
 
     #[test]
     fn chain_times_parse_and_epoch_means_never() {
-        assert_eq!(parse_chain_time("last_post", "1970-01-01T00:00:00").unwrap(), None);
-        let at = parse_chain_time("last_post", "2020-10-30T00:54:15").unwrap().unwrap();
+        assert_eq!(
+            parse_chain_time("last_post", "1970-01-01T00:00:00").unwrap(),
+            None
+        );
+        let at = parse_chain_time("last_post", "2020-10-30T00:54:15")
+            .unwrap()
+            .unwrap();
         assert_eq!(at.assume_utc().unix_timestamp(), 1_604_019_255);
         assert!(parse_chain_time("last_post", "yesterday").is_err());
         assert!(parse_chain_time("last_post", "").is_err());

@@ -81,7 +81,11 @@ impl ReportSettings {
 
     /// Defaults with the operator's `report:` section applied.
     pub fn from_config(config: &ReportConfig, chain: ChainName) -> Self {
-        Self { default_days: config.stale_days, cache_ttl: config.cache_ttl, ..Self::new(chain) }
+        Self {
+            default_days: config.stale_days,
+            cache_ttl: config.cache_ttl,
+            ..Self::new(chain)
+        }
     }
 }
 
@@ -95,7 +99,10 @@ impl fmt::Debug for ReportSettings {
             .field("request_budget", &self.request_budget)
             .field("concurrency", &self.concurrency)
             .field("site_name", &self.site_name)
-            .field("behind_seconds", &self.behind_seconds.as_ref().map(|_| "<provider>"))
+            .field(
+                "behind_seconds",
+                &self.behind_seconds.as_ref().map(|_| "<provider>"),
+            )
             .finish()
     }
 }
@@ -139,7 +146,12 @@ pub struct StaleFollows {
 impl StaleFollows {
     pub fn new(rpc: Arc<dyn RpcCall>, pages: Arc<Pages>, settings: ReportSettings) -> Self {
         let cache = FollowCache::new(settings.cache_ttl, settings.cache_capacity);
-        Self { rpc, pages, settings, cache }
+        Self {
+            rpc,
+            pages,
+            settings,
+            cache,
+        }
     }
 
     pub fn settings(&self) -> &ReportSettings {
@@ -152,8 +164,12 @@ impl StaleFollows {
         let budget = self.settings.request_budget;
         let fetch = || async {
             let following = fetch_following(self.rpc.as_ref(), account).await?;
-            let activity = fetch_activity(self.rpc.as_ref(), &following, self.settings.concurrency).await?;
-            Ok::<_, ReportError>(FollowData { following: following.len(), activity })
+            let activity =
+                fetch_activity(self.rpc.as_ref(), &following, self.settings.concurrency).await?;
+            Ok::<_, ReportError>(FollowData {
+                following: following.len(),
+                activity,
+            })
         };
         tokio::time::timeout(budget, self.cache.get_or_fetch(account, fetch))
             .await
@@ -161,14 +177,24 @@ impl StaleFollows {
     }
 
     /// The report for `account` as of now.
-    pub async fn report(&self, account: &AccountName, threshold_days: u32, by: InactiveBy) -> Result<Report, ReportError> {
+    pub async fn report(
+        &self,
+        account: &AccountName,
+        threshold_days: u32,
+        by: InactiveBy,
+    ) -> Result<Report, ReportError> {
         let data = self.follow_data(account).await?;
         Ok(Report {
             account: account.as_str().to_string(),
             threshold_days,
             by: by.as_str(),
             following: data.following,
-            stale: stale_accounts(&data.activity, threshold_days, by, OffsetDateTime::now_utc()),
+            stale: stale_accounts(
+                &data.activity,
+                threshold_days,
+                by,
+                OffsetDateTime::now_utc(),
+            ),
         })
     }
 
@@ -192,14 +218,27 @@ struct ReportQuery {
     by: InactiveBy,
 }
 
-async fn handle(State(app): State<Arc<StaleFollows>>, method: Method, headers: HeaderMap, uri: Uri) -> Response {
+async fn handle(
+    State(app): State<Arc<StaleFollows>>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let query = uri.query().unwrap_or("");
     let wants_json = wants_json(&headers, query);
-    let reply = Reply { app: &app, wants_json };
+    let reply = Reply {
+        app: &app,
+        wants_json,
+    };
     if method != Method::GET && method != Method::HEAD {
-        let mut response =
-            reply.error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "This report only answers GET requests.");
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        let mut response = reply.error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "This report only answers GET requests.",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
     let account = match account_from_headers(&headers) {
@@ -219,7 +258,11 @@ async fn handle(State(app): State<Arc<StaleFollows>>, method: Method, headers: H
                 ReportError::Node(_) => "The chain node failed",
                 ReportError::Timeout(_) => "The chain node is too slow",
             };
-            reply.error(error.status(), title, &format!("{error}. Please try again in a minute."))
+            reply.error(
+                error.status(),
+                title,
+                &format!("{error}. Please try again in a minute."),
+            )
         }
     }
 }
@@ -246,7 +289,9 @@ fn account_from_headers(headers: &HeaderMap) -> Result<AccountName, String> {
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err("This page needs a login through the steemgate gateway (exactly one X-Steem-Account header).".into());
     };
-    let raw = value.to_str().map_err(|_| "The X-Steem-Account header is not an account name.".to_string())?;
+    let raw = value
+        .to_str()
+        .map_err(|_| "The X-Steem-Account header is not an account name.".to_string())?;
     match AccountName::parse(raw) {
         Ok(account) if account.as_str() == raw => Ok(account),
         _ => Err("The X-Steem-Account header is not an account name.".into()),
@@ -262,13 +307,18 @@ fn parse_query(query: &str, default_days: u32) -> Result<ReportQuery, String> {
                 if days.is_some() {
                     return Err("Give ?days= only once.".into());
                 }
-                let parsed = value.trim().parse::<u32>().ok().filter(|d| DAYS_RANGE.contains(d)).ok_or_else(|| {
-                    format!(
-                        "days must be a whole number from {} to {}, got {value:?}.",
-                        DAYS_RANGE.start(),
-                        DAYS_RANGE.end()
-                    )
-                })?;
+                let parsed = value
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| DAYS_RANGE.contains(d))
+                    .ok_or_else(|| {
+                        format!(
+                            "days must be a whole number from {} to {}, got {value:?}.",
+                            DAYS_RANGE.start(),
+                            DAYS_RANGE.end()
+                        )
+                    })?;
                 days = Some(parsed);
             }
             "by" => {
@@ -278,18 +328,26 @@ fn parse_query(query: &str, default_days: u32) -> Result<ReportQuery, String> {
                 by = Some(match value.as_ref() {
                     "" | "post" | "last_post" => InactiveBy::LastPost,
                     "root" | "last_root_post" => InactiveBy::LastRootPost,
-                    other => return Err(format!("by must be \"post\" or \"root\", got {other:?}.")),
+                    other => {
+                        return Err(format!("by must be \"post\" or \"root\", got {other:?}."));
+                    }
                 });
             }
             _ => {}
         }
     }
-    Ok(ReportQuery { days: days.unwrap_or(default_days), by: by.unwrap_or(InactiveBy::LastPost) })
+    Ok(ReportQuery {
+        days: days.unwrap_or(default_days),
+        by: by.unwrap_or(InactiveBy::LastPost),
+    })
 }
 
 /// The report is personal: no shared cache may keep it.
 fn no_store(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     response
 }
 
@@ -367,7 +425,11 @@ impl Reply<'_> {
             Ok(html) => no_store(Html(html).into_response()),
             Err(error) => {
                 tracing::error!(%error, "cannot render the stale-follows page");
-                self.error(StatusCode::INTERNAL_SERVER_ERROR, "Page error", "The report page could not be rendered.")
+                self.error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Page error",
+                    "The report page could not be rendered.",
+                )
             }
         }
     }
@@ -383,7 +445,15 @@ mod tests {
         assert_eq!((q.days, q.by), (40, InactiveBy::LastPost));
         let q = parse_query("days=90&by=root&format=json", 40).unwrap();
         assert_eq!((q.days, q.by), (90, InactiveBy::LastRootPost));
-        for bad in ["days=0", "days=3651", "days=abc", "days=-1", "days=1&days=2", "by=comments", "days="] {
+        for bad in [
+            "days=0",
+            "days=3651",
+            "days=abc",
+            "days=-1",
+            "days=1&days=2",
+            "by=comments",
+            "days=",
+        ] {
             assert!(parse_query(bad, 40).is_err(), "{bad}");
         }
         assert_eq!(parse_query("days=3650", 40).unwrap().days, 3650);

@@ -69,7 +69,12 @@ pub fn stale_accounts(
                     Some(days)
                 }
             };
-            Some(StaleAccount { name: account.name.as_str().to_string(), last_post: raw.clone(), days_inactive, at })
+            Some(StaleAccount {
+                name: account.name.as_str().to_string(),
+                last_post: raw.clone(),
+                days_inactive,
+                at,
+            })
         })
         .collect();
     // `None` (never) sorts before any time, older times before newer.
@@ -97,18 +102,32 @@ mod tests {
     fn threshold_is_whole_days_and_order_is_most_stale_first() {
         let now = time::macros::datetime!(2020-03-01 12:00 UTC);
         let data = [
-            activity("exactly-forty", "2020-01-21T12:00:00", "2020-01-21T12:00:00"),
-            activity("forty-and-a-bit", "2020-01-21T11:59:59", "2020-01-21T11:59:59"),
+            activity(
+                "exactly-forty",
+                "2020-01-21T12:00:00",
+                "2020-01-21T12:00:00",
+            ),
+            activity(
+                "forty-and-a-bit",
+                "2020-01-21T11:59:59",
+                "2020-01-21T11:59:59",
+            ),
             activity("forty-one", "2020-01-20T12:00:00", "2020-01-20T12:00:00"),
             activity("ancient", "2016-01-01T00:00:00", "2016-01-01T00:00:00"),
             activity("never", "1970-01-01T00:00:00", "1970-01-01T00:00:00"),
             activity("future", "2020-04-01T00:00:00", "2020-04-01T00:00:00"),
         ];
-        let names: Vec<_> =
-            stale_accounts(&data, 40, InactiveBy::LastPost, now).into_iter().map(|s| (s.name, s.days_inactive)).collect();
+        let names: Vec<_> = stale_accounts(&data, 40, InactiveBy::LastPost, now)
+            .into_iter()
+            .map(|s| (s.name, s.days_inactive))
+            .collect();
         assert_eq!(
             names,
-            [("never".to_string(), None), ("ancient".to_string(), Some(1521)), ("forty-one".to_string(), Some(41))]
+            [
+                ("never".to_string(), None),
+                ("ancient".to_string(), Some(1521)),
+                ("forty-one".to_string(), Some(41))
+            ]
         );
     }
 }
