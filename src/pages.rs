@@ -15,7 +15,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("login.html", include_str!("../templates/login.html")),
-    ("stale_follows.html", include_str!("../templates/stale_follows.html")),
+    (
+        "stale_follows.html",
+        include_str!("../templates/stale_follows.html"),
+    ),
 ];
 
 /// Why a page could not be produced.

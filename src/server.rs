@@ -154,6 +154,27 @@ fn bind_loopback() -> anyhow::Result<TcpListener> {
     TcpListener::bind("127.0.0.1:0").context("binding a loopback port for a built-in upstream")
 }
 
+/// The stale-follows report, reading the chain through its own RPC client.
+fn stale_follows_router(
+    config: &Config,
+    pages: Arc<Pages>,
+    chain_status: ChainStatusHandle,
+) -> axum::Router {
+    let rpc: Arc<dyn RpcCall> = Arc::new(RpcClient::new(
+        config.chain.nodes.clone(),
+        config.chain.request_timeout,
+    ));
+    let mut settings =
+        crate::report::ReportSettings::from_config(&config.report, config.chain.name);
+    settings.site_name = config.site_name.clone();
+    settings.behind_seconds = Some(Arc::new(move || {
+        chain_status.behind_seconds(crate::store::now_unix())
+    }));
+    crate::report::router(Arc::new(crate::report::StaleFollows::new(
+        rpc, pages, settings,
+    )))
+}
+
 /// Opens the configured store.
 pub fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     crate::store::open(&config.store).context("opening the store")
@@ -169,10 +190,12 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     let chain_status = ChainStatusHandle::default();
     let (logins, _) = tokio::sync::broadcast::channel::<SessionKey>(1024);
 
-    let mut conf = ServerConf::default();
-    conf.threads = config.threads;
-    conf.grace_period_seconds = Some(1);
-    conf.graceful_shutdown_timeout_seconds = Some(5);
+    let conf = ServerConf {
+        threads: config.threads,
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let server_conf = server.configuration.clone();
@@ -190,9 +213,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         builtin_addrs.push((name.clone(), listener.local_addr()?));
         let router = match name.as_str() {
             "hello" => crate::hello::router(),
-            "stale-follows" => {
-                crate::report::builtin_router(&config, pages.clone(), chain_status.clone())
-            }
+            "stale-follows" => stale_follows_router(&config, pages.clone(), chain_status.clone()),
             other => anyhow::bail!("unknown builtin upstream {other}"),
         };
         server.add_service(axum_service("builtin upstream", listener, router));

@@ -70,8 +70,8 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     pub memo_prefix: String,
     pub report: ReportConfig,
-    /// Sorted: host-specific before host-less, then longest path first, so
-    /// the first match is the most specific.
+    /// Sorted: longest path prefix first, then host-specific before
+    /// host-less, so the first match is the most specific.
     pub routes: Vec<Route>,
 }
 
@@ -273,10 +273,10 @@ impl Config {
             }
         }
         routes.sort_by(|a, b| {
-            b.host
-                .is_some()
-                .cmp(&a.host.is_some())
-                .then(b.path.len().cmp(&a.path.len()))
+            b.path
+                .len()
+                .cmp(&a.path.len())
+                .then(b.host.is_some().cmp(&a.host.is_some()))
         });
 
         let stale_days = input.report.stale_days.unwrap_or(40);

@@ -308,12 +308,12 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
         )
         .await;
     }
-    if let Some(id) = presented_session(state, session) {
-        if let Err(e) = state.sessions.logout(&id).await {
-            state.metrics.store_errors.inc();
-            tracing::warn!(error = %e, "logout failed: store unavailable");
-            return unavailable_page(state, session).await;
-        }
+    if let Some(id) = presented_session(state, session)
+        && let Err(e) = state.sessions.logout(&id).await
+    {
+        state.metrics.store_errors.inc();
+        tracing::warn!(error = %e, "logout failed: store unavailable");
+        return unavailable_page(state, session).await;
     }
     let clear = Some(state.sessions.clear_cookie());
     if wants_html(session) {
@@ -461,7 +461,7 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         }
         Err(_) => return unavailable_page(state, session).await,
     };
-    let params = json!([{"from": from.as_str(), "to": state.payment.pay_to, "amount": state.payment.amount, "memo": memo}]);
+    let params = json!({"from": from.as_str(), "to": state.payment.pay_to, "amount": state.payment.amount, "memo": memo});
     if let Err(e) = devnet.call("devnet.transfer", params).await {
         tracing::warn!(error = %e, "devnet transfer failed");
         return message_page(

@@ -91,7 +91,7 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
             b'\\' => return Err(PathError::Backslash),
             b';' => return Err(PathError::PathParameter),
             b'#' | b' ' => return Err(PathError::BadCharacter),
-            _ if b < 0x21 || b >= 0x7f => return Err(PathError::BadCharacter),
+            _ if !(0x21..0x7f).contains(&b) => return Err(PathError::BadCharacter),
             _ => {
                 decoded.push(b as char);
                 i += 1;

@@ -1,8 +1,9 @@
 //! Route table: which upstream and which auth mode a request gets.
 //!
 //! Why: the decision must be cheap (every request) and unambiguous. Routes
-//! come from the config already sorted most-specific first (host routes,
-//! then longest prefix), upstream addresses are resolved once at startup,
+//! come from the config already sorted most-specific first (longest path
+//! prefix, then host routes before host-less ones), upstream addresses are
+//! resolved once at startup,
 //! and matching runs on the canonical path only.
 
 use std::net::SocketAddr;

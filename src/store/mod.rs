@@ -229,9 +229,11 @@ pub const REDIS_OP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// inside each runtime that uses it.
 pub fn open(location: &crate::config::StoreLocation) -> StoreResult<SharedStore> {
     match location {
-        crate::config::StoreLocation::File(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
-        crate::config::StoreLocation::Redis { url, prefix } => {
-            Ok(Arc::new(redis::RedisStore::connect(url, prefix, REDIS_OP_TIMEOUT)?))
+        crate::config::StoreLocation::File(dir) => {
+            Ok(Arc::new(embedded::EmbeddedStore::open(dir)?))
         }
+        crate::config::StoreLocation::Redis { url, prefix } => Ok(Arc::new(
+            redis::RedisStore::connect(url, prefix, REDIS_OP_TIMEOUT)?,
+        )),
     }
 }
