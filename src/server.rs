@@ -108,7 +108,7 @@ impl BackgroundService for ChainService {
             instance_id: instance_id(),
         };
         let follower = Follower::new(
-            rpc,
+            rpc.clone(),
             self.store.clone(),
             settings,
             self.status.clone(),
@@ -126,6 +126,23 @@ impl BackgroundService for ChainService {
                         }
                     }
                     _ = sweeper_shutdown.changed() => break,
+                }
+            }
+        });
+        let failover_rpc = rpc.clone();
+        let failover_metrics = self.metrics.clone();
+        let mut failover_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut reported = 0;
+            let mut interval = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {
+                        let total = failover_rpc.failovers();
+                        failover_metrics.node_failovers.inc_by(total.saturating_sub(reported));
+                        reported = total;
+                    }
+                    _ = failover_shutdown.changed() => break,
                 }
             }
         });

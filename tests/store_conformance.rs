@@ -38,6 +38,15 @@ fn embedded_harness() -> Option<Harness> {
     })
 }
 
+fn memory_harness() -> Option<Harness> {
+    let store: Arc<dyn Store> = Arc::new(steemgate::store::memory::MemoryStore::new());
+    Some(Harness {
+        first: Arc::clone(&store),
+        second: store,
+        _keep_alive: Box::new(()),
+    })
+}
+
 fn redis_harness() -> Option<Harness> {
     let server = RedisServer::start()?;
     let open = || -> Arc<dyn Store> {
@@ -86,6 +95,7 @@ macro_rules! suite {
 
 suite!(embedded, super::embedded_harness);
 suite!(redis, super::redis_harness);
+suite!(memory, super::memory_harness);
 
 fn key(name: &str) -> SessionKey {
     SessionKey(format!("{name:0>64}"))

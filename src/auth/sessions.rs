@@ -204,3 +204,150 @@ impl SessionManager {
             .to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Claim, ClaimOutcome, Store};
+
+    fn manager() -> (SessionManager, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::new());
+        let settings = SessionSettings {
+            ttl: Duration::from_secs(3600),
+            challenge_ttl: Duration::from_secs(600),
+            memo_prefix: "login ".into(),
+            cookie_name: "steemgate".into(),
+            secure: false,
+        };
+        let codec = CookieCodec::new(&["unit-test-secret-unit-test-secret-0123"]);
+        (SessionManager::new(store.clone(), codec, settings), store)
+    }
+
+    const NOW: UnixTime = 1_800_000_000;
+
+    #[tokio::test]
+    async fn a_new_visitor_gets_a_new_session_with_a_memo() {
+        let (sessions, _) = manager();
+        let live = sessions.ensure_challenge(None, NOW).await.unwrap();
+        assert!(live.is_new);
+        let memo = live.record.memo.clone().unwrap();
+        assert!(memo.starts_with("login "));
+        assert_eq!(live.record.memo_expires_at, NOW + 600);
+        assert_eq!(sessions.account(&live.id, NOW).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_presented_id_is_never_adopted() {
+        let (sessions, store) = manager();
+        let forged = SessionId::generate().unwrap();
+        let live = sessions
+            .ensure_challenge(Some(forged.clone()), NOW)
+            .await
+            .unwrap();
+        assert!(live.is_new);
+        assert_ne!(live.id, forged, "a fresh id, not the one the client chose");
+        assert!(
+            store
+                .get_session(&forged.store_key())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_memo_is_kept_while_live_and_renewed_after_expiry() {
+        let (sessions, _) = manager();
+        let first = sessions.ensure_challenge(None, NOW).await.unwrap();
+        let again = sessions
+            .ensure_challenge(Some(first.id.clone()), NOW + 10)
+            .await
+            .unwrap();
+        assert!(!again.is_new);
+        assert_eq!(again.record.memo, first.record.memo);
+        let later = sessions
+            .ensure_challenge(Some(first.id.clone()), NOW + 601)
+            .await
+            .unwrap();
+        assert!(!later.is_new, "same session, same cookie");
+        assert_ne!(
+            later.record.memo, first.record.memo,
+            "a fresh memo once the old one expired"
+        );
+        assert_eq!(later.record.memo_expires_at, NOW + 601 + 600);
+    }
+
+    #[tokio::test]
+    async fn a_claimed_memo_logs_the_session_in_and_logout_revokes_it() {
+        let (sessions, store) = manager();
+        let live = sessions.ensure_challenge(None, NOW).await.unwrap();
+        let memo = live.record.memo.clone().unwrap();
+        let claim = Claim {
+            account: "alice".into(),
+            txid: "ab".repeat(20),
+            block_num: 7,
+            block_time: NOW + 5,
+            session_ttl_secs: 3600,
+            now: NOW + 6,
+        };
+        assert_eq!(
+            store
+                .claim_challenge(&memo.to_uppercase(), &claim)
+                .await
+                .unwrap(),
+            ClaimOutcome::LoggedIn(live.key.clone())
+        );
+        assert_eq!(
+            sessions
+                .account(&live.id, NOW + 7)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("alice")
+        );
+        let kept = sessions
+            .ensure_challenge(Some(live.id.clone()), NOW + 8)
+            .await
+            .unwrap();
+        assert_eq!(kept.record.account.as_deref(), Some("alice"));
+        assert!(sessions.logout(&live.id).await.unwrap());
+        assert_eq!(sessions.account(&live.id, NOW + 9).await.unwrap(), None);
+    }
+
+    #[test]
+    fn cookie_headers_are_parsed_leniently_and_only_verified_ids_count() {
+        let (sessions, _) = manager();
+        let id = SessionId::generate().unwrap();
+        let value = format!(
+            "steemgate={}",
+            CookieCodec::new(&["unit-test-secret-unit-test-secret-0123"]).encode(&id)
+        );
+        let headers: [&[u8]; 3] = [
+            b"a=1; steemgate=v1.forged.mac",
+            b"\xff\xfe junk",
+            value.as_bytes(),
+        ];
+        assert_eq!(sessions.session_from_cookies(headers), Some(id));
+        let none: [&[u8]; 2] = [b"steemgate=", b"other=v1.x.y"];
+        assert_eq!(sessions.session_from_cookies(none), None);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let (sessions, _) = manager();
+        let id = SessionId::generate().unwrap();
+        let set = sessions.set_cookie(&id);
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+            assert!(set.contains(attribute), "{set}");
+        }
+        assert!(!set.contains("Secure"));
+        assert!(sessions.clear_cookie().contains("Max-Age=0"));
+        assert_eq!(
+            SessionSettings::effective_cookie_name("steemgate", true),
+            "__Host-steemgate"
+        );
+    }
+}

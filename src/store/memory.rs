@@ -103,6 +103,16 @@ impl Store for MemoryStore {
         let now = now_unix();
         let keep_until = challenge_retention(expires_at, now);
         let mut state = self.lock()?;
+        let canonical = canonical_memo(memo);
+        if state
+            .challenges
+            .get(&canonical)
+            .is_some_and(|c| c.keep_until > now)
+        {
+            return Err(StoreError::new(
+                "cannot issue a challenge: a live challenge already uses this memo",
+            ));
+        }
         let session = match state.sessions.get_mut(key) {
             Some(session) if session.is_live(now) => session,
             _ => {
@@ -113,9 +123,11 @@ impl Store for MemoryStore {
         };
         session.memo = Some(memo.to_string());
         session.memo_expires_at = expires_at;
-        session.expires_at = session.expires_at.max(keep_until);
+        if session.account.is_none() {
+            session.expires_at = session.expires_at.max(keep_until);
+        }
         state.challenges.insert(
-            canonical_memo(memo),
+            canonical,
             StoredChallenge {
                 record: ChallengeRecord {
                     session: key.clone(),
@@ -130,7 +142,7 @@ impl Store for MemoryStore {
 
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
         let mut state = self.lock()?;
-        let Some(stored) = state.challenges.get_mut(memo) else {
+        let Some(stored) = state.challenges.get_mut(&canonical_memo(memo)) else {
             return Ok(ClaimOutcome::UnknownMemo);
         };
         if stored.keep_until <= claim.now {
