@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
-    StoreResult, UnixTime, now_unix,
+    StoreResult, UnixTime, challenge_keep_until, now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -466,11 +466,4 @@ impl Store for EmbeddedStore {
         })
         .await
     }
-}
-
-/// When the store may forget a challenge expiring at `expires_at` issued at
-/// `now`: its expiry plus a grace equal to its ttl, so a transfer made in
-/// time but processed after downtime still matches.
-pub fn challenge_keep_until(expires_at: UnixTime, now: UnixTime) -> UnixTime {
-    expires_at.saturating_add(expires_at.saturating_sub(now))
 }

@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
-    StoreResult, UnixTime, now_unix,
+    StoreResult, UnixTime, challenge_keep_until, now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -65,12 +65,6 @@ impl MemoryStore {
     }
 }
 
-/// How long a challenge record is kept: its deadline plus a grace equal to
-/// its time-to-live as seen at issue time.
-pub fn challenge_retention(expires_at: UnixTime, now: UnixTime) -> UnixTime {
-    expires_at.saturating_add(expires_at.saturating_sub(now))
-}
-
 #[async_trait::async_trait]
 impl Store for MemoryStore {
     async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
@@ -101,7 +95,7 @@ impl Store for MemoryStore {
         expires_at: UnixTime,
     ) -> StoreResult<()> {
         let now = now_unix();
-        let keep_until = challenge_retention(expires_at, now);
+        let keep_until = challenge_keep_until(expires_at, now);
         let mut state = self.lock()?;
         let canonical = canonical_memo(memo);
         if state

@@ -30,6 +30,13 @@ pub fn now_unix() -> UnixTime {
         .unwrap_or(0)
 }
 
+/// When a store may forget a challenge expiring at `expires_at` issued at
+/// `now`: its expiry plus a grace equal to its ttl, so a transfer made in
+/// time but processed after downtime still matches. Every store uses this.
+pub fn challenge_keep_until(expires_at: UnixTime, now: UnixTime) -> UnixTime {
+    expires_at.saturating_add(expires_at.saturating_sub(now))
+}
+
 /// The store key of a session: hex of a hash of the session id (see
 /// `auth::cookie::SessionId::store_key`). Never the id itself.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

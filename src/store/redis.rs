@@ -33,7 +33,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use tokio::sync::{broadcast, watch};
 
-use super::embedded::challenge_keep_until;
+use super::challenge_keep_until;
 use super::{
     Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError, StoreResult,
     UnixTime, now_unix,
