@@ -42,21 +42,30 @@ struct AxumService {
     router: axum::Router,
 }
 
+/// Moves a listener bound before the server started into the service's own
+/// runtime (once; a second start finds nothing).
+fn take_listener(
+    slot: &Mutex<Option<TcpListener>>,
+    service: &str,
+) -> Option<tokio::net::TcpListener> {
+    let listener = slot.lock().ok()?.take()?;
+    match listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpListener::from_std(listener))
+    {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::error!(service, error = %e, "cannot serve");
+            None
+        }
+    }
+}
+
 #[async_trait]
 impl BackgroundService for AxumService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) else {
+        let Some(listener) = take_listener(&self.listener, self.name) else {
             return;
-        };
-        let listener = match listener
-            .set_nonblocking(true)
-            .and_then(|()| tokio::net::TcpListener::from_std(listener))
-        {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::error!(service = self.name, error = %e, "cannot serve");
-                return;
-            }
         };
         let served = axum::serve(listener, self.router.clone())
             .with_graceful_shutdown(async move {
@@ -340,18 +349,8 @@ struct DevnetService {
 #[async_trait]
 impl BackgroundService for DevnetService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) else {
+        let Some(listener) = take_listener(&self.listener, "devnet") else {
             return;
-        };
-        let listener = match listener
-            .set_nonblocking(true)
-            .and_then(|()| tokio::net::TcpListener::from_std(listener))
-        {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::error!(error = %e, "devnet cannot serve");
-                return;
-            }
         };
         let stop = async move {
             let _ = shutdown.changed().await;

@@ -363,6 +363,12 @@ async fn forward_auth(state: &GatewayState, session: &mut Session) -> pingora::R
     }
 }
 
+/// The login page's URL, returning to `rd` afterwards.
+fn login_url(rd: &str) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    format!("/.steemgate/login?rd={rd}")
+}
+
 /// A `required` route without a logged-in session: browsers go to the
 /// login page; other clients get 401 with the status document (and the
 /// session cookie), so scripts can log in too.
@@ -372,8 +378,7 @@ pub async fn login_required(
     original: &str,
 ) -> pingora::Result<()> {
     if wants_html(session) {
-        let rd: String = url::form_urlencoded::byte_serialize(original.as_bytes()).collect();
-        return LocalResponse::redirect(&format!("/.steemgate/login?rd={rd}"))
+        return LocalResponse::redirect(&login_url(original))
             .send(session)
             .await;
     }
@@ -473,8 +478,7 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         )
         .await;
     }
-    let back: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-    LocalResponse::redirect(&format!("/.steemgate/login?rd={back}"))
+    LocalResponse::redirect(&login_url(&rd))
         .header("x-devnet", "simulated".to_string())
         .send(session)
         .await
