@@ -296,6 +296,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         logins: logins.clone(),
         devnet: devnet_rpc,
         metrics: metrics.clone(),
+        limits: crate::proxy::limits::ClientLimits::new(&config.limits),
         tls: false,
     });
 

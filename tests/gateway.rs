@@ -444,3 +444,54 @@ fn the_login_page_shows_payment_memo_and_simulation_label() {
     stack.devnet.produce_block(None);
     stack.wait_logged_in(&cookie, "frank");
 }
+
+#[test]
+fn new_sessions_and_status_polls_are_rate_limited_per_client() {
+    let stack = Stack::start_with(|config| {
+        config.replace(
+            "limits: {new_sessions_per_minute: 0, status_per_minute: 0}",
+            "limits: {new_sessions_per_minute: 3, new_sessions_burst: 3, status_per_minute: 8, status_burst: 8}",
+        )
+    });
+    let mut cookie = String::new();
+    for _ in 0..3 {
+        let fresh = get(
+            stack.addr(),
+            "/.steemgate/status",
+            &["Accept: application/json"],
+        );
+        assert_eq!(fresh.status, 200);
+        cookie = fresh.session_cookie().expect("a new session");
+    }
+    let refused = get(stack.addr(), "/app", &["Accept: application/json"]);
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    assert!(
+        refused.session_cookie().is_none(),
+        "no session is minted when refused"
+    );
+    // An existing session is not affected by the new-session limit...
+    let header = format!("Cookie: {cookie}");
+    let existing = get(
+        stack.addr(),
+        "/.steemgate/status",
+        &["Accept: application/json", &header],
+    );
+    assert_eq!(existing.status, 200);
+    // ...but status polling has its own bound.
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| {
+            get(
+                stack.addr(),
+                "/.steemgate/status",
+                &["Accept: application/json", &header],
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
+}

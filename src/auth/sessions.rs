@@ -44,6 +44,9 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Randomness(#[from] RandomnessUnavailable),
+    /// A new session was needed but this client may not create one now.
+    #[error("too many new sessions from this client")]
+    RateLimited,
 }
 
 /// A session that exists in the store.
@@ -109,11 +112,13 @@ impl SessionManager {
 
     /// The session for a login page or status poll: the existing one if it is
     /// logged in or has a live memo; a fresh memo if its memo expired; a
-    /// brand-new session (new id, never the presented one) otherwise.
+    /// brand-new session (new id, never the presented one) otherwise, if
+    /// `may_create` allows it.
     pub async fn ensure_challenge(
         &self,
         presented: Option<SessionId>,
         now: UnixTime,
+        may_create: impl FnOnce() -> bool,
     ) -> Result<LiveSession, SessionError> {
         if let Some(id) = presented {
             let key = id.store_key();
@@ -141,6 +146,9 @@ impl SessionManager {
                     is_new: false,
                 });
             }
+        }
+        if !may_create() {
+            return Err(SessionError::RateLimited);
         }
         let id = SessionId::generate()?;
         let key = id.store_key();
@@ -231,7 +239,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_visitor_gets_a_new_session_with_a_memo() {
         let (sessions, _) = manager();
-        let live = sessions.ensure_challenge(None, NOW).await.unwrap();
+        let live = sessions.ensure_challenge(None, NOW, || true).await.unwrap();
         assert!(live.is_new);
         let memo = live.record.memo.clone().unwrap();
         assert!(memo.starts_with("login "));
@@ -244,7 +252,7 @@ mod tests {
         let (sessions, store) = manager();
         let forged = SessionId::generate().unwrap();
         let live = sessions
-            .ensure_challenge(Some(forged.clone()), NOW)
+            .ensure_challenge(Some(forged.clone()), NOW, || true)
             .await
             .unwrap();
         assert!(live.is_new);
@@ -261,15 +269,15 @@ mod tests {
     #[tokio::test]
     async fn the_memo_is_kept_while_live_and_renewed_after_expiry() {
         let (sessions, _) = manager();
-        let first = sessions.ensure_challenge(None, NOW).await.unwrap();
+        let first = sessions.ensure_challenge(None, NOW, || true).await.unwrap();
         let again = sessions
-            .ensure_challenge(Some(first.id.clone()), NOW + 10)
+            .ensure_challenge(Some(first.id.clone()), NOW + 10, || true)
             .await
             .unwrap();
         assert!(!again.is_new);
         assert_eq!(again.record.memo, first.record.memo);
         let later = sessions
-            .ensure_challenge(Some(first.id.clone()), NOW + 601)
+            .ensure_challenge(Some(first.id.clone()), NOW + 601, || true)
             .await
             .unwrap();
         assert!(!later.is_new, "same session, same cookie");
@@ -283,7 +291,7 @@ mod tests {
     #[tokio::test]
     async fn a_claimed_memo_logs_the_session_in_and_logout_revokes_it() {
         let (sessions, store) = manager();
-        let live = sessions.ensure_challenge(None, NOW).await.unwrap();
+        let live = sessions.ensure_challenge(None, NOW, || true).await.unwrap();
         let memo = live.record.memo.clone().unwrap();
         let claim = Claim {
             account: "alice".into(),
@@ -309,7 +317,7 @@ mod tests {
             Some("alice")
         );
         let kept = sessions
-            .ensure_challenge(Some(live.id.clone()), NOW + 8)
+            .ensure_challenge(Some(live.id.clone()), NOW + 8, || true)
             .await
             .unwrap();
         assert_eq!(kept.record.account.as_deref(), Some("alice"));

@@ -33,6 +33,8 @@ pub struct ConfigInput {
     pub login: LoginInput,
     #[serde(default)]
     pub report: ReportInput,
+    #[serde(default)]
+    pub limits: LimitsInput,
     pub routes: Routes,
 }
 
@@ -75,6 +77,16 @@ pub struct LoginInput {
 pub struct ReportInput {
     pub stale_days: Option<u32>,
     pub cache_ttl: Option<HumanDuration>,
+}
+
+/// Per-client-address limits (0 disables one).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsInput {
+    pub new_sessions_per_minute: Option<u32>,
+    pub new_sessions_burst: Option<u32>,
+    pub status_per_minute: Option<u32>,
+    pub status_burst: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

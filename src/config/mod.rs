@@ -70,6 +70,7 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     pub memo_prefix: String,
     pub report: ReportConfig,
+    pub limits: LimitsConfig,
     /// Sorted: longest path prefix first, then host-specific before
     /// host-less, so the first match is the most specific.
     pub routes: Vec<Route>,
@@ -138,6 +139,26 @@ pub enum StoreLocation {
 pub struct ReportConfig {
     pub stale_days: u32,
     pub cache_ttl: Duration,
+}
+
+/// Per-client-address limits; 0 disables a limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub new_sessions_per_minute: u32,
+    pub new_sessions_burst: u32,
+    pub status_per_minute: u32,
+    pub status_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            new_sessions_per_minute: 20,
+            new_sessions_burst: 20,
+            status_per_minute: 300,
+            status_burst: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +330,18 @@ impl Config {
                     .report
                     .cache_ttl
                     .map_or(Duration::from_secs(300), |d| d.0),
+            },
+            limits: {
+                let defaults = LimitsConfig::default();
+                let l = input.limits;
+                LimitsConfig {
+                    new_sessions_per_minute: l
+                        .new_sessions_per_minute
+                        .unwrap_or(defaults.new_sessions_per_minute),
+                    new_sessions_burst: l.new_sessions_burst.unwrap_or(defaults.new_sessions_burst),
+                    status_per_minute: l.status_per_minute.unwrap_or(defaults.status_per_minute),
+                    status_burst: l.status_burst.unwrap_or(defaults.status_burst),
+                }
             },
             routes,
         })

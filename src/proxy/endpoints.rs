@@ -22,7 +22,7 @@ use serde_json::json;
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
 use super::{GatewayState, wants_html};
-use crate::auth::sessions::LiveSession;
+use crate::auth::sessions::{LiveSession, SessionError};
 use crate::store::{SessionRecord, UnixTime, now_unix};
 
 const LOGIN_JS: &str = include_str!("../../templates/assets/login.js");
@@ -44,7 +44,12 @@ pub async fn handle(
         ("GET" | "HEAD", "/.steemgate/login") => {
             login_page(state, session, params.get("rd").unwrap_or("/")).await
         }
-        ("GET" | "HEAD", "/.steemgate/status") => status(state, session, params.wait()).await,
+        ("GET" | "HEAD", "/.steemgate/status") => {
+            if client_ip(session).is_some_and(|ip| !state.limits.allow_status(ip)) {
+                return too_many_requests(state, session).await;
+            }
+            status(state, session, params.wait()).await
+        }
         ("POST", "/.steemgate/logout") => logout(state, session).await,
         ("GET" | "HEAD", "/.steemgate/auth") => forward_auth(state, session).await,
         ("GET" | "HEAD", "/.steemgate/assets/login.js") => {
@@ -161,12 +166,22 @@ async fn live_session(
     session: &mut Session,
 ) -> pingora::Result<Option<LiveSession>> {
     let presented = presented_session(state, session);
-    match state.sessions.ensure_challenge(presented, now_unix()).await {
+    let ip = client_ip(session);
+    let may_create = || ip.is_none_or(|ip| state.limits.allow_new_session(ip));
+    match state
+        .sessions
+        .ensure_challenge(presented, now_unix(), may_create)
+        .await
+    {
         Ok(live) => {
             if live.is_new {
                 state.metrics.challenges_issued.inc();
             }
             Ok(Some(live))
+        }
+        Err(SessionError::RateLimited) => {
+            too_many_requests(state, session).await?;
+            Ok(None)
         }
         Err(e) => {
             state.metrics.store_errors.inc();
@@ -175,6 +190,28 @@ async fn live_session(
             Ok(None)
         }
     }
+}
+
+/// The address of the client connection (proxies in front are not trusted).
+fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
+
+/// 429: this client asked for too many new sessions or status polls.
+async fn too_many_requests(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+    let message = "Too many requests from your address. Please wait a minute and try again.";
+    let response = if wants_html(session) {
+        LocalResponse::html(429, render_message(state, 429, "Slow down", message, None))
+    } else {
+        LocalResponse::json(429, &json!({"error": message}))
+    };
+    response
+        .header("retry-after", "60".to_string())
+        .send(session)
+        .await
 }
 
 fn new_cookie(state: &GatewayState, live: &LiveSession) -> Option<String> {

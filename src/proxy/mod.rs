@@ -16,6 +16,7 @@
 
 pub mod endpoints;
 pub mod headers;
+pub mod limits;
 pub mod path;
 pub mod redirect;
 pub mod respond;
@@ -66,6 +67,8 @@ pub struct GatewayState {
     /// Set only when the chain is the devnet: enables the "simulate transfer" button.
     pub devnet: Option<Arc<dyn RpcCall>>,
     pub metrics: Arc<Metrics>,
+    /// Per-client limits on new sessions and status polls.
+    pub limits: limits::ClientLimits,
     /// Whether the public listener is TLS (decides `X-Forwarded-Proto`).
     pub tls: bool,
 }

@@ -380,6 +380,7 @@ session:
   secret: "{SECRET}"
   challenge_ttl: 15m
 store: "file:{store}"
+limits: {{new_sessions_per_minute: 0, status_per_minute: 0}}
 routes:
   - {{host: "127.0.0.1", path: /, upstream: "http://{upstream}", auth: required}}
   - {{path: /public, upstream: "http://{upstream}", auth: public}}
@@ -401,18 +402,23 @@ pub struct Stack {
 
 impl Stack {
     pub fn start() -> Self {
+        Self::start_with(|config| config)
+    }
+
+    /// Starts with the test config passed through `edit` first.
+    pub fn start_with(edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let devnet = TestDevnet::start();
         devnet.produce_block(None);
         let upstream = echo_upstream();
         let (addr, admin) = (free_addr(), free_addr());
-        let config = test_config(
+        let config = edit(test_config(
             addr,
             admin,
             &devnet.url(),
             upstream.addr,
             &dir.path().join("store"),
-        );
+        ));
         let gateway = GatewayProcess::start(&config, dir.path(), addr, admin);
         let stack = Self {
             gateway,
