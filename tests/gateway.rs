@@ -495,3 +495,53 @@ fn new_sessions_and_status_polls_are_rate_limited_per_client() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn audit_log_records_logins_and_refusals_without_secrets() {
+    let stack = Stack::start();
+    let cookie = stack.login_as("alice");
+    let (_, memo) = stack.start_login();
+    stack
+        .devnet
+        .transfer("mallory", GATE, "0.001 STEEM", &format!("#{memo}"));
+    stack.devnet.produce_block(None);
+    let log_path = stack
+        .dir
+        .path()
+        .join(format!("gateway-{}.log", stack.addr().port()));
+    let refused = support::wait_until(std::time::Duration::from_secs(10), || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains("login transfer refused")
+    });
+    assert!(refused, "an encrypted-memo transfer to us is audited");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let login = log
+        .lines()
+        .find(|l| l.contains("login by transfer"))
+        .expect("a login audit line");
+    assert!(
+        login.contains("alice") && login.contains("txid") && login.contains("block"),
+        "{login}"
+    );
+    let session = login
+        .split("session=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("session id");
+    assert!(
+        log.lines().any(|l| l.contains("login session created")
+            && l.contains(session)
+            && l.contains("127.0.0.1")),
+        "the session's creation (with the client address) correlates with its login"
+    );
+    let cookie_value = cookie.trim_start_matches("steemgate=");
+    assert!(
+        !log.contains(cookie_value),
+        "the cookie must never be logged"
+    );
+    assert!(
+        !log.contains(support::gateway::SECRET),
+        "the secret must never be logged"
+    );
+}

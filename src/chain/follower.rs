@@ -11,9 +11,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use blake2::Blake2b;
-use blake2::digest::Digest;
-use blake2::digest::consts::U8;
 use tokio::sync::{broadcast, watch};
 
 use super::asset::{AmountError, Symbol};
@@ -329,7 +326,16 @@ impl Follower {
                 Ok(matched) => matched,
                 Err(Mismatch::WrongRecipient(_)) => continue,
                 Err(why) => {
-                    tracing::debug!(block = block.number, txid = %op.txid, from = %op.from, "transfer to us ignored: {why}");
+                    // A transfer to us that cannot log anyone in: audited,
+                    // so an operator can answer "I paid but was not let in".
+                    tracing::info!(
+                        target: "steemgate::audit",
+                        block = block.number,
+                        txid = %op.txid,
+                        from = %op.from,
+                        reason = %why,
+                        "login transfer refused"
+                    );
                     continue;
                 }
             };
@@ -346,7 +352,7 @@ impl Follower {
                     logins += 1;
                     tracing::info!(
                         target: "steemgate::audit",
-                        session = %log_id(&key),
+                        session = %key.log_id(),
                         account = %sender,
                         txid = %op.txid,
                         block = block.number,
@@ -355,8 +361,18 @@ impl Follower {
                     // No receiver is fine: nobody is waiting on this session.
                     let _ = self.logins.send(key);
                 }
+                ClaimOutcome::UnknownMemo => {
+                    tracing::debug!(block = block.number, txid = %op.txid, account = %sender, "transfer memo is no live challenge");
+                }
                 outcome => {
-                    tracing::debug!(block = block.number, txid = %op.txid, account = %sender, ?outcome, "transfer did not log anyone in");
+                    tracing::info!(
+                        target: "steemgate::audit",
+                        block = block.number,
+                        txid = %op.txid,
+                        account = %sender,
+                        ?outcome,
+                        "login transfer refused"
+                    );
                 }
             }
         }
@@ -449,14 +465,6 @@ struct Round {
     head: u64,
     /// Nothing left to process right now: wait for the next block.
     caught_up: bool,
-}
-
-/// A short, non-reversible id of a session for audit logs.
-fn log_id(key: &SessionKey) -> String {
-    let digest = Blake2b::<U8>::new_with_prefix(b"steemgate-audit-log")
-        .chain_update(key.as_str())
-        .finalize();
-    hex::encode(digest)
 }
 
 #[cfg(test)]

@@ -176,6 +176,12 @@ async fn live_session(
         Ok(live) => {
             if live.is_new {
                 state.metrics.challenges_issued.inc();
+                tracing::info!(
+                    target: "steemgate::audit",
+                    session = %live.key.log_id(),
+                    client = ?ip,
+                    "login session created"
+                );
             }
             Ok(Some(live))
         }

@@ -47,6 +47,17 @@ impl SessionKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A short, non-reversible id of the session for audit logs: lines about
+    /// one session correlate, but none reveals a store key or a cookie.
+    pub fn log_id(&self) -> String {
+        use blake2::digest::Digest;
+        let digest =
+            blake2::Blake2b::<blake2::digest::consts::U8>::new_with_prefix(b"steemgate-audit-log")
+                .chain_update(self.0.as_bytes())
+                .finalize();
+        hex::encode(digest)
+    }
 }
 
 /// How a session was logged in: enough to audit it later.
