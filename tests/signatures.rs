@@ -11,7 +11,7 @@ use steemgate::chain::crypto::keys::{
 };
 use steemgate::chain::crypto::serialize::{
     BinaryWriter, ChainTime, LegacyAsset, SerializeError, Transaction, TransferOperation, chain_id,
-    digest, digest_with_chain_id, transaction_id,
+    digest, digest_with_chain_id, ref_block_from_id, transaction_id,
 };
 use steemgate::chain::crypto::signature::{
     CompactSignature, SignatureError, is_fc_canonical, sign_compact, sign_compact_dhive,
@@ -673,6 +673,35 @@ fn real_chain_transfers() {
             recovered.to_string(),
             s(&v["recovered_public_key"]),
             "{source}"
+        );
+    }
+}
+
+#[test]
+fn ref_block_from_recorded_block() {
+    // Block 48404683 holds a transaction that references its previous block.
+    let block = fixture("steem-rpc/steem-condenser_get_block-48404683-transfer.json");
+    let previous = s(&block["result"]["previous"]);
+    assert_eq!(previous, "02e298ca70b04845dc42ea18ae2b4cc05cb8577b");
+    let (num, prefix) = ref_block_from_id(previous).unwrap();
+    let referencing = block["result"]["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tx| tx["ref_block_num"] == u64::from(num))
+        .unwrap();
+    assert_eq!((num, prefix), (39114, 1_162_391_664));
+    assert_eq!(referencing["ref_block_prefix"], u64::from(prefix));
+    for bad in [
+        "",
+        "02e298ca",
+        &"zz".repeat(20),
+        &"é".repeat(20),
+        &"0".repeat(42),
+    ] {
+        assert!(
+            matches!(ref_block_from_id(bad), Err(SerializeError::BlockId(_))),
+            "{bad:?}"
         );
     }
 }

@@ -38,6 +38,8 @@ pub enum SerializeError {
     TooMany(usize),
     #[error("transaction extensions must be empty")]
     Extensions,
+    #[error("block id {0:?} is not 40 hex characters")]
+    BlockId(String),
 }
 
 /// The chain id that prefixes every signing digest.
@@ -67,6 +69,22 @@ pub fn digest_with_chain_id(chain_id: &[u8; 32], tx_bytes: &[u8]) -> [u8; 32] {
 pub fn transaction_id(tx_bytes: &[u8]) -> String {
     let hash = Sha256::digest(tx_bytes);
     hex::encode(&hash[..20])
+}
+
+/// `(ref_block_num, ref_block_prefix)` for a transaction that references
+/// the block with id `block_id` (40 hex): the low 16 bits of the block
+/// number (the id's first 4 bytes, big-endian) and the id's bytes 4..8 read
+/// little-endian. The node rejects a transaction whose reference does not
+/// match a recent block, which bounds how long a signed login stays usable.
+pub fn ref_block_from_id(block_id: &str) -> Result<(u16, u32), SerializeError> {
+    let bad = || SerializeError::BlockId(block_id.chars().take(64).collect());
+    if block_id.len() != 40 {
+        return Err(bad());
+    }
+    let bytes = hex::decode(block_id).map_err(|_| bad())?;
+    let ref_block_num = u16::from_be_bytes([bytes[2], bytes[3]]);
+    let ref_block_prefix = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    Ok((ref_block_num, ref_block_prefix))
 }
 
 /// A point in chain time: whole seconds since 1970 in a u32, written in JSON
