@@ -9,6 +9,7 @@
 pub mod account;
 pub mod asset;
 pub mod block;
+pub mod crypto;
 pub mod devnet;
 pub mod follower;
 pub mod rpc;
