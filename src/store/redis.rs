@@ -125,6 +125,8 @@ pub struct RedisStore {
     claim_script: Script,
     lease_script: Script,
     revoked: broadcast::Sender<SessionKey>,
+    /// `true` while the subscriber is subscribed to the revocation channel.
+    feed_up: watch::Sender<bool>,
     /// Started by the first [`Store::revocations`] call.
     subscriber_started: OnceLock<()>,
     /// Dropped with the store, which stops the subscriber task.
@@ -155,6 +157,7 @@ impl RedisStore {
         }
         let (revoked, _) = broadcast::channel(REVOCATION_BUFFER);
         let (alive, _) = watch::channel(());
+        let (feed_up, _) = watch::channel(false);
         Ok(Self {
             client,
             prefix: prefix.to_string(),
@@ -164,6 +167,7 @@ impl RedisStore {
             claim_script: Script::new(CLAIM_SCRIPT),
             lease_script: Script::new(LEASE_SCRIPT),
             revoked,
+            feed_up,
             subscriber_started: OnceLock::new(),
             alive,
         })
@@ -240,9 +244,11 @@ impl RedisStore {
     }
 
     /// Feeds `revoked` from the `{prefix}:revoked` channel until the store
-    /// is dropped, reconnecting after failures.
+    /// is dropped, reconnecting after failures; `feed_up` says whether it is
+    /// subscribed right now.
     fn start_subscriber(&self, runtime: &tokio::runtime::Handle) {
         let client = self.client.clone();
+        let feed_up = self.feed_up.clone();
         let channel = self.revocation_channel();
         let sender = self.revoked.downgrade();
         let mut alive = self.alive.subscribe();
@@ -262,6 +268,7 @@ impl RedisStore {
                         .map_err(|e| {
                             tracing::warn!("revocation subscriber cannot subscribe: {e}")
                         })?;
+                    feed_up.send_replace(true);
                     let mut messages = pubsub.into_on_message();
                     while let Some(message) = futures::StreamExt::next(&mut messages).await {
                         let Some(sender) = sender.upgrade() else {
@@ -282,6 +289,8 @@ impl RedisStore {
                         }
                     }
                 }
+                // Revocations published from now on are missed until resubscribed.
+                feed_up.send_replace(false);
                 tokio::select! {
                     _ = alive.changed() => return,
                     _ = tokio::time::sleep(SUBSCRIBER_RETRY) => {}
@@ -519,5 +528,9 @@ impl Store for RedisStore {
         self.subscriber_started
             .get_or_init(|| self.start_subscriber(&runtime));
         Some(receiver)
+    }
+
+    fn revocation_feed_status(&self) -> Option<watch::Receiver<bool>> {
+        Some(self.feed_up.subscribe())
     }
 }
