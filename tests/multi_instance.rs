@@ -66,8 +66,12 @@ impl Pair {
         };
         for gateway in &pair.gateways {
             assert!(
-                wait_until(Duration::from_secs(30), || get(gateway.admin, "/ready", &[])
-                    .status
+                wait_until(Duration::from_secs(30), || get(
+                    gateway.admin,
+                    "/ready",
+                    &[]
+                )
+                .status
                     == 200),
                 "gateway {} never became ready",
                 gateway.addr
@@ -190,11 +194,17 @@ fn a_login_through_one_instance_is_honoured_by_the_other_and_binds_once() {
             .is_some_and(|cursor| cursor >= replay_block)
     });
     assert!(processed, "the replay block was never processed");
-    assert_eq!(logins_total(&pair, &[0, 1]), 1.0, "one login event in total");
+    assert_eq!(
+        logins_total(&pair, &[0, 1]),
+        1.0,
+        "one login event in total"
+    );
 
     // The stored proof is alice's transfer.
     let value = cookie.split_once('=').unwrap().1;
-    let id = CookieCodec::new(&[SECRET]).decode(value).expect("our cookie");
+    let id = CookieCodec::new(&[SECRET])
+        .decode(value)
+        .expect("our cookie");
     let record = runtime
         .block_on(store.get_session(&id.store_key()))
         .unwrap()
@@ -252,8 +262,12 @@ fn a_redis_outage_fails_closed_and_recovers_without_a_restart() {
     pair.redis.stop();
     for i in 0..2 {
         assert!(
-            wait_until(Duration::from_secs(10), || get(pair.admin(i), "/ready", &[])
-                .status
+            wait_until(Duration::from_secs(10), || get(
+                pair.admin(i),
+                "/ready",
+                &[]
+            )
+            .status
                 == 503),
             "/ready on instance {i} never reported the outage"
         );
@@ -295,8 +309,12 @@ fn a_redis_outage_fails_closed_and_recovers_without_a_restart() {
     pair.redis.restart();
     for i in 0..2 {
         assert!(
-            wait_until(Duration::from_secs(20), || get(pair.admin(i), "/ready", &[])
-                .status
+            wait_until(Duration::from_secs(20), || get(
+                pair.admin(i),
+                "/ready",
+                &[]
+            )
+            .status
                 == 200),
             "instance {i} did not recover"
         );

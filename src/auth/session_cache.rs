@@ -343,7 +343,13 @@ mod tests {
         let cache = SessionCache::new(TTL, 64);
         let t0 = Instant::now();
         for i in 0..10_000 {
-            cache.insert_at(key(&format!("k{i}")), "alice".into(), 1_000, cache.epoch(), t0);
+            cache.insert_at(
+                key(&format!("k{i}")),
+                "alice".into(),
+                1_000,
+                cache.epoch(),
+                t0,
+            );
         }
         let bound = 64usize.div_ceil(SHARDS) * SHARDS;
         assert!(cache.len() <= bound, "{} > {bound}", cache.len());
@@ -356,11 +362,23 @@ mod tests {
         let cache = SessionCache::new(TTL, SHARDS);
         let t0 = Instant::now();
         for i in 0..1_000 {
-            cache.insert_at(key(&format!("old{i}")), "a".into(), 1_000, cache.epoch(), t0);
+            cache.insert_at(
+                key(&format!("old{i}")),
+                "a".into(),
+                1_000,
+                cache.epoch(),
+                t0,
+            );
         }
         let later = t0 + TTL;
         for i in 0..1_000 {
-            cache.insert_at(key(&format!("new{i}")), "b".into(), 1_000, cache.epoch(), later);
+            cache.insert_at(
+                key(&format!("new{i}")),
+                "b".into(),
+                1_000,
+                cache.epoch(),
+                later,
+            );
         }
         assert!(cache.len() <= SHARDS);
         assert_eq!(cache.get_at(&key("new999"), later, 0), Some("b".into()));
@@ -457,7 +475,10 @@ mod tests {
         }
         let task = tokio::spawn(follow_revocations(cache.clone(), feed, None));
         assert!(eventually(|| cache.is_empty()).await);
-        assert!(cache.is_serving(), "no status feed: lag alone does not suspend");
+        assert!(
+            cache.is_serving(),
+            "no status feed: lag alone does not suspend"
+        );
         drop(revoke);
         task.await.unwrap();
     }

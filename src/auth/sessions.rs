@@ -403,7 +403,13 @@ mod tests {
         let sessions = manager(store.clone(), Duration::from_secs(60));
         let live = pending(&sessions).await;
         log_in(&store, &live, "dave").await;
-        assert!(sessions.account(&live.id, now_unix()).await.unwrap().is_some());
+        assert!(
+            sessions
+                .account(&live.id, now_unix())
+                .await
+                .unwrap()
+                .is_some()
+        );
         assert!(sessions.logout(&live.id).await.unwrap());
         assert_eq!(sessions.account(&live.id, now_unix()).await.unwrap(), None);
     }
@@ -416,7 +422,13 @@ mod tests {
         log_in(&store, &live, "erin").await;
         let before = store.reads.load(Ordering::SeqCst);
         for _ in 0..3 {
-            assert!(sessions.account(&live.id, now_unix()).await.unwrap().is_some());
+            assert!(
+                sessions
+                    .account(&live.id, now_unix())
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
         }
         assert_eq!(store.reads.load(Ordering::SeqCst), before + 3);
     }

@@ -402,9 +402,7 @@ fn validate_session(input: input::SessionInput, base: &Path) -> Result<SessionCo
             "must be between 1s and 24h",
         ));
     }
-    let cache_ttl = input
-        .cache_ttl
-        .map_or(DEFAULT_SESSION_CACHE_TTL, |d| d.0);
+    let cache_ttl = input.cache_ttl.map_or(DEFAULT_SESSION_CACHE_TTL, |d| d.0);
     if cache_ttl > MAX_SESSION_CACHE_TTL {
         return Err(invalid(
             "session.cache_ttl",
