@@ -13,7 +13,9 @@
 //!   `claimed_by`; expires at `expires_at` plus the challenge's ttl.
 //! - `{prefix}:cursor`: the follower's last processed block (one key).
 //! - `{prefix}:lease:follower`: the follower lease holder (PX ttl).
-//! - channel `{prefix}:revoked`: session keys deleted by any instance.
+//! - channel `{prefix}:revoked`: session keys deleted by any instance (one
+//!   subscriber per store; whether it is subscribed right now is reported by
+//!   `revocation_feed_status`, so session caches stop while it is down).
 //!
 //! Hashes instead of JSON strings so the Lua scripts edit single fields and
 //! never re-encode numbers (Lua's doubles would mangle large integers).
