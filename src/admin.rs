@@ -31,6 +31,8 @@ pub struct Metrics {
     pub chain_head: IntGauge,
     pub blocks_behind: IntGauge,
     pub node_failovers: IntCounter,
+    /// 1 while this instance holds the follower lease (follows the chain).
+    pub follower_lease: IntGauge,
 }
 
 impl Metrics {
@@ -64,9 +66,13 @@ impl Metrics {
                 "node_failovers_total",
                 "RPC calls that moved to another node",
             ),
+            follower_lease: gauge(
+                "follower_lease_held",
+                "1 while this instance holds the follower lease and follows the chain",
+            ),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 7] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
             Box::new(metrics.requests.clone()),
             Box::new(metrics.logins.clone()),
             Box::new(metrics.challenges_issued.clone()),
@@ -74,6 +80,7 @@ impl Metrics {
             Box::new(metrics.chain_head.clone()),
             Box::new(metrics.blocks_behind.clone()),
             Box::new(metrics.node_failovers.clone()),
+            Box::new(metrics.follower_lease.clone()),
         ];
         for collector in collectors {
             if let Err(e) = metrics.registry.register(collector) {
@@ -180,6 +187,10 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         i64::try_from(snapshot.head_block.saturating_sub(snapshot.processed_block))
             .unwrap_or(i64::MAX),
     );
+    state
+        .metrics
+        .follower_lease
+        .set(i64::from(snapshot.following));
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -17,6 +17,7 @@ use pingora::services::background::{BackgroundService, background_service};
 
 use crate::admin::{AdminState, Metrics};
 use crate::auth::cookie::CookieCodec;
+use crate::auth::session_cache::{self, SessionCache};
 use crate::auth::sessions::{SessionManager, SessionSettings};
 use crate::chain::follower::{ChainStatusHandle, Follower, FollowerSettings};
 use crate::chain::rpc::RpcClient;
@@ -259,6 +260,10 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     })?;
 
     let secure = config.session.secure.unwrap_or(false);
+    let session_cache = Arc::new(SessionCache::new(
+        config.session.cache_ttl,
+        session_cache::DEFAULT_CAPACITY,
+    ));
     let sessions = SessionManager::new(
         store.clone(),
         CookieCodec::new(&config.session.secrets),
@@ -272,7 +277,8 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
             ),
             secure,
         },
-    );
+    )
+    .with_cache(session_cache.clone());
     let login_amount = config.chain.login_amount();
     let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| {
         Arc::new(RpcClient::new(
@@ -317,6 +323,15 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
             },
         ));
     }
+    if session_cache.is_enabled() {
+        server.add_service(background_service(
+            "session revocations",
+            RevocationService {
+                store: store.clone(),
+                cache: session_cache,
+            },
+        ));
+    }
     server.add_service(background_service(
         "chain follower",
         ChainService {
@@ -339,6 +354,29 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     }
     tracing::info!(listen = %config.listen, admin = ?config.admin_listen, "steemgate starting");
     server.run_forever();
+}
+
+/// Keeps the session cache in step with logouts on other instances (a store
+/// shared through Redis); with a single-instance store it has nothing to do.
+struct RevocationService {
+    store: SharedStore,
+    cache: Arc<SessionCache>,
+}
+
+#[async_trait]
+impl BackgroundService for RevocationService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        // Subscribing here ties the store's subscriber task to this
+        // service's runtime, which runs as long as the process does.
+        let Some(feed) = self.store.revocations() else {
+            return;
+        };
+        let status = self.store.revocation_feed_status();
+        tokio::select! {
+            () = session_cache::follow_revocations(self.cache.clone(), feed, status) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }
 
 /// The devnet as a background service (`steemgate demo`).

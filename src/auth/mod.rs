@@ -7,6 +7,7 @@
 
 pub mod challenge;
 pub mod cookie;
+pub mod session_cache;
 pub mod sessions;
 
 use rand::TryRng;

@@ -5,6 +5,7 @@
 //! says) are the security core and must be testable without pingora. The
 //! proxy only hands this module cookie header values and gets back facts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
@@ -12,6 +13,7 @@ use cookie::{Cookie, SameSite};
 use super::RandomnessUnavailable;
 use super::challenge::new_memo;
 use super::cookie::{CookieCodec, SessionId};
+use super::session_cache::SessionCache;
 use crate::store::{SessionKey, SessionRecord, SharedStore, StoreError, UnixTime};
 
 /// Settings from `session:` and `login:` in the config.
@@ -64,15 +66,32 @@ pub struct SessionManager {
     store: SharedStore,
     codec: CookieCodec,
     settings: SessionSettings,
+    /// Logged-in sessions recently read from the store (see
+    /// [`super::session_cache`]); disabled unless set with [`SessionManager::with_cache`].
+    cache: Arc<SessionCache>,
 }
 
 impl SessionManager {
+    /// Without a session cache: every lookup reads the store.
     pub fn new(store: SharedStore, codec: CookieCodec, settings: SessionSettings) -> Self {
         Self {
             store,
             codec,
             settings,
+            cache: Arc::new(SessionCache::disabled()),
         }
+    }
+
+    /// Uses `cache` for [`SessionManager::account`]. Whoever builds it
+    /// should also run [`super::session_cache::follow_revocations`] when the
+    /// store is shared with other instances.
+    pub fn with_cache(mut self, cache: Arc<SessionCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    pub fn cache(&self) -> &Arc<SessionCache> {
+        &self.cache
     }
 
     pub fn settings(&self) -> &SessionSettings {
@@ -101,13 +120,30 @@ impl SessionManager {
 
     /// The logged-in account of session `id`, if any. A store failure is an
     /// error, never "anonymous".
+    ///
+    /// Answered from the session cache when it holds a fresh entry; only a
+    /// logged-in answer is cached (a session that logs in is seen at once).
     pub async fn account(
         &self,
         id: &SessionId,
         now: UnixTime,
     ) -> Result<Option<String>, StoreError> {
-        let record = self.store.get_session(&id.store_key()).await?;
-        Ok(record.filter(|r| r.is_live(now)).and_then(|r| r.account))
+        let key = id.store_key();
+        if let Some(account) = self.cache.get(&key, now) {
+            return Ok(Some(account));
+        }
+        let epoch = self.cache.epoch();
+        let Some(record) = self.store.get_session(&key).await? else {
+            return Ok(None);
+        };
+        if !record.is_live(now) {
+            return Ok(None);
+        }
+        if let Some(account) = &record.account {
+            self.cache
+                .insert(key, account.clone(), record.expires_at, epoch);
+        }
+        Ok(record.account)
     }
 
     /// The session for a login page or status poll: the existing one if it is
@@ -180,9 +216,16 @@ impl SessionManager {
         })
     }
 
-    /// Revokes the session server-side. Returns whether one existed.
+    /// Revokes the session server-side (and in this instance's cache at
+    /// once; other instances hear it from the store). Returns whether one
+    /// existed.
     pub async fn logout(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.store.delete_session(&id.store_key()).await
+        let key = id.store_key();
+        self.cache.evict(&key);
+        let deleted = self.store.delete_session(&key).await;
+        // Again: a lookup that raced the delete may have re-cached it.
+        self.cache.evict(&key);
+        deleted
     }
 
     /// `Set-Cookie` value for a session: HttpOnly, SameSite=Lax, Path=/,
@@ -357,5 +400,195 @@ mod tests {
             SessionSettings::effective_cookie_name("steemgate", true),
             "__Host-steemgate"
         );
+    }
+}
+
+/// The session cache as seen through the manager.
+#[cfg(test)]
+mod cache_tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Claim, ClaimOutcome, Store, StoreResult, now_unix};
+
+    /// A memory store that counts session reads and can be made to fail.
+    #[derive(Default)]
+    struct CountingStore {
+        inner: MemoryStore,
+        reads: AtomicUsize,
+        failing: AtomicBool,
+    }
+
+    impl CountingStore {
+        fn check(&self) -> StoreResult<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                Err(StoreError::new("injected failure"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Store for CountingStore {
+        async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.check()?;
+            self.inner.get_session(key).await
+        }
+        async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
+            self.check()?;
+            self.inner.put_session(key, record).await
+        }
+        async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
+            self.check()?;
+            self.inner.delete_session(key).await
+        }
+        async fn issue_challenge(
+            &self,
+            key: &SessionKey,
+            memo: &str,
+            expires_at: UnixTime,
+        ) -> StoreResult<()> {
+            self.check()?;
+            self.inner.issue_challenge(key, memo, expires_at).await
+        }
+        async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
+            self.check()?;
+            self.inner.claim_challenge(memo, claim).await
+        }
+        async fn cursor(&self) -> StoreResult<Option<u64>> {
+            self.inner.cursor().await
+        }
+        async fn set_cursor(&self, block: u64) -> StoreResult<()> {
+            self.inner.set_cursor(block).await
+        }
+        async fn ping(&self) -> StoreResult<()> {
+            self.check()
+        }
+        async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize> {
+            self.inner.sweep_expired(now).await
+        }
+    }
+
+    fn manager(store: Arc<CountingStore>, cache_ttl: Duration) -> SessionManager {
+        SessionManager::new(
+            store,
+            CookieCodec::new(&[b"unit-test-secret-0123456789abcdef-xyz".to_vec()]),
+            SessionSettings {
+                ttl: Duration::from_secs(3600),
+                challenge_ttl: Duration::from_secs(600),
+                memo_prefix: String::new(),
+                cookie_name: "steemgate".into(),
+                secure: false,
+            },
+        )
+        .with_cache(Arc::new(SessionCache::new(cache_ttl, 1000)))
+    }
+
+    /// A fresh pending session with a memo.
+    async fn pending(sessions: &SessionManager) -> LiveSession {
+        sessions
+            .ensure_challenge(None, now_unix(), || true)
+            .await
+            .unwrap()
+    }
+
+    async fn log_in(store: &CountingStore, live: &LiveSession, account: &str) {
+        let now = now_unix();
+        let claim = Claim {
+            account: account.into(),
+            txid: "tx".into(),
+            block_num: 1,
+            block_time: now,
+            session_ttl_secs: 3600,
+            now,
+        };
+        let memo = crate::auth::challenge::canonical_memo(live.record.memo.as_deref().unwrap());
+        let outcome = store.inner.claim_challenge(&memo, &claim).await.unwrap();
+        assert!(matches!(outcome, ClaimOutcome::LoggedIn(_)), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_warm_cache_answers_without_the_store() {
+        let store = Arc::new(CountingStore::default());
+        let sessions = manager(store.clone(), Duration::from_secs(60));
+        let live = pending(&sessions).await;
+        log_in(&store, &live, "alice").await;
+        let before = store.reads.load(Ordering::SeqCst);
+        for _ in 0..10 {
+            assert_eq!(
+                sessions.account(&live.id, now_unix()).await.unwrap(),
+                Some("alice".into())
+            );
+        }
+        assert_eq!(store.reads.load(Ordering::SeqCst), before + 1);
+    }
+
+    #[tokio::test]
+    async fn anonymous_is_never_cached_so_a_login_shows_at_once() {
+        let store = Arc::new(CountingStore::default());
+        let sessions = manager(store.clone(), Duration::from_secs(60));
+        let live = pending(&sessions).await;
+        assert_eq!(sessions.account(&live.id, now_unix()).await.unwrap(), None);
+        assert_eq!(sessions.account(&live.id, now_unix()).await.unwrap(), None);
+        log_in(&store, &live, "bob").await;
+        assert_eq!(
+            sessions.account(&live.id, now_unix()).await.unwrap(),
+            Some("bob".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn store_errors_are_not_cached() {
+        let store = Arc::new(CountingStore::default());
+        let sessions = manager(store.clone(), Duration::from_secs(60));
+        let live = pending(&sessions).await;
+        log_in(&store, &live, "carol").await;
+        store.failing.store(true, Ordering::SeqCst);
+        assert!(sessions.account(&live.id, now_unix()).await.is_err());
+        assert!(sessions.account(&live.id, now_unix()).await.is_err());
+        store.failing.store(false, Ordering::SeqCst);
+        assert_eq!(
+            sessions.account(&live.id, now_unix()).await.unwrap(),
+            Some("carol".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn logout_evicts_locally_at_once() {
+        let store = Arc::new(CountingStore::default());
+        let sessions = manager(store.clone(), Duration::from_secs(60));
+        let live = pending(&sessions).await;
+        log_in(&store, &live, "dave").await;
+        assert!(
+            sessions
+                .account(&live.id, now_unix())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(sessions.logout(&live.id).await.unwrap());
+        assert_eq!(sessions.account(&live.id, now_unix()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn without_a_cache_every_lookup_reads_the_store() {
+        let store = Arc::new(CountingStore::default());
+        let sessions = manager(store.clone(), Duration::ZERO);
+        let live = pending(&sessions).await;
+        log_in(&store, &live, "erin").await;
+        let before = store.reads.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            assert!(
+                sessions
+                    .account(&live.id, now_unix())
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        assert_eq!(store.reads.load(Ordering::SeqCst), before + 3);
     }
 }

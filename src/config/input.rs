@@ -60,6 +60,9 @@ pub struct SessionInput {
     pub secret_file: Option<PathBuf>,
     pub ttl: Option<HumanDuration>,
     pub challenge_ttl: Option<HumanDuration>,
+    /// How long a logged-in session is served from memory before the store
+    /// is asked again; `0s` disables the cache.
+    pub cache_ttl: Option<HumanDuration>,
     pub cookie_name: Option<String>,
     /// `true`/`false` forces the cookie's Secure flag; absent: Secure when
     /// served over TLS.

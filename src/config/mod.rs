@@ -20,6 +20,10 @@ use input::{ConfigInput, OneOrMany, UpstreamInput};
 pub const MIN_SECRET_LEN: usize = 32;
 /// Environment variable that supplies the session secret.
 pub const SECRET_ENV: &str = "STEEMGATE_SECRET";
+/// Default `session.cache_ttl`.
+pub const DEFAULT_SESSION_CACHE_TTL: Duration = Duration::from_secs(2);
+/// Largest `session.cache_ttl`: a logout elsewhere may go unnoticed this long.
+pub const MAX_SESSION_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// Default public nodes, used when `chain.nodes` is absent.
 pub fn default_nodes(chain: ChainName) -> &'static [&'static str] {
@@ -108,6 +112,10 @@ pub struct SessionConfig {
     pub secrets: Vec<Vec<u8>>,
     pub ttl: Duration,
     pub challenge_ttl: Duration,
+    /// How long a logged-in session is served from this instance's memory
+    /// before the store is read again (also the longest a logout on another
+    /// instance can go unnoticed); zero disables the cache.
+    pub cache_ttl: Duration,
     pub cookie_name: String,
     pub secure: Option<bool>,
 }
@@ -121,6 +129,7 @@ impl std::fmt::Debug for SessionConfig {
             )
             .field("ttl", &self.ttl)
             .field("challenge_ttl", &self.challenge_ttl)
+            .field("cache_ttl", &self.cache_ttl)
             .field("cookie_name", &self.cookie_name)
             .field("secure", &self.secure)
             .finish()
@@ -426,6 +435,13 @@ fn validate_session(input: input::SessionInput, base: &Path) -> Result<SessionCo
             "must be between 1s and 24h",
         ));
     }
+    let cache_ttl = input.cache_ttl.map_or(DEFAULT_SESSION_CACHE_TTL, |d| d.0);
+    if cache_ttl > MAX_SESSION_CACHE_TTL {
+        return Err(invalid(
+            "session.cache_ttl",
+            "must be at most 1m (it is how long a logout elsewhere may go unnoticed)",
+        ));
+    }
     let cookie_name = input.cookie_name.unwrap_or_else(|| "steemgate".to_string());
     if cookie_name.is_empty()
         || !cookie_name
@@ -441,6 +457,7 @@ fn validate_session(input: input::SessionInput, base: &Path) -> Result<SessionCo
         secrets,
         ttl,
         challenge_ttl,
+        cache_ttl,
         cookie_name,
         secure: input.secure,
     })

@@ -38,6 +38,7 @@ fn defaults_are_applied() {
     assert_eq!(config.chain.confirm, Confirm::Head);
     assert_eq!(config.session.challenge_ttl, Duration::from_secs(900));
     assert_eq!(config.session.ttl, Duration::from_secs(30 * 86400));
+    assert_eq!(config.session.cache_ttl, Duration::from_secs(2));
     assert_eq!(
         config.store,
         StoreLocation::File(PathBuf::from("/etc/./data/steemgate"))
@@ -179,4 +180,16 @@ fn redis_store_urls() {
     );
     let e = err(&format!("{base}store: \"mysql://x\"\n"));
     assert!(e.contains("store"), "{e}");
+}
+
+#[test]
+fn session_cache_ttl() {
+    let base = minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n");
+    let with = |value: &str| base.replace("  secret:", &format!("  cache_ttl: {value}\n  secret:"));
+    let off = Config::from_yaml(&with("0s"), Path::new(".")).unwrap();
+    assert_eq!(off.session.cache_ttl, Duration::ZERO);
+    let short = Config::from_yaml(&with("500ms"), Path::new(".")).unwrap();
+    assert_eq!(short.session.cache_ttl, Duration::from_millis(500));
+    let e = err(&with("2m"));
+    assert!(e.contains("session.cache_ttl"), "{e}");
 }

@@ -234,6 +234,15 @@ pub trait Store: Send + Sync + 'static {
     fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<SessionKey>> {
         None
     }
+
+    /// Whether [`Store::revocations`] is hearing the other instances right
+    /// now: `true` while subscribed, `false` while the feed is down (then a
+    /// session cache must not answer from memory, and must drop everything
+    /// when it turns `true` again: revocations may have been missed). `None`
+    /// for stores without other instances. Call after `revocations()`.
+    fn revocation_feed_status(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }
 
 /// The store shared by the proxy, the follower and the admin service.

@@ -13,7 +13,9 @@
 //!   `claimed_by`; expires at `expires_at` plus the challenge's ttl.
 //! - `{prefix}:cursor`: the follower's last processed block (one key).
 //! - `{prefix}:lease:follower`: the follower lease holder (PX ttl).
-//! - channel `{prefix}:revoked`: session keys deleted by any instance.
+//! - channel `{prefix}:revoked`: session keys deleted by any instance (one
+//!   subscriber per store; whether it is subscribed right now is reported by
+//!   `revocation_feed_status`, so session caches stop while it is down).
 //!
 //! Hashes instead of JSON strings so the Lua scripts edit single fields and
 //! never re-encode numbers (Lua's doubles would mangle large integers).
@@ -125,6 +127,8 @@ pub struct RedisStore {
     claim_script: Script,
     lease_script: Script,
     revoked: broadcast::Sender<SessionKey>,
+    /// `true` while the subscriber is subscribed to the revocation channel.
+    feed_up: watch::Sender<bool>,
     /// Started by the first [`Store::revocations`] call.
     subscriber_started: OnceLock<()>,
     /// Dropped with the store, which stops the subscriber task.
@@ -155,6 +159,7 @@ impl RedisStore {
         }
         let (revoked, _) = broadcast::channel(REVOCATION_BUFFER);
         let (alive, _) = watch::channel(());
+        let (feed_up, _) = watch::channel(false);
         Ok(Self {
             client,
             prefix: prefix.to_string(),
@@ -164,6 +169,7 @@ impl RedisStore {
             claim_script: Script::new(CLAIM_SCRIPT),
             lease_script: Script::new(LEASE_SCRIPT),
             revoked,
+            feed_up,
             subscriber_started: OnceLock::new(),
             alive,
         })
@@ -240,9 +246,11 @@ impl RedisStore {
     }
 
     /// Feeds `revoked` from the `{prefix}:revoked` channel until the store
-    /// is dropped, reconnecting after failures.
+    /// is dropped, reconnecting after failures; `feed_up` says whether it is
+    /// subscribed right now.
     fn start_subscriber(&self, runtime: &tokio::runtime::Handle) {
         let client = self.client.clone();
+        let feed_up = self.feed_up.clone();
         let channel = self.revocation_channel();
         let sender = self.revoked.downgrade();
         let mut alive = self.alive.subscribe();
@@ -262,6 +270,7 @@ impl RedisStore {
                         .map_err(|e| {
                             tracing::warn!("revocation subscriber cannot subscribe: {e}")
                         })?;
+                    feed_up.send_replace(true);
                     let mut messages = pubsub.into_on_message();
                     while let Some(message) = futures::StreamExt::next(&mut messages).await {
                         let Some(sender) = sender.upgrade() else {
@@ -282,6 +291,8 @@ impl RedisStore {
                         }
                     }
                 }
+                // Revocations published from now on are missed until resubscribed.
+                feed_up.send_replace(false);
                 tokio::select! {
                     _ = alive.changed() => return,
                     _ = tokio::time::sleep(SUBSCRIBER_RETRY) => {}
@@ -519,5 +530,9 @@ impl Store for RedisStore {
         self.subscriber_started
             .get_or_init(|| self.start_subscriber(&runtime));
         Some(receiver)
+    }
+
+    fn revocation_feed_status(&self) -> Option<watch::Receiver<bool>> {
+        Some(self.feed_up.subscribe())
     }
 }

@@ -366,6 +366,26 @@ pub fn test_config(
     upstream: SocketAddr,
     store_dir: &std::path::Path,
 ) -> String {
+    test_config_with_store(
+        addr,
+        admin,
+        devnet_url,
+        upstream,
+        &format!("file:{}", store_dir.display()),
+        "",
+    )
+}
+
+/// [`test_config`] with any `store:` value (e.g. a `redis://` URL) and extra
+/// `session:` lines (each indented by two spaces, e.g. `"  cache_ttl: 60s\n"`).
+pub fn test_config_with_store(
+    addr: SocketAddr,
+    admin: SocketAddr,
+    devnet_url: &str,
+    upstream: SocketAddr,
+    store: &str,
+    session_extra: &str,
+) -> String {
     format!(
         r#"listen: "{addr}"
 admin_listen: "{admin}"
@@ -379,7 +399,7 @@ chain:
 session:
   secret: "{SECRET}"
   challenge_ttl: 15m
-store: "file:{store}"
+{session_extra}store: "{store}"
 limits: {{new_sessions_per_minute: 0, status_per_minute: 0}}
 routes:
   - {{host: "127.0.0.1", path: /, upstream: "http://{upstream}", auth: required}}
@@ -387,9 +407,48 @@ routes:
   - {{path: /maybe, upstream: "http://{upstream}", auth: optional}}
   - {{path: /admin, upstream: "http://{upstream}", auth: required, allow: [alice]}}
   - {{path: /hello, upstream: "builtin:hello", auth: required}}
-"#,
-        store = store_dir.display()
+"#
     )
+}
+
+/// The value of an unlabelled metric from `/metrics` on `admin`, if present.
+pub fn metric(admin: SocketAddr, name: &str) -> Option<f64> {
+    let response = get(admin, "/metrics", &[]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.body.lines().find_map(|line| {
+        let (metric, value) = line.split_once(' ')?;
+        (metric == name).then(|| value.trim().parse().ok())?
+    })
+}
+
+/// Starts a pending session on the gateway at `addr`: (cookie `name=value`, memo).
+pub fn start_login_at(addr: SocketAddr) -> (String, String) {
+    let response = get(addr, "/.steemgate/status", &["Accept: application/json"]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    let cookie = response
+        .session_cookie()
+        .expect("status sets a session cookie");
+    let memo = response.json()["memo"].as_str().expect("memo").to_string();
+    (cookie, memo)
+}
+
+/// Long-polls status on `addr` until `account` is logged in, for at most
+/// `rounds` polls of up to 2 s each.
+pub fn wait_logged_in_at(addr: SocketAddr, cookie: &str, account: &str, rounds: usize) {
+    let header = format!("Cookie: {cookie}");
+    for _ in 0..rounds {
+        let status = get(
+            addr,
+            "/.steemgate/status?wait=2",
+            &["Accept: application/json", &header],
+        )
+        .json();
+        if status["authenticated"] == json!(true) {
+            assert_eq!(status["account"], json!(account));
+            return;
+        }
+    }
+    panic!("session never logged in as {account} on {addr}");
 }
 
 /// Everything a gateway test needs, torn down on drop (gateway first).

@@ -1,0 +1,398 @@
+//! Several gateways behind one load balancer, sharing one Redis: the real
+//! binary, twice, against one in-test devnet and a private `redis-server`.
+//!
+//! Why end to end: what matters here (a login seen by every instance, a
+//! logout honoured everywhere, exactly one follower, failing closed while
+//! Redis is down, no Redis read per request in steady state) only shows
+//! between processes. Every test skips with a notice when `redis-server` is
+//! not installed (and fails under `STEEMGATE_REQUIRE_SYSTEM_DEPS=1`).
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use steemgate::auth::cookie::CookieCodec;
+use steemgate::store::Store;
+use steemgate::store::redis::RedisStore;
+use support::gateway::{
+    Background, GATE, GatewayProcess, Response, SECRET, TestDevnet, echo_upstream, get, metric,
+    post, start_login_at, test_config_with_store, upstream_saw, wait_logged_in_at,
+};
+use support::redis_server::RedisServer;
+use support::{free_addr, wait_until};
+
+/// Two gateways on one Redis and one devnet.
+struct Pair {
+    gateways: Vec<GatewayProcess>,
+    devnet: TestDevnet,
+    redis: RedisServer,
+    _upstream: Background,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    /// `None` when `redis-server` is missing. `session_extra`: extra
+    /// `session:` lines for both configs.
+    fn start(redis_args: &[&str], session_extra: &str) -> Option<Self> {
+        let redis = RedisServer::start_with_args(redis_args)?;
+        let dir = tempfile::tempdir().unwrap();
+        let devnet = TestDevnet::start();
+        devnet.produce_block(None);
+        let upstream = echo_upstream();
+        // The two configs differ only in their listen and admin addresses.
+        let gateways = (0..2)
+            .map(|_| {
+                let (addr, admin) = (free_addr(), free_addr());
+                let config = test_config_with_store(
+                    addr,
+                    admin,
+                    &devnet.url(),
+                    upstream.addr,
+                    &redis.url(),
+                    session_extra,
+                );
+                GatewayProcess::start(&config, dir.path(), addr, admin)
+            })
+            .collect();
+        let pair = Self {
+            gateways,
+            devnet,
+            redis,
+            _upstream: upstream,
+            _dir: dir,
+        };
+        for gateway in &pair.gateways {
+            assert!(
+                wait_until(Duration::from_secs(30), || get(
+                    gateway.admin,
+                    "/ready",
+                    &[]
+                )
+                .status
+                    == 200),
+                "gateway {} never became ready",
+                gateway.addr
+            );
+        }
+        Some(pair)
+    }
+
+    fn addr(&self, i: usize) -> SocketAddr {
+        self.gateways[i].addr
+    }
+
+    fn admin(&self, i: usize) -> SocketAddr {
+        self.gateways[i].admin
+    }
+
+    /// Logs `account` in through instance `via`: (cookie, memo, txid).
+    fn login_via(&self, via: usize, account: &str) -> (String, String, String) {
+        let (cookie, memo) = start_login_at(self.addr(via));
+        let txid = self.devnet.transfer(account, GATE, "0.001 STEEM", &memo);
+        self.devnet.produce_block(None);
+        wait_logged_in_at(self.addr(via), &cookie, account, 10);
+        (cookie, memo, txid)
+    }
+
+    /// Instances currently holding the follower lease.
+    fn lease_holders(&self) -> Vec<usize> {
+        (0..self.gateways.len())
+            .filter(|&i| metric(self.admin(i), "steemgate_follower_lease_held") == Some(1.0))
+            .collect()
+    }
+
+    /// [`Pair::lease_holders`] when only instance `alive` still answers.
+    fn lease_holders_alive(&self, alive: usize) -> Vec<usize> {
+        (metric(self.admin(alive), "steemgate_follower_lease_held") == Some(1.0))
+            .then_some(alive)
+            .into_iter()
+            .collect()
+    }
+}
+
+/// A request to the `required` route `/app` with the session cookie.
+fn app(addr: SocketAddr, cookie: &str, accept: &str) -> Response {
+    get(
+        addr,
+        "/app",
+        &[&format!("Cookie: {cookie}"), &format!("Accept: {accept}")],
+    )
+}
+
+/// The identity the upstream saw, or `None` when the gateway answered itself.
+fn forwarded_account(response: &Response) -> Option<Vec<String>> {
+    (response.status == 200)
+        .then(|| serde_json::from_str::<Value>(&response.body).ok())
+        .flatten()
+        .filter(|echo| echo.get("headers").is_some())
+        .map(|echo| upstream_saw(&echo, "x-steem-account"))
+}
+
+fn logins_total(pair: &Pair, instances: &[usize]) -> f64 {
+    instances
+        .iter()
+        .map(|&i| metric(pair.admin(i), "steemgate_logins_total").unwrap_or(0.0))
+        .sum()
+}
+
+/// `cmdstat_<command>:calls=N` from Redis `INFO commandstats`.
+fn redis_calls(redis: &RedisServer) -> HashMap<String, u64> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut connection)
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats
+                .split(',')
+                .find_map(|field| field.strip_prefix("calls="))?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+#[test]
+fn a_login_through_one_instance_is_honoured_by_the_other_and_binds_once() {
+    let Some(pair) = Pair::start(&[], "") else {
+        return;
+    };
+    let (cookie, memo, txid) = pair.login_via(0, "alice");
+
+    for i in 0..2 {
+        let response = app(pair.addr(i), &cookie, "application/json");
+        assert_eq!(
+            forwarded_account(&response),
+            Some(vec!["alice".to_string()]),
+            "instance {i}: {} {}",
+            response.status,
+            response.body
+        );
+    }
+
+    // Replaying alice's memo from another account changes nothing, no
+    // matter which instance follows: one login in total, the first proof stays.
+    pair.devnet.transfer("mallory", GATE, "0.001 STEEM", &memo);
+    let replay_block = pair.devnet.produce_block(None);
+    let store = RedisStore::connect(&pair.redis.url(), "steemgate", Duration::from_secs(2))
+        .expect("connect");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let processed = wait_until(Duration::from_secs(20), || {
+        runtime
+            .block_on(store.cursor())
+            .unwrap()
+            .is_some_and(|cursor| cursor >= replay_block)
+    });
+    assert!(processed, "the replay block was never processed");
+    assert_eq!(
+        logins_total(&pair, &[0, 1]),
+        1.0,
+        "one login event in total"
+    );
+
+    // The stored proof is alice's transfer.
+    let value = cookie.split_once('=').unwrap().1;
+    let id = CookieCodec::new(&[SECRET])
+        .decode(value)
+        .expect("our cookie");
+    let record = runtime
+        .block_on(store.get_session(&id.store_key()))
+        .unwrap()
+        .expect("alice's session");
+    assert_eq!(record.account.as_deref(), Some("alice"));
+    assert_eq!(record.login.expect("login proof").txid, txid);
+}
+
+#[test]
+fn a_logout_on_one_instance_is_refused_on_the_other() {
+    // A long cache: only the revocation feed can make instance 0 forget in time.
+    let Some(pair) = Pair::start(&[], "  cache_ttl: 60s\n") else {
+        return;
+    };
+    let (cookie, _, _) = pair.login_via(0, "alice");
+    for i in 0..2 {
+        assert_eq!(
+            forwarded_account(&app(pair.addr(i), &cookie, "application/json")),
+            Some(vec!["alice".to_string()]),
+            "instance {i} serves alice (and caches her)"
+        );
+    }
+
+    let out = post(
+        pair.addr(1),
+        "/.steemgate/logout",
+        &[&format!("Cookie: {cookie}"), "Accept: application/json"],
+        "",
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    // The instance that logged out forgets at once.
+    assert_eq!(app(pair.addr(1), &cookie, "application/json").status, 401);
+    // The other hears the revocation, well within its 60 s cache time.
+    let refused = wait_until(Duration::from_secs(10), || {
+        app(pair.addr(0), &cookie, "application/json").status == 401
+    });
+    assert!(refused, "instance 0 still honoured a revoked session");
+    assert_eq!(app(pair.addr(0), &cookie, "application/json").status, 401);
+}
+
+#[test]
+fn a_redis_outage_fails_closed_and_recovers_without_a_restart() {
+    // Persistence, so the sessions survive the Redis restart.
+    let Some(mut pair) = Pair::start(&["--appendonly", "yes"], "") else {
+        return;
+    };
+    let (cookie, _, _) = pair.login_via(0, "alice");
+    for i in 0..2 {
+        assert_eq!(
+            forwarded_account(&app(pair.addr(i), &cookie, "text/html")),
+            Some(vec!["alice".to_string()])
+        );
+    }
+
+    pair.redis.stop();
+    for i in 0..2 {
+        assert!(
+            wait_until(Duration::from_secs(10), || get(
+                pair.admin(i),
+                "/ready",
+                &[]
+            )
+            .status
+                == 503),
+            "/ready on instance {i} never reported the outage"
+        );
+    }
+    for round in 0..20 {
+        let i = round % 2;
+        let accept = if round % 4 < 2 {
+            "text/html"
+        } else {
+            "application/json"
+        };
+        let response = app(pair.addr(i), &cookie, accept);
+        assert_eq!(
+            response.status, 503,
+            "instance {i}, {accept}: {} {}",
+            response.status, response.body
+        );
+        assert_eq!(forwarded_account(&response), None);
+        if accept == "text/html" {
+            assert!(
+                response
+                    .header("content-type")
+                    .is_some_and(|t| t.starts_with("text/html")),
+                "a branded page, not a bare error"
+            );
+        }
+    }
+    // The login flow is unavailable too, never a fresh anonymous session.
+    assert_eq!(
+        get(
+            pair.addr(0),
+            "/.steemgate/status",
+            &["Accept: application/json"]
+        )
+        .status,
+        503
+    );
+
+    pair.redis.restart();
+    for i in 0..2 {
+        assert!(
+            wait_until(Duration::from_secs(20), || get(
+                pair.admin(i),
+                "/ready",
+                &[]
+            )
+            .status
+                == 200),
+            "instance {i} did not recover"
+        );
+        let recovered = wait_until(Duration::from_secs(10), || {
+            forwarded_account(&app(pair.addr(i), &cookie, "text/html"))
+                == Some(vec!["alice".to_string()])
+        });
+        assert!(recovered, "instance {i} did not serve alice again");
+    }
+}
+
+#[test]
+fn exactly_one_instance_follows_and_another_takes_over_when_it_dies() {
+    let Some(mut pair) = Pair::start(&[], "") else {
+        return;
+    };
+    let mut holders = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            holders = pair.lease_holders();
+            !holders.is_empty()
+        }),
+        "nobody follows the chain"
+    );
+    // Over several follower rounds, always exactly one, and the same one.
+    for _ in 0..10 {
+        let now = pair.lease_holders();
+        assert_eq!(now, holders, "exactly one, stable follower");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(holders.len(), 1);
+    let dead = holders[0];
+    let survivor = 1 - dead;
+    pair.gateways[dead].stop(); // SIGKILL: the lease is not given back
+
+    // A visitor logs in through the survivor; their transfer is processed
+    // once the dead instance's lease (15 s) runs out.
+    let (cookie, memo) = start_login_at(pair.addr(survivor));
+    pair.devnet.transfer("carol", GATE, "0.001 STEEM", &memo);
+    pair.devnet.produce_block(None);
+    wait_logged_in_at(pair.addr(survivor), &cookie, "carol", 20);
+    assert_eq!(pair.lease_holders_alive(survivor), vec![survivor]);
+    assert_eq!(
+        forwarded_account(&app(pair.addr(survivor), &cookie, "application/json")),
+        Some(vec!["carol".to_string()])
+    );
+}
+
+#[test]
+fn steady_state_requests_do_not_read_redis() {
+    let Some(pair) = Pair::start(&[], "  cache_ttl: 60s\n") else {
+        return;
+    };
+    let (cookie, _, _) = pair.login_via(0, "alice");
+    // Warm instance 0's cache with one request.
+    assert_eq!(
+        forwarded_account(&app(pair.addr(0), &cookie, "application/json")),
+        Some(vec!["alice".to_string()])
+    );
+    let before = redis_calls(&pair.redis);
+    for _ in 0..100 {
+        assert_eq!(
+            forwarded_account(&app(pair.addr(0), &cookie, "application/json")),
+            Some(vec!["alice".to_string()])
+        );
+    }
+    let after = redis_calls(&pair.redis);
+    let reads = |stats: &HashMap<String, u64>| stats.get("hgetall").copied().unwrap_or(0);
+    assert!(reads(&before) > 0, "the session was read from Redis once");
+    assert_eq!(
+        reads(&after),
+        reads(&before),
+        "100 requests with a warm cache read no session from Redis"
+    );
+    // A cold instance does read it: the counter above is the right one.
+    assert_eq!(
+        forwarded_account(&app(pair.addr(1), &cookie, "application/json")),
+        Some(vec!["alice".to_string()])
+    );
+    assert!(reads(&redis_calls(&pair.redis)) > reads(&after));
+}
