@@ -16,6 +16,7 @@
 
 pub mod endpoints;
 pub mod headers;
+pub mod hotsign;
 pub mod path;
 pub mod redirect;
 pub mod respond;
