@@ -76,23 +76,20 @@ impl Chromium {
     }
 }
 
-/// The usual test stack, with `site_name` set (the page names the site).
-fn stack_named(site_name: &str) -> Stack {
+/// The usual test stack, its config changed by `edit` first.
+fn stack_with(edit: impl FnOnce(String) -> String) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let devnet = TestDevnet::start();
     devnet.produce_block(None);
     let upstream = echo_upstream();
     let (addr, admin) = (support::free_addr(), support::free_addr());
-    let config = format!(
-        "site_name: {site_name:?}\n{}",
-        test_config(
-            addr,
-            admin,
-            &devnet.url(),
-            upstream.addr,
-            &dir.path().join("store")
-        )
-    );
+    let config = edit(test_config(
+        addr,
+        admin,
+        &devnet.url(),
+        upstream.addr,
+        &dir.path().join("store"),
+    ));
     let gateway = GatewayProcess::start(&config, dir.path(), addr, admin);
     let stack = Stack {
         gateway,
@@ -273,6 +270,61 @@ fn without_javascript_the_meta_refresh_brings_the_visitor_there() {
     assert_eq!(upstream_saw(&echoed(&tab), "x-steem-account"), vec!["bob"]);
 }
 
+#[test]
+fn an_expired_code_is_replaced_everywhere_on_the_page() {
+    let Some(chromium) = Chromium::launch() else {
+        return;
+    };
+    // Codes live 2 s here, so the page must keep renewing its code.
+    let stack = stack_with(|config| config.replace("challenge_ttl: 15m", "challenge_ttl: 2s"));
+    let tab = chromium.tab();
+    let requests = record_requests(&tab);
+    tab.navigate_to(&format!("http://{}/app/renew", stack.addr()))
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    let first = memo_on_page(&tab);
+    let changed = format!("document.getElementById('memo').textContent !== '{first}'");
+    assert!(wait_for(&tab, &changed, STEP), "the code was never renewed");
+    // The QR image of the new link is loaded from the gateway.
+    assert!(wait_for(
+        &tab,
+        "(function () { var i = document.querySelector('#qr img'); return !!i && i.complete && i.naturalWidth > 0; })()",
+        STEP
+    ));
+    // One snapshot of every place that shows the code.
+    let shown = eval(
+        &tab,
+        "JSON.stringify({memo: document.getElementById('memo').textContent, \
+           copy: document.querySelector('.memo-text').textContent, \
+           link: document.querySelector('a.hot-sign').href, \
+           qr: document.querySelector('#qr img').getAttribute('src'), \
+           state: document.getElementById('state').textContent})",
+    );
+    let shown: Value = serde_json::from_str(shown.as_str().unwrap()).unwrap();
+    let memo = shown["memo"].as_str().unwrap();
+    assert_ne!(memo, first);
+    assert_eq!(shown["copy"], json!(memo), "{shown}");
+    assert_eq!(
+        shown["link"],
+        json!(format!(
+            "https://steemlogin.com/sign/transfer?to={GATE}&amount=0.001%20STEEM&memo={memo}"
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["qr"],
+        json!(format!("/.steemgate/qr.svg?memo={memo}"))
+    );
+    assert!(
+        shown["state"]
+            .as_str()
+            .is_some_and(|s| s.contains("this is a new one")),
+        "{shown}"
+    );
+    assert_only_loopback(&requests, &stack);
+}
+
 /// Stands in for the Keychain extension: records every `requestTransfer`
 /// call and answers like a successful broadcast.
 const KEYCHAIN_STUB: &str = r#"
@@ -292,7 +344,7 @@ fn the_keychain_button_requests_exactly_the_login_transfer() {
     let Some(chromium) = Chromium::launch() else {
         return;
     };
-    let stack = stack_named("Example Forum");
+    let stack = stack_with(|config| format!("site_name: \"Example Forum\"\n{config}"));
     let tab = chromium.tab();
     let requests = record_requests(&tab);
     tab.call_method(Page::AddScriptToEvaluateOnNewDocument {
