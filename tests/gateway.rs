@@ -191,6 +191,15 @@ fn allowlist_optional_public_and_unrouted_requests() {
     let denied = get(stack.addr(), "/admin/panel", &[&bob, "Accept: text/html"]);
     assert_eq!(denied.status, 403);
     assert!(denied.body.contains("@bob"), "{}", denied.body);
+    // The 403 page offers to log out and use another account.
+    assert!(
+        denied
+            .body
+            .contains(r#"<form method="post" action="/.steemgate/logout">"#),
+        "{}",
+        denied.body
+    );
+    assert!(denied.header("content-security-policy").is_some());
 
     let anonymous = echo(&get(stack.addr(), "/maybe", &[]));
     assert!(upstream_saw(&anonymous, "x-steem-account").is_empty());
@@ -543,5 +552,86 @@ fn audit_log_records_logins_and_refusals_without_secrets() {
     assert!(
         !log.contains(support::gateway::SECRET),
         "the secret must never be logged"
+    );
+}
+
+#[test]
+fn the_login_page_offers_wallet_links_a_local_qr_code_and_trust_text() {
+    let stack = Stack::start();
+    let page = get(
+        stack.addr(),
+        "/.steemgate/login?rd=/app",
+        &["Accept: text/html"],
+    );
+    assert_eq!(page.status, 200);
+    let cookie = format!("Cookie: {}", page.session_cookie().expect("cookie"));
+    let status = get(
+        stack.addr(),
+        "/.steemgate/status",
+        &["Accept: application/json", &cookie],
+    )
+    .json();
+    let memo = status["memo"].as_str().unwrap();
+    let hot_sign =
+        format!("https://steemlogin.com/sign/transfer?to={GATE}&amount=0.001%20STEEM&memo={memo}");
+    assert_eq!(status["hot_sign_url"], json!(hot_sign));
+    for needle in [
+        // The site is named: no site_name here, so the Host.
+        format!("Log in to {}", stack.addr()),
+        // Trust text.
+        "logs in <strong>this browser</strong>".to_string(),
+        "No key or password is ever asked for".to_string(),
+        "Do not encrypt the memo (no leading <code>#</code>)".to_string(),
+        "If someone else gave you a code, do not send it".to_string(),
+        // One-click and any-wallet payment, HTML-escaped in the attribute
+        // (minijinja also escapes `/`).
+        format!(
+            r#"href="{}""#,
+            hot_sign.replace('&', "&amp;").replace('/', "&#x2f;")
+        ),
+        r#"id="keychain""#.to_string(),
+        format!(r#"data-pay-to="{GATE}""#),
+        r#"data-amount="0.001""#.to_string(),
+        r#"data-currency="STEEM""#.to_string(),
+        // No-JS fallback.
+        r#"<noscript><meta http-equiv="refresh" content="5"></noscript>"#.to_string(),
+        // The QR code is inline SVG, drawn by the gateway.
+        r#"<div id="qr" role="img" aria-label="QR code of the signing link"><svg"#.to_string(),
+    ] {
+        assert!(page.body.contains(&needle), "login page lacks {needle:?}");
+    }
+    // Nothing on the page loads from anywhere but the gateway itself.
+    for needle in ["src=\"http", "src=\"//", "<script>", "url(http"] {
+        assert!(!page.body.contains(needle), "login page has {needle:?}");
+    }
+    assert_eq!(page.body.matches("<script").count(), 1);
+
+    // The script and the QR code image are served by the gateway.
+    let script = get(stack.addr(), "/.steemgate/assets/login.js", &[]);
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(script.body.contains("requestTransfer"));
+    assert_eq!(
+        get(stack.addr(), "/.steemgate/assets/nope.js", &[]).status,
+        404
+    );
+    let qr = get(stack.addr(), "/.steemgate/qr.svg", &[&cookie]);
+    assert_eq!(qr.status, 200);
+    assert_eq!(qr.header("content-type"), Some("image/svg+xml"));
+    assert!(qr.body.starts_with("<svg") && qr.body.ends_with("</svg>"));
+    assert_eq!(get(stack.addr(), "/.steemgate/qr.svg", &[]).status, 404);
+
+    // Logged in: no memo, no link, no QR code.
+    stack.devnet.transfer("gina", GATE, "0.001 STEEM", memo);
+    stack.devnet.produce_block(None);
+    let cookie_value = cookie.trim_start_matches("Cookie: ");
+    stack.wait_logged_in(cookie_value, "gina");
+    assert_eq!(stack.status(cookie_value)["hot_sign_url"], Value::Null);
+    assert_eq!(
+        get(stack.addr(), "/.steemgate/qr.svg", &[&cookie]).status,
+        404
     );
 }

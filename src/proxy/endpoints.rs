@@ -10,7 +10,9 @@
 //!   poll that returns as soon as the session is logged in.
 //! - `POST /.steemgate/logout`: revokes the session, clears the cookie.
 //! - `GET  /.steemgate/auth`: 200 + `X-Steem-Account`, or 401 (forward auth).
-//! - `GET  /.steemgate/assets/login.js`: the login page's script.
+//! - `GET  /.steemgate/assets/NAME`: the pages' static files ([`ASSETS`]).
+//! - `GET  /.steemgate/qr.svg`: the QR code of this session's hot-sign link
+//!   (the login page swaps it in when the memo is renewed).
 //! - `POST /.steemgate/devnet/transfer`: devnet only, simulates the transfer.
 
 use std::time::Duration;
@@ -19,13 +21,20 @@ use pingora::proxy::Session;
 use serde::Serialize;
 use serde_json::json;
 
+use super::hotsign;
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
 use super::{GatewayState, wants_html};
 use crate::auth::sessions::{LiveSession, SessionError};
 use crate::store::{SessionRecord, UnixTime, now_unix};
 
-const LOGIN_JS: &str = include_str!("../../templates/assets/login.js");
+/// The pages' static files: (path, content type, body). Scripts must be
+/// served files, never inline: the page CSP allows `script-src 'self'` only.
+const ASSETS: &[(&str, &str, &str)] = &[(
+    "/.steemgate/assets/login.js",
+    "text/javascript; charset=utf-8",
+    include_str!("../../templates/assets/login.js"),
+)];
 /// Longest long poll a client may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Largest request body an endpoint reads (the devnet form).
@@ -52,11 +61,26 @@ pub async fn handle(
         }
         ("POST", "/.steemgate/logout") => logout(state, session).await,
         ("GET" | "HEAD", "/.steemgate/auth") => forward_auth(state, session).await,
-        ("GET" | "HEAD", "/.steemgate/assets/login.js") => {
-            LocalResponse::new(200, "text/javascript; charset=utf-8", LOGIN_JS)
-                .send(session)
-                .await
+        ("GET" | "HEAD", asset) if asset.starts_with("/.steemgate/assets/") => {
+            match ASSETS.iter().find(|(name, _, _)| *name == asset) {
+                Some((_, content_type, body)) => {
+                    LocalResponse::new(200, content_type, *body)
+                        .send(session)
+                        .await
+                }
+                None => {
+                    message_page(
+                        state,
+                        session,
+                        404,
+                        "Not found",
+                        "There is nothing at this address.",
+                    )
+                    .await
+                }
+            }
         }
+        ("GET" | "HEAD", "/.steemgate/qr.svg") => qr_code(state, session).await,
         ("POST", "/.steemgate/devnet/transfer") if state.devnet.is_some() => {
             devnet_transfer(state, session).await
         }
@@ -113,6 +137,8 @@ pub struct StatusView {
     pub pay_to: String,
     pub amount: String,
     pub memo: Option<String>,
+    /// The hot-sign transfer link for `memo` (wallet-independent payment).
+    pub hot_sign_url: Option<String>,
     pub expires_in: Option<u64>,
     pub login_url: &'static str,
     pub simulated: bool,
@@ -139,6 +165,11 @@ fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> S
         } else {
             record.memo.clone()
         },
+        hot_sign_url: record
+            .memo
+            .as_deref()
+            .filter(|_| !authenticated)
+            .map(|memo| hotsign::hot_sign_url(&state.payment, memo)),
         expires_in: (!authenticated).then(|| record.memo_expires_at.saturating_sub(now)),
         login_url: "/.steemgate/login",
         simulated: state.devnet.is_some(),
@@ -210,7 +241,10 @@ fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
 async fn too_many_requests(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     let message = "Too many requests from your address. Please wait a minute and try again.";
     let response = if wants_html(session) {
-        LocalResponse::html(429, render_message(state, 429, "Slow down", message, None))
+        LocalResponse::html(
+            429,
+            render_message(state, 429, "Slow down", message, None, None),
+        )
     } else {
         LocalResponse::json(429, &json!({"error": message}))
     };
@@ -238,11 +272,13 @@ async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pi
     }
     let now = now_unix();
     let view = status_view(state, &live.record, now);
+    let qr_svg = view.hot_sign_url.as_deref().and_then(hotsign::qr_svg);
     let context = json!({
         "site_name": state.site_name,
         "host": session.req_header().headers.get(http::header::HOST).and_then(|h| h.to_str().ok()),
         "payment": state.payment,
         "status": view,
+        "qr_svg": qr_svg,
         "rd": rd,
         "simulated": state.devnet.is_some(),
     });
@@ -257,6 +293,42 @@ async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pi
             tracing::error!(error = %e, "login page failed to render");
             LocalResponse::text(503, "the login page is unavailable; try again shortly\n")
                 .set_cookie(cookie)
+                .send(session)
+                .await
+        }
+    }
+}
+
+/// The QR code of the presented session's hot-sign link, as an SVG image;
+/// 404 when the session has no pending memo (logged in, or none yet).
+async fn qr_code(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+    let record = match presented_session(state, session) {
+        Some(id) => state.sessions.store().get_session(&id.store_key()).await,
+        None => Ok(None),
+    };
+    let svg = match record {
+        Ok(Some(record)) => {
+            let view = status_view(state, &record, now_unix());
+            view.hot_sign_url.as_deref().and_then(hotsign::qr_svg)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            state.metrics.store_errors.inc();
+            tracing::warn!(error = %e, "QR code: store unavailable");
+            return LocalResponse::text(503, "store unavailable\n")
+                .send(session)
+                .await;
+        }
+    };
+    match svg {
+        Some(svg) => {
+            LocalResponse::new(200, "image/svg+xml", svg)
+                .header("content-security-policy", "default-src 'none'".to_string())
+                .send(session)
+                .await
+        }
+        None => {
+            LocalResponse::text(404, "no login in progress\n")
                 .send(session)
                 .await
         }
@@ -366,6 +438,7 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
             "Logged out",
             "You are logged out on this browser.",
             Some(("/.steemgate/login", "Log in again")),
+            None,
         );
         LocalResponse::html(200, html)
             .set_cookie(clear)
@@ -527,12 +600,15 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         .await
 }
 
+/// Renders `message.html`; `account` is set on a 403 for a logged-in
+/// visitor (the page offers to log out and use another account).
 fn render_message(
     state: &GatewayState,
     status: u16,
     title: &str,
     message: &str,
     link: Option<(&str, &str)>,
+    account: Option<&str>,
 ) -> String {
     let context = json!({
         "status": status,
@@ -540,6 +616,7 @@ fn render_message(
         "message": message,
         "site_name": state.site_name,
         "link": link.map(|(href, text)| json!({"href": href, "text": text})),
+        "account": account,
     });
     state
         .pages
@@ -559,9 +636,12 @@ pub async fn message_page(
     message: &str,
 ) -> pingora::Result<()> {
     if wants_html(session) {
-        LocalResponse::html(status, render_message(state, status, title, message, None))
-            .send(session)
-            .await
+        LocalResponse::html(
+            status,
+            render_message(state, status, title, message, None, None),
+        )
+        .send(session)
+        .await
     } else {
         LocalResponse::json(status, &json!({"error": message}))
             .send(session)
@@ -589,7 +669,7 @@ pub async fn forbidden_page(
 ) -> pingora::Result<()> {
     let message = format!("You are logged in as @{account}, which is not allowed here.");
     if wants_html(session) {
-        let html = render_message(state, 403, "Not allowed", &message, None);
+        let html = render_message(state, 403, "Not allowed", &message, None, Some(account));
         LocalResponse::html(403, html).send(session).await
     } else {
         LocalResponse::json(403, &json!({"error": message, "account": account}))

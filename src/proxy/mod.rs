@@ -16,6 +16,7 @@
 
 pub mod endpoints;
 pub mod headers;
+pub mod hotsign;
 pub mod limits;
 pub mod path;
 pub mod redirect;

@@ -1,39 +1,183 @@
-// steemgate login page: waits for the gateway to see the transfer, then returns to `rd`.
-// Uses the long-polling status endpoint; the page also works without JavaScript
-// (a meta refresh reloads it, and a logged-in session is redirected to `rd`).
+// steemgate login page: one-click payment, live status, memo renewal.
+//
+// Why a served file: the page CSP allows no inline script. The page works
+// without this file (a <noscript> meta refresh reloads it and the gateway
+// redirects a logged-in browser to `rd`); this adds the Keychain button, the
+// copy button, a live countdown and a return within a second of the gateway
+// seeing the transfer. Login is confirmed ONLY by the status endpoint: what a
+// wallet says about its own broadcast proves nothing.
 (function () {
   "use strict";
   var card = document.getElementById("login");
   if (!card) return;
   var rd = card.getAttribute("data-rd") || "/";
+  var chain = card.getAttribute("data-chain");
+  var payTo = card.getAttribute("data-pay-to");
+  var amount = card.getAttribute("data-amount");
+  var currency = card.getAttribute("data-currency");
   var state = document.getElementById("state");
+  var chainEl = document.getElementById("chain");
   var memoEl = document.getElementById("memo");
   var expiresEl = document.getElementById("expires");
   var expiresAt = Date.now() + 1000 * (parseInt(card.getAttribute("data-expires-in"), 10) || 0);
+  var memo = memoEl ? memoEl.textContent : "";
+  var done = false;
+  var renewing = false;
+  var chainTitle = chain === "hive" ? "Hive" : "Steem";
 
+  function say(text) {
+    if (state) state.textContent = text;
+  }
+
+  // Countdown; at zero, ask the gateway for a fresh code at once.
   function tick() {
+    if (done) return;
     var left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
     if (expiresEl) expiresEl.textContent = Math.floor(left / 60) + ":" + ("0" + (left % 60)).slice(-2);
+    if (left === 0 && !renewing) {
+      renewing = true;
+      fetchStatus(0).then(apply, function () {}).then(function () { renewing = false; });
+    }
   }
-  setInterval(tick, 1000);
-  tick();
+
+  function fetchStatus(wait) {
+    return fetch("/.steemgate/status" + (wait ? "?wait=" + wait : ""), {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "application/json" }
+    }).then(function (r) {
+      if (!r.ok) throw new Error("status " + r.status);
+      return r.json();
+    });
+  }
+
+  // A new memo: update every place that shows it, the links and the QR code.
+  function renew(s) {
+    memo = s.memo;
+    if (memoEl) memoEl.textContent = memo;
+    var copies = document.querySelectorAll(".memo-text");
+    for (var i = 0; i < copies.length; i++) copies[i].textContent = memo;
+    if (s.hot_sign_url) {
+      var links = document.querySelectorAll("a.hot-sign");
+      for (var j = 0; j < links.length; j++) links[j].setAttribute("href", s.hot_sign_url);
+    }
+    var qr = document.getElementById("qr");
+    if (qr) {
+      var img = document.createElement("img");
+      img.alt = "QR code of the signing link";
+      img.src = "/.steemgate/qr.svg?memo=" + encodeURIComponent(memo);
+      qr.textContent = "";
+      qr.appendChild(img);
+    }
+    say("Your code expired; this is a new one. Waiting for your transfer… the code expires in ");
+    if (expiresEl) state.appendChild(expiresEl);
+  }
+
+  function showChain(c) {
+    if (!chainEl || !c) return;
+    if (typeof c.behind_seconds === "number") {
+      var slow = c.behind_seconds > 30;
+      chainEl.textContent = "The gateway is " + c.behind_seconds + " s behind the " + chainTitle +
+        " chain" + (slow ? ": your login may take longer." : ".");
+      chainEl.className = slow ? "muted warn" : "muted";
+    } else {
+      chainEl.textContent = "The gateway is catching up with the " + chainTitle + " chain.";
+    }
+  }
+
+  function apply(s) {
+    if (done || !s) return;
+    if (s.authenticated) {
+      done = true;
+      state.className = "status done";
+      state.textContent = "";
+      var ok = document.createElement("span");
+      ok.className = "ok";
+      ok.textContent = "Logged in as @" + s.account + ".";
+      state.appendChild(ok);
+      state.appendChild(document.createTextNode(" Taking you back…"));
+      setTimeout(function () { window.location.replace(rd); }, 800);
+      return;
+    }
+    if (s.memo && s.memo !== memo) renew(s);
+    if (typeof s.expires_in === "number") expiresAt = Date.now() + 1000 * s.expires_in;
+    showChain(s.chain);
+  }
 
   function poll() {
-    fetch("/.steemgate/status?wait=25", { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.json(); })
-      .then(function (s) {
-        if (s.authenticated) {
-          state.textContent = "Logged in as @" + s.account + ". Taking you back…";
-          window.location.replace(rd);
-          return;
-        }
-        if (s.memo && memoEl && memoEl.textContent !== s.memo) {
-          memoEl.textContent = s.memo; // the old code expired: a fresh one
-        }
-        if (typeof s.expires_in === "number") expiresAt = Date.now() + 1000 * s.expires_in;
-        poll();
-      })
-      .catch(function () { setTimeout(poll, 2000); });
+    if (done) return;
+    fetchStatus(25).then(function (s) {
+      apply(s);
+      poll();
+    }, function () {
+      setTimeout(poll, 2000);
+    });
   }
+
+  // Copy the memo; without the clipboard API the memo stays select-all.
+  var copy = document.getElementById("copy");
+  if (copy && memoEl) {
+    copy.hidden = false;
+    copy.addEventListener("click", function () {
+      var copied = function () {
+        copy.textContent = "Copied";
+        setTimeout(function () { copy.textContent = "Copy code"; }, 1500);
+      };
+      var select = function () {
+        var range = document.createRange();
+        range.selectNodeContents(memoEl);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        copy.textContent = "Selected: press Ctrl+C";
+      };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(memo).then(copied, select);
+      } else {
+        select();
+      }
+    });
+  }
+
+  // Keychain: the extension injects its object, possibly after this script.
+  function keychain() {
+    return chain === "hive" ? window.hive_keychain : window.steem_keychain;
+  }
+  var keychainBox = document.getElementById("keychain-box");
+  var keychainButton = document.getElementById("keychain");
+  var accountInput = document.getElementById("account");
+  function detectKeychain() {
+    if (keychainBox && keychain() && typeof keychain().requestTransfer === "function") {
+      keychainBox.hidden = false;
+      return true;
+    }
+    return false;
+  }
+  if (!detectKeychain()) {
+    setTimeout(detectKeychain, 300);
+    setTimeout(detectKeychain, 1500);
+  }
+  if (keychainButton) {
+    keychainButton.addEventListener("click", function () {
+      var k = keychain();
+      if (!k || done) return;
+      var account = accountInput ? accountInput.value.trim().replace(/^@/, "").toLowerCase() : "";
+      keychainButton.disabled = true;
+      say("Confirm the transfer in Keychain…");
+      k.requestTransfer(account, payTo, amount, memo, currency, function (response) {
+        keychainButton.disabled = false;
+        if (done) return;
+        if (response && response.success) {
+          say("Sent, waiting for the chain…");
+        } else {
+          var why = response && (response.message || response.error);
+          say("Keychain did not send the transfer" + (why ? ": " + why : ".") + " You can try again.");
+        }
+      });
+    });
+  }
+
+  setInterval(tick, 1000);
+  tick();
   poll();
 })();
