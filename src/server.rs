@@ -271,6 +271,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         devnet: devnet_rpc,
         metrics: metrics.clone(),
         tls: false,
+        trusted_proxies: config.trusted_proxies.clone(),
     });
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(

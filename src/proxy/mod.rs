@@ -35,7 +35,7 @@ use crate::chain::follower::ChainStatusHandle;
 use crate::config::AuthMode;
 use crate::pages::Pages;
 use crate::store::{SessionKey, now_unix};
-use headers::{ForwardedFor, sanitize_upstream_request};
+use headers::{ForwardedFor, client_chain, sanitize_upstream_request};
 use routes::RouteTable;
 
 /// What the login page and status endpoint tell a visitor to pay.
@@ -68,6 +68,8 @@ pub struct GatewayState {
     pub metrics: Arc<Metrics>,
     /// Whether the public listener is TLS (decides `X-Forwarded-Proto`).
     pub tls: bool,
+    /// Peers whose `X-Forwarded-For` is kept (config `trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The pingora service.
@@ -291,11 +293,22 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|peer| {
+                client_chain(
+                    peer.ip(),
+                    upstream_request
+                        .headers
+                        .get_all("x-forwarded-for")
+                        .iter()
+                        .map(|v| v.as_bytes()),
+                    &self.state.trusted_proxies,
+                )
+            });
         let forwarded = ForwardedFor {
-            client_ip: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip().to_string()),
+            client,
             host: ctx.host.as_deref(),
             proto: if self.state.tls { "https" } else { "http" },
         };
