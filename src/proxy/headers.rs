@@ -18,21 +18,44 @@ pub const IDENTITY_HEADER: &str = "x-steem-account";
 /// Reserved for the signed assertion: treated like the identity header.
 pub const ASSERTION_HEADER: &str = "x-steem-assertion";
 
-/// Whether a header name is any spelling of a header only the gateway may
-/// set: ASCII case-insensitive, with `_` and `.` read as `-`, and surrounding
-/// whitespace ignored.
-pub fn is_reserved_name(name: &str) -> bool {
+/// Client forwarding headers: replaced by the gateway's own values.
+const FORWARDING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+];
+
+/// Whether `name` is a spelling of the lowercase, dashed `canonical`:
+/// ASCII case-insensitive, with `_` and `.` read as `-` (CGI/WSGI/Rack
+/// merge them), and surrounding whitespace ignored.
+fn spells(name: &str, canonical: &str) -> bool {
     let name = name.trim();
-    [IDENTITY_HEADER, ASSERTION_HEADER].iter().any(|reserved| {
-        name.len() == reserved.len()
-            && name.bytes().zip(reserved.bytes()).all(|(a, b)| {
-                let a = match a.to_ascii_lowercase() {
-                    b'_' | b'.' => b'-',
-                    other => other,
-                };
-                a == b
-            })
-    })
+    name.len() == canonical.len()
+        && name.bytes().zip(canonical.bytes()).all(|(a, b)| {
+            let a = match a.to_ascii_lowercase() {
+                b'_' | b'.' => b'-',
+                other => other,
+            };
+            a == b
+        })
+}
+
+/// Whether a header name is any spelling of a header only the gateway may
+/// set (see [`spells`]).
+pub fn is_reserved_name(name: &str) -> bool {
+    [IDENTITY_HEADER, ASSERTION_HEADER]
+        .iter()
+        .any(|reserved| spells(name, reserved))
+}
+
+/// Whether a header name is any spelling of a client forwarding header
+/// (`X_Forwarded_For` reaches a WSGI app as `HTTP_X_FORWARDED_FOR` too).
+pub fn is_forwarding_name(name: &str) -> bool {
+    FORWARDING_HEADERS.iter().any(|f| spells(name, f))
 }
 
 /// Tokens of `Connection` that are not hop-by-hop headers to drop.
@@ -135,20 +158,9 @@ pub fn sanitize_upstream_request(
     doomed.extend(
         req.headers
             .keys()
-            .filter(|name| is_reserved_name(name.as_str()))
+            .filter(|name| is_reserved_name(name.as_str()) || is_forwarding_name(name.as_str()))
             .cloned(),
     );
-    for name in [
-        "forwarded",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-forwarded-port",
-        "x-forwarded-prefix",
-        "x-real-ip",
-    ] {
-        doomed.push(HeaderName::from_static(name));
-    }
     for name in &doomed {
         // Never let a Connection token remove framing the proxy needs.
         if name == http::header::HOST
@@ -329,6 +341,9 @@ mod tests {
             ("Forwarded", "for=6.6.6.6"),
             ("X-Real-IP", "6.6.6.6"),
             ("X-Forwarded-Proto", "https"),
+            ("X_Forwarded_For", "6.6.6.6"),
+            ("X.Real.IP", "6.6.6.6"),
+            ("x_forwarded_host", "evil.example"),
         ]);
         let fwd = ForwardedFor {
             client: Some(client_chain(
@@ -345,6 +360,13 @@ mod tests {
         assert_eq!(values(&req, "x-forwarded-proto"), vec!["http"]);
         assert_eq!(values(&req, "x-forwarded-host"), vec!["app.example"]);
         assert!(values(&req, "forwarded").is_empty());
+        let leftovers: Vec<&str> = req
+            .headers
+            .iter()
+            .filter(|(_, v)| v.as_bytes().starts_with(b"6.6.6.6") || v.as_bytes() == b"evil.example")
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(leftovers.is_empty(), "aliases survived: {leftovers:?}");
     }
 
     #[test]
