@@ -61,3 +61,4 @@ pub fn fixture(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()))
 }
 pub mod redis_server;
+pub mod attack;
