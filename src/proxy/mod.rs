@@ -93,28 +93,44 @@ struct Target {
     query: Option<String>,
     /// Whether the target must be rewritten before proxying.
     changed: bool,
+    /// The host of an absolute-form target's authority.
+    authority_host: Option<String>,
 }
 
 fn parse_target(session: &Session) -> Result<Target, &'static str> {
     let req = session.req_header();
     let raw = std::str::from_utf8(req.raw_path()).map_err(|_| "request target is not UTF-8")?;
     let mut changed = false;
+    let mut authority_host = None;
+    let absolute: http::Uri;
     let origin_form = if raw.starts_with('/') {
         raw
-    } else if req.uri.scheme().is_some() {
-        // Absolute-form: route on its path, and refuse a Host header that disagrees.
-        let authority = req.uri.authority().map(|a| a.host().to_ascii_lowercase());
+    } else {
+        // Absolute-form (RFC 9112 §3.2.2). pingora keeps it verbatim in
+        // `raw_path` and leaves scheme and authority off `req.uri`, so parse
+        // the raw target: route on its path, take the host from its
+        // authority, and refuse a Host header that disagrees.
+        absolute = raw
+            .parse()
+            .map_err(|_| "the request target must be a path")?;
+        let (Some("http" | "https"), Some(authority)) = (absolute.scheme_str(), absolute.authority())
+        else {
+            return Err("the request target must be a path");
+        };
+        if authority.as_str().contains('@') {
+            return Err("credentials in the request target are not accepted");
+        }
+        let target_host = routes::host_from_header(authority.as_str().as_bytes());
         let host_header = req
             .headers
             .get(http::header::HOST)
             .and_then(|h| routes::host_from_header(h.as_bytes()));
-        if host_header.is_some() && authority != host_header {
+        if host_header.is_some() && target_host != host_header {
             return Err("the Host header does not match the absolute request target");
         }
         changed = true;
-        req.uri.path_and_query().map_or("/", |pq| pq.as_str())
-    } else {
-        return Err("the request target must be a path");
+        authority_host = target_host;
+        absolute.path_and_query().map_or("/", |pq| pq.as_str())
     };
     let (raw_path, query) = match origin_form.split_once('?') {
         Some((p, q)) => (p, Some(q.to_string())),
@@ -137,6 +153,7 @@ fn parse_target(session: &Session) -> Result<Target, &'static str> {
         path,
         query,
         changed,
+        authority_host,
     })
 }
 
@@ -192,10 +209,12 @@ impl ProxyHttp for Gateway {
             }
         };
         let req = session.req_header();
-        ctx.host = routes::request_host(
-            &req.uri,
-            req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
-        );
+        ctx.host = target.authority_host.clone().or_else(|| {
+            routes::request_host(
+                &req.uri,
+                req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
+            )
+        });
 
         if target.path == "/.steemgate" || target.path.starts_with("/.steemgate/") {
             endpoints::handle(state, session, &target.path, target.query.as_deref()).await?;
