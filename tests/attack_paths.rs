@@ -104,7 +104,7 @@ const SEGMENTS: &[&str] = &[
     "%2e", "%2E%2e", ".%2e", "%2e.", "%2f", "%2F", "%5c", "%5C", "\\", ";x", "%3b", "?", "#",
     "%3f", "%3F", "%23", "%252e", "%252f", "%25", "%c0%ae", "%c0%af", "%e2%80%a5", "%e2%80%a4",
     "%ef%bc%8f", "%ef%bc%8e", "%61pp", "%70ublic", "%00", "%20", "%09", " ", "~", "%7e",
-    "%2e%2e%2f", "..;", "%2e%2e;x", "caf%c3%a9", "//", "/..", "./", "%ff",
+    "%2e%2e%2f", "%252e%252e", ".%252e", "%25%32%65%25%32%65", "%25%32e.", "..;", "%2e%2e;x", "caf%c3%a9", "//", "/..", "./", "%ff",
 ];
 
 fn tricky_path() -> impl Strategy<Value = String> {
@@ -249,6 +249,7 @@ fn named_path_tricks_against_the_live_binary() {
         (origin("/app#/../public"), NeedsLogin),
         (origin("/public/%252e%252e/app"), Refused),
         (origin("/public/%252e%252e%252fapp"), Refused),
+        (origin("/public/%25%32%65%25%32%65/app"), Refused),
         (origin("/public/%c0%ae%c0%ae/app"), Refused),
         (origin("/public/%c0%ae%c0%ae%c0%afapp"), Refused),
         (origin("/public/%e2%80%a5/app"), Refused),

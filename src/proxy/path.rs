@@ -102,14 +102,6 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
                     return Err(PathError::BadEncoding);
                 };
                 let value = hi * 16 + lo;
-                // `%25` followed by hex is a double encoding (`%252e`): an
-                // upstream that decodes twice would see another path.
-                if value == b'%'
-                    && bytes.get(i + 3).copied().and_then(hex_value).is_some()
-                    && bytes.get(i + 4).copied().and_then(hex_value).is_some()
-                {
-                    return Err(PathError::BadEncoding);
-                }
                 if value == b'/' || value == b'\\' {
                     return Err(PathError::EncodedSeparator);
                 }
@@ -137,6 +129,16 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
                 i += 1;
             }
         }
+    }
+    // `%25` followed by hex is a double encoding (`%252e`, or `%25%32%65`
+    // once the unreserved escapes are decoded): an upstream that decodes
+    // twice would see another path.
+    if decoded
+        .as_bytes()
+        .windows(5)
+        .any(|w| w.starts_with(b"%25") && hex_value(w[3]).is_some() && hex_value(w[4]).is_some())
+    {
+        return Err(PathError::BadEncoding);
     }
     // What an upstream that decodes the escapes sees must be valid UTF-8
     // (no overlong `%c0%ae`) without look-alike separators.
@@ -218,6 +220,7 @@ mod tests {
             ("/a%2", PathError::BadEncoding),
             ("/public/%252e%252e/app", PathError::BadEncoding),
             ("/a%252Fb", PathError::BadEncoding),
+            ("/a%25%32%65%25%32%65/b", PathError::BadEncoding),
             ("/%c0%ae%c0%ae/app", PathError::BadEncoding),
             ("/%e0%80%af", PathError::BadEncoding),
             ("/a%ff", PathError::BadEncoding),
