@@ -38,6 +38,19 @@ use crate::store::{SessionKey, now_unix};
 use headers::{ForwardedFor, client_chain, sanitize_upstream_request};
 use routes::RouteTable;
 
+/// Largest total size of request header fields the gateway accepts (pingora
+/// itself allows 1 MiB); above it the answer is 431 and nothing is proxied.
+pub const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
+
+fn request_header_bytes(session: &Session) -> usize {
+    session
+        .req_header()
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
+
 /// What the login page and status endpoint tell a visitor to pay.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PaymentInfo {
@@ -201,6 +214,17 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         let state = &self.state;
+        if request_header_bytes(session) > MAX_REQUEST_HEADER_BYTES {
+            endpoints::message_page(
+                state,
+                session,
+                431,
+                "Request headers too large",
+                "The request's header fields are too large.",
+            )
+            .await?;
+            return Ok(true);
+        }
         let target = match parse_target(session) {
             Ok(target) => target,
             Err(why) => {
