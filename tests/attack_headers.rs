@@ -37,7 +37,9 @@ const EVIL: &str = "mallory";
 
 fn spoofs() -> Vec<Spoof> {
     let long = format!("X-Steem-Account: {EVIL}{}", "m".repeat(8 * 1024));
-    let many: Vec<String> = (0..50).map(|_| format!("x-steem-account: {EVIL}")).collect();
+    let many: Vec<String> = (0..50)
+        .map(|_| format!("x-steem-account: {EVIL}"))
+        .collect();
     vec![
         ok("X-Steem-Account: mallory"),
         ok("x-steem-account: mallory"),
@@ -112,7 +114,12 @@ fn cases() -> Vec<Case> {
         case("/", true, None, Want::Proxied("A", Some("bob"))),
         case("/app/x", false, None, Want::Local(401)),
         case("/admin/x", true, None, Want::Local(403)),
-        case("/anything", true, Some("unrouted.example"), Want::Local(404)),
+        case(
+            "/anything",
+            true,
+            Some("unrouted.example"),
+            Want::Local(404),
+        ),
         case("/dead/x", true, None, Want::Local(502)),
         case("/deadreq/x", true, None, Want::Local(502)),
     ]
@@ -145,7 +152,9 @@ fn identity_spoofs_on_every_route_and_error_path() {
     for spoof in &spoofs {
         for case in cases() {
             stack.clear();
-            let host = case.host.map_or_else(|| stack.addr().to_string(), str::to_string);
+            let host = case
+                .host
+                .map_or_else(|| stack.addr().to_string(), str::to_string);
             let mut raw = format!(
                 "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n{}\r\n",
                 case.path, spoof.lines
@@ -156,11 +165,19 @@ fn identity_spoofs_on_every_route_and_error_path() {
             }
             raw.push_str("\r\n");
             let reply = exchange(stack.addr(), raw.as_bytes(), QUICK);
-            let context = format!("{:?} on {} (logged in: {})", spoof.lines.chars().take(80).collect::<String>(), case.path, case.logged_in);
+            let context = format!(
+                "{:?} on {} (logged in: {})",
+                spoof.lines.chars().take(80).collect::<String>(),
+                case.path,
+                case.logged_in
+            );
             let seen = stack.all_seen();
             if spoof.rejected {
                 assert_eq!(reply.status(), Some(400), "{context}: {}", reply.text());
-                assert!(seen.is_empty(), "{context}: a refused request reached {seen:?}");
+                assert!(
+                    seen.is_empty(),
+                    "{context}: a refused request reached {seen:?}"
+                );
                 checked += 1;
                 continue;
             }
@@ -228,12 +245,20 @@ fn http_1_0_requests_get_the_same_hygiene() {
                 cookie.map_or(String::new(), |c| format!("{c}\r\n"))
             );
             let reply = exchange(stack.addr(), raw.as_bytes(), QUICK);
-            assert_eq!(reply.status(), Some(200), "{path} {host:?}: {}", reply.text());
+            assert_eq!(
+                reply.status(),
+                Some(200),
+                "{path} {host:?}: {}",
+                reply.text()
+            );
             let seen = stack.b.seen();
             assert_eq!(seen.len(), 1);
             assert_clean(&seen[0], path);
             let values = seen[0].header_values("x-steem-account");
-            assert_eq!(values, want.map(|w| vec![w.to_string()]).unwrap_or_default());
+            assert_eq!(
+                values,
+                want.map(|w| vec![w.to_string()]).unwrap_or_default()
+            );
         }
     }
     // Anonymous HTTP/1.0 on a required route is stopped at the gateway.
@@ -242,7 +267,10 @@ fn http_1_0_requests_get_the_same_hygiene() {
         "GET /app/x HTTP/1.0\r\nHost: {}\r\nX-Steem-Account: mallory\r\n\r\n",
         stack.addr()
     );
-    assert_eq!(exchange(stack.addr(), raw.as_bytes(), QUICK).status(), Some(401));
+    assert_eq!(
+        exchange(stack.addr(), raw.as_bytes(), QUICK).status(),
+        Some(401)
+    );
     assert!(stack.all_seen().is_empty());
 }
 
@@ -274,7 +302,11 @@ fn identity_in_request_trailers_never_arrives() {
                 assert_eq!(seen[0].body, b"hello");
                 assert_clean(&seen[0], path);
                 let values = seen[0].header_values("x-steem-account");
-                assert_eq!(values, want.map(|w| vec![w.to_string()]).unwrap_or_default(), "{path}");
+                assert_eq!(
+                    values,
+                    want.map(|w| vec![w.to_string()]).unwrap_or_default(),
+                    "{path}"
+                );
             }
         }
     }
@@ -368,7 +400,15 @@ fn a_trusted_proxy_keeps_its_forwarded_for_chain_and_is_appended() {
 
     // A malformed chain from a trusted peer fails closed to the peer alone.
     stack.clear();
-    let raw = request(stack.addr(), "GET", "/public/x", &["X-Forwarded-For: 203.0.113.9, <script>"]);
+    let raw = request(
+        stack.addr(),
+        "GET",
+        "/public/x",
+        &["X-Forwarded-For: 203.0.113.9, <script>"],
+    );
     assert_eq!(stack.send(&raw).status(), Some(200));
-    assert_eq!(only(&stack.b.seen()[0], "x-forwarded-for"), vec!["127.0.0.1"]);
+    assert_eq!(
+        only(&stack.b.seen()[0], "x-forwarded-for"),
+        vec!["127.0.0.1"]
+    );
 }

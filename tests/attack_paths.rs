@@ -100,11 +100,63 @@ fn gateway_path(raw: &str) -> Result<String, String> {
 }
 
 const SEGMENTS: &[&str] = &[
-    "public", "maybe", "app", "admin", "ws", "x", "publicx", "PUBLIC", "", ".", "..", "...",
-    "%2e", "%2E%2e", ".%2e", "%2e.", "%2f", "%2F", "%5c", "%5C", "\\", ";x", "%3b", "?", "#",
-    "%3f", "%3F", "%23", "%252e", "%252f", "%25", "%c0%ae", "%c0%af", "%e2%80%a5", "%e2%80%a4",
-    "%ef%bc%8f", "%ef%bc%8e", "%61pp", "%70ublic", "%00", "%20", "%09", " ", "~", "%7e",
-    "%2e%2e%2f", "%252e%252e", ".%252e", "%25%32%65%25%32%65", "%25%32e.", "..;", "%2e%2e;x", "caf%c3%a9", "//", "/..", "./", "%ff",
+    "public",
+    "maybe",
+    "app",
+    "admin",
+    "ws",
+    "x",
+    "publicx",
+    "PUBLIC",
+    "",
+    ".",
+    "..",
+    "...",
+    "%2e",
+    "%2E%2e",
+    ".%2e",
+    "%2e.",
+    "%2f",
+    "%2F",
+    "%5c",
+    "%5C",
+    "\\",
+    ";x",
+    "%3b",
+    "?",
+    "#",
+    "%3f",
+    "%3F",
+    "%23",
+    "%252e",
+    "%252f",
+    "%25",
+    "%c0%ae",
+    "%c0%af",
+    "%e2%80%a5",
+    "%e2%80%a4",
+    "%ef%bc%8f",
+    "%ef%bc%8e",
+    "%61pp",
+    "%70ublic",
+    "%00",
+    "%20",
+    "%09",
+    " ",
+    "~",
+    "%7e",
+    "%2e%2e%2f",
+    "%252e%252e",
+    ".%252e",
+    "%25%32%65%25%32%65",
+    "%25%32e.",
+    "..;",
+    "%2e%2e;x",
+    "caf%c3%a9",
+    "//",
+    "/..",
+    "./",
+    "%ff",
 ];
 
 fn tricky_path() -> impl Strategy<Value = String> {
@@ -126,10 +178,13 @@ fn canonical_paths_route_the_same_for_every_upstream_reading() {
             let Ok(canonical) = gateway_path(&raw) else {
                 return Ok(()); // the gateway answers 400 itself
             };
-            prop_assert_eq!(canonicalize(&canonical), Ok(canonical.clone()), "fixed point");
+            prop_assert_eq!(
+                canonicalize(&canonical),
+                Ok(canonical.clone()),
+                "fixed point"
+            );
             prop_assert!(
-                !canonical.contains("//")
-                    && canonical.split('/').all(|s| s != "." && s != ".."),
+                !canonical.contains("//") && canonical.split('/').all(|s| s != "." && s != ".."),
                 "{} → {}",
                 raw,
                 canonical
@@ -219,8 +274,16 @@ enum Expect {
 fn named_path_tricks_against_the_live_binary() {
     let stack = AttackStack::start();
     let host = stack.addr().to_string();
-    let origin = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n\r\n");
-    let with_host = |target: &str, host: &str| format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n\r\n");
+    let origin = |target: &str| {
+        format!(
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+        )
+    };
+    let with_host = |target: &str, host: &str| {
+        format!(
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+        )
+    };
     use Expect::*;
     let cases: Vec<(String, Expect)> = vec![
         (origin("/public/../app"), NeedsLogin),
@@ -266,17 +329,38 @@ fn named_path_tricks_against_the_live_binary() {
         // Absolute-form targets: routed on their own path, Host must agree.
         (origin(&format!("http://{host}/app")), NeedsLogin),
         (origin(&format!("http://{host}/public/../app")), NeedsLogin),
-        (origin(&format!("http://{host}/public/x")), PublicGets("/public/x")),
+        (
+            origin(&format!("http://{host}/public/x")),
+            PublicGets("/public/x"),
+        ),
         (with_host("http://other.example/x", &host), Refused),
-        (with_host(&format!("http://{host}/public/x"), "other.example"), Refused),
+        (
+            with_host(&format!("http://{host}/public/x"), "other.example"),
+            Refused,
+        ),
         (with_host("http://127.0.0.1/app", "other.example"), Refused),
-        (with_host("http://127.0.0.1@other.example/x", "other.example"), Refused),
+        (
+            with_host("http://127.0.0.1@other.example/x", "other.example"),
+            Refused,
+        ),
         (with_host("ftp://127.0.0.1/public/x", "127.0.0.1"), Refused),
-        (with_host("http://other.example/x/../y", "other.example"), PublicGets("/y")),
-        (with_host("http://other.example/x/../y", "Other.Example"), Refused),
+        (
+            with_host("http://other.example/x/../y", "other.example"),
+            PublicGets("/y"),
+        ),
+        (
+            with_host("http://other.example/x/../y", "Other.Example"),
+            Refused,
+        ),
         // pingora's own target/Host reconciliation refuses this spelling.
-        (with_host("HTTP://OTHER.EXAMPLE./x/../y", "other.example"), Refused),
-        ("GET http://other.example/x HTTP/1.1\r\nConnection: close\r\n\r\n".to_string(), PublicGets("/x")),
+        (
+            with_host("HTTP://OTHER.EXAMPLE./x/../y", "other.example"),
+            Refused,
+        ),
+        (
+            "GET http://other.example/x HTTP/1.1\r\nConnection: close\r\n\r\n".to_string(),
+            PublicGets("/x"),
+        ),
         // Host spellings pick the host route consistently.
         (with_host("/x", "OTHER.Example"), PublicGets("/x")),
         (with_host("/x", "other.example."), PublicGets("/x")),
@@ -330,16 +414,29 @@ fn a_logged_in_path_trick_still_reaches_only_the_authorised_upstream() {
         assert_eq!(reply.status(), Some(200), "{path}: {}", reply.text());
         let seen = stack.all_seen();
         assert_eq!(seen.len(), 1);
-        assert_eq!((seen[0].upstream, seen[0].target.as_str()), (upstream, target), "{path}");
+        assert_eq!(
+            (seen[0].upstream, seen[0].target.as_str()),
+            (upstream, target),
+            "{path}"
+        );
     }
     // bob is not on /admin's allowlist, however the path is spelled.
-    for path in ["/public/../admin", "/%61dmin", "//admin/", "/app/../admin/x"] {
+    for path in [
+        "/public/../admin",
+        "/%61dmin",
+        "//admin/",
+        "/app/../admin/x",
+    ] {
         stack.clear();
         let raw = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n{bob}\r\n\r\n",
             stack.addr()
         );
-        assert_eq!(exchange(stack.addr(), raw.as_bytes(), QUICK).status(), Some(403), "{path}");
+        assert_eq!(
+            exchange(stack.addr(), raw.as_bytes(), QUICK).status(),
+            Some(403),
+            "{path}"
+        );
         assert!(stack.all_seen().is_empty(), "{path}");
     }
 }

@@ -39,11 +39,16 @@ fn smuggling_payloads(path: &str, host: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "Content-Length list",
-            format!("{start}Content-Length: 0, {}\r\n\r\n{SMUGGLED}", SMUGGLED.len()),
+            format!(
+                "{start}Content-Length: 0, {}\r\n\r\n{SMUGGLED}",
+                SMUGGLED.len()
+            ),
         ),
         (
             "TE chunked, identity",
-            format!("{start}Transfer-Encoding: chunked, identity\r\nContent-Length: 5\r\n\r\n{tail}"),
+            format!(
+                "{start}Transfer-Encoding: chunked, identity\r\nContent-Length: 5\r\n\r\n{tail}"
+            ),
         ),
         (
             "TE with space before colon",
@@ -89,7 +94,11 @@ fn smuggling_payloads(path: &str, host: &str) -> Vec<(&'static str, String)> {
 }
 
 fn assert_no_smuggling(seen: &[Seen], name: &str) {
-    assert!(seen.len() <= 1, "{name}: the upstream parsed {} requests: {seen:?}", seen.len());
+    assert!(
+        seen.len() <= 1,
+        "{name}: the upstream parsed {} requests: {seen:?}",
+        seen.len()
+    );
     for request in seen {
         assert!(
             !request.target.contains("smuggled"),
@@ -118,10 +127,12 @@ fn smuggling_payloads_never_deliver_a_second_request() {
             let status = reply.status();
             // Give a smuggled request every chance to arrive, via a follow-up
             // on a fresh connection that may reuse the upstream connection.
-            let follow = format!(
-                "GET /public/follow HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            let follow =
+                format!("GET /public/follow HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            assert_eq!(
+                exchange(stack.addr(), follow.as_bytes(), QUICK).status(),
+                Some(200)
             );
-            assert_eq!(exchange(stack.addr(), follow.as_bytes(), QUICK).status(), Some(200));
             let seen: Vec<Seen> = stack
                 .all_seen()
                 .into_iter()
@@ -135,7 +146,10 @@ fn smuggling_payloads_never_deliver_a_second_request() {
                 reply.text()
             );
             if path == "/app/x" {
-                assert!(seen.is_empty(), "{context}: anonymous request reached A: {seen:?}");
+                assert!(
+                    seen.is_empty(),
+                    "{context}: anonymous request reached A: {seen:?}"
+                );
             }
             // Refusals must not be followed by an answer to the inner request.
             if status == Some(400) {
@@ -163,7 +177,11 @@ fn the_refused_smuggling_forms_are_refused() {
         stack.clear();
         let reply = exchange(stack.addr(), raw.as_bytes(), QUICK);
         assert_eq!(reply.status(), Some(400), "{name}: {}", reply.text());
-        assert!(stack.all_seen().is_empty(), "{name}: {:?}", stack.all_seen());
+        assert!(
+            stack.all_seen().is_empty(),
+            "{name}: {:?}",
+            stack.all_seen()
+        );
     }
 }
 
@@ -177,18 +195,29 @@ fn upgrade_request(host: &str, path: &str, extra: &str) -> String {
 fn premature_upgrade_without_a_session_opens_nothing() {
     let stack = AttackStack::start();
     let host = stack.addr().to_string();
-    for (accept, want) in [("Accept: application/json\r\n", 401), ("Accept: text/html\r\n", 302)] {
+    for (accept, want) in [
+        ("Accept: application/json\r\n", 401),
+        ("Accept: text/html\r\n", 302),
+    ] {
         stack.clear();
         // The upgrade request is followed at once by bytes that would be a
         // request to the upstream if a tunnel opened early.
         let raw = format!(
             "{}GET /app/secret HTTP/1.1\r\nHost: {host}\r\n\r\n",
-            upgrade_request(&host, "/ws/chat", &format!("{accept}X-Steem-Account: mallory\r\n"))
+            upgrade_request(
+                &host,
+                "/ws/chat",
+                &format!("{accept}X-Steem-Account: mallory\r\n")
+            )
         );
         let reply = exchange(stack.addr(), raw.as_bytes(), QUICK);
         assert_eq!(reply.status(), Some(want), "{}", reply.text());
         assert!(!reply.text().contains("101 Switching"), "{}", reply.text());
-        assert!(stack.a.seen().is_empty(), "tunnel or request reached A: {:?}", stack.a.seen());
+        assert!(
+            stack.a.seen().is_empty(),
+            "tunnel or request reached A: {:?}",
+            stack.a.seen()
+        );
     }
 }
 
@@ -210,7 +239,9 @@ fn websocket_upgrade_with_a_session_carries_exactly_the_session_identity() {
     let bob = stack.cookie_for("bob");
     let host = stack.addr().to_string();
     let mut stream = TcpStream::connect(stack.addr()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let raw = upgrade_request(
         &host,
         "/ws/chat",
@@ -231,8 +262,16 @@ fn websocket_upgrade_with_a_session_carries_exactly_the_session_identity() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].target, "/ws/chat");
     assert_eq!(seen[0].header_values("x-steem-account"), vec!["bob"]);
-    assert!(!seen[0].raw_head.contains("mallory"), "{}", seen[0].raw_head);
-    assert!(!seen[0].header_values("upgrade").is_empty(), "{}", seen[0].raw_head);
+    assert!(
+        !seen[0].raw_head.contains("mallory"),
+        "{}",
+        seen[0].raw_head
+    );
+    assert!(
+        !seen[0].header_values("upgrade").is_empty(),
+        "{}",
+        seen[0].raw_head
+    );
 }
 
 #[test]
@@ -241,11 +280,40 @@ fn oversized_requests_get_4xx_and_the_gateway_keeps_serving() {
     let host = stack.addr().to_string();
     let many_headers: String = (0..2000).map(|i| format!("X-Filler-{i}: v\r\n")).collect();
     let cases = [
-        ("long request line", format!("GET /public/{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n", "a".repeat(128 * 1024))),
-        ("path over the gateway's limit", format!("GET /public/{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n", "a".repeat(9 * 1024))),
-        ("too many headers", format!("GET /public/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{many_headers}\r\n")),
-        ("one huge header", format!("GET /public/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nX-Big: {}\r\n\r\n", "b".repeat(256 * 1024))),
-        ("huge identity header", format!("GET /maybe/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nX-Steem-Account: {}\r\n\r\n", "m".repeat(256 * 1024))),
+        (
+            "long request line",
+            format!(
+                "GET /public/{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+                "a".repeat(128 * 1024)
+            ),
+        ),
+        (
+            "path over the gateway's limit",
+            format!(
+                "GET /public/{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+                "a".repeat(9 * 1024)
+            ),
+        ),
+        (
+            "too many headers",
+            format!(
+                "GET /public/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{many_headers}\r\n"
+            ),
+        ),
+        (
+            "one huge header",
+            format!(
+                "GET /public/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+                "b".repeat(256 * 1024)
+            ),
+        ),
+        (
+            "huge identity header",
+            format!(
+                "GET /maybe/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nX-Steem-Account: {}\r\n\r\n",
+                "m".repeat(256 * 1024)
+            ),
+        ),
     ];
     for (name, raw) in cases {
         stack.clear();
@@ -257,7 +325,8 @@ fn oversized_requests_get_4xx_and_the_gateway_keeps_serving() {
             reply.text()
         );
         assert!(stack.all_seen().is_empty(), "{name}: reached an upstream");
-        let alive = format!("GET /public/alive HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let alive =
+            format!("GET /public/alive HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         assert_eq!(
             exchange(stack.addr(), alive.as_bytes(), QUICK).status(),
             Some(200),

@@ -61,7 +61,10 @@ fn every_corpus_payload_becomes_root() {
         .iter()
         .filter(|rd| safe_redirect_target(rd) != "/")
         .collect();
-    assert!(escaped.is_empty(), "payloads kept as redirect targets: {escaped:#?}");
+    assert!(
+        escaped.is_empty(),
+        "payloads kept as redirect targets: {escaped:#?}"
+    );
 }
 
 #[test]
@@ -70,7 +73,11 @@ fn every_corpus_payload_with_a_local_looking_prefix_becomes_root() {
     for payload in payloads() {
         for prefix in ["/", "/%2F", "/\\"] {
             let rd = format!("{prefix}{payload}");
-            if rd.starts_with("/@") || rd.starts_with("/.") || rd.starts_with("/?") || rd.starts_with("/#") {
+            if rd.starts_with("/@")
+                || rd.starts_with("/.")
+                || rd.starts_with("/?")
+                || rd.starts_with("/#")
+            {
                 continue; // local paths by construction ("/@evil.com" is a path here)
             }
             let kept = safe_redirect_target(&rd);
@@ -97,7 +104,10 @@ fn location(reply: &support::attack::Exchange) -> Option<String> {
     reply
         .first_head()
         .lines()
-        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
         .map(str::to_string)
 }
 

@@ -187,7 +187,9 @@ fn trusted_proxies_are_ips_or_cidrs_and_empty_by_default() {
     let config = Config::from_yaml(&base, Path::new(".")).unwrap();
     assert!(config.trusted_proxies.is_empty());
     let config = Config::from_yaml(
-        &format!("{base}trusted_proxies: [\"10.0.0.5\", \"192.168.7.9/16\", \"::1\", \" fd00::/8 \"]\n"),
+        &format!(
+            "{base}trusted_proxies: [\"10.0.0.5\", \"192.168.7.9/16\", \"::1\", \" fd00::/8 \"]\n"
+        ),
         Path::new("."),
     )
     .unwrap();

@@ -363,7 +363,9 @@ mod tests {
         let leftovers: Vec<&str> = req
             .headers
             .iter()
-            .filter(|(_, v)| v.as_bytes().starts_with(b"6.6.6.6") || v.as_bytes() == b"evil.example")
+            .filter(|(_, v)| {
+                v.as_bytes().starts_with(b"6.6.6.6") || v.as_bytes() == b"evil.example"
+            })
             .map(|(n, _)| n.as_str())
             .collect();
         assert!(leftovers.is_empty(), "aliases survived: {leftovers:?}");
@@ -396,7 +398,11 @@ mod tests {
             "1.1.1.1, 2.2.2.2, 10.1.2.3"
         );
         // A junk entry fails closed to the peer alone.
-        for junk in [b"1.1.1.1, evil".as_slice(), b"".as_slice(), b"\xff".as_slice()] {
+        for junk in [
+            b"1.1.1.1, evil".as_slice(),
+            b"".as_slice(),
+            b"\xff".as_slice(),
+        ] {
             assert_eq!(client_chain(proxy, [junk], &nets).forwarded_for, "10.1.2.3");
         }
         // Nothing sent: the trusted peer is the client.

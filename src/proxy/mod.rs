@@ -126,7 +126,8 @@ fn parse_target(session: &Session) -> Result<Target, &'static str> {
         absolute = raw
             .parse()
             .map_err(|_| "the request target must be a path")?;
-        let (Some("http" | "https"), Some(authority)) = (absolute.scheme_str(), absolute.authority())
+        let (Some("http" | "https"), Some(authority)) =
+            (absolute.scheme_str(), absolute.authority())
         else {
             return Err("the request target must be a path");
         };
@@ -336,20 +337,17 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        let client = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|peer| {
-                client_chain(
-                    peer.ip(),
-                    upstream_request
-                        .headers
-                        .get_all("x-forwarded-for")
-                        .iter()
-                        .map(|v| v.as_bytes()),
-                    &self.state.trusted_proxies,
-                )
-            });
+        let client = session.client_addr().and_then(|a| a.as_inet()).map(|peer| {
+            client_chain(
+                peer.ip(),
+                upstream_request
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .map(|v| v.as_bytes()),
+                &self.state.trusted_proxies,
+            )
+        });
         let forwarded = ForwardedFor {
             client,
             host: ctx.host.as_deref(),

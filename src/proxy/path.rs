@@ -21,7 +21,9 @@ pub enum PathError {
     Backslash,
     #[error("';' path parameters are not accepted")]
     PathParameter,
-    #[error("control characters, spaces, '#' or look-alikes of '.', '/', '\\' are not allowed in a path")]
+    #[error(
+        "control characters, spaces, '#' or look-alikes of '.', '/', '\\' are not allowed in a path"
+    )]
     BadCharacter,
     #[error("malformed, double or non-UTF-8 percent-encoding in the path")]
     BadEncoding,

@@ -59,10 +59,7 @@ fn looks_local(path: &str) -> bool {
     // Browsers strip tabs/newlines and treat backslashes as slashes; any
     // whitespace or control character is suspect in a redirect.
     !path.chars().any(|c| {
-        c.is_control()
-            || c.is_whitespace()
-            || c == '\\'
-            || super::path::is_separator_lookalike(c)
+        c.is_control() || c.is_whitespace() || c == '\\' || super::path::is_separator_lookalike(c)
     })
 }
 

@@ -183,11 +183,9 @@ async fn serve_connection(
                 let Some(size_line) = read_line(&mut reader).await else {
                     return;
                 };
-                let size = usize::from_str_radix(
-                    size_line.split(';').next().unwrap_or("").trim(),
-                    16,
-                )
-                .unwrap_or(0);
+                let size =
+                    usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+                        .unwrap_or(0);
                 if size == 0 {
                     loop {
                         let Some(line) = read_line(&mut reader).await else {
@@ -243,8 +241,9 @@ async fn serve_connection(
                 }
             }
         }
-        let body = json!({"upstream": name, "method": method, "target": target, "headers": header_json})
-            .to_string();
+        let body =
+            json!({"upstream": name, "method": method, "target": target, "headers": header_json})
+                .to_string();
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -286,8 +285,7 @@ impl Exchange {
         let text = self.text();
         let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         let end = body.find("HTTP/1.").unwrap_or(body.len());
-        serde_json::from_str(&body[..end])
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+        serde_json::from_str(&body[..end]).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
 }
 
