@@ -304,6 +304,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         limits: crate::proxy::limits::ClientLimits::new(&config.limits),
         tls: false,
+        trusted_proxies: config.trusted_proxies.clone(),
     });
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(

@@ -23,6 +23,9 @@ pub struct ConfigInput {
     pub listen: Option<String>,
     pub admin_listen: Option<String>,
     pub threads: Option<usize>,
+    /// Peers (IPs or CIDRs) whose `X-Forwarded-For` is kept; empty by default.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ProxyNet>,
     pub chain: ChainInput,
     #[serde(default)]
     pub session: SessionInput,
@@ -132,6 +135,27 @@ impl<'de> Deserialize<'de> for HumanDuration {
                     "invalid duration {raw:?} ({e}); write e.g. \"15m\", \"30d\", \"500ms\""
                 ))
             })
+    }
+}
+
+/// A trusted proxy: an IP address (`10.0.0.5`, `::1`) or a CIDR network
+/// (`10.0.0.0/8`), checked while the parser still knows the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl<'de> Deserialize<'de> for ProxyNet {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        let text = raw.trim();
+        let parsed = match text.parse::<ipnet::IpNet>() {
+            Ok(net) => Ok(net.trunc()),
+            Err(_) => text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from),
+        };
+        parsed.map(ProxyNet).map_err(|_| {
+            de::Error::custom(format!(
+                "invalid trusted proxy {raw:?}: write an IP address (10.0.0.5) or a CIDR network (10.0.0.0/8)"
+            ))
+        })
     }
 }
 

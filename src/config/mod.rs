@@ -67,6 +67,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub admin_listen: Option<SocketAddr>,
     pub threads: usize,
+    /// Peers whose `X-Forwarded-For` is kept (the peer is appended); empty:
+    /// every client-sent forwarding header is replaced.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub chain: ChainConfig,
     pub session: SessionConfig,
     pub store: StoreLocation,
@@ -327,6 +330,7 @@ impl Config {
             listen,
             admin_listen,
             threads,
+            trusted_proxies: input.trusted_proxies.into_iter().map(|p| p.0).collect(),
             chain,
             session,
             store,

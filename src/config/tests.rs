@@ -193,3 +193,31 @@ fn session_cache_ttl() {
     let e = err(&with("2m"));
     assert!(e.contains("session.cache_ttl"), "{e}");
 }
+
+#[test]
+fn trusted_proxies_are_ips_or_cidrs_and_empty_by_default() {
+    let base = minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n");
+    let config = Config::from_yaml(&base, Path::new(".")).unwrap();
+    assert!(config.trusted_proxies.is_empty());
+    let config = Config::from_yaml(
+        &format!(
+            "{base}trusted_proxies: [\"10.0.0.5\", \"192.168.7.9/16\", \"::1\", \" fd00::/8 \"]\n"
+        ),
+        Path::new("."),
+    )
+    .unwrap();
+    let shown: Vec<String> = config
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        ["10.0.0.5/32", "192.168.0.0/16", "::1/128", "fd00::/8"]
+    );
+    for bad in ["proxy.example", "10.0.0.0/33", "10.0.0", "", "*"] {
+        let e = err(&format!("{base}trusted_proxies: [\"{bad}\"]\n"));
+        assert!(e.contains("trusted proxy"), "{bad}: {e}");
+        assert!(e.contains("line"), "{bad}: error should carry a line: {e}");
+    }
+}

@@ -6,7 +6,9 @@
 //! that makes a later hop drop the gateway's own header). Every spelling is
 //! removed here, on every proxied request, before the gateway adds exactly
 //! one value. The gateway's own cookie is removed too, and client-supplied
-//! forwarding headers are replaced, not trusted.
+//! forwarding headers are replaced, not trusted — except `X-Forwarded-For`
+//! from a peer listed in `trusted_proxies`, which is kept with the peer
+//! appended (see [`client_chain`]).
 
 use http::HeaderName;
 use pingora::http::RequestHeader;
@@ -16,21 +18,44 @@ pub const IDENTITY_HEADER: &str = "x-steem-account";
 /// Reserved for the signed assertion: treated like the identity header.
 pub const ASSERTION_HEADER: &str = "x-steem-assertion";
 
-/// Whether a header name is any spelling of a header only the gateway may
-/// set: ASCII case-insensitive, with `_` and `.` read as `-`, and surrounding
-/// whitespace ignored.
-pub fn is_reserved_name(name: &str) -> bool {
+/// Client forwarding headers: replaced by the gateway's own values.
+const FORWARDING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+];
+
+/// Whether `name` is a spelling of the lowercase, dashed `canonical`:
+/// ASCII case-insensitive, with `_` and `.` read as `-` (CGI/WSGI/Rack
+/// merge them), and surrounding whitespace ignored.
+fn spells(name: &str, canonical: &str) -> bool {
     let name = name.trim();
-    [IDENTITY_HEADER, ASSERTION_HEADER].iter().any(|reserved| {
-        name.len() == reserved.len()
-            && name.bytes().zip(reserved.bytes()).all(|(a, b)| {
-                let a = match a.to_ascii_lowercase() {
-                    b'_' | b'.' => b'-',
-                    other => other,
-                };
-                a == b
-            })
-    })
+    name.len() == canonical.len()
+        && name.bytes().zip(canonical.bytes()).all(|(a, b)| {
+            let a = match a.to_ascii_lowercase() {
+                b'_' | b'.' => b'-',
+                other => other,
+            };
+            a == b
+        })
+}
+
+/// Whether a header name is any spelling of a header only the gateway may
+/// set (see [`spells`]).
+pub fn is_reserved_name(name: &str) -> bool {
+    [IDENTITY_HEADER, ASSERTION_HEADER]
+        .iter()
+        .any(|reserved| spells(name, reserved))
+}
+
+/// Whether a header name is any spelling of a client forwarding header
+/// (`X_Forwarded_For` reaches a WSGI app as `HTTP_X_FORWARDED_FOR` too).
+pub fn is_forwarding_name(name: &str) -> bool {
+    FORWARDING_HEADERS.iter().any(|f| spells(name, f))
 }
 
 /// Tokens of `Connection` that are not hop-by-hop headers to drop.
@@ -40,9 +65,69 @@ fn is_connection_option(token: &str) -> bool {
         || token.eq_ignore_ascii_case("upgrade")
 }
 
+/// The client addresses the upstream is told about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientChain {
+    /// The `X-Forwarded-For` value to send: the peer alone, or a trusted
+    /// peer's chain with the peer appended.
+    pub forwarded_for: String,
+    /// The `X-Real-IP` value: the nearest address that is not a trusted proxy.
+    pub real_ip: String,
+}
+
+/// Works out the forwarding chain for a connection from `peer`.
+///
+/// An untrusted peer's `X-Forwarded-For` (`sent`) is ignored: the chain is
+/// the peer alone. A trusted peer's chain is kept and the peer appended; the
+/// real client is the right-most address that is not itself trusted. Any
+/// entry that is not an IP address makes the whole sent chain untrusted
+/// (fails closed to the peer alone).
+pub fn client_chain<'v>(
+    peer: std::net::IpAddr,
+    sent: impl IntoIterator<Item = &'v [u8]>,
+    trusted: &[ipnet::IpNet],
+) -> ClientChain {
+    let alone = ClientChain {
+        forwarded_for: peer.to_string(),
+        real_ip: peer.to_string(),
+    };
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return alone;
+    }
+    let mut chain: Vec<std::net::IpAddr> = Vec::new();
+    for value in sent {
+        let Ok(text) = std::str::from_utf8(value) else {
+            return alone;
+        };
+        for entry in text.split(',').map(str::trim) {
+            match entry.parse::<std::net::IpAddr>() {
+                Ok(ip) => chain.push(ip),
+                Err(_) => return alone,
+            }
+        }
+    }
+    chain.push(peer);
+    let real_ip = chain
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or_else(|| chain.first())
+        .copied()
+        .unwrap_or(peer);
+    ClientChain {
+        forwarded_for: chain
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        real_ip: real_ip.to_string(),
+    }
+}
+
 /// Facts about the client connection the upstream is told about.
 pub struct ForwardedFor<'a> {
-    pub client_ip: Option<String>,
+    pub client: Option<ClientChain>,
     pub host: Option<&'a str>,
     pub proto: &'static str,
 }
@@ -73,20 +158,9 @@ pub fn sanitize_upstream_request(
     doomed.extend(
         req.headers
             .keys()
-            .filter(|name| is_reserved_name(name.as_str()))
+            .filter(|name| is_reserved_name(name.as_str()) || is_forwarding_name(name.as_str()))
             .cloned(),
     );
-    for name in [
-        "forwarded",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-forwarded-port",
-        "x-forwarded-prefix",
-        "x-real-ip",
-    ] {
-        doomed.push(HeaderName::from_static(name));
-    }
     for name in &doomed {
         // Never let a Connection token remove framing the proxy needs.
         if name == http::header::HOST
@@ -105,9 +179,9 @@ pub fn sanitize_upstream_request(
 
     strip_cookie(req, cookie_name)?;
 
-    if let Some(ip) = &forwarded.client_ip {
-        req.insert_header("x-forwarded-for", ip.as_str())?;
-        req.insert_header("x-real-ip", ip.as_str())?;
+    if let Some(client) = &forwarded.client {
+        req.insert_header("x-forwarded-for", client.forwarded_for.as_str())?;
+        req.insert_header("x-real-ip", client.real_ip.as_str())?;
     }
     if let Some(host) = forwarded.host {
         req.insert_header("x-forwarded-host", host)?;
@@ -179,7 +253,7 @@ mod tests {
     }
 
     const FWD: ForwardedFor<'static> = ForwardedFor {
-        client_ip: None,
+        client: None,
         host: None,
         proto: "http",
     };
@@ -267,9 +341,16 @@ mod tests {
             ("Forwarded", "for=6.6.6.6"),
             ("X-Real-IP", "6.6.6.6"),
             ("X-Forwarded-Proto", "https"),
+            ("X_Forwarded_For", "6.6.6.6"),
+            ("X.Real.IP", "6.6.6.6"),
+            ("x_forwarded_host", "evil.example"),
         ]);
         let fwd = ForwardedFor {
-            client_ip: Some("127.0.0.1".into()),
+            client: Some(client_chain(
+                "127.0.0.1".parse().unwrap(),
+                [b"6.6.6.6".as_slice()],
+                &[],
+            )),
             host: Some("app.example"),
             proto: "http",
         };
@@ -279,5 +360,55 @@ mod tests {
         assert_eq!(values(&req, "x-forwarded-proto"), vec!["http"]);
         assert_eq!(values(&req, "x-forwarded-host"), vec!["app.example"]);
         assert!(values(&req, "forwarded").is_empty());
+        let leftovers: Vec<&str> = req
+            .headers
+            .iter()
+            .filter(|(_, v)| {
+                v.as_bytes().starts_with(b"6.6.6.6") || v.as_bytes() == b"evil.example"
+            })
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(leftovers.is_empty(), "aliases survived: {leftovers:?}");
+    }
+
+    #[test]
+    fn only_trusted_peers_extend_the_forwarding_chain() {
+        let nets: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        let outsider: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        let sent = [b"198.51.100.7, 10.9.9.9".as_slice()];
+        assert_eq!(
+            client_chain(outsider, sent, &nets),
+            ClientChain {
+                forwarded_for: "203.0.113.9".into(),
+                real_ip: "203.0.113.9".into()
+            }
+        );
+        assert_eq!(
+            client_chain(proxy, sent, &nets),
+            ClientChain {
+                forwarded_for: "198.51.100.7, 10.9.9.9, 10.1.2.3".into(),
+                real_ip: "198.51.100.7".into()
+            }
+        );
+        // Several header lines are one list, in order.
+        let two = [b"1.1.1.1".as_slice(), b"2.2.2.2".as_slice()];
+        assert_eq!(
+            client_chain(proxy, two, &nets).forwarded_for,
+            "1.1.1.1, 2.2.2.2, 10.1.2.3"
+        );
+        // A junk entry fails closed to the peer alone.
+        for junk in [
+            b"1.1.1.1, evil".as_slice(),
+            b"".as_slice(),
+            b"\xff".as_slice(),
+        ] {
+            assert_eq!(client_chain(proxy, [junk], &nets).forwarded_for, "10.1.2.3");
+        }
+        // Nothing sent: the trusted peer is the client.
+        assert_eq!(
+            client_chain(proxy, std::iter::empty(), &nets).real_ip,
+            "10.1.2.3"
+        );
     }
 }

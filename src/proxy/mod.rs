@@ -37,8 +37,21 @@ use crate::chain::follower::ChainStatusHandle;
 use crate::config::AuthMode;
 use crate::pages::Pages;
 use crate::store::{SessionKey, now_unix};
-use headers::{ForwardedFor, sanitize_upstream_request};
+use headers::{ForwardedFor, client_chain, sanitize_upstream_request};
 use routes::RouteTable;
+
+/// Largest total size of request header fields the gateway accepts (pingora
+/// itself allows 1 MiB); above it the answer is 431 and nothing is proxied.
+pub const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
+
+fn request_header_bytes(session: &Session) -> usize {
+    session
+        .req_header()
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
 
 /// What the login page and status endpoint tell a visitor to pay.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -72,6 +85,8 @@ pub struct GatewayState {
     pub limits: limits::ClientLimits,
     /// Whether the public listener is TLS (decides `X-Forwarded-Proto`).
     pub tls: bool,
+    /// Peers whose `X-Forwarded-For` is kept (config `trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The pingora service.
@@ -95,28 +110,45 @@ struct Target {
     query: Option<String>,
     /// Whether the target must be rewritten before proxying.
     changed: bool,
+    /// The host of an absolute-form target's authority.
+    authority_host: Option<String>,
 }
 
 fn parse_target(session: &Session) -> Result<Target, &'static str> {
     let req = session.req_header();
     let raw = std::str::from_utf8(req.raw_path()).map_err(|_| "request target is not UTF-8")?;
     let mut changed = false;
+    let mut authority_host = None;
+    let absolute: http::Uri;
     let origin_form = if raw.starts_with('/') {
         raw
-    } else if req.uri.scheme().is_some() {
-        // Absolute-form: route on its path, and refuse a Host header that disagrees.
-        let authority = req.uri.authority().map(|a| a.host().to_ascii_lowercase());
+    } else {
+        // Absolute-form (RFC 9112 §3.2.2). pingora keeps it verbatim in
+        // `raw_path` and leaves scheme and authority off `req.uri`, so parse
+        // the raw target: route on its path, take the host from its
+        // authority, and refuse a Host header that disagrees.
+        absolute = raw
+            .parse()
+            .map_err(|_| "the request target must be a path")?;
+        let (Some("http" | "https"), Some(authority)) =
+            (absolute.scheme_str(), absolute.authority())
+        else {
+            return Err("the request target must be a path");
+        };
+        if authority.as_str().contains('@') {
+            return Err("credentials in the request target are not accepted");
+        }
+        let target_host = routes::host_from_header(authority.as_str().as_bytes());
         let host_header = req
             .headers
             .get(http::header::HOST)
             .and_then(|h| routes::host_from_header(h.as_bytes()));
-        if host_header.is_some() && authority != host_header {
+        if host_header.is_some() && target_host != host_header {
             return Err("the Host header does not match the absolute request target");
         }
         changed = true;
-        req.uri.path_and_query().map_or("/", |pq| pq.as_str())
-    } else {
-        return Err("the request target must be a path");
+        authority_host = target_host;
+        absolute.path_and_query().map_or("/", |pq| pq.as_str())
     };
     let (raw_path, query) = match origin_form.split_once('?') {
         Some((p, q)) => (p, Some(q.to_string())),
@@ -139,6 +171,7 @@ fn parse_target(session: &Session) -> Result<Target, &'static str> {
         path,
         query,
         changed,
+        authority_host,
     })
 }
 
@@ -186,6 +219,17 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         let state = &self.state;
+        if request_header_bytes(session) > MAX_REQUEST_HEADER_BYTES {
+            endpoints::message_page(
+                state,
+                session,
+                431,
+                "Request headers too large",
+                "The request's header fields are too large.",
+            )
+            .await?;
+            return Ok(true);
+        }
         let target = match parse_target(session) {
             Ok(target) => target,
             Err(why) => {
@@ -194,10 +238,12 @@ impl ProxyHttp for Gateway {
             }
         };
         let req = session.req_header();
-        ctx.host = routes::request_host(
-            &req.uri,
-            req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
-        );
+        ctx.host = target.authority_host.clone().or_else(|| {
+            routes::request_host(
+                &req.uri,
+                req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
+            )
+        });
 
         if target.path == "/.steemgate" || target.path.starts_with("/.steemgate/") {
             endpoints::handle(state, session, &target.path, target.query.as_deref()).await?;
@@ -295,11 +341,19 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        let client = session.client_addr().and_then(|a| a.as_inet()).map(|peer| {
+            client_chain(
+                peer.ip(),
+                upstream_request
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .map(|v| v.as_bytes()),
+                &self.state.trusted_proxies,
+            )
+        });
         let forwarded = ForwardedFor {
-            client_ip: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip().to_string()),
+            client,
             host: ctx.host.as_deref(),
             proto: if self.state.tls { "https" } else { "http" },
         };

@@ -5,7 +5,10 @@
 //! path is canonicalized once; the route is chosen on the result and the
 //! upstream receives exactly the same path. What cannot be made unambiguous
 //! is refused with 400: encoded slashes and backslashes, backslashes, `;`
-//! path parameters, NUL and control characters, non-origin-form targets.
+//! path parameters, NUL and control characters, non-origin-form targets,
+//! double encoding (`%252e`), escapes that are not valid UTF-8 (overlong
+//! `%c0%ae`), and encoded look-alikes of `.`, `/`, `\` (`%E2%80%A5` is
+//! `‥`, which NFKC-normalizing upstreams read as `..`).
 
 /// Why a request target was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,9 +21,11 @@ pub enum PathError {
     Backslash,
     #[error("';' path parameters are not accepted")]
     PathParameter,
-    #[error("control characters, spaces or '#' are not allowed in a path")]
+    #[error(
+        "control characters, spaces, '#' or look-alikes of '.', '/', '\\' are not allowed in a path"
+    )]
     BadCharacter,
-    #[error("malformed percent-encoding in the path")]
+    #[error("malformed, double or non-UTF-8 percent-encoding in the path")]
     BadEncoding,
     #[error("path too long")]
     TooLong,
@@ -40,6 +45,35 @@ fn hex_value(b: u8) -> Option<u8> {
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
     }
+}
+
+/// Characters that read as `.`, `/` or `\\` after Unicode (NFKC)
+/// normalization or to a human: a path or redirect must not contain them.
+pub fn is_separator_lookalike(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2024}' // ONE DOT LEADER (NFKC '.')
+            | '\u{2025}' // TWO DOT LEADER (NFKC '..')
+            | '\u{2026}' // HORIZONTAL ELLIPSIS (NFKC '...')
+            | '\u{FE52}' // SMALL FULL STOP
+            | '\u{FF0E}' // FULLWIDTH FULL STOP
+            | '\u{3002}' // IDEOGRAPHIC FULL STOP (a dot in IDNA hosts)
+            | '\u{FF61}' // HALFWIDTH IDEOGRAPHIC FULL STOP
+            | '\u{2044}' // FRACTION SLASH
+            | '\u{2215}' // DIVISION SLASH
+            | '\u{29F8}' // BIG SOLIDUS
+            | '\u{FF0F}' // FULLWIDTH SOLIDUS
+            | '\u{2571}' // BOX DRAWINGS LIGHT DIAGONAL
+            | '\u{0338}' // COMBINING LONG SOLIDUS OVERLAY
+            | '\u{2100}'..='\u{2101}' // ℀ ℁ (NFKC 'a/c', 'a/s')
+            | '\u{2105}'..='\u{2106}' // ℅ ℆ (NFKC 'c/o', 'c/u')
+            | '\u{2216}' // SET MINUS
+            | '\u{29F5}' // REVERSE SOLIDUS OPERATOR
+            | '\u{29F9}' // BIG REVERSE SOLIDUS
+            | '\u{FE68}' // SMALL REVERSE SOLIDUS (NFKC '\\')
+            | '\u{FF3C}' // FULLWIDTH REVERSE SOLIDUS (NFKC '\\')
+            | '\u{2572}' // BOX DRAWINGS LIGHT DIAGONAL UPPER LEFT
+    )
 }
 
 /// Canonicalizes the path part of a request target (no query).
@@ -98,6 +132,23 @@ pub fn canonicalize(raw: &str) -> Result<String, PathError> {
             }
         }
     }
+    // `%25` followed by hex is a double encoding (`%252e`, or `%25%32%65`
+    // once the unreserved escapes are decoded): an upstream that decodes
+    // twice would see another path.
+    if decoded
+        .as_bytes()
+        .windows(5)
+        .any(|w| w.starts_with(b"%25") && hex_value(w[3]).is_some() && hex_value(w[4]).is_some())
+    {
+        return Err(PathError::BadEncoding);
+    }
+    // What an upstream that decodes the escapes sees must be valid UTF-8
+    // (no overlong `%c0%ae`) without look-alike separators.
+    let fully_decoded: Vec<u8> = percent_encoding::percent_decode_str(&decoded).collect();
+    let text = std::str::from_utf8(&fully_decoded).map_err(|_| PathError::BadEncoding)?;
+    if text.chars().any(is_separator_lookalike) {
+        return Err(PathError::BadCharacter);
+    }
     let ends_in_directory = decoded.len() > 1
         && (decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/.."));
     let mut out = String::with_capacity(decoded.len());
@@ -145,6 +196,8 @@ mod tests {
             ("/caf%c3%a9", "/caf%C3%A9"),
             ("/a%20b", "/a%20b"),
             ("/x%7e", "/x~"),
+            ("/100%25", "/100%25"),
+            ("/100%25off", "/100%25off"),
         ];
         for (raw, want) in cases {
             assert_eq!(canonicalize(raw).as_deref(), Ok(want), "{raw}");
@@ -167,6 +220,15 @@ mod tests {
             ("/a#b", PathError::BadCharacter),
             ("/a%zz", PathError::BadEncoding),
             ("/a%2", PathError::BadEncoding),
+            ("/public/%252e%252e/app", PathError::BadEncoding),
+            ("/a%252Fb", PathError::BadEncoding),
+            ("/a%25%32%65%25%32%65/b", PathError::BadEncoding),
+            ("/%c0%ae%c0%ae/app", PathError::BadEncoding),
+            ("/%e0%80%af", PathError::BadEncoding),
+            ("/a%ff", PathError::BadEncoding),
+            ("/public/%E2%80%A5/app", PathError::BadCharacter),
+            ("/%EF%BC%8Fapp", PathError::BadCharacter),
+            ("/%EF%BC%BCapp", PathError::BadCharacter),
         ];
         for (raw, want) in cases {
             assert_eq!(canonicalize(raw), Err(want), "{raw}");

@@ -2,8 +2,9 @@
 //!
 //! Why: the `rd` parameter is the classic open redirect of auth gateways
 //! (`//evil.com`, `/\evil.com`, `https://evil.com`, tab/newline tricks that
-//! browsers strip, encoded variants). A target is accepted only if it is a
-//! path on this site in every reading; anything else becomes `/`.
+//! browsers strip, encoded variants at any depth, Unicode look-alikes of `/`
+//! and `\\`). A target is accepted only if it is a path on this site in every
+//! reading; anything else becomes `/`.
 
 use percent_encoding::percent_decode_str;
 
@@ -20,13 +21,25 @@ fn is_local_path(rd: &str) -> bool {
     if rd.len() > 2048 {
         return false;
     }
-    // Check the raw form and the forms a browser or upstream may decode to.
-    let once = percent_decode_str(rd).decode_utf8_lossy().into_owned();
-    let twice = percent_decode_str(&once).decode_utf8_lossy().into_owned();
-    [rd, once.as_str(), twice.as_str()]
-        .iter()
-        .all(|form| looks_local(form))
+    // Check the raw form and every form a browser or upstream may decode
+    // to, down to the fixed point (each decoding only shrinks the text).
+    let mut form = rd.to_string();
+    for _ in 0..MAX_DECODINGS {
+        if !looks_local(&form) {
+            return false;
+        }
+        let next = percent_decode_str(&form).decode_utf8_lossy().into_owned();
+        if next == form {
+            return true;
+        }
+        form = next;
+    }
+    // Still decoding after that many rounds: nothing legitimate looks like this.
+    false
 }
+
+/// Percent-decoding rounds a target may need before it is stable.
+const MAX_DECODINGS: usize = 8;
 
 fn looks_local(path: &str) -> bool {
     let bytes = path.as_bytes();
@@ -37,11 +50,17 @@ fn looks_local(path: &str) -> bool {
     if matches!(bytes.get(1), Some(b'/') | Some(b'\\')) {
         return false;
     }
+    // Dot segments and empty segments in the path part resolve to another
+    // path in the browser: `/.//evil.com` becomes `//evil.com`.
+    let path_part = path.split(['?', '#']).next().unwrap_or("");
+    if path_part.contains("//") || path_part.split('/').any(|s| s == "." || s == "..") {
+        return false;
+    }
     // Browsers strip tabs/newlines and treat backslashes as slashes; any
     // whitespace or control character is suspect in a redirect.
-    !path
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    !path.chars().any(|c| {
+        c.is_control() || c.is_whitespace() || c == '\\' || super::path::is_separator_lookalike(c)
+    })
 }
 
 #[cfg(test)]
@@ -82,6 +101,11 @@ mod tests {
             " /x",
             "/x\r\nSet-Cookie: a=b",
             "///evil.com",
+            "/.//evil.com",
+            "/%2e%2e//evil.com",
+            "/%25252F%25252Fevil.com",
+            "/%EF%BC%8Fevil.com",
+            "/\u{FF0F}evil.com",
         ] {
             assert_eq!(safe_redirect_target(rd), "/", "{rd:?}");
         }

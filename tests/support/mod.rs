@@ -60,4 +60,5 @@ pub fn fixture(path: &str) -> String {
         .join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()))
 }
+pub mod attack;
 pub mod redis_server;
