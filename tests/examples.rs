@@ -213,3 +213,32 @@ fn node_upstream_example_works_behind_the_gateway() {
     command.arg(manifest_dir().join("examples/node/app.js"));
     exercise(&ExampleApp::start(command));
 }
+
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    let Some(analyze) = system_binary("systemd-analyze") else {
+        return;
+    };
+    // verify insists that ExecStart exists: check a copy naming the built binary.
+    let unit = std::fs::read_to_string(manifest_dir().join("deploy/steemgate.service"))
+        .expect("read deploy/steemgate.service");
+    let installed = "/usr/local/bin/steemgate";
+    assert!(unit.contains(&format!("ExecStart={installed} run")));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("steemgate.service");
+    std::fs::write(
+        &copy,
+        unit.replace(installed, env!("CARGO_BIN_EXE_steemgate")),
+    )
+    .expect("write unit copy");
+    let output = Command::new(analyze)
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .expect("run systemd-analyze verify");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
