@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests: free ports, system binaries, waiting.
 #![allow(dead_code)]
 
+pub mod front_proxy;
 pub mod gateway;
 
 use std::net::{SocketAddr, TcpListener};
