@@ -78,6 +78,7 @@ macro_rules! suite {
                 sweep_keeps_live_sessions,
                 cursor_round_trip,
                 ping_answers,
+                named_values_compare_and_set,
             );
         }
     };
@@ -437,6 +438,55 @@ async fn ping_answers(h: &Harness) {
     h.second.ping().await.unwrap();
 }
 
+async fn named_values_compare_and_set(h: &Harness) {
+    let name = "conformance-value";
+    assert_eq!(h.first.get_value(name).await.unwrap(), None);
+    // Create only if absent (the first instance wins).
+    assert!(h.first.swap_value(name, None, "one").await.unwrap());
+    assert!(!h.second.swap_value(name, None, "other").await.unwrap());
+    assert_eq!(
+        h.second.get_value(name).await.unwrap().as_deref(),
+        Some("one")
+    );
+    // Replace only from the value the writer read.
+    assert!(
+        !h.second
+            .swap_value(name, Some("stale"), "two")
+            .await
+            .unwrap()
+    );
+    assert!(h.second.swap_value(name, Some("one"), "two").await.unwrap());
+    assert_eq!(
+        h.first.get_value(name).await.unwrap().as_deref(),
+        Some("two")
+    );
+    // Other names are separate.
+    assert_eq!(h.first.get_value("conformance-other").await.unwrap(), None);
+
+    // Concurrent writers from the same value: exactly one wins.
+    let mut writers = Vec::new();
+    for i in 0..8 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&h.first)
+        } else {
+            Arc::clone(&h.second)
+        };
+        writers.push(tokio::spawn(async move {
+            store
+                .swap_value(name, Some("two"), &format!("writer-{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for writer in writers {
+        winners += usize::from(writer.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    let last = h.first.get_value(name).await.unwrap().unwrap();
+    assert!(last.starts_with("writer-"), "{last}");
+}
+
 // ---- Embedded store only -------------------------------------------------
 
 #[tokio::test]
@@ -452,9 +502,14 @@ async fn embedded_state_survives_reopen() {
             .await
             .unwrap();
         store.set_cursor(77).await.unwrap();
+        assert!(store.swap_value("kept", None, "value").await.unwrap());
     }
     let store = EmbeddedStore::open(dir.path()).expect("reopen");
     assert_eq!(store.cursor().await.unwrap(), Some(77));
+    assert_eq!(
+        store.get_value("kept").await.unwrap().as_deref(),
+        Some("value")
+    );
     assert_eq!(
         store
             .get_session(&k)

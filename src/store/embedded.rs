@@ -34,6 +34,8 @@ const CHALLENGES: TableDefinition<&str, &[u8]> = TableDefinition::new("challenge
 /// Small named values such as the chain cursor.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CURSOR_KEY: &str = "cursor";
+/// Named values ([`Store::get_value`]): name → text. Created on first write.
+const VALUES: TableDefinition<&str, &str> = TableDefinition::new("values");
 
 /// The file inside the store directory.
 pub const DATABASE_FILE: &str = "steemgate.redb";
@@ -463,6 +465,61 @@ impl Store for EmbeddedStore {
             }
             txn.commit().map_err(|e| error_at(path, "commit", e))?;
             Ok(removed)
+        })
+        .await
+    }
+
+    async fn get_value(&self, name: &str) -> StoreResult<Option<String>> {
+        let name = name.to_string();
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| error_at(path, "begin read", e))?;
+            let table = match txn.open_table(VALUES) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(error_at(path, "open values", e)),
+            };
+            Ok(table
+                .get(name.as_str())
+                .map_err(|e| error_at(path, "get value", e))?
+                .map(|v| v.value().to_string()))
+        })
+        .await
+    }
+
+    async fn swap_value(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let (name, expected, value) = (
+            name.to_string(),
+            expected.map(str::to_string),
+            value.to_string(),
+        );
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            {
+                let mut table = txn
+                    .open_table(VALUES)
+                    .map_err(|e| error_at(path, "open values", e))?;
+                let current = table
+                    .get(name.as_str())
+                    .map_err(|e| error_at(path, "get value", e))?
+                    .map(|v| v.value().to_string());
+                if current != expected {
+                    return Ok(false);
+                }
+                table
+                    .insert(name.as_str(), value.as_str())
+                    .map_err(|e| error_at(path, "put value", e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))?;
+            Ok(true)
         })
         .await
     }

@@ -35,6 +35,8 @@ struct State {
     sessions: HashMap<SessionKey, SessionRecord>,
     challenges: HashMap<String, StoredChallenge>,
     cursor: Option<u64>,
+    /// Named values ([`Store::get_value`]).
+    values: HashMap<String, String>,
 }
 
 /// The in-memory store. Cheap to create; share it as `Arc<MemoryStore>`.
@@ -188,6 +190,24 @@ impl Store for MemoryStore {
         state.sessions.retain(|_, s| s.is_live(now));
         state.challenges.retain(|_, c| c.keep_until > now);
         Ok(before - state.sessions.len() - state.challenges.len())
+    }
+
+    async fn get_value(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self.lock()?.values.get(name).cloned())
+    }
+
+    async fn swap_value(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let mut state = self.lock()?;
+        if state.values.get(name).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        state.values.insert(name.to_string(), value.to_string());
+        Ok(true)
     }
 }
 

@@ -243,6 +243,27 @@ pub trait Store: Send + Sync + 'static {
     fn revocation_feed_status(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         None
     }
+
+    // ---- Named values (issue 9: the assertion signing keys) ----------------
+
+    /// A small named document (e.g. `auth::assertion::KEYRING_NAME`), if
+    /// set. Named values never expire.
+    async fn get_value(&self, _name: &str) -> StoreResult<Option<String>> {
+        Err(StoreError::new("this store keeps no named values"))
+    }
+
+    /// Compare-and-set: writes `value` under `name` only if the current
+    /// value is `expected` (`None`: nothing stored), atomically across every
+    /// instance sharing the store. Returns whether it wrote; `false` means
+    /// someone else changed it first (read it again).
+    async fn swap_value(
+        &self,
+        _name: &str,
+        _expected: Option<&str>,
+        _value: &str,
+    ) -> StoreResult<bool> {
+        Err(StoreError::new("this store keeps no named values"))
+    }
 }
 
 /// The store shared by the proxy, the follower and the admin service.

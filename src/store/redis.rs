@@ -13,6 +13,7 @@
 //!   `claimed_by`; expires at `expires_at` plus the challenge's ttl.
 //! - `{prefix}:cursor`: the follower's last processed block (one key).
 //! - `{prefix}:lease:follower`: the follower lease holder (PX ttl).
+//! - `{prefix}:v:{name}`: a named value (no TTL), e.g. the assertion keys.
 //! - channel `{prefix}:revoked`: session keys deleted by any instance (one
 //!   subscriber per store; whether it is subscribed right now is reported by
 //!   `revocation_feed_status`, so session caches stop while it is down).
@@ -116,6 +117,21 @@ end
 return 0
 "#;
 
+/// Compare-and-set of a named value. KEYS: the value key. ARGV: `1` if a
+/// current value is expected (else `0`), the expected value, the new value.
+const SWAP_VALUE_SCRIPT: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then
+    return 0
+  end
+elseif current then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+"#;
+
 /// The store of gateways sharing one Redis.
 pub struct RedisStore {
     client: redis::Client,
@@ -126,6 +142,7 @@ pub struct RedisStore {
     issue_script: Script,
     claim_script: Script,
     lease_script: Script,
+    swap_value_script: Script,
     revoked: broadcast::Sender<SessionKey>,
     /// `true` while the subscriber is subscribed to the revocation channel.
     feed_up: watch::Sender<bool>,
@@ -168,6 +185,7 @@ impl RedisStore {
             issue_script: Script::new(ISSUE_SCRIPT),
             claim_script: Script::new(CLAIM_SCRIPT),
             lease_script: Script::new(LEASE_SCRIPT),
+            swap_value_script: Script::new(SWAP_VALUE_SCRIPT),
             revoked,
             feed_up,
             subscriber_started: OnceLock::new(),
@@ -198,6 +216,11 @@ impl RedisStore {
     /// `{prefix}:lease:follower`.
     pub fn lease_key(&self) -> String {
         format!("{}:lease:follower", self.prefix)
+    }
+
+    /// `{prefix}:v:{name}`, a named value.
+    pub fn value_key(&self, name: &str) -> String {
+        format!("{}:v:{name}", self.prefix)
     }
 
     /// `{prefix}:revoked`, the pub/sub channel of revoked session keys.
@@ -521,6 +544,32 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(granted == 1)
+    }
+
+    async fn get_value(&self, name: &str) -> StoreResult<Option<String>> {
+        let key = self.value_key(name);
+        self.run("get value", |mut con| async move { con.get(key).await })
+            .await
+    }
+
+    async fn swap_value(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let mut invocation = self.swap_value_script.prepare_invoke();
+        invocation
+            .key(self.value_key(name))
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or(""))
+            .arg(value);
+        let written: i64 = self
+            .run("swap value", |mut con| async move {
+                invocation.invoke_async(&mut con).await
+            })
+            .await?;
+        Ok(written == 1)
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<SessionKey>> {
