@@ -78,6 +78,7 @@ routes:
         config,
         crate::server::Extras {
             devnet: Some((devnet, devnet_listener)),
+            config_path: None,
         },
     )
 }

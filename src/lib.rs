@@ -9,7 +9,7 @@
 //! challenges, chain cursor), [`chain`] (RPC, follower, devnet), [`auth`]
 //! (cookie, memo), [`proxy`] (the pingora gateway), [`pages`] (HTML),
 //! [`report`] (the stale-follows demo app), [`admin`] (health, metrics),
-//! [`server`] (wiring it all into one process).
+//! [`server`] (wiring it all into one process), [`reload`] (SIGHUP).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
@@ -21,6 +21,7 @@ pub mod hello;
 pub mod logging;
 pub mod pages;
 pub mod proxy;
+pub mod reload;
 pub mod report;
 pub mod server;
 pub mod store;

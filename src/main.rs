@@ -91,7 +91,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => steemgate::config::Config::load(&config)
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
-            .and_then(|c| steemgate::server::run(c, Default::default())),
+            .and_then(|c| {
+                let extras = steemgate::server::Extras {
+                    config_path: Some(config.clone()),
+                    ..Default::default()
+                };
+                steemgate::server::run(c, extras)
+            }),
         Command::Check { config } => match steemgate::config::Config::load(&config) {
             Ok(c) => {
                 println!(

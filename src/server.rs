@@ -33,6 +33,8 @@ use crate::store::{SessionKey, SharedStore};
 pub struct Extras {
     /// `steemgate demo`: the devnet and the listener it serves on.
     pub devnet: Option<(crate::chain::devnet::Devnet, TcpListener)>,
+    /// The config file, re-read on SIGHUP (`steemgate run`); `None`: no reload.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 /// An axum app served as a pingora background service on a listener bound
@@ -245,40 +247,34 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         };
         server.add_service(axum_service("builtin upstream", listener, router));
     }
-    let routes = RouteTable::compile(&config.routes, |upstream| match upstream {
-        Upstream::Http { host, port } => {
-            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
-                .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{host}:{port} resolves to no address"))
-        }
-        Upstream::Builtin(name) => builtin_addrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| *a)
-            .ok_or_else(|| format!("builtin {name} not started")),
+    let routes = RouteTable::compile(&config.routes, |upstream| {
+        crate::reload::resolve_upstream(upstream, &builtin_addrs)
     })?;
 
-    let secure = config.session.secure.unwrap_or(false);
+    let tls = config.tls.is_some();
+    // Cookies are Secure (and `__Host-` named) over TLS unless the config says otherwise.
+    let secure = config.session.secure.unwrap_or(tls);
     let session_cache = Arc::new(SessionCache::new(
         config.session.cache_ttl,
         session_cache::DEFAULT_CAPACITY,
     ));
-    let sessions = SessionManager::new(
-        store.clone(),
-        CookieCodec::new(&config.session.secrets),
-        SessionSettings {
-            ttl: config.session.ttl,
-            challenge_ttl: config.session.challenge_ttl,
-            memo_prefix: config.memo_prefix.clone(),
-            cookie_name: SessionSettings::effective_cookie_name(
-                &config.session.cookie_name,
+    let sessions = Arc::new(
+        SessionManager::new(
+            store.clone(),
+            CookieCodec::new(&config.session.secrets),
+            SessionSettings {
+                ttl: config.session.ttl,
+                challenge_ttl: config.session.challenge_ttl,
+                memo_prefix: config.memo_prefix.clone(),
+                cookie_name: SessionSettings::effective_cookie_name(
+                    &config.session.cookie_name,
+                    secure,
+                ),
                 secure,
-            ),
-            secure,
-        },
-    )
-    .with_cache(session_cache.clone());
+            },
+        )
+        .with_cache(session_cache.clone()),
+    );
     let login_amount = config.chain.login_amount();
     let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| {
         Arc::new(RpcClient::new(
@@ -302,17 +298,49 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         logins: logins.clone(),
         devnet: devnet_rpc,
         metrics: metrics.clone(),
-        limits: crate::proxy::limits::ClientLimits::new(&config.limits),
-        tls: false,
+        limits: Arc::new(crate::proxy::limits::ClientLimits::new(&config.limits)),
+        tls,
         trusted_proxies: config.trusted_proxies.clone(),
+        assertions: Arc::new(crate::auth::assertion::Asserter::new(
+            store.clone(),
+            crate::auth::assertion::AssertionSettings {
+                issuer: config.assertion.issuer.clone(),
+                rotate_every: config.assertion.rotate_every,
+                chain: config.chain.name.as_str().to_string(),
+            },
+        )),
     });
 
+    let state = Arc::new(arc_swap::ArcSwap::new(state));
+    if let Some(path) = extras.config_path.clone() {
+        server.add_service(background_service(
+            "config reload",
+            crate::reload::ReloadService {
+                path,
+                started_with: config.clone(),
+                running: Mutex::new(config.clone()),
+                state: state.clone(),
+                builtins: builtin_addrs.clone(),
+            },
+        ));
+    }
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server_conf,
         Gateway { state },
         "steemgate proxy",
     );
-    proxy.add_tcp(&config.listen.to_string());
+    match &config.tls {
+        Some(files) => {
+            let path = |p: &std::path::Path| p.to_str().map(str::to_string);
+            let (Some(cert), Some(key)) = (path(&files.cert), path(&files.key)) else {
+                anyhow::bail!("tls.cert and tls.key must be UTF-8 paths");
+            };
+            proxy
+                .add_tls(&config.listen.to_string(), &cert, &key)
+                .map_err(|e| anyhow::anyhow!("setting up TLS on {}: {e}", config.listen))?;
+        }
+        None => proxy.add_tcp(&config.listen.to_string()),
+    }
     server.add_service(proxy);
 
     if let Some((devnet, listener)) = extras.devnet {
@@ -353,7 +381,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         });
         server.add_service(axum_service("admin", listener, router));
     }
-    tracing::info!(listen = %config.listen, admin = ?config.admin_listen, "steemgate starting");
+    tracing::info!(listen = %config.listen, tls, admin = ?config.admin_listen, "steemgate starting");
     server.run_forever();
 }
 

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use support::gateway::{Stack, get};
-use support::system_binary;
+use support::{free_addr, system_binary};
 
 const SECRET_FOR_CHECK: &str = "examples-test-secret-0123456789abcdef";
 
@@ -195,6 +195,51 @@ fn rust_upstream_binary() -> &'static Path {
 fn rust_upstream_example_works_behind_the_gateway() {
     let app = ExampleApp::start(Command::new(rust_upstream_binary()));
     exercise(&app);
+}
+
+#[test]
+fn rust_upstream_example_verifies_assertions_with_the_gateway_jwks() {
+    let gateway_addr = free_addr();
+    let mut command = Command::new(rust_upstream_binary());
+    command.args(["--gateway", &format!("http://{gateway_addr}")]);
+    let app = ExampleApp::start(command);
+    let app_addr = app.addr;
+    let stack = Stack::start_at(gateway_addr, move |config| {
+        let marker = "upstream: \"http://";
+        let start = config.find(marker).expect("an http upstream") + marker.len();
+        let end = start + config[start..].find('"').expect("closing quote");
+        let echo = config[start..end].to_string();
+        config
+            .replace(&format!("http://{echo}\""), &format!("http://{app_addr}\""))
+            .replacen(
+                "routes:\n",
+                &format!("routes:\n  - {{path: /signed, upstream: \"http://{app_addr}\", auth: required, assertion: true}}\n"),
+                1,
+            )
+    });
+    let cookie = format!("Cookie: {}", stack.login_as("alice"));
+    let greeting = get(
+        stack.addr(),
+        "/signed",
+        &[&cookie, "X-Steem-Assertion: forged"],
+    );
+    assert_eq!(greeting.status, 200, "{}", greeting.body);
+    assert_eq!(greeting.body, "Hello @alice (verified)\n");
+
+    // A route without assertions: the app now refuses the bare header.
+    let bare = get(stack.addr(), "/app", &[&cookie]);
+    assert_eq!(bare.status, 401, "{}", bare.body);
+    // Straight to the app: a claimed account needs a gateway-signed token.
+    for headers in [
+        &["X-Steem-Account: alice"][..],
+        &["X-Steem-Account: alice", "X-Steem-Assertion: e30.e30.AAAA"][..],
+    ] {
+        let direct = get(app.addr, "/", headers);
+        assert_eq!(direct.status, 401, "{headers:?} gave {}", direct.body);
+    }
+    // Anonymous visitors are still fine.
+    let public = get(stack.addr(), "/public/", &[]);
+    assert_eq!(public.body, "Hello, anonymous visitor\n");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! never leaves the cookie; the memo is a separate one-time code
 //! ([`challenge`]) that only points at the session from the store.
 
+pub mod assertion;
 pub mod challenge;
 pub mod cookie;
 pub mod session_cache;

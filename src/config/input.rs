@@ -21,6 +21,8 @@ use crate::chain::{AccountName, ChainName, Confirm};
 #[serde(deny_unknown_fields)]
 pub struct ConfigInput {
     pub listen: Option<String>,
+    /// TLS on the public listener: `{cert: PATH, key: PATH}` (PEM).
+    pub tls: Option<TlsInput>,
     pub admin_listen: Option<String>,
     pub threads: Option<usize>,
     /// Peers (IPs or CIDRs) whose `X-Forwarded-For` is kept; empty by default.
@@ -38,6 +40,9 @@ pub struct ConfigInput {
     pub report: ReportInput,
     #[serde(default)]
     pub limits: LimitsInput,
+    /// Signed identity assertions (`X-Steem-Assertion`).
+    #[serde(default)]
+    pub assertion: AssertionInput,
     pub routes: Routes,
 }
 
@@ -95,6 +100,24 @@ pub struct LimitsInput {
     pub status_burst: Option<u32>,
 }
 
+/// `tls:`: the public listener's certificate chain and private key (PEM).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsInput {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `assertion:`: how signed identity assertions are made.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionInput {
+    /// The `iss` claim; absent: the request's origin (`https://host`).
+    pub issuer: Option<String>,
+    /// How often a new signing key is made (default 7d, at least 1h).
+    pub rotate_every: Option<HumanDuration>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
@@ -119,6 +142,9 @@ pub struct RouteInput {
     pub auth: AuthMode,
     #[serde(default)]
     pub allow: Vec<AccountName>,
+    /// Also send a signed `X-Steem-Assertion` JWT with the account.
+    #[serde(default)]
+    pub assertion: bool,
 }
 
 /// A duration such as `15m`, `30d`, `500ms`.

@@ -65,6 +65,8 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// TLS on the public listener (`tls:`); `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
     pub admin_listen: Option<SocketAddr>,
     pub threads: usize,
     /// Peers whose `X-Forwarded-For` is kept (the peer is appended); empty:
@@ -78,12 +80,13 @@ pub struct Config {
     pub memo_prefix: String,
     pub report: ReportConfig,
     pub limits: LimitsConfig,
+    pub assertion: AssertionConfig,
     /// Sorted: longest path prefix first, then host-specific before
     /// host-less, so the first match is the most specific.
     pub routes: Vec<Route>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainConfig {
     pub name: ChainName,
     pub nodes: Vec<url::Url>,
@@ -109,7 +112,7 @@ impl ChainConfig {
     }
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     /// The first signs new cookies; all verify (rotation).
     pub secrets: Vec<Vec<u8>>,
@@ -147,7 +150,7 @@ pub enum StoreLocation {
     Redis { url: String, prefix: String },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportConfig {
     pub stale_days: u32,
     pub cache_ttl: Duration,
@@ -173,6 +176,31 @@ impl Default for LimitsConfig {
     }
 }
 
+/// `tls:`: PEM files, already checked to hold a certificate chain and a
+/// private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `assertion:` (signed identity assertions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionConfig {
+    /// The fixed `iss` claim; `None`: the request's origin.
+    pub issuer: Option<String>,
+    pub rotate_every: Duration,
+}
+
+impl Default for AssertionConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            rotate_every: crate::auth::assertion::DEFAULT_ROTATE_EVERY,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upstream {
     Http { host: String, port: u16 },
@@ -187,6 +215,8 @@ pub struct Route {
     pub auth: AuthMode,
     /// Empty: every logged-in account may pass.
     pub allow: Vec<AccountName>,
+    /// Send a signed `X-Steem-Assertion` with the account.
+    pub assertion: bool,
 }
 
 impl Route {
@@ -226,6 +256,7 @@ impl Config {
             "listen",
             input.listen.as_deref().unwrap_or("127.0.0.1:8080"),
         )?;
+        let tls = input.tls.map(|t| validate_tls(t, base)).transpose()?;
         let admin_listen = input
             .admin_listen
             .as_deref()
@@ -295,6 +326,7 @@ impl Config {
                 },
                 auth: r.auth,
                 allow: r.allow,
+                assertion: r.assertion,
             })
             .collect();
         for (i, route) in routes.iter().enumerate() {
@@ -304,7 +336,14 @@ impl Config {
                     "an allowlist only makes sense on an `auth: required` route",
                 ));
             }
+            if route.assertion && route.auth == AuthMode::Public {
+                return Err(invalid(
+                    &format!("routes[{i}].assertion"),
+                    "a public route has no visitor account to assert: use `auth: optional` or `auth: required`",
+                ));
+            }
         }
+        let assertion = validate_assertion(input.assertion)?;
         routes.sort_by(|a, b| {
             b.path
                 .len()
@@ -328,6 +367,7 @@ impl Config {
         }
         Ok(Config {
             listen,
+            tls,
             admin_listen,
             threads,
             trusted_proxies: input.trusted_proxies.into_iter().map(|p| p.0).collect(),
@@ -344,6 +384,7 @@ impl Config {
                     .cache_ttl
                     .map_or(Duration::from_secs(300), |d| d.0),
             },
+            assertion,
             limits: {
                 let defaults = LimitsConfig::default();
                 let l = input.limits;
@@ -359,6 +400,73 @@ impl Config {
             routes,
         })
     }
+}
+
+/// Resolves the TLS paths and checks that they hold what pingora will load
+/// (it panics on bad files; here the error names the key).
+fn validate_tls(input: input::TlsInput, base: &Path) -> Result<TlsConfig, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = base.join(&input.cert);
+    let key = base.join(&input.key);
+    let certs = CertificateDer::pem_file_iter(&cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            invalid(
+                "tls.cert",
+                format!(
+                    "cannot read a PEM certificate chain from {}: {e}",
+                    cert.display()
+                ),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(invalid(
+            "tls.cert",
+            format!("{} holds no PEM certificate", cert.display()),
+        ));
+    }
+    PrivateKeyDer::from_pem_file(&key).map_err(|e| {
+        invalid(
+            "tls.key",
+            format!("cannot read a PEM private key from {}: {e}", key.display()),
+        )
+    })?;
+    let utf8 = |path: &Path, name: &str| {
+        path.to_str()
+            .map(|_| ())
+            .ok_or_else(|| invalid(name, "the path must be valid UTF-8"))
+    };
+    utf8(&cert, "tls.cert")?;
+    utf8(&key, "tls.key")?;
+    Ok(TlsConfig { cert, key })
+}
+
+fn validate_assertion(input: input::AssertionInput) -> Result<AssertionConfig, ConfigError> {
+    let defaults = AssertionConfig::default();
+    let rotate_every = input.rotate_every.map_or(defaults.rotate_every, |d| d.0);
+    if rotate_every < crate::auth::assertion::MIN_ROTATE_EVERY {
+        return Err(invalid(
+            "assertion.rotate_every",
+            "must be at least 1h: the previous key must outlive every token it signed",
+        ));
+    }
+    if rotate_every > Duration::from_secs(366 * 86400) {
+        return Err(invalid("assertion.rotate_every", "must be at most 366d"));
+    }
+    let issuer = match input.issuer {
+        Some(issuer) if issuer.trim().is_empty() || issuer.chars().any(char::is_control) => {
+            return Err(invalid(
+                "assertion.issuer",
+                "must be a non-empty printable string such as https://auth.example.com",
+            ));
+        }
+        other => other.map(|i| i.trim().to_string()),
+    };
+    Ok(AssertionConfig {
+        issuer,
+        rotate_every,
+    })
 }
 
 fn parse_addr(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {

@@ -156,6 +156,7 @@ fn prefix_matches_on_segment_boundaries() {
         upstream: Upstream::Builtin("hello".into()),
         auth: AuthMode::Public,
         allow: vec![],
+        assertion: false,
     };
     assert!(route.matches_path("/app"));
     assert!(route.matches_path("/app/x"));
@@ -220,4 +221,50 @@ fn trusted_proxies_are_ips_or_cidrs_and_empty_by_default() {
         assert!(e.contains("trusted proxy"), "{bad}: {e}");
         assert!(e.contains("line"), "{bad}: error should carry a line: {e}");
     }
+}
+
+#[test]
+fn assertion_settings_and_route_flag() {
+    let config = Config::from_yaml(
+        &minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required, assertion: true}\n  - {path: /p, upstream: \"http://127.0.0.1:3000\", auth: optional}\n"),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(config.assertion, AssertionConfig::default());
+    assert_eq!(
+        config.assertion.rotate_every,
+        Duration::from_secs(7 * 86400)
+    );
+    let flags: Vec<(String, bool)> = config
+        .routes
+        .iter()
+        .map(|r| (r.path.clone(), r.assertion))
+        .collect();
+    assert_eq!(flags, vec![("/p".into(), false), ("/".into(), true)]);
+
+    let text = format!(
+        "{}assertion: {{issuer: \"https://auth.example\", rotate_every: 1d}}\n",
+        minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n")
+    );
+    let config = Config::from_yaml(&text, Path::new(".")).unwrap();
+    assert_eq!(
+        config.assertion.issuer.as_deref(),
+        Some("https://auth.example")
+    );
+    assert_eq!(config.assertion.rotate_every, Duration::from_secs(86400));
+
+    let e = err(&format!(
+        "{}assertion: {{rotate_every: 5m}}\n",
+        minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n")
+    ));
+    assert!(e.contains("assertion.rotate_every"), "{e}");
+    let e = err(&minimal(
+        "  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: public, assertion: true}\n",
+    ));
+    assert!(e.contains("routes[0].assertion"), "{e}");
+    let e = err(&format!(
+        "{}assertion: {{issuer: \"  \"}}\n",
+        minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n")
+    ));
+    assert!(e.contains("assertion.issuer"), "{e}");
 }

@@ -14,6 +14,8 @@
 //! - `GET  /.steemgate/qr.svg`: the QR code of this session's hot-sign link
 //!   (the login page swaps it in when the memo is renewed).
 //! - `POST /.steemgate/devnet/transfer`: devnet only, simulates the transfer.
+//! - `GET  /.steemgate/jwks.json`: the public keys that verify
+//!   `X-Steem-Assertion` (see `auth::assertion`).
 
 use std::time::Duration;
 
@@ -81,6 +83,7 @@ pub async fn handle(
             }
         }
         ("GET" | "HEAD", "/.steemgate/qr.svg") => qr_code(state, session).await,
+        ("GET" | "HEAD", "/.steemgate/jwks.json") => jwks(state, session).await,
         ("POST", "/.steemgate/devnet/transfer") if state.devnet.is_some() => {
             devnet_transfer(state, session).await
         }
@@ -650,6 +653,33 @@ pub async fn message_page(
 }
 
 /// 503: the store (or something we depend on) is unreachable. Never proxies.
+/// The JWKS of the assertion keys. Store trouble: 503 (never an empty set,
+/// which an upstream could cache as "no valid keys").
+async fn jwks(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+    match state.assertions.jwks().await {
+        Ok(set) => match serde_json::to_value(&set) {
+            Ok(value) => {
+                LocalResponse::new(200, "application/jwk-set+json", value.to_string())
+                    .send(session)
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode the JWKS");
+                LocalResponse::text(503, "keys unavailable\n")
+                    .send(session)
+                    .await
+            }
+        },
+        Err(e) => {
+            state.metrics.store_errors.inc();
+            tracing::warn!(error = %e, "cannot load the assertion keys");
+            LocalResponse::text(503, "keys unavailable\n")
+                .send(session)
+                .await
+        }
+    }
+}
+
 pub async fn unavailable_page(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     message_page(
         state,

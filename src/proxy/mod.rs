@@ -71,7 +71,7 @@ pub struct PaymentInfo {
 /// Everything the gateway needs, shared by all requests.
 pub struct GatewayState {
     pub routes: RouteTable,
-    pub sessions: SessionManager,
+    pub sessions: Arc<SessionManager>,
     pub pages: Arc<Pages>,
     pub chain_status: ChainStatusHandle,
     pub payment: PaymentInfo,
@@ -82,26 +82,41 @@ pub struct GatewayState {
     pub devnet: Option<Arc<dyn RpcCall>>,
     pub metrics: Arc<Metrics>,
     /// Per-client limits on new sessions and status polls.
-    pub limits: limits::ClientLimits,
+    pub limits: Arc<limits::ClientLimits>,
     /// Whether the public listener is TLS (decides `X-Forwarded-Proto`).
     pub tls: bool,
     /// Peers whose `X-Forwarded-For` is kept (config `trusted_proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Mints `X-Steem-Assertion` for routes with `assertion: true`.
+    pub assertions: Arc<crate::auth::assertion::Asserter>,
 }
 
-/// The pingora service.
+impl GatewayState {
+    /// The scheme visitors use: `https` on a TLS listener.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
+
+/// The pingora service. The state is swapped whole when the config is
+/// reloaded (SIGHUP); each request keeps the snapshot it started with.
 pub struct Gateway {
-    pub state: Arc<GatewayState>,
+    pub state: Arc<arc_swap::ArcSwap<GatewayState>>,
 }
 
 /// Per-request facts gathered in `request_filter` and used afterwards.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RequestCtx {
+    /// The gateway state this request runs on, from its start to its end
+    /// (a reload in between does not change its route or limits).
+    state: Option<Arc<GatewayState>>,
     /// Index into the route table; `None` for local answers.
     route: Option<usize>,
     /// The logged-in account to send upstream, if any.
     account: Option<String>,
     host: Option<String>,
+    /// The signed `X-Steem-Assertion` to send, on routes that ask for one.
+    assertion: Option<String>,
 }
 
 /// The parts of a request target, after canonicalization.
@@ -187,21 +202,25 @@ pub fn wants_html(session: &Session) -> bool {
 }
 
 impl Gateway {
+    /// The state snapshot of a request (taken in `new_ctx`).
+    fn state_of(&self, ctx: &RequestCtx) -> Arc<GatewayState> {
+        ctx.state.clone().unwrap_or_else(|| self.state.load_full())
+    }
+
     /// The logged-in account of the request's session cookie. `Ok(None)` is
     /// "anonymous"; `Err` is store trouble.
     async fn account_of(
-        &self,
+        state: &GatewayState,
         session: &Session,
     ) -> Result<Option<String>, crate::store::StoreError> {
         let cookies = session.req_header().headers.get_all(http::header::COOKIE);
-        let Some(id) = self
-            .state
+        let Some(id) = state
             .sessions
             .session_from_cookies(cookies.iter().map(|v| v.as_bytes()))
         else {
             return Ok(None);
         };
-        self.state.sessions.account(&id, now_unix()).await
+        state.sessions.account(&id, now_unix()).await
     }
 }
 
@@ -210,7 +229,10 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::default()
+        RequestCtx {
+            state: Some(self.state.load_full()),
+            ..RequestCtx::default()
+        }
     }
 
     async fn request_filter(
@@ -218,7 +240,8 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
-        let state = &self.state;
+        let snapshot = self.state_of(ctx);
+        let state = &*snapshot;
         if request_header_bytes(session) > MAX_REQUEST_HEADER_BYTES {
             endpoints::message_page(
                 state,
@@ -267,13 +290,13 @@ impl ProxyHttp for Gateway {
             AuthMode::Public => {}
             AuthMode::Optional => {
                 // Store trouble on an optional route: proceed anonymously (no identity is the safe side).
-                ctx.account = self.account_of(session).await.unwrap_or_else(|e| {
+                ctx.account = Self::account_of(state, session).await.unwrap_or_else(|e| {
                     state.metrics.store_errors.inc();
                     tracing::warn!(error = %e, "store unavailable on optional route; proxying anonymously");
                     None
                 });
             }
-            AuthMode::Required => match self.account_of(session).await {
+            AuthMode::Required => match Self::account_of(state, session).await {
                 Err(e) => {
                     state.metrics.store_errors.inc();
                     tracing::warn!(error = %e, "store unavailable on required route; refusing");
@@ -294,6 +317,39 @@ impl ProxyHttp for Gateway {
                 }
                 Ok(Some(account)) => ctx.account = Some(account),
             },
+        }
+
+        if route.assertion
+            && let Some(account) = ctx.account.clone()
+        {
+            let required = route.auth == AuthMode::Required;
+            let Some(host) = ctx.host.clone() else {
+                endpoints::message_page(
+                    state,
+                    session,
+                    400,
+                    "Bad request",
+                    "A Host header is required.",
+                )
+                .await?;
+                return Ok(true);
+            };
+            let issuer = state.assertions.issuer_for(state.scheme(), &host);
+            match state.assertions.assertion(&account, &host, &issuer).await {
+                Ok(token) => ctx.assertion = Some(token),
+                Err(e) => {
+                    state.metrics.store_errors.inc();
+                    if required {
+                        tracing::warn!(error = %e, "cannot sign the identity assertion; refusing");
+                        endpoints::unavailable_page(state, session).await?;
+                        return Ok(true);
+                    }
+                    // Optional route: an account without its assertion is
+                    // not sent; the visitor goes through anonymously.
+                    tracing::warn!(error = %e, "cannot sign the identity assertion; proxying anonymously");
+                    ctx.account = None;
+                }
+            }
         }
 
         if target.changed {
@@ -324,12 +380,10 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let route = ctx
-            .route
-            .and_then(|i| self.state.routes.get(i))
-            .ok_or_else(|| {
-                pingora::Error::explain(pingora::ErrorType::InternalError, "no route chosen")
-            })?;
+        let state = self.state_of(ctx);
+        let route = ctx.route.and_then(|i| state.routes.get(i)).ok_or_else(|| {
+            pingora::Error::explain(pingora::ErrorType::InternalError, "no route chosen")
+        })?;
         let mut peer = HttpPeer::new(route.upstream, false, String::new());
         peer.options.connection_timeout = Some(Duration::from_secs(5));
         Ok(Box::new(peer))
@@ -341,6 +395,7 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        let state = self.state_of(ctx);
         let client = session.client_addr().and_then(|a| a.as_inet()).map(|peer| {
             client_chain(
                 peer.ip(),
@@ -349,20 +404,24 @@ impl ProxyHttp for Gateway {
                     .get_all("x-forwarded-for")
                     .iter()
                     .map(|v| v.as_bytes()),
-                &self.state.trusted_proxies,
+                &state.trusted_proxies,
             )
         });
         let forwarded = ForwardedFor {
             client,
             host: ctx.host.as_deref(),
-            proto: if self.state.tls { "https" } else { "http" },
+            proto: state.scheme(),
         };
         sanitize_upstream_request(
             upstream_request,
-            &self.state.sessions.settings().cookie_name,
+            &state.sessions.settings().cookie_name,
             &forwarded,
             ctx.account.as_deref(),
-        )
+        )?;
+        if let Some(token) = &ctx.assertion {
+            upstream_request.insert_header(headers::ASSERTION_HEADER, token.as_str())?;
+        }
+        Ok(())
     }
 
     async fn logging(
@@ -372,10 +431,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let state = self.state_of(ctx);
         let label = ctx
             .route
-            .and_then(|i| self.state.routes.get(i))
+            .and_then(|i| state.routes.get(i))
             .map_or("(gateway)", |r| r.label.as_str());
-        self.state.metrics.observe_request(label, status);
+        state.metrics.observe_request(label, status);
     }
 }

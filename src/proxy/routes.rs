@@ -19,6 +19,8 @@ pub struct CompiledRoute {
     pub auth: AuthMode,
     pub allow: Vec<AccountName>,
     pub upstream: SocketAddr,
+    /// Send a signed `X-Steem-Assertion` with the account.
+    pub assertion: bool,
     /// Label for metrics and logs: the configured path (and host).
     pub label: String,
 }
@@ -66,6 +68,7 @@ impl RouteTable {
                     auth: route.auth,
                     allow: route.allow.clone(),
                     upstream,
+                    assertion: route.assertion,
                     label,
                 })
             })

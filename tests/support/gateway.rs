@@ -344,6 +344,18 @@ impl GatewayProcess {
         gateway
     }
 
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The gateway's log so far (stderr).
+    pub fn log(&self) -> String {
+        let dir = self.config_path.parent().expect("config dir");
+        std::fs::read_to_string(dir.join(format!("gateway-{}.log", self.addr.port())))
+            .unwrap_or_default()
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -466,11 +478,17 @@ impl Stack {
 
     /// Starts with the test config passed through `edit` first.
     pub fn start_with(edit: impl FnOnce(String) -> String) -> Self {
+        Self::start_at(free_addr(), edit)
+    }
+
+    /// [`Stack::start_with`] with the public listener on `addr` (chosen
+    /// beforehand, e.g. to tell an upstream where the gateway is).
+    pub fn start_at(addr: SocketAddr, edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let devnet = TestDevnet::start();
         devnet.produce_block(None);
         let upstream = echo_upstream();
-        let (addr, admin) = (free_addr(), free_addr());
+        let admin = free_addr();
         let config = edit(test_config(
             addr,
             admin,

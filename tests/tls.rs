@@ -1,0 +1,170 @@
+//! TLS on the public listener (`tls: {cert, key}`): the real binary serves
+//! HTTPS with a certificate from a CA made in the test, the session cookie
+//! becomes `__Host-` named and `Secure`, and upstreams are told
+//! `X-Forwarded-Proto: https`. The client is reqwest on rustls trusting only
+//! that CA.
+
+mod support;
+
+use std::path::Path;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use serde_json::Value;
+use support::gateway::{GATE, Stack, upstream_saw};
+
+/// Writes `cert.pem` (leaf, then CA) and `key.pem` for 127.0.0.1 and
+/// localhost into `dir`; returns the CA certificate (PEM).
+fn make_certificates(dir: &Path) -> String {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "steemgate test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), format!("{}{}", leaf.pem(), ca.pem())).unwrap();
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    ca.pem()
+}
+
+fn client(ca_pem: &str) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn login_over_https_with_a_secure_host_cookie_and_https_forwarded_upstream() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = make_certificates(certs.path());
+    let tls_line = format!(
+        "tls: {{cert: \"{}\", key: \"{}\"}}\n",
+        certs.path().join("cert.pem").display(),
+        certs.path().join("key.pem").display()
+    );
+    let stack = Stack::start_with(|config| {
+        config.replacen("threads: 2\n", &format!("threads: 2\n{tls_line}"), 1)
+    });
+    let base = format!("https://127.0.0.1:{}", stack.addr().port());
+    let http = client(&ca);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let started = http
+            .get(format!("{base}/.steemgate/status"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("HTTPS request to the gateway");
+        assert_eq!(started.status(), 200);
+        let set_cookie = started
+            .headers()
+            .get("set-cookie")
+            .expect("a session cookie")
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(set_cookie.starts_with("__Host-steemgate="), "{set_cookie}");
+        let attributes: Vec<String> = set_cookie
+            .split(';')
+            .map(|a| a.trim().to_ascii_lowercase())
+            .collect();
+        assert!(attributes.iter().any(|a| a == "secure"), "{set_cookie}");
+        assert!(attributes.iter().any(|a| a == "path=/"), "{set_cookie}");
+        assert!(
+            !attributes.iter().any(|a| a.starts_with("domain")),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let status: Value = started.json().await.unwrap();
+        let memo = status["memo"].as_str().expect("memo").to_string();
+
+        stack.devnet.transfer("alice", GATE, "0.001 STEEM", &memo);
+        stack.devnet.produce_block(None);
+        let mut logged_in = false;
+        for _ in 0..10 {
+            let status: Value = http
+                .get(format!("{base}/.steemgate/status?wait=2"))
+                .header("accept", "application/json")
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if status["authenticated"] == Value::Bool(true) {
+                assert_eq!(status["account"], "alice");
+                logged_in = true;
+                break;
+            }
+        }
+        assert!(logged_in, "never logged in over HTTPS");
+
+        let echo: Value = http
+            .get(format!("{base}/app"))
+            .header("cookie", &cookie)
+            .header("x-forwarded-proto", "http")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(upstream_saw(&echo, "x-steem-account"), vec!["alice"]);
+        assert_eq!(upstream_saw(&echo, "x-forwarded-proto"), vec!["https"]);
+        assert!(upstream_saw(&echo, "cookie").is_empty());
+    });
+
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let mut plain = std::net::TcpStream::connect(stack.addr()).unwrap();
+    use std::io::{Read, Write};
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    plain
+        .write_all(b"GET /public HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP/1.1 200"));
+}
+
+#[test]
+fn unreadable_tls_files_fail_the_config_check_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
+    let config = format!(
+        "chain: {{name: steem, account: gate-test}}\nsession: {{secret: \"{}\"}}\ntls: {{cert: cert.pem, key: missing.pem}}\nroutes:\n  - {{path: /, upstream: \"http://127.0.0.1:3000\", auth: required}}\n",
+        support::gateway::SECRET
+    );
+    let path = dir.path().join("steemgate.yaml");
+    std::fs::write(&path, config).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_steemgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .env_remove("STEEMGATE_SECRET")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tls.cert"), "{stderr}");
+}
