@@ -41,6 +41,9 @@ def summarize(samples):
             "rps": median_of(results, lambda r: r["rps"]),
             "p50_ms": median_of(results, lambda r: r["latency_us"]["p50"]) / 1000,
             "p99_ms": median_of(results, lambda r: r["latency_us"]["p99"]) / 1000,
+            "proxy_cpu_us_per_request": median_of(
+                results, lambda r: r.get("proxy_cpu_us_per_request") or 0.0
+            ),
             "rps_per_round": [round(r["rps"], 1) for r in results],
             "requests": sum(r["requests"] for r in results),
         }
@@ -62,8 +65,10 @@ def markdown(rows, ratios, machine, settings, extra):
         f"{settings['rounds']} rounds in rotating order, medians over rounds. "
         "Loopback only; the load generator, the proxies and the upstream share the same cores.\n"
     )
-    out.append("| target | what | requests/s | p50 ms | p99 ms | requests/s per round |")
-    out.append("|---|---|---:|---:|---:|---|")
+    out.append(
+        "| target | what | requests/s | p50 ms | p99 ms | CPU µs/request | requests/s per round |"
+    )
+    out.append("|---|---|---:|---:|---:|---:|---|")
     for target in ORDER:
         if target not in rows:
             continue
@@ -71,9 +76,16 @@ def markdown(rows, ratios, machine, settings, extra):
         per_round = ", ".join(f"{v:,.0f}" for v in row["rps_per_round"])
         out.append(
             f"| {target} | {DESCRIPTIONS.get(target, '')} | {row['rps']:,.0f} | "
-            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {per_round} |"
+            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+            f"{row['proxy_cpu_us_per_request']:.1f} | {per_round} |"
         )
     out.append("")
+    out.append(
+        "CPU µs/request: user+system time of the processes under test per request "
+        "(upstream-direct: the upstream's worker; nginx: the front nginx's workers; "
+        "nginx-auth_request: those plus steemgate; steemgate: the gateway), from /proc. "
+        "Less sensitive than requests/s to other load on the machine.\n"
+    )
     for name, value in ratios.items():
         shown = "n/a" if value is None else f"{value:.2f}×"
         out.append(f"- {name}: **{shown}**")

@@ -84,6 +84,7 @@ $(nginx_http_common upstream)
 }
 EOF
 start_bg upstream nginx -p "$WORK_DIR" -e "$WORK_DIR/upstream-error.log" -c "$WORK_DIR/upstream.conf"
+UPSTREAM_PID="$LAST_PID"
 wait_ok "$UPSTREAM_URL/"
 
 # 2. The store, the devnet and the gateway.
@@ -139,19 +140,25 @@ $(nginx_http_common front)
 }
 EOF
 start_bg front nginx -p "$WORK_DIR" -e "$WORK_DIR/front-error.log" -c "$WORK_DIR/front.conf"
+FRONT_PID="$LAST_PID"
 wait_http "http://127.0.0.1:$PLAIN_PORT/"
 
 # 4. A logged-in session.
 log "logging a session in through the devnet"
 COOKIE="$(login_session "$GATE_URL")"
 
-# name|url — every target gets the same Cookie header.
+# Process ids whose CPU time is charged to a target (nginx: its workers).
+nginx_workers() { pgrep -P "$1" | tr '\n' ' '; }
+UPSTREAM_CPU_PIDS="$(nginx_workers "$UPSTREAM_PID")"
+FRONT_CPU_PIDS="$(nginx_workers "$FRONT_PID")"
+
+# name|url|pids of the proxy under test — every target gets the same Cookie header.
 TARGETS=(
-    "upstream-direct|$UPSTREAM_URL/app"
-    "nginx-plain|http://127.0.0.1:$PLAIN_PORT/app"
-    "nginx-auth_request|http://127.0.0.1:$AUTHREQ_PORT/app"
-    "steemgate-public|$GATE_URL/public"
-    "steemgate-authenticated|$GATE_URL/app"
+    "upstream-direct|$UPSTREAM_URL/app|$UPSTREAM_CPU_PIDS"
+    "nginx-plain|http://127.0.0.1:$PLAIN_PORT/app|$FRONT_CPU_PIDS"
+    "nginx-auth_request|http://127.0.0.1:$AUTHREQ_PORT/app|$FRONT_CPU_PIDS $GATE_PID"
+    "steemgate-public|$GATE_URL/public|$GATE_PID"
+    "steemgate-authenticated|$GATE_URL/app|$GATE_PID"
 )
 
 # Each target must answer 200, and the identity must reach the upstream.
@@ -161,7 +168,8 @@ expect_body() {
     [[ "$got" == "$want 200" ]] || die "$url answered '$got', expected '$want 200'"
 }
 for target in "${TARGETS[@]}"; do
-    expect_body "${target#*|}" "ok"
+    url="${target#*|}"
+    expect_body "${url%%|*}" "ok"
 done
 expect_body "http://127.0.0.1:$AUTHREQ_PORT/app/whoami" "account=$SENDER_ACCOUNT"
 expect_body "$GATE_URL/app/whoami" "account=$SENDER_ACCOUNT"
@@ -171,14 +179,32 @@ expect_body "$GATE_URL/public/whoami" "account="
 [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$AUTHREQ_PORT/app")" == 401 ]] ||
     die "auth_request let an anonymous request through"
 
-# run_wrk URL OUT: one wrk run; OUT gets the WRK_JSON object.
+# cpu_ticks PID...: user+system CPU time of the processes (all threads), in clock ticks.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+CLK_TCK="$(getconf CLK_TCK)"
+
+# run_wrk URL OUT [PID...]: one wrk run; OUT gets the WRK_JSON object, plus
+# the CPU time the given processes used per request.
 run_wrk() {
     local url="$1" out="$2"
+    shift 2
+    local ticks_before
+    ticks_before="$(cpu_ticks "$@")"
     # shellcheck disable=SC2086 # WRK_FLAGS is a list of flags
     wrk $WRK_FLAGS -s "$BENCH_DIR/wrk_json.lua" -H "Cookie: $COOKIE" "$url" >"$out.raw" 2>&1 ||
         die "wrk failed on $url: $(cat "$out.raw")"
     sed -n 's/^WRK_JSON //p' "$out.raw" >"$out"
     [[ -s "$out" ]] || die "wrk printed no result for $url: $(cat "$out.raw")"
+    local ticks=$(($(cpu_ticks "$@") - ticks_before))
+    jq --argjson ticks "$ticks" --argjson hz "$CLK_TCK" \
+        '. + {proxy_cpu_us_per_request: (if .requests > 0 then $ticks * 1e6 / $hz / .requests else null end)}' \
+        "$out" >"$out.tmp" && mv "$out.tmp" "$out"
     local bad
     bad="$(jq '.errors | .connect + .read + .write + .status + .timeout' "$out")"
     [[ "$bad" == 0 ]] || die "$url: $(jq -c .errors "$out") errors (non-2xx or socket errors); see $out.raw"
@@ -193,9 +219,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for ((k = 0; k < count; k++)); do
         target="${TARGETS[$(((k + round - 1) % count))]}"
         name="${target%%|*}"
-        url="${target#*|}"
+        rest="${target#*|}"
+        url="${rest%%|*}"
+        read -r -a pids <<<"${rest#*|}"
         log "round $round/$ROUNDS: $name"
-        run_wrk "$url" "$WORK_DIR/wrk-$round-$name.json"
+        run_wrk "$url" "$WORK_DIR/wrk-$round-$name.json" "${pids[@]}"
         jq -c --arg t "$name" --argjson r "$round" --argjson pos "$k" \
             '{target: $t, round: $r, position: $pos, result: .}' \
             "$WORK_DIR/wrk-$round-$name.json" >>"$SAMPLES"
@@ -216,7 +244,7 @@ if [[ "$STORE_KIND" == redis ]]; then
     idle_before="$(redis_calls)"; sleep 5; idle_after="$(redis_calls)"
     log "redis: commands during one authenticated run"
     load_before="$(redis_calls)"
-    run_wrk "$GATE_URL/app" "$WORK_DIR/wrk-redis-count.json"
+    run_wrk "$GATE_URL/app" "$WORK_DIR/wrk-redis-count.json" "$GATE_PID"
     load_after="$(redis_calls)"
     EXTRA="$(jq -n --argjson ib "$idle_before" --argjson ia "$idle_after" \
         --argjson lb "$load_before" --argjson la "$load_after" \
