@@ -270,7 +270,7 @@ jq -n --arg flags "$WRK_FLAGS" --arg store "$STORE_KIND" --argjson rounds "$ROUN
     --argjson upstream_workers "$UPSTREAM_WORKERS" \
     '{wrk_flags: $flags, store: $store, rounds: $rounds, gateway_threads: $gate_threads,
       nginx_workers: $nginx_workers, upstream_workers: $upstream_workers}' >"$WORK_DIR/settings.json"
-python3 "$BENCH_DIR/report.py" --samples "$SAMPLES" --machine "$WORK_DIR/machine.json" \
+python3 "$BENCH_DIR/results_table.py" --samples "$SAMPLES" --machine "$WORK_DIR/machine.json" \
     --settings "$WORK_DIR/settings.json" --extra <(printf '%s' "$EXTRA") \
     --markdown "$RESULTS_DIR/latest$SUFFIX.md" --json "$RESULTS_DIR/latest$SUFFIX.json"
 errors="$(grep -c ' ERROR ' "$WORK_DIR/gateway.log" || true)"
