@@ -307,10 +307,18 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         trusted_proxies: config.trusted_proxies.clone(),
     });
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server_conf,
-        Gateway { state },
-        "steemgate proxy",
+    // The proxy behind connection deadlines (slow headers, idle keep-alive).
+    let mut gateway = pingora::proxy::HttpProxy::new(Gateway { state }, server_conf.clone());
+    gateway.handle_init_modules();
+    let mut proxy = pingora::services::listening::Service::new(
+        "steemgate proxy".to_string(),
+        crate::proxy::conn_guard::GuardedApp::new(
+            gateway,
+            crate::proxy::conn_guard::ConnTimeouts {
+                header: config.limits.header_timeout,
+                idle: config.limits.idle_timeout,
+            },
+        ),
     );
     proxy.add_tcp(&config.listen.to_string());
     server.add_service(proxy);

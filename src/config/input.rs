@@ -93,6 +93,8 @@ pub struct LimitsInput {
     pub new_sessions_burst: Option<u32>,
     pub status_per_minute: Option<u32>,
     pub status_burst: Option<u32>,
+    pub header_timeout: Option<HumanDuration>,
+    pub idle_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]

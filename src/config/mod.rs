@@ -153,13 +153,18 @@ pub struct ReportConfig {
     pub cache_ttl: Duration,
 }
 
-/// Per-client-address limits; 0 disables a limit.
+/// Per-client-address limits (0 disables a rate limit) and connection
+/// deadlines (always on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsConfig {
     pub new_sessions_per_minute: u32,
     pub new_sessions_burst: u32,
     pub status_per_minute: u32,
     pub status_burst: u32,
+    /// Longest time a request's header block may take to arrive.
+    pub header_timeout: Duration,
+    /// Longest a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -169,6 +174,8 @@ impl Default for LimitsConfig {
             new_sessions_burst: 20,
             status_per_minute: 300,
             status_burst: 60,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -354,11 +361,27 @@ impl Config {
                     new_sessions_burst: l.new_sessions_burst.unwrap_or(defaults.new_sessions_burst),
                     status_per_minute: l.status_per_minute.unwrap_or(defaults.status_per_minute),
                     status_burst: l.status_burst.unwrap_or(defaults.status_burst),
+                    header_timeout: positive(
+                        "limits.header_timeout",
+                        l.header_timeout.map_or(defaults.header_timeout, |d| d.0),
+                    )?,
+                    idle_timeout: positive(
+                        "limits.idle_timeout",
+                        l.idle_timeout.map_or(defaults.idle_timeout, |d| d.0),
+                    )?,
                 }
             },
             routes,
         })
     }
+}
+
+/// Connection deadlines cannot be switched off: zero is refused.
+fn positive(key: &str, value: Duration) -> Result<Duration, ConfigError> {
+    if value.is_zero() {
+        return Err(invalid(key, "must be positive"));
+    }
+    Ok(value)
 }
 
 fn parse_addr(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {

@@ -54,7 +54,7 @@ pub async fn handle(
             login_page(state, session, params.get("rd").unwrap_or("/")).await
         }
         ("GET" | "HEAD", "/.steemgate/status") => {
-            if client_ip(session).is_some_and(|ip| !state.limits.allow_status(ip)) {
+            if client_ip(state, session).is_some_and(|ip| !state.limits.allow_status(ip)) {
                 return too_many_requests(state, session).await;
             }
             status(state, session, params.wait()).await
@@ -150,6 +150,8 @@ pub struct ChainView {
     pub name: String,
     pub head_block: Option<u64>,
     pub behind_seconds: Option<u64>,
+    /// A node answered within the last 30 s.
+    pub reachable: bool,
 }
 
 fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> StatusView {
@@ -177,6 +179,7 @@ fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> S
             name: state.payment.chain.clone(),
             head_block: (snapshot.head_block > 0).then_some(snapshot.head_block),
             behind_seconds: state.chain_status.behind_seconds(now),
+            reachable: state.chain_status.is_healthy(now),
         },
     }
 }
@@ -197,7 +200,7 @@ async fn live_session(
     session: &mut Session,
 ) -> pingora::Result<Option<LiveSession>> {
     let presented = presented_session(state, session);
-    let ip = client_ip(session);
+    let ip = client_ip(state, session);
     let may_create = || ip.is_none_or(|ip| state.limits.allow_new_session(ip));
     match state
         .sessions
@@ -229,12 +232,11 @@ async fn live_session(
     }
 }
 
-/// The address of the client connection (proxies in front are not trusted).
-fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
+/// The client's address for limits and audit lines: the connection's peer,
+/// or behind a trusted proxy the real client from `X-Forwarded-For`.
+fn client_ip(state: &GatewayState, session: &Session) -> Option<std::net::IpAddr> {
+    let peer = session.client_addr().and_then(|a| a.as_inet())?.ip();
+    super::headers::client_ip(peer, session.req_header(), &state.trusted_proxies)
 }
 
 /// 429: this client asked for too many new sessions or status polls.

@@ -125,6 +125,22 @@ pub fn client_chain<'v>(
     }
 }
 
+/// The real client's address for a request from `peer`: the peer itself,
+/// or, when the peer is a trusted proxy, the right-most untrusted address of
+/// its `X-Forwarded-For` chain (see [`client_chain`]).
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    req: &RequestHeader,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let sent = req
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes());
+    client_chain(peer, sent, trusted).real_ip.parse().ok()
+}
+
 /// Facts about the client connection the upstream is told about.
 pub struct ForwardedFor<'a> {
     pub client: Option<ClientChain>,

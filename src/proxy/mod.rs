@@ -14,6 +14,7 @@
 //! 2. `upstream_peer`: the route's pre-resolved upstream.
 //! 3. `upstream_request_filter`: header hygiene, then exactly one identity.
 
+pub mod conn_guard;
 pub mod endpoints;
 pub mod headers;
 pub mod hotsign;

@@ -75,7 +75,11 @@
 
   function showChain(c) {
     if (!chainEl || !c) return;
-    if (typeof c.behind_seconds === "number") {
+    if (c.reachable === false) {
+      chainEl.textContent = "The gateway cannot reach the " + chainTitle +
+        " chain right now: your transfer will be seen once it can.";
+      chainEl.className = "muted warn";
+    } else if (typeof c.behind_seconds === "number") {
       var slow = c.behind_seconds > 30;
       chainEl.textContent = "The gateway is " + c.behind_seconds + " s behind the " + chainTitle +
         " chain" + (slow ? ": your login may take longer." : ".");
