@@ -222,7 +222,10 @@ async fn wallet_login_and_revocation(h: &Harness) {
         "no session, no login"
     );
     h.first.put_session(&k, &pending(now, 600)).await.unwrap();
-    h.first.issue_challenge(&k, "wallet-memo-1", now + 60).await.unwrap();
+    h.first
+        .issue_challenge(&k, "wallet-memo-1", now + 60)
+        .await
+        .unwrap();
     assert!(
         h.second
             .login_session(&k, "alice", &proof, now + 3600)
@@ -241,7 +244,12 @@ async fn wallet_login_and_revocation(h: &Harness) {
             .unwrap(),
         "another proof is not revoked"
     );
-    assert!(h.first.revoke_login(&k, &proof, "never landed").await.unwrap());
+    assert!(
+        h.first
+            .revoke_login(&k, &proof, "never landed")
+            .await
+            .unwrap()
+    );
     let record = h.second.get_session(&k).await.unwrap().unwrap();
     assert_eq!(record.account, None);
     assert_eq!(record.login, None);
@@ -281,13 +289,22 @@ async fn a_claim_confirms_a_wallet_login(h: &Harness) {
         ClaimOutcome::LoggedIn(k.clone())
     );
     let record = h.first.get_session(&k).await.unwrap().unwrap();
-    assert_eq!(record.login.as_ref().map(|l| l.method.as_str()), Some("transfer"));
+    assert_eq!(
+        record.login.as_ref().map(|l| l.method.as_str()),
+        Some("transfer")
+    );
     assert!(
         !h.first.revoke_login(&k, &proof, "late").await.unwrap(),
         "a confirmed login is not revoked"
     );
     assert_eq!(
-        h.first.get_session(&k).await.unwrap().unwrap().account.as_deref(),
+        h.first
+            .get_session(&k)
+            .await
+            .unwrap()
+            .unwrap()
+            .account
+            .as_deref(),
         Some("alice")
     );
 }

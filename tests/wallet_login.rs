@@ -11,9 +11,9 @@ use k256::ecdsa::SigningKey;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use steemgate::chain::ChainName;
+use steemgate::chain::crypto::Transaction;
 use steemgate::chain::crypto::keys::public_key_of;
 use steemgate::chain::crypto::signature::sign_compact;
-use steemgate::chain::crypto::Transaction;
 use support::gateway::{GATE, Response, Stack, get, raw_request, upstream_saw};
 
 /// A simulated Keychain: the account's keys, derived from a label.
@@ -105,13 +105,7 @@ fn sign_transaction(key: &SigningKey, transaction: &Value) -> Value {
 }
 
 fn verify(stack: &Stack, cookie: &str, body: &Value) -> Response {
-    post_json(
-        stack.addr(),
-        "/.steemgate/verify",
-        None,
-        Some(cookie),
-        body,
-    )
+    post_json(stack.addr(), "/.steemgate/verify", None, Some(cookie), body)
 }
 
 fn assert_refused(response: &Response, needle: &str) {
@@ -155,10 +149,7 @@ fn a_signed_challenge_logs_in_at_once_and_cannot_be_replayed() {
     let (cookie, answer) = challenge(&stack, None, "alice", "signature");
     let text = answer["challenge"].as_str().expect("challenge text");
     assert!(text.contains("account: alice"), "{text}");
-    assert!(
-        text.contains(&format!("site: {}", stack.addr())),
-        "{text}"
-    );
+    assert!(text.contains(&format!("site: {}", stack.addr())), "{text}");
     assert!(answer["expires_in"].as_u64().is_some_and(|s| s > 0));
     let signature = sign_text(&alice.posting, text);
 
@@ -206,8 +197,10 @@ fn a_signed_login_transfer_logs_in_at_once_and_is_confirmed_by_the_chain() {
         .devnet
         .rpc("condenser_api.get_ops_in_block", json!([block, false]));
     assert!(
-        ops.as_array().unwrap().iter().any(|o| o["trx_id"] == json!(txid)
-            && o["op"][1]["memo"] == json!(memo)),
+        ops.as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["trx_id"] == json!(txid) && o["op"][1]["memo"] == json!(memo)),
         "{ops}"
     );
     // One login by the wallet, a second by the follower's claim.
@@ -269,7 +262,12 @@ fn signatures_by_the_wrong_key_are_refused_with_the_reason() {
     let stack = Stack::start();
     let alice = Wallet::new("alice");
     let app_key = key_from("some-app/posting");
-    set_keys(&stack, "alice", &alice, json!({"posting_account_auths": [["some-app", 1]]}));
+    set_keys(
+        &stack,
+        "alice",
+        &alice,
+        json!({"posting_account_auths": [["some-app", 1]]}),
+    );
     set_keys(
         &stack,
         "some-app",
@@ -284,13 +282,21 @@ fn signatures_by_the_wrong_key_are_refused_with_the_reason() {
     // The memo key.
     let (cookie, answer) = challenge(&stack, None, "alice", "signature");
     let text = answer["challenge"].as_str().unwrap();
-    let response = verify(&stack, &cookie, &json!({"signature": sign_text(&alice.memo, text)}));
+    let response = verify(
+        &stack,
+        &cookie,
+        &json!({"signature": sign_text(&alice.memo, text)}),
+    );
     assert_refused(&response, "memo key");
 
     // An app granted posting rights in account_auths only.
     let (cookie, answer) = challenge(&stack, Some(&cookie), "alice", "signature");
     let text = answer["challenge"].as_str().unwrap();
-    let response = verify(&stack, &cookie, &json!({"signature": sign_text(&app_key, text)}));
+    let response = verify(
+        &stack,
+        &cookie,
+        &json!({"signature": sign_text(&app_key, text)}),
+    );
     assert_refused(&response, "not one of the account's posting keys");
 
     // A high-S twin of a valid signature.
@@ -321,7 +327,11 @@ fn signatures_by_the_wrong_key_are_refused_with_the_reason() {
     // An account the chain does not know.
     let (cookie, answer) = challenge(&stack, Some(&cookie), "nobody-here", "signature");
     let text = answer["challenge"].as_str().unwrap();
-    let response = verify(&stack, &cookie, &json!({"signature": sign_text(&alice.posting, text)}));
+    let response = verify(
+        &stack,
+        &cookie,
+        &json!({"signature": sign_text(&alice.posting, text)}),
+    );
     assert_refused(&response, "does not exist");
 
     assert_eq!(stack.status(&cookie)["authenticated"], json!(false));
@@ -335,9 +345,21 @@ fn challenges_for_another_site_chain_or_account_are_refused() {
 
     // Signed text edited by a phishing page: each field is named.
     for (from, to, needle) in [
-        (format!("site: {}", stack.addr()), "site: evil.example".to_string(), "another site"),
-        ("chain: steem".to_string(), "chain: hive".to_string(), "another chain"),
-        ("account: alice".to_string(), "account: bob".to_string(), "another account"),
+        (
+            format!("site: {}", stack.addr()),
+            "site: evil.example".to_string(),
+            "another site",
+        ),
+        (
+            "chain: steem".to_string(),
+            "chain: hive".to_string(),
+            "another chain",
+        ),
+        (
+            "account: alice".to_string(),
+            "account: bob".to_string(),
+            "another account",
+        ),
     ] {
         let (cookie, answer) = challenge(&stack, None, "alice", "signature");
         let text = answer["challenge"].as_str().unwrap();

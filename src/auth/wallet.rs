@@ -588,8 +588,7 @@ pub async fn confirm_or_revoke(
         }
         let processed = status.snapshot().processed_time;
         let past_expiration = processed > pending.expiration;
-        let failsafe =
-            now_unix() > pending.expiration.saturating_add(CONFIRM_FAILSAFE_SECS);
+        let failsafe = now_unix() > pending.expiration.saturating_add(CONFIRM_FAILSAFE_SECS);
         if !(past_expiration || failsafe) {
             continue;
         }

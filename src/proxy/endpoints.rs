@@ -166,7 +166,11 @@ pub struct ChainView {
     pub behind_seconds: Option<u64>,
 }
 
-pub(super) fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> StatusView {
+pub(super) fn status_view(
+    state: &GatewayState,
+    record: &SessionRecord,
+    now: UnixTime,
+) -> StatusView {
     let snapshot = state.chain_status.snapshot();
     let authenticated = record.account.is_some();
     StatusView {
@@ -199,10 +203,7 @@ pub(super) fn status_view(state: &GatewayState, record: &SessionRecord, now: Uni
             .iter()
             .map(|m| m.as_str())
             .collect(),
-        revoked_reason: record
-            .revoked_reason
-            .clone()
-            .filter(|_| !authenticated),
+        revoked_reason: record.revoked_reason.clone().filter(|_| !authenticated),
     }
 }
 
@@ -263,7 +264,10 @@ pub(super) fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
 }
 
 /// 429: this client asked for too many new sessions or status polls.
-pub(super) async fn too_many_requests(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+pub(super) async fn too_many_requests(
+    state: &GatewayState,
+    session: &mut Session,
+) -> pingora::Result<()> {
     let message = "Too many requests from your address. Please wait a minute and try again.";
     let response = if wants_html(session) {
         LocalResponse::html(

@@ -65,9 +65,12 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
     match serde_json::from_slice(&body) {
         Ok(value) => Ok(Some(value)),
         Err(e) => {
-            error_json(400, &format!("the request body is not the expected JSON: {e}"))
-                .send(session)
-                .await?;
+            error_json(
+                400,
+                &format!("the request body is not the expected JSON: {e}"),
+            )
+            .send(session)
+            .await?;
             Ok(None)
         }
     }
@@ -104,11 +107,17 @@ async fn send_wallet_error(
         WalletError::Store(e) => {
             state.metrics.store_errors.inc();
             tracing::warn!(error = %e, "wallet login: store unavailable");
-            (503, "Sign-in is unavailable right now. Please try again in a moment.".into())
+            (
+                503,
+                "Sign-in is unavailable right now. Please try again in a moment.".into(),
+            )
         }
         WalletError::Chain(e) => {
             tracing::warn!(error = %e, "wallet login: chain unavailable");
-            (503, "The chain cannot be reached right now. Please try again in a moment.".into())
+            (
+                503,
+                "The chain cannot be reached right now. Please try again in a moment.".into(),
+            )
         }
         WalletError::Randomness => (503, error.to_string()),
     };
@@ -149,7 +158,9 @@ pub async fn challenge(state: &GatewayState, session: &mut Session) -> pingora::
         return send_wallet_error(state, session, WalletError::Disabled).await;
     }
     let Some(site) = site(session) else {
-        return error_json(400, "the request has no Host").send(session).await;
+        return error_json(400, "the request has no Host")
+            .send(session)
+            .await;
     };
     let Some(live) = live_session(state, session).await? else {
         return Ok(());
@@ -184,7 +195,9 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
         return Ok(());
     };
     let Some(site) = site(session) else {
-        return error_json(400, "the request has no Host").send(session).await;
+        return error_json(400, "the request has no Host")
+            .send(session)
+            .await;
     };
     let Some(id) = presented_session(state, session) else {
         return error_json(
@@ -203,7 +216,12 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
                 .verify_signature(&key, &site, signature, request.challenge.as_deref(), now)
                 .await
         }
-        (None, Some(transaction)) => state.wallet.verify_transaction(&key, transaction, now).await,
+        (None, Some(transaction)) => {
+            state
+                .wallet
+                .verify_transaction(&key, transaction, now)
+                .await
+        }
         _ => Err(WalletError::BadRequest(
             "send either \"signature\" or \"transaction\"".into(),
         )),

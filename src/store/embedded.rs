@@ -508,7 +508,10 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn take_wallet_challenge(&self, key: &SessionKey) -> StoreResult<Option<WalletChallenge>> {
+    async fn take_wallet_challenge(
+        &self,
+        key: &SessionKey,
+    ) -> StoreResult<Option<WalletChallenge>> {
         let key = key.clone();
         let now = now_unix();
         self.blocking(move |db, path| {

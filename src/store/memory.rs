@@ -209,7 +209,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn take_wallet_challenge(&self, key: &SessionKey) -> StoreResult<Option<WalletChallenge>> {
+    async fn take_wallet_challenge(
+        &self,
+        key: &SessionKey,
+    ) -> StoreResult<Option<WalletChallenge>> {
         let now = now_unix();
         Ok(self
             .lock()?

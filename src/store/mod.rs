@@ -280,7 +280,9 @@ pub trait Store: Send + Sync + 'static {
         _key: &SessionKey,
         _challenge: &WalletChallenge,
     ) -> StoreResult<()> {
-        Err(StoreError::new("this store does not keep wallet challenges"))
+        Err(StoreError::new(
+            "this store does not keep wallet challenges",
+        ))
     }
 
     /// Atomically takes (reads and deletes) the session's wallet challenge:
@@ -290,7 +292,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         _key: &SessionKey,
     ) -> StoreResult<Option<WalletChallenge>> {
-        Err(StoreError::new("this store does not keep wallet challenges"))
+        Err(StoreError::new(
+            "this store does not keep wallet challenges",
+        ))
     }
 
     /// Logs a live session in at once (a verified wallet signature): sets

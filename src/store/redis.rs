@@ -594,7 +594,10 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn take_wallet_challenge(&self, key: &SessionKey) -> StoreResult<Option<WalletChallenge>> {
+    async fn take_wallet_challenge(
+        &self,
+        key: &SessionKey,
+    ) -> StoreResult<Option<WalletChallenge>> {
         let redis_key = self.wallet_challenge_key(key);
         // GETDEL (Redis 6.2+): read and delete in one command, so of two
         // concurrent takes only one gets the challenge.

@@ -687,4 +687,57 @@ mod tests {
         let number = net.produce_block(None);
         assert_eq!(net.lock().block(number).map(|b| b.timestamp), Some(future));
     }
+
+    #[test]
+    fn broadcasts_land_under_their_own_id_unless_dropped_or_expired() {
+        use crate::chain::crypto::{ChainTime, Operation, Transaction, TransferOperation};
+        let net = devnet(false);
+        let head_time = net.lock().head_time;
+        let transaction = |memo: &str, expiration: UnixTime| Transaction {
+            ref_block_num: 1,
+            ref_block_prefix: 2,
+            expiration: ChainTime(u32::try_from(expiration).unwrap()),
+            operations: vec![Operation::Transfer(TransferOperation {
+                from: "alice".into(),
+                to: "gate".into(),
+                amount: "0.001 STEEM".into(),
+                memo: memo.into(),
+            })],
+            extensions: Vec::new(),
+            signatures: vec!["1f00".into()],
+        };
+        let kept = transaction("kept", head_time + 60);
+        let id = net.broadcast(&kept).unwrap();
+        assert_eq!(id, kept.id().unwrap());
+        net.set_drop_broadcasts(true);
+        net.broadcast(&transaction("lost", head_time + 60)).unwrap();
+        net.set_drop_broadcasts(false);
+        assert!(matches!(
+            net.broadcast(&transaction("late", head_time - 1)),
+            Err(DevnetError::InvalidTransaction(_))
+        ));
+        let number = net.produce_block(None);
+        let block = net.lock().block(number).unwrap();
+        let memos: Vec<&str> = block
+            .transactions
+            .iter()
+            .map(|tx| tx.transfer.memo.as_str())
+            .collect();
+        assert_eq!(memos, vec!["kept"]);
+        assert_eq!(block.transactions[0].id, id);
+    }
+
+    #[test]
+    fn set_keys_refuses_malformed_keys() {
+        let net = devnet(false);
+        let keys = SimAuthorities {
+            posting: vec![("STM-not-a-key".into(), 1)],
+            ..SimAuthorities::default()
+        };
+        assert!(matches!(
+            net.set_keys("alice", keys),
+            Err(DevnetError::InvalidKey(_))
+        ));
+        assert!(!net.lock().authorities.contains_key("alice"));
+    }
 }

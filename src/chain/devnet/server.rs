@@ -7,7 +7,9 @@
 //! `call` form. Errors use the codes real nodes use (see the error fixtures);
 //! bad input never panics and never yields a 500. On top of that, a few
 //! `devnet.*` methods drive the simulation (submit a transfer, produce a
-//! block), and every response carries `X-Devnet: simulated`.
+//! block, set an account's keys, drop broadcasts), and every response
+//! carries `X-Devnet: simulated`. `condenser_api.broadcast_transaction`
+//! queues a wallet-signed transfer (signatures are not checked).
 
 use std::time::Duration;
 
@@ -361,14 +363,15 @@ fn condenser(devnet: &Devnet, method: &str, args: Vec<Value>) -> Result<Value, R
         "broadcast_transaction" | "broadcast_transaction_synchronous" => {
             expect_args(1..=1)?;
             let transaction: crate::chain::crypto::Transaction =
-                serde_json::from_value(args[0].clone()).map_err(|e| {
-                    RpcFailure::invalid_params(format!("not a transaction: {e}"))
-                })?;
+                serde_json::from_value(args[0].clone())
+                    .map_err(|e| RpcFailure::invalid_params(format!("not a transaction: {e}")))?;
             let id = devnet.broadcast(&transaction)?;
             if method == "broadcast_transaction" {
                 Ok(json!({}))
             } else {
-                Ok(json!({"id": id, "block_num": devnet.head() + 1, "trx_num": 0, "expired": false}))
+                Ok(
+                    json!({"id": id, "block_num": devnet.head() + 1, "trx_num": 0, "expired": false}),
+                )
             }
         }
         _ => Err(RpcFailure::method_not_found(&format!(
@@ -547,7 +550,11 @@ fn simulation(devnet: &Devnet, method: &str, params: Value) -> Result<Value, Rpc
 
 /// `[key, …]` (weight 1 each) or `[[key, weight], …]`; absent: empty.
 fn weighted_list(params: &Value, name: &str) -> Result<Vec<(String, u16)>, RpcFailure> {
-    let bad = || RpcFailure::invalid_params(format!("{name} must be a list of keys or [name, weight] pairs"));
+    let bad = || {
+        RpcFailure::invalid_params(format!(
+            "{name} must be a list of keys or [name, weight] pairs"
+        ))
+    };
     let Some(list) = param(params, name, usize::MAX) else {
         return Ok(Vec::new());
     };

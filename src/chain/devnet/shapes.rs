@@ -209,7 +209,10 @@ fn authority(account_auths: &[&str]) -> Value {
 }
 
 fn weighted(pairs: &[(String, u16)]) -> Vec<Value> {
-    pairs.iter().map(|(name, weight)| json!([name, weight])).collect()
+    pairs
+        .iter()
+        .map(|(name, weight)| json!([name, weight]))
+        .collect()
 }
 
 /// The authorities set with `devnet.set_keys` into an account answer.
