@@ -51,7 +51,10 @@ impl Metrics {
         };
         let metrics = Self {
             requests,
-            logins: counter("logins_total", "Sessions logged in by a matching transfer"),
+            logins: counter(
+                "logins_total",
+                "Logins: by a matching transfer, a wallet signature, or an instant transfer's confirmation",
+            ),
             challenges_issued: counter(
                 "challenges_issued_total",
                 "New login sessions with a memo challenge",

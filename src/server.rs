@@ -19,6 +19,7 @@ use crate::admin::{AdminState, Metrics};
 use crate::auth::cookie::CookieCodec;
 use crate::auth::session_cache::{self, SessionCache};
 use crate::auth::sessions::{SessionManager, SessionSettings};
+use crate::auth::wallet::{WalletLogins, WalletSettings};
 use crate::chain::follower::{ChainStatusHandle, Follower, FollowerSettings};
 use crate::chain::rpc::RpcClient;
 use crate::chain::{RpcCall, Symbol};
@@ -280,12 +281,25 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     )
     .with_cache(session_cache.clone());
     let login_amount = config.chain.login_amount();
-    let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| {
-        Arc::new(RpcClient::new(
-            config.chain.nodes.clone(),
-            config.chain.request_timeout,
-        )) as Arc<dyn RpcCall>
-    });
+    let chain_rpc: Arc<dyn RpcCall> = Arc::new(RpcClient::new(
+        config.chain.nodes.clone(),
+        config.chain.request_timeout,
+    ));
+    let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| chain_rpc.clone());
+    let wallet = WalletLogins::new(
+        store.clone(),
+        chain_rpc.clone(),
+        WalletSettings {
+            methods: config.login.methods.clone(),
+            chain: config.chain.name,
+            pay_to: config.chain.account.clone(),
+            amount: login_amount.to_string(),
+            memo_prefix: config.memo_prefix.clone(),
+            challenge_ttl: config.login.wallet_challenge_ttl,
+            transfer_expiration: config.login.transfer_expiration,
+            session_ttl: config.session.ttl,
+        },
+    );
     let state = Arc::new(GatewayState {
         routes,
         sessions,
@@ -301,6 +315,8 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         site_name: config.site_name.clone(),
         logins: logins.clone(),
         devnet: devnet_rpc,
+        chain: chain_rpc,
+        wallet,
         metrics: metrics.clone(),
         limits: crate::proxy::limits::ClientLimits::new(&config.limits),
         tls: false,

@@ -76,6 +76,13 @@ pub struct SessionInput {
 #[serde(deny_unknown_fields)]
 pub struct LoginInput {
     pub memo_prefix: Option<String>,
+    /// Which login methods are offered (default: all three).
+    pub methods: Option<Vec<super::LoginMethod>>,
+    /// How long a wallet challenge (sign-buffer text or unsigned login
+    /// transfer) may be answered.
+    pub wallet_challenge_ttl: Option<HumanDuration>,
+    /// The `expiration` of an instant login transfer, after the head block.
+    pub transfer_expiration: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

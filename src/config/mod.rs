@@ -62,6 +62,58 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A way to log in (`login.methods`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMethod {
+    /// A memo transfer, seen by the block follower (always on).
+    Transfer,
+    /// A wallet signs a challenge text with the posting key (free, instant).
+    Signature,
+    /// A wallet signs a login transfer the gateway built (active key); the
+    /// session is logged in at once and revoked if it never lands.
+    SignedTransfer,
+}
+
+impl LoginMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginMethod::Transfer => "transfer",
+            LoginMethod::Signature => "signature",
+            LoginMethod::SignedTransfer => "signed_transfer",
+        }
+    }
+}
+
+/// `login:` settings beyond the memo prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfig {
+    /// Offered methods, without duplicates; always contains `Transfer`.
+    pub methods: Vec<LoginMethod>,
+    pub wallet_challenge_ttl: Duration,
+    pub transfer_expiration: Duration,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            methods: vec![
+                LoginMethod::Transfer,
+                LoginMethod::Signature,
+                LoginMethod::SignedTransfer,
+            ],
+            wallet_challenge_ttl: Duration::from_secs(300),
+            transfer_expiration: Duration::from_secs(60),
+        }
+    }
+}
+
+impl LoginConfig {
+    pub fn allows(&self, method: LoginMethod) -> bool {
+        self.methods.contains(&method)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -76,6 +128,7 @@ pub struct Config {
     pub site_name: Option<String>,
     pub templates_dir: Option<PathBuf>,
     pub memo_prefix: String,
+    pub login: LoginConfig,
     pub report: ReportConfig,
     pub limits: LimitsConfig,
     /// Sorted: longest path prefix first, then host-specific before
@@ -323,6 +376,7 @@ impl Config {
         if !(1..=3650).contains(&stale_days) {
             return Err(invalid("report.stale_days", "must be between 1 and 3650"));
         }
+        let login = validate_login(&input.login)?;
         let memo_prefix = input.login.memo_prefix.unwrap_or_default();
         if memo_prefix.len() > 64
             || memo_prefix.starts_with('#')
@@ -344,6 +398,7 @@ impl Config {
             site_name: input.site_name,
             templates_dir: input.templates_dir.map(|p| base.join(p)),
             memo_prefix,
+            login,
             report: ReportConfig {
                 stale_days,
                 cache_ttl: input
@@ -382,6 +437,52 @@ fn positive(key: &str, value: Duration) -> Result<Duration, ConfigError> {
         return Err(invalid(key, "must be positive"));
     }
     Ok(value)
+}
+
+fn validate_login(input: &input::LoginInput) -> Result<LoginConfig, ConfigError> {
+    let defaults = LoginConfig::default();
+    let methods = match &input.methods {
+        None => defaults.methods,
+        Some(listed) => {
+            let mut methods = Vec::new();
+            for method in listed {
+                if !methods.contains(method) {
+                    methods.push(*method);
+                }
+            }
+            if !methods.contains(&LoginMethod::Transfer) {
+                return Err(invalid(
+                    "login.methods",
+                    "must include `transfer`: the memo transfer login is always offered",
+                ));
+            }
+            methods
+        }
+    };
+    let wallet_challenge_ttl = input
+        .wallet_challenge_ttl
+        .map_or(defaults.wallet_challenge_ttl, |d| d.0);
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&wallet_challenge_ttl) {
+        return Err(invalid(
+            "login.wallet_challenge_ttl",
+            "must be between 1s and 1h",
+        ));
+    }
+    let transfer_expiration = input
+        .transfer_expiration
+        .map_or(defaults.transfer_expiration, |d| d.0);
+    // The chain refuses an expiration more than an hour past the head block.
+    if !(Duration::from_secs(10)..=Duration::from_secs(3600)).contains(&transfer_expiration) {
+        return Err(invalid(
+            "login.transfer_expiration",
+            "must be between 10s and 1h",
+        ));
+    }
+    Ok(LoginConfig {
+        methods,
+        wallet_challenge_ttl,
+        transfer_expiration,
+    })
 }
 
 fn parse_addr(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {

@@ -13,6 +13,8 @@
 //! - `GET  /.steemgate/assets/NAME`: the pages' static files ([`ASSETS`]).
 //! - `GET  /.steemgate/qr.svg`: the QR code of this session's hot-sign link
 //!   (the login page swaps it in when the memo is renewed).
+//! - `POST /.steemgate/challenge`, `POST /.steemgate/verify`: wallet logins
+//!   (see [`super::wallet`]).
 //! - `POST /.steemgate/devnet/transfer`: devnet only, simulates the transfer.
 
 use std::time::Duration;
@@ -60,6 +62,8 @@ pub async fn handle(
             status(state, session, params.wait()).await
         }
         ("POST", "/.steemgate/logout") => logout(state, session).await,
+        ("POST", "/.steemgate/challenge") => super::wallet::challenge(state, session).await,
+        ("POST", "/.steemgate/verify") => super::wallet::verify(state, session).await,
         ("GET" | "HEAD", "/.steemgate/auth") => forward_auth(state, session).await,
         ("GET" | "HEAD", asset) if asset.starts_with("/.steemgate/assets/") => {
             match ASSETS.iter().find(|(name, _, _)| *name == asset) {
@@ -86,7 +90,12 @@ pub async fn handle(
         }
         (
             _,
-            "/.steemgate/login" | "/.steemgate/status" | "/.steemgate/logout" | "/.steemgate/auth",
+            "/.steemgate/login"
+            | "/.steemgate/status"
+            | "/.steemgate/logout"
+            | "/.steemgate/auth"
+            | "/.steemgate/challenge"
+            | "/.steemgate/verify",
         ) => {
             LocalResponse::text(405, "method not allowed\n")
                 .send(session)
@@ -143,6 +152,11 @@ pub struct StatusView {
     pub login_url: &'static str,
     pub simulated: bool,
     pub chain: ChainView,
+    /// The offered login methods (`transfer`, `signature`, `signed_transfer`).
+    pub methods: Vec<&'static str>,
+    /// Why this session's last login was undone, while it is logged out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -154,7 +168,11 @@ pub struct ChainView {
     pub reachable: bool,
 }
 
-fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> StatusView {
+pub(super) fn status_view(
+    state: &GatewayState,
+    record: &SessionRecord,
+    now: UnixTime,
+) -> StatusView {
     let snapshot = state.chain_status.snapshot();
     let authenticated = record.account.is_some();
     StatusView {
@@ -181,10 +199,18 @@ fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> S
             behind_seconds: state.chain_status.behind_seconds(now),
             reachable: state.chain_status.is_healthy(now),
         },
+        methods: state
+            .wallet
+            .settings()
+            .methods
+            .iter()
+            .map(|m| m.as_str())
+            .collect(),
+        revoked_reason: record.revoked_reason.clone().filter(|_| !authenticated),
     }
 }
 
-fn presented_session(
+pub(super) fn presented_session(
     state: &GatewayState,
     session: &Session,
 ) -> Option<crate::auth::cookie::SessionId> {
@@ -195,7 +221,7 @@ fn presented_session(
 }
 
 /// The session for a login page or status request, or a 503 already sent.
-async fn live_session(
+pub(super) async fn live_session(
     state: &GatewayState,
     session: &mut Session,
 ) -> pingora::Result<Option<LiveSession>> {
@@ -234,13 +260,16 @@ async fn live_session(
 
 /// The client's address for limits and audit lines: the connection's peer,
 /// or behind a trusted proxy the real client from `X-Forwarded-For`.
-fn client_ip(state: &GatewayState, session: &Session) -> Option<std::net::IpAddr> {
+pub(super) fn client_ip(state: &GatewayState, session: &Session) -> Option<std::net::IpAddr> {
     let peer = session.client_addr().and_then(|a| a.as_inet())?.ip();
     super::headers::client_ip(peer, session.req_header(), &state.trusted_proxies)
 }
 
 /// 429: this client asked for too many new sessions or status polls.
-async fn too_many_requests(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+pub(super) async fn too_many_requests(
+    state: &GatewayState,
+    session: &mut Session,
+) -> pingora::Result<()> {
     let message = "Too many requests from your address. Please wait a minute and try again.";
     let response = if wants_html(session) {
         LocalResponse::html(
@@ -256,7 +285,7 @@ async fn too_many_requests(state: &GatewayState, session: &mut Session) -> pingo
         .await
 }
 
-fn new_cookie(state: &GatewayState, live: &LiveSession) -> Option<String> {
+pub(super) fn new_cookie(state: &GatewayState, live: &LiveSession) -> Option<String> {
     live.is_new.then(|| state.sessions.set_cookie(&live.id))
 }
 
@@ -388,7 +417,7 @@ async fn status(
 
 /// Same-origin check for state-changing POSTs: a present `Origin` must name
 /// this host (SameSite=Lax already keeps the cookie off cross-site POSTs).
-fn same_origin(session: &Session) -> bool {
+pub(super) fn same_origin(session: &Session) -> bool {
     let headers = &session.req_header().headers;
     let Some(origin) = headers.get(http::header::ORIGIN) else {
         return true;

@@ -23,6 +23,7 @@ pub mod path;
 pub mod redirect;
 pub mod respond;
 pub mod routes;
+pub mod wallet;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +82,11 @@ pub struct GatewayState {
     pub logins: tokio::sync::broadcast::Sender<SessionKey>,
     /// Set only when the chain is the devnet: enables the "simulate transfer" button.
     pub devnet: Option<Arc<dyn RpcCall>>,
+    /// The chain's RPC (real nodes or the devnet): wallet logins read
+    /// account authorities and broadcast instant login transfers with it.
+    pub chain: Arc<dyn RpcCall>,
+    /// Wallet logins (`/.steemgate/challenge`, `/.steemgate/verify`).
+    pub wallet: crate::auth::wallet::WalletLogins,
     pub metrics: Arc<Metrics>,
     /// Per-client limits on new sessions and status polls.
     pub limits: limits::ClientLimits,
