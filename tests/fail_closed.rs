@@ -74,6 +74,7 @@ fn start_or_exit(config_path: &std::path::Path, addr: SocketAddr, admin: SocketA
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("the gateway neither exited nor listened within 20 s");
 }
 

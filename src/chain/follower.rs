@@ -383,7 +383,7 @@ impl Follower {
                 theirs.as_ref().is_some_and(|block| &block.block_id == ours)
             })
             .map(|((number, _), _)| *number)
-            .last();
+            .next_back();
         Ok(base.unwrap_or(oldest - 1))
     }
 
