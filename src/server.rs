@@ -286,8 +286,10 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
             config.chain.request_timeout,
         )) as Arc<dyn RpcCall>
     });
+    let route_counters = crate::proxy::RouteCounters::new(&metrics, &routes);
     let state = Arc::new(GatewayState {
         routes,
+        route_counters,
         sessions,
         pages: pages.clone(),
         chain_status: chain_status.clone(),

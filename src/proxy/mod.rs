@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 
-use crate::admin::Metrics;
+use crate::admin::{Metrics, RouteRequestCounters};
 use crate::auth::sessions::SessionManager;
 use crate::chain::RpcCall;
 use crate::chain::follower::ChainStatusHandle;
@@ -81,12 +81,44 @@ pub struct GatewayState {
     /// Set only when the chain is the devnet: enables the "simulate transfer" button.
     pub devnet: Option<Arc<dyn RpcCall>>,
     pub metrics: Arc<Metrics>,
+    /// `requests_total` counters per route (same order as `routes`), then
+    /// one for answers the gateway gives itself: see [`RouteCounters`].
+    pub route_counters: RouteCounters,
     /// Per-client limits on new sessions and status polls.
     pub limits: limits::ClientLimits,
     /// Whether the public listener is TLS (decides `X-Forwarded-Proto`).
     pub tls: bool,
     /// Peers whose `X-Forwarded-For` is kept (config `trusted_proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Label of requests the gateway answers itself (no route).
+pub const GATEWAY_ROUTE_LABEL: &str = "(gateway)";
+
+/// The `requests_total` counters of every route, resolved once at startup
+/// so that counting a request does not hash its label values.
+pub struct RouteCounters {
+    per_route: Vec<RouteRequestCounters>,
+    gateway: RouteRequestCounters,
+}
+
+impl RouteCounters {
+    pub fn new(metrics: &Metrics, routes: &RouteTable) -> Self {
+        Self {
+            per_route: (0..routes.len())
+                .filter_map(|i| routes.get(i))
+                .map(|route| metrics.route_request_counters(&route.label))
+                .collect(),
+            gateway: metrics.route_request_counters(GATEWAY_ROUTE_LABEL),
+        }
+    }
+
+    /// The counters of route `index`; the gateway's own for `None`.
+    pub fn get(&self, index: Option<usize>) -> &RouteRequestCounters {
+        index
+            .and_then(|i| self.per_route.get(i))
+            .unwrap_or(&self.gateway)
+    }
 }
 
 /// The pingora service.
@@ -372,10 +404,6 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let label = ctx
-            .route
-            .and_then(|i| self.state.routes.get(i))
-            .map_or("(gateway)", |r| r.label.as_str());
-        self.state.metrics.observe_request(label, status);
+        self.state.route_counters.get(ctx.route).observe(status);
     }
 }
