@@ -123,7 +123,8 @@ start_devnet() {
 }
 
 # start_gateway NAME STORE UPSTREAM_URL: a gateway with a `public` route
-# (/public), a `required` route (/app) and the devnet as its chain.
+# (/public), a `required` route (/app) and the devnet as its chain;
+# GATE_EXTRA_YAML is appended to its config.
 # Sets GATE_URL, GATE_ADMIN_URL and GATE_PID.
 GATE_URL=""
 GATE_ADMIN_URL=""
@@ -149,6 +150,7 @@ store: "$store"
 routes:
   - {path: /public, upstream: "$upstream", auth: public}
   - {path: /app, upstream: "$upstream", auth: required}
+${GATE_EXTRA_YAML:-}
 EOF
     "$STEEMGATE" check --config "$WORK_DIR/$name.yaml" >/dev/null
     # GATE_WRAPPER (e.g. "valgrind --tool=callgrind") runs the gateway under a
