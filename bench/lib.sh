@@ -123,7 +123,8 @@ start_devnet() {
 }
 
 # start_gateway NAME STORE UPSTREAM_URL: a gateway with a `public` route
-# (/public), a `required` route (/app) and the devnet as its chain.
+# (/public), a `required` route (/app) and the devnet as its chain;
+# GATE_EXTRA_YAML is appended to its config.
 # Sets GATE_URL, GATE_ADMIN_URL and GATE_PID.
 GATE_URL=""
 GATE_ADMIN_URL=""
@@ -149,13 +150,19 @@ store: "$store"
 routes:
   - {path: /public, upstream: "$upstream", auth: public}
   - {path: /app, upstream: "$upstream", auth: required}
+${GATE_EXTRA_YAML:-}
 EOF
     "$STEEMGATE" check --config "$WORK_DIR/$name.yaml" >/dev/null
-    start_bg "$name" env STEEMGATE_LOG="${STEEMGATE_LOG:-warn}" "$STEEMGATE" run --config "$WORK_DIR/$name.yaml"
+    # GATE_WRAPPER (e.g. "valgrind --tool=callgrind") runs the gateway under a
+    # tool that execs it, so GATE_PID is still the gateway's process.
+    local wrapper=()
+    read -r -a wrapper <<<"${GATE_WRAPPER:-}"
+    start_bg "$name" env STEEMGATE_LOG="${STEEMGATE_LOG:-warn}" "${wrapper[@]}" \
+        "$STEEMGATE" run --config "$WORK_DIR/$name.yaml"
     GATE_PID="$LAST_PID"
     # /ready: the store answers and the follower has polled the chain, so a
     # transfer in the next block cannot be skipped by a first poll after it.
-    wait_ok "$GATE_ADMIN_URL/ready" 60
+    wait_ok "$GATE_ADMIN_URL/ready" "${GATE_READY_SECONDS:-60}"
 }
 
 # rpc METHOD PARAMS_JSON: one JSON-RPC call to the devnet; prints the result.

@@ -300,8 +300,10 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
             session_ttl: config.session.ttl,
         },
     );
+    let route_counters = crate::proxy::RouteCounters::new(&metrics, &routes);
     let state = Arc::new(GatewayState {
         routes,
+        route_counters,
         sessions,
         pages: pages.clone(),
         chain_status: chain_status.clone(),
