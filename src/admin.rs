@@ -10,7 +10,7 @@
 //!   recent successful poll; 503 otherwise, with the reason.
 //! - `/metrics`: Prometheus text format.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -51,7 +51,10 @@ impl Metrics {
         };
         let metrics = Self {
             requests,
-            logins: counter("logins_total", "Sessions logged in by a matching transfer"),
+            logins: counter(
+                "logins_total",
+                "Logins: by a matching transfer, a wallet signature, or an instant transfer's confirmation",
+            ),
             challenges_issued: counter(
                 "challenges_issued_total",
                 "New login sessions with a memo challenge",
@@ -97,6 +100,16 @@ impl Metrics {
             .inc();
     }
 
+    /// Counters for requests of the route labelled `route` (see
+    /// [`RouteRequestCounters`]): resolve once, count every request.
+    pub fn route_request_counters(&self, route: &str) -> RouteRequestCounters {
+        RouteRequestCounters {
+            route: route.to_string(),
+            requests: self.requests.clone(),
+            by_status: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -113,29 +126,63 @@ impl Default for Metrics {
     }
 }
 
+/// Status labels of `requests_total`, indexed by [`status_index`].
+const STATUS_LABELS: [&str; 20] = [
+    "200", "204", "301", "302", "304", "400", "401", "403", "404", "405", "500", "502", "503",
+    "504", "1xx", "2xx", "3xx", "4xx", "5xx", "other",
+];
+
+/// The position of a status code's label in [`STATUS_LABELS`].
+fn status_index(status: u16) -> usize {
+    match status {
+        200 => 0,
+        204 => 1,
+        301 => 2,
+        302 => 3,
+        304 => 4,
+        400 => 5,
+        401 => 6,
+        403 => 7,
+        404 => 8,
+        405 => 9,
+        500 => 10,
+        502 => 11,
+        503 => 12,
+        504 => 13,
+        100..=199 => 14,
+        201..=299 => 15,
+        300..=399 => 16,
+        402..=499 => 17,
+        501..=599 => 18,
+        _ => 19,
+    }
+}
+
 /// Status codes as static labels (no allocation per request).
 fn status_label(status: u16) -> &'static str {
-    match status {
-        200 => "200",
-        204 => "204",
-        301 => "301",
-        302 => "302",
-        304 => "304",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
-        100..=199 => "1xx",
-        201..=299 => "2xx",
-        300..=399 => "3xx",
-        402..=499 => "4xx",
-        501..=599 => "5xx",
-        _ => "other",
+    STATUS_LABELS[status_index(status)]
+}
+
+/// The `requests_total` counters of one route, each resolved on its first
+/// use and then kept: counting a request is one atomic add, not a hash and
+/// lookup of its label values. A status never seen has no series, exactly
+/// as with [`Metrics::observe_request`].
+pub struct RouteRequestCounters {
+    route: String,
+    requests: IntCounterVec,
+    by_status: [OnceLock<IntCounter>; STATUS_LABELS.len()],
+}
+
+impl RouteRequestCounters {
+    /// Counts a finished request of this route.
+    pub fn observe(&self, status: u16) {
+        let index = status_index(status);
+        self.by_status[index]
+            .get_or_init(|| {
+                self.requests
+                    .with_label_values(&[self.route.as_str(), STATUS_LABELS[index]])
+            })
+            .inc();
     }
 }
 
@@ -198,4 +245,52 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_has_its_label() {
+        for (status, label) in [
+            (200, "200"),
+            (204, "204"),
+            (304, "304"),
+            (404, "404"),
+            (504, "504"),
+            (101, "1xx"),
+            (206, "2xx"),
+            (307, "3xx"),
+            (429, "4xx"),
+            (599, "5xx"),
+            (0, "other"),
+            (600, "other"),
+        ] {
+            assert_eq!(status_label(status), label, "{status}");
+        }
+    }
+
+    #[test]
+    fn route_counters_count_into_the_same_series_as_observe_request() {
+        let metrics = Metrics::new();
+        let counters = metrics.route_request_counters("/app");
+        counters.observe(200);
+        counters.observe(200);
+        counters.observe(429);
+        metrics.observe_request("/app", 200);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"steemgate_requests_total{route="/app",status="200"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"steemgate_requests_total{route="/app",status="4xx"} 1"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"status="500""#),
+            "no series before a first use: {text}"
+        );
+    }
 }

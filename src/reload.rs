@@ -73,7 +73,15 @@ pub fn restart_needed(
     differs(running.store != new.store, "store");
     differs(running.chain != new.chain, "chain");
     differs(running.session != new.session, "session");
-    differs(running.memo_prefix != new.memo_prefix, "login");
+    differs(
+        running.memo_prefix != new.memo_prefix || running.login != new.login,
+        "login",
+    );
+    differs(
+        running.limits.header_timeout != new.limits.header_timeout
+            || running.limits.idle_timeout != new.limits.idle_timeout,
+        "limits.header_timeout/idle_timeout",
+    );
     differs(running.report != new.report, "report");
     differs(running.assertion != new.assertion, "assertion");
     differs(
@@ -101,8 +109,10 @@ pub fn reloaded_state(
     } else {
         Arc::new(crate::proxy::limits::ClientLimits::new(&new.limits))
     };
+    let route_counters = crate::proxy::RouteCounters::new(&old.metrics, &routes);
     Ok(GatewayState {
         routes,
+        route_counters,
         sessions: old.sessions.clone(),
         pages,
         chain_status: old.chain_status.clone(),
@@ -110,6 +120,8 @@ pub fn reloaded_state(
         site_name: new.site_name.clone(),
         logins: old.logins.clone(),
         devnet: old.devnet.clone(),
+        chain: old.chain.clone(),
+        wallet: old.wallet.clone(),
         metrics: old.metrics.clone(),
         limits,
         tls: old.tls,

@@ -19,6 +19,7 @@ use crate::admin::{AdminState, Metrics};
 use crate::auth::cookie::CookieCodec;
 use crate::auth::session_cache::{self, SessionCache};
 use crate::auth::sessions::{SessionManager, SessionSettings};
+use crate::auth::wallet::{WalletLogins, WalletSettings};
 use crate::chain::follower::{ChainStatusHandle, Follower, FollowerSettings};
 use crate::chain::rpc::RpcClient;
 use crate::chain::{RpcCall, Symbol};
@@ -276,14 +277,29 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         .with_cache(session_cache.clone()),
     );
     let login_amount = config.chain.login_amount();
-    let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| {
-        Arc::new(RpcClient::new(
-            config.chain.nodes.clone(),
-            config.chain.request_timeout,
-        )) as Arc<dyn RpcCall>
-    });
+    let chain_rpc: Arc<dyn RpcCall> = Arc::new(RpcClient::new(
+        config.chain.nodes.clone(),
+        config.chain.request_timeout,
+    ));
+    let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| chain_rpc.clone());
+    let wallet = Arc::new(WalletLogins::new(
+        store.clone(),
+        chain_rpc.clone(),
+        WalletSettings {
+            methods: config.login.methods.clone(),
+            chain: config.chain.name,
+            pay_to: config.chain.account.clone(),
+            amount: login_amount.to_string(),
+            memo_prefix: config.memo_prefix.clone(),
+            challenge_ttl: config.login.wallet_challenge_ttl,
+            transfer_expiration: config.login.transfer_expiration,
+            session_ttl: config.session.ttl,
+        },
+    ));
+    let route_counters = crate::proxy::RouteCounters::new(&metrics, &routes);
     let state = Arc::new(GatewayState {
         routes,
+        route_counters,
         sessions,
         pages: pages.clone(),
         chain_status: chain_status.clone(),
@@ -297,6 +313,8 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         site_name: config.site_name.clone(),
         logins: logins.clone(),
         devnet: devnet_rpc,
+        chain: chain_rpc,
+        wallet,
         metrics: metrics.clone(),
         limits: Arc::new(crate::proxy::limits::ClientLimits::new(&config.limits)),
         tls,
@@ -324,10 +342,18 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
             },
         ));
     }
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server_conf,
-        Gateway { state },
-        "steemgate proxy",
+    // The proxy behind connection deadlines (slow headers, idle keep-alive).
+    let mut gateway = pingora::proxy::HttpProxy::new(Gateway { state }, server_conf.clone());
+    gateway.handle_init_modules();
+    let mut proxy = pingora::services::listening::Service::new(
+        "steemgate proxy".to_string(),
+        crate::proxy::conn_guard::GuardedApp::new(
+            gateway,
+            crate::proxy::conn_guard::ConnTimeouts {
+                header: config.limits.header_timeout,
+                idle: config.limits.idle_timeout,
+            },
+        ),
     );
     match &config.tls {
         Some(files) => {

@@ -23,9 +23,7 @@ use std::time::Duration;
 use headless_chrome::protocol::cdp::{Emulation, Network, Page};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::{Value, json};
-use support::gateway::{
-    GATE, GatewayProcess, Stack, TestDevnet, echo_upstream, test_config, upstream_saw,
-};
+use support::gateway::{GATE, Stack, upstream_saw};
 
 /// Longest any single browser step may take before the test fails.
 const STEP: Duration = Duration::from_secs(30);
@@ -74,31 +72,6 @@ impl Chromium {
         tab.set_default_timeout(STEP);
         tab
     }
-}
-
-/// The usual test stack, its config changed by `edit` first.
-fn stack_with(edit: impl FnOnce(String) -> String) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let devnet = TestDevnet::start();
-    devnet.produce_block(None);
-    let upstream = echo_upstream();
-    let (addr, admin) = (support::free_addr(), support::free_addr());
-    let config = edit(test_config(
-        addr,
-        admin,
-        &devnet.url(),
-        upstream.addr,
-        &dir.path().join("store"),
-    ));
-    let gateway = GatewayProcess::start(&config, dir.path(), addr, admin);
-    let stack = Stack {
-        gateway,
-        devnet,
-        upstream,
-        dir,
-    };
-    stack.wait_ready();
-    stack
 }
 
 /// Evaluates `expression` (awaiting a promise) and returns its JSON value.
@@ -276,7 +249,8 @@ fn an_expired_code_is_replaced_everywhere_on_the_page() {
         return;
     };
     // Codes live 2 s here, so the page must keep renewing its code.
-    let stack = stack_with(|config| config.replace("challenge_ttl: 15m", "challenge_ttl: 2s"));
+    let stack =
+        Stack::start_with(|config| config.replace("challenge_ttl: 15m", "challenge_ttl: 2s"));
     let tab = chromium.tab();
     let requests = record_requests(&tab);
     tab.navigate_to(&format!("http://{}/app/renew", stack.addr()))
@@ -344,7 +318,7 @@ fn the_keychain_button_requests_exactly_the_login_transfer() {
     let Some(chromium) = Chromium::launch() else {
         return;
     };
-    let stack = stack_with(|config| format!("site_name: \"Example Forum\"\n{config}"));
+    let stack = Stack::start_with(|config| format!("site_name: \"Example Forum\"\n{config}"));
     let tab = chromium.tab();
     let requests = record_requests(&tab);
     tab.call_method(Page::AddScriptToEvaluateOnNewDocument {

@@ -186,7 +186,8 @@ fn check_fixture(name: &str) {
         "steem-transaction-transfer-2016-03-25.json" => {
             let v = load(name);
             let block = serde_json::json!({
-                "timestamp": "2016-03-25T13:49:00", "block_id": "x",
+                "timestamp": "2016-03-25T13:49:00",
+                "block_id": format!("00000001{}", "ab".repeat(16)), "previous": "0".repeat(40),
                 "transactions": [v], "transaction_ids": ["made-up-for-the-test"]
             });
             let block = parse_block(1, &block, ChainName::Steem).unwrap().unwrap();

@@ -179,6 +179,13 @@ fn rust_upstream_binary() -> &'static Path {
         let exe = std::env::current_exe().expect("current exe");
         let profile_dir = exe.parent().and_then(Path::parent).expect("target/debug");
         let target_dir = profile_dir.parent().expect("target dir");
+        let built = profile_dir.join("examples/upstream");
+        // `cargo test` builds the examples before it runs the tests, so the
+        // binary is normally there and current: calling cargo again from
+        // inside a test would only wait on the build lock `cargo test` holds.
+        if built.is_file() {
+            return built;
+        }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "--example", "upstream", "--target-dir"])

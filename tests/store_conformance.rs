@@ -13,7 +13,8 @@ use std::time::Duration;
 use steemgate::store::embedded::EmbeddedStore;
 use steemgate::store::redis::RedisStore;
 use steemgate::store::{
-    Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, UnixTime, now_unix,
+    Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, UnixTime, WalletChallenge,
+    now_unix,
 };
 use support::redis_server::RedisServer;
 
@@ -79,6 +80,10 @@ macro_rules! suite {
                 cursor_round_trip,
                 ping_answers,
                 named_values_compare_and_set,
+                wallet_challenge_is_taken_once,
+                concurrent_wallet_takes_have_one_winner,
+                wallet_login_and_revocation,
+                a_claim_confirms_a_wallet_login,
             );
         }
     };
@@ -115,6 +120,194 @@ fn claim(account: &str, block_time: UnixTime, now: UnixTime) -> Claim {
         session_ttl_secs: 86_400,
         now,
     }
+}
+
+fn wallet_challenge(payload: &str, expires_at: UnixTime) -> WalletChallenge {
+    WalletChallenge {
+        method: "signature".into(),
+        account: "alice".into(),
+        payload: payload.into(),
+        expires_at,
+    }
+}
+
+fn unconfirmed(txid: &str) -> LoginProof {
+    LoginProof {
+        method: "signed_transfer".into(),
+        txid: txid.into(),
+        block_num: 0,
+        block_time: 0,
+    }
+}
+
+async fn wallet_challenge_is_taken_once(h: &Harness) {
+    let now = now_unix();
+    let k = key("wallet-once");
+    assert_eq!(h.first.take_wallet_challenge(&k).await.unwrap(), None);
+    h.first
+        .put_wallet_challenge(&k, &wallet_challenge("first", now + 60))
+        .await
+        .unwrap();
+    h.first
+        .put_wallet_challenge(&k, &wallet_challenge("second", now + 60))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.second.take_wallet_challenge(&k).await.unwrap(),
+        Some(wallet_challenge("second", now + 60)),
+        "a new challenge replaces the previous one"
+    );
+    assert_eq!(h.first.take_wallet_challenge(&k).await.unwrap(), None);
+    assert_eq!(h.second.take_wallet_challenge(&k).await.unwrap(), None);
+    // An expired challenge is still returned during its grace (callers
+    // say "expired" rather than "replayed"), and only once.
+    h.first
+        .put_wallet_challenge(&k, &wallet_challenge("late", now - 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.first.take_wallet_challenge(&k).await.unwrap(),
+        Some(wallet_challenge("late", now - 5))
+    );
+    assert_eq!(h.first.take_wallet_challenge(&k).await.unwrap(), None);
+    // Other sessions do not see it.
+    h.first
+        .put_wallet_challenge(&k, &wallet_challenge("mine", now + 60))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.second
+            .take_wallet_challenge(&key("wallet-other"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn concurrent_wallet_takes_have_one_winner(h: &Harness) {
+    let now = now_unix();
+    for round in 0..10 {
+        let k = key(&format!("wallet-race-{round}"));
+        h.first
+            .put_wallet_challenge(&k, &wallet_challenge("race", now + 60))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let store = if i % 2 == 0 {
+                    Arc::clone(&h.first)
+                } else {
+                    Arc::clone(&h.second)
+                };
+                let k = k.clone();
+                tokio::spawn(async move { store.take_wallet_challenge(&k).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            winners += usize::from(task.await.unwrap().is_some());
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+async fn wallet_login_and_revocation(h: &Harness) {
+    let now = now_unix();
+    let k = key("wallet-login");
+    let proof = unconfirmed("tx-1");
+    assert!(
+        !h.first
+            .login_session(&k, "alice", &proof, now + 3600)
+            .await
+            .unwrap(),
+        "no session, no login"
+    );
+    h.first.put_session(&k, &pending(now, 600)).await.unwrap();
+    h.first
+        .issue_challenge(&k, "wallet-memo-1", now + 60)
+        .await
+        .unwrap();
+    assert!(
+        h.second
+            .login_session(&k, "alice", &proof, now + 3600)
+            .await
+            .unwrap()
+    );
+    let record = h.first.get_session(&k).await.unwrap().unwrap();
+    assert_eq!(record.account.as_deref(), Some("alice"));
+    assert_eq!(record.login.as_ref(), Some(&proof));
+    assert_eq!(record.memo, None);
+    assert_eq!(record.expires_at, now + 3600);
+    assert!(
+        !h.first
+            .revoke_login(&k, &unconfirmed("tx-other"), "no")
+            .await
+            .unwrap(),
+        "another proof is not revoked"
+    );
+    assert!(
+        h.first
+            .revoke_login(&k, &proof, "never landed")
+            .await
+            .unwrap()
+    );
+    let record = h.second.get_session(&k).await.unwrap().unwrap();
+    assert_eq!(record.account, None);
+    assert_eq!(record.login, None);
+    assert_eq!(record.revoked_reason.as_deref(), Some("never landed"));
+    assert!(!h.first.revoke_login(&k, &proof, "again").await.unwrap());
+    // The next login clears the reason.
+    assert!(
+        h.first
+            .login_session(&k, "alice", &unconfirmed("tx-2"), now + 3600)
+            .await
+            .unwrap()
+    );
+    let record = h.first.get_session(&k).await.unwrap().unwrap();
+    assert_eq!(record.revoked_reason, None);
+}
+
+async fn a_claim_confirms_a_wallet_login(h: &Harness) {
+    let now = now_unix();
+    let k = key("wallet-confirm");
+    let proof = unconfirmed("tx-confirm");
+    h.first.put_session(&k, &pending(now, 600)).await.unwrap();
+    h.first
+        .issue_challenge(&k, "wallet-confirm-memo", now + 60)
+        .await
+        .unwrap();
+    assert!(
+        h.first
+            .login_session(&k, "alice", &proof, now + 3600)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        h.second
+            .claim_challenge("WALLET-CONFIRM-MEMO", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k.clone())
+    );
+    let record = h.first.get_session(&k).await.unwrap().unwrap();
+    assert_eq!(
+        record.login.as_ref().map(|l| l.method.as_str()),
+        Some("transfer")
+    );
+    assert!(
+        !h.first.revoke_login(&k, &proof, "late").await.unwrap(),
+        "a confirmed login is not revoked"
+    );
+    assert_eq!(
+        h.first
+            .get_session(&k)
+            .await
+            .unwrap()
+            .unwrap()
+            .account
+            .as_deref(),
+        Some("alice")
+    );
 }
 
 async fn session_put_get_delete(h: &Harness) {

@@ -49,35 +49,54 @@ impl SessionId {
         let digest = blake2::Blake2b::<U16>::new_with_prefix(b"steemgate-session-key")
             .chain_update(self.0)
             .finalize();
-        SessionKey(hex::encode(digest))
+        // Into a stack buffer first: `hex::encode` builds its String a char
+        // at a time, and this runs on every authenticated request.
+        let mut text = [0u8; 32];
+        match hex::encode_to_slice(digest, &mut text) {
+            Ok(()) => SessionKey(String::from_utf8_lossy(&text).into_owned()),
+            Err(_) => SessionKey(hex::encode(digest)),
+        }
     }
+}
+
+/// Bytes of the cookie's MAC (BLAKE2b-256).
+const MAC_LEN: usize = 32;
+
+/// Decodes unpadded base64url that must come to exactly `N` bytes, without
+/// allocating (this runs on every authenticated request).
+fn decode_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
+    // Room for the decoder's length estimate of any N-byte encoding; longer
+    // input fails to fit and is rejected like any other wrong length.
+    let mut buf = [0u8; 64];
+    let len = URL_SAFE_NO_PAD.decode_slice(text, &mut buf).ok()?;
+    buf.get(..len)?.try_into().ok()
 }
 
 /// Signs and verifies session cookies with the configured secrets.
 #[derive(Clone)]
 pub struct CookieCodec {
-    /// Derived MAC keys; the first signs, all verify.
-    keys: Vec<[u8; 64]>,
+    /// One MAC per secret, already keyed and fed the `"v1."` prefix (the key
+    /// block is hashed once here, not on every request); the first signs,
+    /// all verify.
+    macs: Vec<CookieMac>,
 }
 
 impl CookieCodec {
     /// `secrets` must be non-empty (config validation guarantees >= 32 bytes each).
     pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
-        let keys = secrets
+        let macs = secrets
             .iter()
             .map(|secret| {
-                let mut key = [0u8; 64];
-                let digest = Blake2b512::new_with_prefix(b"steemgate-cookie-mac-v1")
+                let key = Blake2b512::new_with_prefix(b"steemgate-cookie-mac-v1")
                     .chain_update(secret.as_ref())
                     .finalize();
-                key.copy_from_slice(&digest);
-                key
+                Self::keyed_mac(&key)
             })
             .collect();
-        Self { keys }
+        Self { macs }
     }
 
-    fn mac(key: &[u8; 64]) -> CookieMac {
+    fn keyed_mac(key: &[u8]) -> CookieMac {
         // A 64-byte key is always a valid BLAKE2b key length.
         let mut mac = <CookieMac as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("64-byte BLAKE2b key"));
@@ -88,10 +107,10 @@ impl CookieCodec {
 
     /// The cookie value for `id`, signed with the current secret.
     pub fn encode(&self, id: &SessionId) -> String {
-        let Some(key) = self.keys.first() else {
+        let Some(mac) = self.macs.first() else {
             unreachable!("CookieCodec needs at least one secret")
         };
-        let mut mac = Self::mac(key);
+        let mut mac = mac.clone();
         mac.update(&id.0);
         let tag = mac.finalize().into_bytes();
         format!(
@@ -116,11 +135,10 @@ impl CookieCodec {
         if version != VERSION {
             return None;
         }
-        let id_bytes = URL_SAFE_NO_PAD.decode(id_b64).ok()?;
-        let tag = URL_SAFE_NO_PAD.decode(tag_b64).ok()?;
-        let id: [u8; SESSION_ID_LEN] = id_bytes.try_into().ok()?;
-        let valid = self.keys.iter().any(|key| {
-            let mut mac = Self::mac(key);
+        let id: [u8; SESSION_ID_LEN] = decode_exact(id_b64)?;
+        let tag: [u8; MAC_LEN] = decode_exact(tag_b64)?;
+        let valid = self.macs.iter().any(|mac| {
+            let mut mac = mac.clone();
             mac.update(&id);
             mac.verify_slice(&tag).is_ok()
         });
@@ -178,6 +196,42 @@ mod tests {
         ] {
             assert_eq!(codec().decode(junk), None, "{junk:.40}");
         }
+    }
+
+    #[test]
+    fn store_key_is_the_hex_of_a_keyed_blake2b_128_of_the_id() {
+        let id = SessionId([7u8; SESSION_ID_LEN]);
+        let digest = blake2::Blake2b::<U16>::new_with_prefix(b"steemgate-session-key")
+            .chain_update([7u8; SESSION_ID_LEN])
+            .finalize();
+        assert_eq!(id.store_key().as_str(), hex::encode(digest));
+    }
+
+    #[test]
+    fn ids_and_tags_of_the_wrong_length_never_verify() {
+        let id = SessionId::generate().unwrap();
+        let value = codec().encode(&id);
+        let parts: Vec<&str> = value.split('.').collect();
+        let (id_b64, tag_b64) = (parts[1], parts[2]);
+        let short = URL_SAFE_NO_PAD.encode([1u8; 31]);
+        let long = URL_SAFE_NO_PAD.encode([1u8; 33]);
+        let huge = URL_SAFE_NO_PAD.encode([1u8; 100]);
+        for (i, t) in [
+            (short.as_str(), tag_b64),
+            (long.as_str(), tag_b64),
+            (huge.as_str(), tag_b64),
+            (id_b64, short.as_str()),
+            (id_b64, long.as_str()),
+            (id_b64, &tag_b64[..tag_b64.len() - 2]),
+        ] {
+            assert_eq!(codec().decode(&format!("v1.{i}.{t}")), None, "{i}.{t}");
+        }
+        assert_eq!(
+            decode_exact::<4>(&URL_SAFE_NO_PAD.encode([9u8; 4])),
+            Some([9u8; 4])
+        );
+        assert_eq!(decode_exact::<4>(&URL_SAFE_NO_PAD.encode([9u8; 5])), None);
+        assert_eq!(decode_exact::<4>("!!!!!!"), None);
     }
 
     #[test]

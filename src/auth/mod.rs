@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod cookie;
 pub mod session_cache;
 pub mod sessions;
+pub mod wallet;
 
 use rand::TryRng;
 use rand::rngs::SysRng;

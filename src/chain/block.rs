@@ -80,7 +80,11 @@ pub struct TransferOp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
     pub number: u64,
+    /// 40 hex digits; the first 8 are the block number (checked).
     pub block_id: String,
+    /// Id of the block before this one (checked to name `number - 1`): the
+    /// follower compares it with the block it processed last to see forks.
+    pub previous: String,
     pub timestamp: UnixTime,
     /// Transfers in block order.
     pub transfers: Vec<TransferOp>,
@@ -124,7 +128,24 @@ pub fn parse_block(number: u64, v: &Value, chain: ChainName) -> Result<Option<Bl
         .get("block_id")
         .and_then(Value::as_str)
         .ok_or_else(|| decode_err(format!("block {number} has no block_id")))?
-        .to_string();
+        .to_ascii_lowercase();
+    if block_id_number(&block_id) != Some(number) {
+        return Err(decode_err(format!(
+            "asked for block {number} but got block id {:?}",
+            truncate(&block_id, 48)
+        )));
+    }
+    let previous = block
+        .get("previous")
+        .and_then(Value::as_str)
+        .ok_or_else(|| decode_err(format!("block {number} has no previous block id")))?
+        .to_ascii_lowercase();
+    if block_id_number(&previous) != Some(number.saturating_sub(1)) {
+        return Err(decode_err(format!(
+            "block {number} names {:?} as its previous block",
+            truncate(&previous, 48)
+        )));
+    }
     let transactions = block
         .get("transactions")
         .and_then(Value::as_array)
@@ -183,9 +204,19 @@ pub fn parse_block(number: u64, v: &Value, chain: ChainName) -> Result<Option<Bl
     Ok(Some(Block {
         number,
         block_id,
+        previous,
         timestamp,
         transfers,
     }))
+}
+
+/// The block number a block id names: ids are 20 bytes (40 hex digits) whose
+/// first 4 bytes are the block number, big-endian. `None` for anything else.
+pub fn block_id_number(id: &str) -> Option<u64> {
+    if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(id.get(..8)?, 16).ok().map(u64::from)
 }
 
 /// Decodes one operation in either wire form. `None`: not a transfer;
@@ -335,7 +366,7 @@ mod tests {
             assert!(parse_block(1, &v, ChainName::Steem).is_err(), "{v}");
         }
         let ok_with_junk_ops = json!({
-            "timestamp": "2020-11-07T20:22:33", "block_id": "00000001", "transaction_ids": ["t1"],
+            "timestamp": "2020-11-07T20:22:33", "block_id": id(1), "previous": id(0), "transaction_ids": ["t1"],
             "transactions": [{"operations": [7, ["transfer"], ["transfer", {"from": 1}], {"type": "transfer_operation"},
                 ["transfer", {"from": "a", "to": "b", "amount": "x", "memo": "m"}]]}]
         });
@@ -347,12 +378,44 @@ mod tests {
         assert_eq!(block.transfers[0].txid, "t1");
     }
 
+    fn id(number: u32) -> String {
+        format!("{number:08x}{}", "ab".repeat(16))
+    }
+
     #[test]
     fn block_number_mismatch_is_refused() {
-        let v = json!({"timestamp": "2020-11-07T20:22:33", "block_id": "x",
+        let v = json!({"timestamp": "2020-11-07T20:22:33", "block_id": id(5), "previous": id(4),
             "transactions": [{"operations": [], "block_num": 5}], "transaction_ids": ["t"]});
         assert!(parse_block(6, &v, ChainName::Steem).is_err());
         assert!(parse_block(5, &v, ChainName::Steem).unwrap().is_some());
+        // The id names the block even without transactions to check.
+        let empty = json!({"timestamp": "2020-11-07T20:22:33", "block_id": id(7), "previous": id(6),
+            "transactions": []});
+        assert!(parse_block(8, &empty, ChainName::Steem).is_err());
+        let block = parse_block(7, &empty, ChainName::Steem).unwrap().unwrap();
+        assert_eq!((block.block_id, block.previous), (id(7), id(6)));
+        // A previous id naming another block, or no previous at all.
+        let mut bad_previous = empty.clone();
+        bad_previous["previous"] = json!(id(5));
+        assert!(parse_block(7, &bad_previous, ChainName::Steem).is_err());
+        bad_previous.as_object_mut().unwrap().remove("previous");
+        assert!(parse_block(7, &bad_previous, ChainName::Steem).is_err());
+    }
+
+    #[test]
+    fn block_ids_name_their_block() {
+        assert_eq!(block_id_number(&id(0x02e2_c4cb)), Some(0x02e2_c4cb));
+        assert_eq!(block_id_number(&"0".repeat(40)), Some(0));
+        for bad in [
+            "",
+            "x",
+            "0000000",
+            &"g".repeat(40),
+            &"0".repeat(41),
+            "0000000é0000000000000000000000000000000",
+        ] {
+            assert_eq!(block_id_number(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! payment to our account ([`match_transfer`] names each refusal). Only one
 //! instance follows at a time (store lease); the others just report status.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,10 @@ const CATCH_UP_MARGIN_BLOCKS: u64 = 20;
 const NEXT_BLOCK_EXPECTED_AFTER: Duration = Duration::from_millis(2500);
 const FAST_POLL: Duration = Duration::from_millis(250);
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
+/// How many processed block ids are remembered to notice a fork (a block
+/// whose `previous` is not the block we processed) and find where it began.
+/// Forks on Steem/Hive are a few blocks deep; 2 × 21 witnesses is ample.
+const REMEMBERED_BLOCK_IDS: u64 = 64;
 
 /// What the follower needs to know from the configuration.
 #[derive(Clone, Debug)]
@@ -218,6 +223,8 @@ pub struct Follower {
     settings: FollowerSettings,
     status: ChainStatusHandle,
     logins: broadcast::Sender<SessionKey>,
+    /// Ids of the last processed blocks, by number (this process only).
+    processed_ids: Mutex<BTreeMap<u64, String>>,
 }
 
 impl Follower {
@@ -234,6 +241,7 @@ impl Follower {
             settings,
             status,
             logins,
+            processed_ids: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -307,7 +315,23 @@ impl Follower {
                     tracing::debug!(block = number, "block not available yet; next round");
                     return Ok(report);
                 };
+                if let Some(expected) = self.processed_id(number - 1)
+                    && expected != block.previous
+                {
+                    let base = self.fork_base(number - 1).await?;
+                    tracing::warn!(
+                        block = number,
+                        resume_after = base,
+                        "chain fork: re-reading the blocks after the common ancestor"
+                    );
+                    self.store.set_cursor(base).await?;
+                    self.forget_ids_after(base);
+                    self.status.record_processed(base, 0);
+                    report.cursor = base;
+                    return Ok(report);
+                }
                 report.logins += self.process_block(&block).await?;
+                self.remember_id(number, &block.block_id);
                 self.store.set_cursor(number).await?;
                 self.status.record_processed(number, block.timestamp);
                 report.blocks_processed += 1;
@@ -316,6 +340,51 @@ impl Follower {
             next = last + 1;
         }
         Ok(report)
+    }
+
+    /// The id of block `number` as processed by this process, if remembered.
+    fn processed_id(&self, number: u64) -> Option<String> {
+        lock(&self.processed_ids).get(&number).cloned()
+    }
+
+    fn remember_id(&self, number: u64, id: &str) {
+        let mut ids = lock(&self.processed_ids);
+        ids.insert(number, id.to_string());
+        while ids.len() as u64 > REMEMBERED_BLOCK_IDS {
+            ids.pop_first();
+        }
+    }
+
+    fn forget_ids_after(&self, base: u64) {
+        let mut ids = lock(&self.processed_ids);
+        let _ = ids.split_off(&(base + 1));
+    }
+
+    /// After a fork seen above `top`: the highest remembered block the node
+    /// still serves with the same id (everything after it must be read
+    /// again). If none matches, just before the oldest remembered block.
+    /// Re-reading is safe: a claimed memo can never be claimed twice.
+    async fn fork_base(&self, top: u64) -> Result<u64, FollowerError> {
+        let remembered: Vec<(u64, String)> = lock(&self.processed_ids)
+            .range(..=top)
+            .map(|(n, id)| (*n, id.clone()))
+            .collect();
+        let Some(oldest) = remembered.first().map(|(n, _)| *n) else {
+            return Ok(top);
+        };
+        let served = self
+            .rpc
+            .get_blocks(oldest..=top, self.settings.chain)
+            .await?;
+        let base = remembered
+            .iter()
+            .zip(served)
+            .filter(|((_, ours), theirs)| {
+                theirs.as_ref().is_some_and(|block| &block.block_id == ours)
+            })
+            .map(|((number, _), _)| *number)
+            .next_back();
+        Ok(base.unwrap_or(oldest - 1))
     }
 
     /// Claims every matching transfer of `block`; returns the logins.
@@ -459,6 +528,13 @@ impl Follower {
             caught_up: true,
         })
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain data: a panic elsewhere cannot leave it inconsistent.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct Round {

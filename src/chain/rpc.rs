@@ -161,7 +161,16 @@ impl RpcClient {
             .iter()
             .map(|n| ("condenser_api.get_block", json!([n])))
             .collect();
-        let answers = self.batch(&calls).await?;
+        // A node whose answer is not the block asked for (wrong number,
+        // shuffled batch ids, broken shape) is failed over like a dead one.
+        let answers = self
+            .batch_checked(&calls, |index, answer| match numbers.get(index) {
+                Some(number) => parse_block(*number, answer, chain)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => Err(format!("answer {index} was not asked for")),
+            })
+            .await?;
         numbers
             .iter()
             .zip(answers)
@@ -176,9 +185,24 @@ impl RpcClient {
         &self,
         calls: &[(&str, Value)],
     ) -> Result<Vec<Result<Value, RpcError>>, RpcError> {
+        self.batch_checked(calls, |_, _| Ok(())).await
+    }
+
+    /// [`Self::batch`] where `check(index, result)` judges each `result`
+    /// (index into `calls`): a node with any result refused is treated as
+    /// failed and the next node is asked.
+    pub async fn batch_checked(
+        &self,
+        calls: &[(&str, Value)],
+        check: impl Fn(usize, &Value) -> Result<(), String>,
+    ) -> Result<Vec<Result<Value, RpcError>>, RpcError> {
         let mut results = Vec::with_capacity(calls.len());
-        for chunk in calls.chunks(MAX_BATCH) {
-            results.extend(self.batch_chunk(chunk).await?);
+        for (chunk_index, chunk) in calls.chunks(MAX_BATCH).enumerate() {
+            let offset = chunk_index * MAX_BATCH;
+            results.extend(
+                self.batch_chunk(chunk, |index, result| check(offset + index, result))
+                    .await?,
+            );
         }
         Ok(results)
     }
@@ -186,6 +210,7 @@ impl RpcClient {
     async fn batch_chunk(
         &self,
         chunk: &[(&str, Value)],
+        check: impl Fn(usize, &Value) -> Result<(), String>,
     ) -> Result<Vec<Result<Value, RpcError>>, RpcError> {
         let first_id = self
             .next_id
@@ -210,7 +235,16 @@ impl RpcClient {
                     failures.push(format!("{}: {why}", node.url));
                 }
                 Exchange::Json(Value::Array(items)) => {
-                    match match_batch(items, first_id, chunk.len()) {
+                    let checked = match_batch(items, first_id, chunk.len()).and_then(|answers| {
+                        for (index, answer) in answers.iter().enumerate() {
+                            if let Ok(result) = answer {
+                                check(index, result)
+                                    .map_err(|why| format!("answer {index}: {why}"))?;
+                            }
+                        }
+                        Ok(answers)
+                    });
+                    match checked {
                         Ok(answers) => {
                             self.mark_ok(node);
                             if answers.iter().all(Result::is_ok) {
@@ -242,8 +276,14 @@ impl RpcClient {
         }
         if rejected_batch {
             let mut answers = Vec::with_capacity(chunk.len());
-            for (method, params) in chunk {
-                answers.push(self.call(method, params.clone()).await);
+            for (index, (method, params)) in chunk.iter().enumerate() {
+                let answer = self
+                    .call_checked(method, params, |result| match check(index, result) {
+                        Ok(()) => Verdict::Good,
+                        Err(why) => Verdict::Bad(why),
+                    })
+                    .await;
+                answers.push(answer);
             }
             return Ok(answers);
         }

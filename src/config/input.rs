@@ -81,6 +81,13 @@ pub struct SessionInput {
 #[serde(deny_unknown_fields)]
 pub struct LoginInput {
     pub memo_prefix: Option<String>,
+    /// Which login methods are offered (default: all three).
+    pub methods: Option<Vec<super::LoginMethod>>,
+    /// How long a wallet challenge (sign-buffer text or unsigned login
+    /// transfer) may be answered.
+    pub wallet_challenge_ttl: Option<HumanDuration>,
+    /// The `expiration` of an instant login transfer, after the head block.
+    pub transfer_expiration: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +105,8 @@ pub struct LimitsInput {
     pub new_sessions_burst: Option<u32>,
     pub status_per_minute: Option<u32>,
     pub status_burst: Option<u32>,
+    pub header_timeout: Option<HumanDuration>,
+    pub idle_timeout: Option<HumanDuration>,
 }
 
 /// `tls:`: the public listener's certificate chain and private key (PEM).

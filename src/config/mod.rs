@@ -62,6 +62,58 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A way to log in (`login.methods`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMethod {
+    /// A memo transfer, seen by the block follower (always on).
+    Transfer,
+    /// A wallet signs a challenge text with the posting key (free, instant).
+    Signature,
+    /// A wallet signs a login transfer the gateway built (active key); the
+    /// session is logged in at once and revoked if it never lands.
+    SignedTransfer,
+}
+
+impl LoginMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginMethod::Transfer => "transfer",
+            LoginMethod::Signature => "signature",
+            LoginMethod::SignedTransfer => "signed_transfer",
+        }
+    }
+}
+
+/// `login:` settings beyond the memo prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfig {
+    /// Offered methods, without duplicates; always contains `Transfer`.
+    pub methods: Vec<LoginMethod>,
+    pub wallet_challenge_ttl: Duration,
+    pub transfer_expiration: Duration,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            methods: vec![
+                LoginMethod::Transfer,
+                LoginMethod::Signature,
+                LoginMethod::SignedTransfer,
+            ],
+            wallet_challenge_ttl: Duration::from_secs(300),
+            transfer_expiration: Duration::from_secs(60),
+        }
+    }
+}
+
+impl LoginConfig {
+    pub fn allows(&self, method: LoginMethod) -> bool {
+        self.methods.contains(&method)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -78,6 +130,7 @@ pub struct Config {
     pub site_name: Option<String>,
     pub templates_dir: Option<PathBuf>,
     pub memo_prefix: String,
+    pub login: LoginConfig,
     pub report: ReportConfig,
     pub limits: LimitsConfig,
     pub assertion: AssertionConfig,
@@ -156,13 +209,18 @@ pub struct ReportConfig {
     pub cache_ttl: Duration,
 }
 
-/// Per-client-address limits; 0 disables a limit.
+/// Per-client-address limits (0 disables a rate limit) and connection
+/// deadlines (always on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsConfig {
     pub new_sessions_per_minute: u32,
     pub new_sessions_burst: u32,
     pub status_per_minute: u32,
     pub status_burst: u32,
+    /// Longest time a request's header block may take to arrive.
+    pub header_timeout: Duration,
+    /// Longest a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -172,6 +230,8 @@ impl Default for LimitsConfig {
             new_sessions_burst: 20,
             status_per_minute: 300,
             status_burst: 60,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -355,6 +415,7 @@ impl Config {
         if !(1..=3650).contains(&stale_days) {
             return Err(invalid("report.stale_days", "must be between 1 and 3650"));
         }
+        let login = validate_login(&input.login)?;
         let memo_prefix = input.login.memo_prefix.unwrap_or_default();
         if memo_prefix.len() > 64
             || memo_prefix.starts_with('#')
@@ -377,6 +438,7 @@ impl Config {
             site_name: input.site_name,
             templates_dir: input.templates_dir.map(|p| base.join(p)),
             memo_prefix,
+            login,
             report: ReportConfig {
                 stale_days,
                 cache_ttl: input
@@ -395,6 +457,14 @@ impl Config {
                     new_sessions_burst: l.new_sessions_burst.unwrap_or(defaults.new_sessions_burst),
                     status_per_minute: l.status_per_minute.unwrap_or(defaults.status_per_minute),
                     status_burst: l.status_burst.unwrap_or(defaults.status_burst),
+                    header_timeout: positive(
+                        "limits.header_timeout",
+                        l.header_timeout.map_or(defaults.header_timeout, |d| d.0),
+                    )?,
+                    idle_timeout: positive(
+                        "limits.idle_timeout",
+                        l.idle_timeout.map_or(defaults.idle_timeout, |d| d.0),
+                    )?,
                 }
             },
             routes,
@@ -466,6 +536,60 @@ fn validate_assertion(input: input::AssertionInput) -> Result<AssertionConfig, C
     Ok(AssertionConfig {
         issuer,
         rotate_every,
+    })
+}
+
+/// Connection deadlines cannot be switched off: zero is refused.
+fn positive(key: &str, value: Duration) -> Result<Duration, ConfigError> {
+    if value.is_zero() {
+        return Err(invalid(key, "must be positive"));
+    }
+    Ok(value)
+}
+
+fn validate_login(input: &input::LoginInput) -> Result<LoginConfig, ConfigError> {
+    let defaults = LoginConfig::default();
+    let methods = match &input.methods {
+        None => defaults.methods,
+        Some(listed) => {
+            let mut methods = Vec::new();
+            for method in listed {
+                if !methods.contains(method) {
+                    methods.push(*method);
+                }
+            }
+            if !methods.contains(&LoginMethod::Transfer) {
+                return Err(invalid(
+                    "login.methods",
+                    "must include `transfer`: the memo transfer login is always offered",
+                ));
+            }
+            methods
+        }
+    };
+    let wallet_challenge_ttl = input
+        .wallet_challenge_ttl
+        .map_or(defaults.wallet_challenge_ttl, |d| d.0);
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&wallet_challenge_ttl) {
+        return Err(invalid(
+            "login.wallet_challenge_ttl",
+            "must be between 1s and 1h",
+        ));
+    }
+    let transfer_expiration = input
+        .transfer_expiration
+        .map_or(defaults.transfer_expiration, |d| d.0);
+    // The chain refuses an expiration more than an hour past the head block.
+    if !(Duration::from_secs(10)..=Duration::from_secs(3600)).contains(&transfer_expiration) {
+        return Err(invalid(
+            "login.transfer_expiration",
+            "must be between 10s and 1h",
+        ));
+    }
+    Ok(LoginConfig {
+        methods,
+        wallet_challenge_ttl,
+        transfer_expiration,
     })
 }
 

@@ -268,3 +268,32 @@ fn assertion_settings_and_route_flag() {
     ));
     assert!(e.contains("assertion.issuer"), "{e}");
 }
+
+#[test]
+fn login_methods_default_to_all_and_must_keep_the_transfer() {
+    let route = "  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n";
+    let config = Config::from_yaml(&minimal(route), Path::new(".")).unwrap();
+    assert_eq!(config.login, LoginConfig::default());
+    assert!(config.login.allows(LoginMethod::Signature));
+    assert!(config.login.allows(LoginMethod::SignedTransfer));
+
+    let with_login =
+        |lines: &str| minimal(route).replace("routes:\n", &format!("login:\n{lines}routes:\n"));
+    let only = Config::from_yaml(
+        &with_login("  methods: [transfer, transfer]\n  transfer_expiration: 30s\n"),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(only.login.methods, vec![LoginMethod::Transfer]);
+    assert!(!only.login.allows(LoginMethod::Signature));
+    assert_eq!(only.login.transfer_expiration, Duration::from_secs(30));
+
+    let e = err(&with_login("  methods: [signature]\n"));
+    assert!(e.contains("login.methods") && e.contains("transfer"), "{e}");
+    let e = err(&with_login("  methods: [telepathy]\n"));
+    assert!(e.contains("telepathy"), "{e}");
+    let e = err(&with_login("  transfer_expiration: 2h\n"));
+    assert!(e.contains("login.transfer_expiration"), "{e}");
+    let e = err(&with_login("  wallet_challenge_ttl: 0s\n"));
+    assert!(e.contains("login.wallet_challenge_ttl"), "{e}");
+}

@@ -13,6 +13,8 @@
 //! - `GET  /.steemgate/assets/NAME`: the pages' static files ([`ASSETS`]).
 //! - `GET  /.steemgate/qr.svg`: the QR code of this session's hot-sign link
 //!   (the login page swaps it in when the memo is renewed).
+//! - `POST /.steemgate/challenge`, `POST /.steemgate/verify`: wallet logins
+//!   (see [`super::wallet`]).
 //! - `POST /.steemgate/devnet/transfer`: devnet only, simulates the transfer.
 //! - `GET  /.steemgate/jwks.json`: the public keys that verify
 //!   `X-Steem-Assertion` (see `auth::assertion`).
@@ -56,12 +58,14 @@ pub async fn handle(
             login_page(state, session, params.get("rd").unwrap_or("/")).await
         }
         ("GET" | "HEAD", "/.steemgate/status") => {
-            if client_ip(session).is_some_and(|ip| !state.limits.allow_status(ip)) {
+            if client_ip(state, session).is_some_and(|ip| !state.limits.allow_status(ip)) {
                 return too_many_requests(state, session).await;
             }
             status(state, session, params.wait()).await
         }
         ("POST", "/.steemgate/logout") => logout(state, session).await,
+        ("POST", "/.steemgate/challenge") => super::wallet::challenge(state, session).await,
+        ("POST", "/.steemgate/verify") => super::wallet::verify(state, session).await,
         ("GET" | "HEAD", "/.steemgate/auth") => forward_auth(state, session).await,
         ("GET" | "HEAD", asset) if asset.starts_with("/.steemgate/assets/") => {
             match ASSETS.iter().find(|(name, _, _)| *name == asset) {
@@ -89,7 +93,12 @@ pub async fn handle(
         }
         (
             _,
-            "/.steemgate/login" | "/.steemgate/status" | "/.steemgate/logout" | "/.steemgate/auth",
+            "/.steemgate/login"
+            | "/.steemgate/status"
+            | "/.steemgate/logout"
+            | "/.steemgate/auth"
+            | "/.steemgate/challenge"
+            | "/.steemgate/verify",
         ) => {
             LocalResponse::text(405, "method not allowed\n")
                 .send(session)
@@ -146,6 +155,11 @@ pub struct StatusView {
     pub login_url: &'static str,
     pub simulated: bool,
     pub chain: ChainView,
+    /// The offered login methods (`transfer`, `signature`, `signed_transfer`).
+    pub methods: Vec<&'static str>,
+    /// Why this session's last login was undone, while it is logged out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -153,9 +167,15 @@ pub struct ChainView {
     pub name: String,
     pub head_block: Option<u64>,
     pub behind_seconds: Option<u64>,
+    /// A node answered within the last 30 s.
+    pub reachable: bool,
 }
 
-fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> StatusView {
+pub(super) fn status_view(
+    state: &GatewayState,
+    record: &SessionRecord,
+    now: UnixTime,
+) -> StatusView {
     let snapshot = state.chain_status.snapshot();
     let authenticated = record.account.is_some();
     StatusView {
@@ -180,11 +200,20 @@ fn status_view(state: &GatewayState, record: &SessionRecord, now: UnixTime) -> S
             name: state.payment.chain.clone(),
             head_block: (snapshot.head_block > 0).then_some(snapshot.head_block),
             behind_seconds: state.chain_status.behind_seconds(now),
+            reachable: state.chain_status.is_healthy(now),
         },
+        methods: state
+            .wallet
+            .settings()
+            .methods
+            .iter()
+            .map(|m| m.as_str())
+            .collect(),
+        revoked_reason: record.revoked_reason.clone().filter(|_| !authenticated),
     }
 }
 
-fn presented_session(
+pub(super) fn presented_session(
     state: &GatewayState,
     session: &Session,
 ) -> Option<crate::auth::cookie::SessionId> {
@@ -195,12 +224,12 @@ fn presented_session(
 }
 
 /// The session for a login page or status request, or a 503 already sent.
-async fn live_session(
+pub(super) async fn live_session(
     state: &GatewayState,
     session: &mut Session,
 ) -> pingora::Result<Option<LiveSession>> {
     let presented = presented_session(state, session);
-    let ip = client_ip(session);
+    let ip = client_ip(state, session);
     let may_create = || ip.is_none_or(|ip| state.limits.allow_new_session(ip));
     match state
         .sessions
@@ -232,16 +261,18 @@ async fn live_session(
     }
 }
 
-/// The address of the client connection (proxies in front are not trusted).
-fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
+/// The client's address for limits and audit lines: the connection's peer,
+/// or behind a trusted proxy the real client from `X-Forwarded-For`.
+pub(super) fn client_ip(state: &GatewayState, session: &Session) -> Option<std::net::IpAddr> {
+    let peer = session.client_addr().and_then(|a| a.as_inet())?.ip();
+    super::headers::client_ip(peer, session.req_header(), &state.trusted_proxies)
 }
 
 /// 429: this client asked for too many new sessions or status polls.
-async fn too_many_requests(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+pub(super) async fn too_many_requests(
+    state: &GatewayState,
+    session: &mut Session,
+) -> pingora::Result<()> {
     let message = "Too many requests from your address. Please wait a minute and try again.";
     let response = if wants_html(session) {
         LocalResponse::html(
@@ -257,7 +288,7 @@ async fn too_many_requests(state: &GatewayState, session: &mut Session) -> pingo
         .await
 }
 
-fn new_cookie(state: &GatewayState, live: &LiveSession) -> Option<String> {
+pub(super) fn new_cookie(state: &GatewayState, live: &LiveSession) -> Option<String> {
     live.is_new.then(|| state.sessions.set_cookie(&live.id))
 }
 
@@ -389,7 +420,7 @@ async fn status(
 
 /// Same-origin check for state-changing POSTs: a present `Origin` must name
 /// this host (SameSite=Lax already keeps the cookie off cross-site POSTs).
-fn same_origin(session: &Session) -> bool {
+pub(super) fn same_origin(session: &Session) -> bool {
     let headers = &session.req_header().headers;
     let Some(origin) = headers.get(http::header::ORIGIN) else {
         return true;

@@ -87,23 +87,26 @@ pub fn client_chain<'v>(
     sent: impl IntoIterator<Item = &'v [u8]>,
     trusted: &[ipnet::IpNet],
 ) -> ClientChain {
-    let alone = ClientChain {
-        forwarded_for: peer.to_string(),
-        real_ip: peer.to_string(),
+    let alone = || {
+        let text = peer.to_string();
+        ClientChain {
+            forwarded_for: text.clone(),
+            real_ip: text,
+        }
     };
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
-        return alone;
+        return alone();
     }
     let mut chain: Vec<std::net::IpAddr> = Vec::new();
     for value in sent {
         let Ok(text) = std::str::from_utf8(value) else {
-            return alone;
+            return alone();
         };
         for entry in text.split(',').map(str::trim) {
             match entry.parse::<std::net::IpAddr>() {
                 Ok(ip) => chain.push(ip),
-                Err(_) => return alone,
+                Err(_) => return alone(),
             }
         }
     }
@@ -123,6 +126,22 @@ pub fn client_chain<'v>(
             .join(", "),
         real_ip: real_ip.to_string(),
     }
+}
+
+/// The real client's address for a request from `peer`: the peer itself,
+/// or, when the peer is a trusted proxy, the right-most untrusted address of
+/// its `X-Forwarded-For` chain (see [`client_chain`]).
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    req: &RequestHeader,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let sent = req
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes());
+    client_chain(peer, sent, trusted).real_ip.parse().ok()
 }
 
 /// Facts about the client connection the upstream is told about.
@@ -194,21 +213,15 @@ pub fn sanitize_upstream_request(
 }
 
 /// Removes the gateway's cookie from all `Cookie` headers (HTTP/2 may send
-/// several), keeping the others in one header.
+/// several), keeping the others in one header. One pass, no copies of the
+/// values: the kept pairs go straight into the new header's text.
 fn strip_cookie(req: &mut RequestHeader, cookie_name: &str) -> pingora::Result<()> {
-    let values: Vec<Vec<u8>> = req
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .map(|v| v.as_bytes().to_vec())
-        .collect();
-    if values.is_empty() {
-        return Ok(());
-    }
-    let mut kept: Vec<String> = Vec::new();
+    let mut values = 0;
     let mut removed_any = false;
-    for raw in &values {
-        let text = String::from_utf8_lossy(raw);
+    let mut kept = String::new();
+    for raw in req.headers.get_all(http::header::COOKIE) {
+        values += 1;
+        let text = String::from_utf8_lossy(raw.as_bytes());
         for pair in text.split(';') {
             let pair = pair.trim();
             if pair.is_empty() {
@@ -218,16 +231,19 @@ fn strip_cookie(req: &mut RequestHeader, cookie_name: &str) -> pingora::Result<(
             if name == cookie_name {
                 removed_any = true;
             } else {
-                kept.push(pair.to_string());
+                if !kept.is_empty() {
+                    kept.push_str("; ");
+                }
+                kept.push_str(pair);
             }
         }
     }
-    if !removed_any && values.len() == 1 {
+    if values == 0 || (!removed_any && values == 1) {
         return Ok(());
     }
     req.remove_header(&http::header::COOKIE);
     if !kept.is_empty() {
-        req.insert_header(http::header::COOKIE, kept.join("; "))?;
+        req.insert_header(http::header::COOKIE, kept)?;
     }
     Ok(())
 }

@@ -73,6 +73,7 @@ mod tests {
             new_sessions_burst: 2,
             status_per_minute: 0,
             status_burst: 0,
+            ..LimitsConfig::default()
         });
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();

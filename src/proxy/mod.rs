@@ -14,6 +14,7 @@
 //! 2. `upstream_peer`: the route's pre-resolved upstream.
 //! 3. `upstream_request_filter`: header hygiene, then exactly one identity.
 
+pub mod conn_guard;
 pub mod endpoints;
 pub mod headers;
 pub mod hotsign;
@@ -22,7 +23,9 @@ pub mod path;
 pub mod redirect;
 pub mod respond;
 pub mod routes;
+pub mod wallet;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +33,7 @@ use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 
-use crate::admin::Metrics;
+use crate::admin::{Metrics, RouteRequestCounters};
 use crate::auth::sessions::SessionManager;
 use crate::chain::RpcCall;
 use crate::chain::follower::ChainStatusHandle;
@@ -80,7 +83,15 @@ pub struct GatewayState {
     pub logins: tokio::sync::broadcast::Sender<SessionKey>,
     /// Set only when the chain is the devnet: enables the "simulate transfer" button.
     pub devnet: Option<Arc<dyn RpcCall>>,
+    /// The chain's RPC (real nodes or the devnet): wallet logins read
+    /// account authorities and broadcast instant login transfers with it.
+    pub chain: Arc<dyn RpcCall>,
+    /// Wallet logins (`/.steemgate/challenge`, `/.steemgate/verify`).
+    pub wallet: Arc<crate::auth::wallet::WalletLogins>,
     pub metrics: Arc<Metrics>,
+    /// `requests_total` counters per route (same order as `routes`), then
+    /// one for answers the gateway gives itself: see [`RouteCounters`].
+    pub route_counters: RouteCounters,
     /// Per-client limits on new sessions and status polls.
     pub limits: Arc<limits::ClientLimits>,
     /// Whether the public listener is TLS (decides `X-Forwarded-Proto`).
@@ -95,6 +106,35 @@ impl GatewayState {
     /// The scheme visitors use: `https` on a TLS listener.
     pub fn scheme(&self) -> &'static str {
         if self.tls { "https" } else { "http" }
+    }
+}
+
+/// Label of requests the gateway answers itself (no route).
+pub const GATEWAY_ROUTE_LABEL: &str = "(gateway)";
+
+/// The `requests_total` counters of every route, resolved once at startup
+/// so that counting a request does not hash its label values.
+pub struct RouteCounters {
+    per_route: Vec<RouteRequestCounters>,
+    gateway: RouteRequestCounters,
+}
+
+impl RouteCounters {
+    pub fn new(metrics: &Metrics, routes: &RouteTable) -> Self {
+        Self {
+            per_route: (0..routes.len())
+                .filter_map(|i| routes.get(i))
+                .map(|route| metrics.route_request_counters(&route.label))
+                .collect(),
+            gateway: metrics.route_request_counters(GATEWAY_ROUTE_LABEL),
+        }
+    }
+
+    /// The counters of route `index`; the gateway's own for `None`.
+    pub fn get(&self, index: Option<usize>) -> &RouteRequestCounters {
+        index
+            .and_then(|i| self.per_route.get(i))
+            .unwrap_or(&self.gateway)
     }
 }
 
@@ -119,57 +159,37 @@ pub struct RequestCtx {
     assertion: Option<String>,
 }
 
-/// The parts of a request target, after canonicalization.
-struct Target {
-    path: String,
-    query: Option<String>,
+/// The parts of a request target, after canonicalization. Borrows the
+/// request when the target is already canonical (the common case).
+struct Target<'r> {
+    path: Cow<'r, str>,
+    query: Option<Cow<'r, str>>,
     /// Whether the target must be rewritten before proxying.
     changed: bool,
     /// The host of an absolute-form target's authority.
     authority_host: Option<String>,
 }
 
-fn parse_target(session: &Session) -> Result<Target, &'static str> {
-    let req = session.req_header();
-    let raw = std::str::from_utf8(req.raw_path()).map_err(|_| "request target is not UTF-8")?;
-    let mut changed = false;
-    let mut authority_host = None;
-    let absolute: http::Uri;
-    let origin_form = if raw.starts_with('/') {
-        raw
-    } else {
-        // Absolute-form (RFC 9112 §3.2.2). pingora keeps it verbatim in
-        // `raw_path` and leaves scheme and authority off `req.uri`, so parse
-        // the raw target: route on its path, take the host from its
-        // authority, and refuse a Host header that disagrees.
-        absolute = raw
-            .parse()
-            .map_err(|_| "the request target must be a path")?;
-        let (Some("http" | "https"), Some(authority)) =
-            (absolute.scheme_str(), absolute.authority())
-        else {
-            return Err("the request target must be a path");
-        };
-        if authority.as_str().contains('@') {
-            return Err("credentials in the request target are not accepted");
+impl Target<'_> {
+    /// The canonical target as sent upstream: path and query.
+    fn to_origin_form(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.to_string(),
         }
-        let target_host = routes::host_from_header(authority.as_str().as_bytes());
-        let host_header = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| routes::host_from_header(h.as_bytes()));
-        if host_header.is_some() && target_host != host_header {
-            return Err("the Host header does not match the absolute request target");
-        }
-        changed = true;
-        authority_host = target_host;
-        absolute.path_and_query().map_or("/", |pq| pq.as_str())
-    };
+    }
+}
+
+/// Splits an origin-form target and canonicalizes its path; `changed` says
+/// whether the canonical path differs from the one sent.
+fn canonical_origin_form(
+    origin_form: &str,
+) -> Result<(Cow<'_, str>, Option<&str>, bool), &'static str> {
     let (raw_path, query) = match origin_form.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_string())),
+        Some((p, q)) => (p, Some(q)),
         None => (origin_form, None),
     };
-    let path = path::canonicalize(raw_path).map_err(|e| match e {
+    let path = path::canonical(raw_path).map_err(|e| match e {
         path::PathError::NotOriginForm => "the request target must be a path",
         path::PathError::EncodedSeparator => "encoded '/' or '\\' in the path is not accepted",
         path::PathError::Backslash => "'\\' in the path is not accepted",
@@ -178,15 +198,54 @@ fn parse_target(session: &Session) -> Result<Target, &'static str> {
         path::PathError::BadEncoding => "the path has malformed percent-encoding",
         path::PathError::TooLong => "the path is too long",
     })?;
-    if query.as_deref().is_some_and(|q| q.contains('#')) {
+    if query.is_some_and(|q| q.contains('#')) {
         return Err("'#' is not allowed in the request target");
     }
-    changed |= path != raw_path;
+    let changed = path != raw_path;
+    Ok((path, query, changed))
+}
+
+fn parse_target(session: &Session) -> Result<Target<'_>, &'static str> {
+    let req = session.req_header();
+    let raw = std::str::from_utf8(req.raw_path()).map_err(|_| "request target is not UTF-8")?;
+    if raw.starts_with('/') {
+        let (path, query, changed) = canonical_origin_form(raw)?;
+        return Ok(Target {
+            path,
+            query: query.map(Cow::Borrowed),
+            changed,
+            authority_host: None,
+        });
+    }
+    // Absolute-form (RFC 9112 §3.2.2). pingora keeps it verbatim in
+    // `raw_path` and leaves scheme and authority off `req.uri`, so parse
+    // the raw target: route on its path, take the host from its
+    // authority, and refuse a Host header that disagrees.
+    let absolute: http::Uri = raw
+        .parse()
+        .map_err(|_| "the request target must be a path")?;
+    let (Some("http" | "https"), Some(authority)) = (absolute.scheme_str(), absolute.authority())
+    else {
+        return Err("the request target must be a path");
+    };
+    if authority.as_str().contains('@') {
+        return Err("credentials in the request target are not accepted");
+    }
+    let target_host = routes::host_from_header(authority.as_str().as_bytes());
+    let host_header = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| routes::host_from_header(h.as_bytes()));
+    if host_header.is_some() && target_host != host_header {
+        return Err("the Host header does not match the absolute request target");
+    }
+    let origin_form = absolute.path_and_query().map_or("/", |pq| pq.as_str());
+    let (path, query, _) = canonical_origin_form(origin_form)?;
     Ok(Target {
-        path,
-        query,
-        changed,
-        authority_host,
+        path: Cow::Owned(path.into_owned()),
+        query: query.map(|q| Cow::Owned(q.to_string())),
+        changed: true,
+        authority_host: target_host,
     })
 }
 
@@ -253,7 +312,7 @@ impl ProxyHttp for Gateway {
             .await?;
             return Ok(true);
         }
-        let target = match parse_target(session) {
+        let mut target = match parse_target(session) {
             Ok(target) => target,
             Err(why) => {
                 endpoints::message_page(state, session, 400, "Bad request", why).await?;
@@ -261,7 +320,7 @@ impl ProxyHttp for Gateway {
             }
         };
         let req = session.req_header();
-        ctx.host = target.authority_host.clone().or_else(|| {
+        ctx.host = target.authority_host.take().or_else(|| {
             routes::request_host(
                 &req.uri,
                 req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
@@ -269,7 +328,9 @@ impl ProxyHttp for Gateway {
         });
 
         if target.path == "/.steemgate" || target.path.starts_with("/.steemgate/") {
-            endpoints::handle(state, session, &target.path, target.query.as_deref()).await?;
+            let path = target.path.into_owned();
+            let query = target.query.map(Cow::into_owned);
+            endpoints::handle(state, session, &path, query.as_deref()).await?;
             return Ok(true);
         }
 
@@ -304,10 +365,7 @@ impl ProxyHttp for Gateway {
                     return Ok(true);
                 }
                 Ok(None) => {
-                    let original = match &target.query {
-                        Some(q) => format!("{}?{q}", target.path),
-                        None => target.path.clone(),
-                    };
+                    let original = target.to_origin_form();
                     endpoints::login_required(state, session, &original).await?;
                     return Ok(true);
                 }
@@ -353,10 +411,7 @@ impl ProxyHttp for Gateway {
         }
 
         if target.changed {
-            let rebuilt = match &target.query {
-                Some(q) => format!("{}?{q}", target.path),
-                None => target.path.clone(),
-            };
+            let rebuilt = target.to_origin_form();
             match rebuilt.parse::<http::Uri>() {
                 Ok(uri) => session.req_header_mut().set_uri(uri),
                 Err(_) => {
@@ -431,11 +486,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let state = self.state_of(ctx);
-        let label = ctx
-            .route
-            .and_then(|i| state.routes.get(i))
-            .map_or("(gateway)", |r| r.label.as_str());
-        state.metrics.observe_request(label, status);
+        self.state_of(ctx)
+            .route_counters
+            .get(ctx.route)
+            .observe(status);
     }
 }

@@ -31,6 +31,8 @@ pub enum PathError {
     TooLong,
 }
 
+use std::borrow::Cow;
+
 /// Longest path accepted (bytes, before canonicalization).
 pub const MAX_PATH_LEN: usize = 8 * 1024;
 
@@ -83,9 +85,46 @@ pub fn is_separator_lookalike(c: char) -> bool {
 /// segments are resolved (never above the root), and empty segments
 /// (`//`) are dropped. A trailing slash is kept.
 pub fn canonicalize(raw: &str) -> Result<String, PathError> {
+    canonical(raw).map(Cow::into_owned)
+}
+
+/// [`canonicalize`] without a copy when `raw` is already canonical (the
+/// common case: every proxied request goes through this).
+pub fn canonical(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if raw.len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
     }
+    if is_plainly_canonical(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    canonicalize_in_full(raw).map(Cow::Owned)
+}
+
+/// Whether [`canonicalize_in_full`] would return `raw` unchanged, decided
+/// without building anything: it starts with `/`, every byte is a printable
+/// ASCII character taken as-is (no `%` escape, no `\`, `;` or `#`), and no
+/// segment is empty, `.` or `..` (a single trailing `/` is kept as-is).
+/// Anything else takes the full path, so a `false` here is never wrong.
+fn is_plainly_canonical(raw: &str) -> bool {
+    let Some(rest) = raw.strip_prefix('/') else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let verbatim = |b: &u8| (0x21..0x7f).contains(b) && !matches!(b, b'%' | b'\\' | b';' | b'#');
+    if !raw.as_bytes().iter().all(verbatim) {
+        return false;
+    }
+    rest.strip_suffix('/')
+        .unwrap_or(rest)
+        .split('/')
+        .all(|segment| !matches!(segment, "" | "." | ".."))
+}
+
+/// The full canonicalization (see [`canonicalize`]), for targets that are
+/// not [plainly canonical](is_plainly_canonical) already.
+fn canonicalize_in_full(raw: &str) -> Result<String, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotOriginForm);
     }
@@ -232,6 +271,64 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(canonicalize(raw), Err(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_shortcut_agrees_with_the_full_canonicalization() {
+        // Hand-picked edges of the shortcut: each must give what the full
+        // path gives, whichever of the two answers.
+        for raw in [
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a//",
+            "/a/b",
+            "/a/./b",
+            "/a/../b",
+            "/.",
+            "/..",
+            "/a/.",
+            "/a/..",
+            "/.a",
+            "/..a",
+            "/a.",
+            "/a..",
+            "/...",
+            "/a/b/",
+            "/~x_y-z.",
+            "/a%41",
+            "/a;b",
+            "/a#b",
+            "/a b",
+            "/a\\b",
+            "/caf\u{e9}",
+            "a",
+            "",
+            "/a\t",
+            "/a/\u{7f}",
+            "/!$&'()*+,=:@",
+        ] {
+            assert_eq!(
+                canonical(raw).map(Cow::into_owned),
+                canonicalize_in_full(raw),
+                "{raw:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_shortcut_agrees_on_any_path(raw in "/[a-z./%;#\\\\2eE~ -]{0,12}") {
+            let fast = canonical(&raw).map(Cow::into_owned);
+            proptest::prop_assert_eq!(fast, canonicalize_in_full(&raw));
+        }
+
+        #[test]
+        fn the_shortcut_agrees_on_any_bytes(raw in "\\PC{0,10}") {
+            let fast = canonical(&raw).map(Cow::into_owned);
+            proptest::prop_assert_eq!(fast, canonicalize_in_full(&raw));
         }
     }
 

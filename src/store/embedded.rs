@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
-    StoreResult, UnixTime, challenge_keep_until, now_unix,
+    StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, challenge_keep_until,
+    now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -31,6 +32,8 @@ use crate::auth::challenge::canonical_memo;
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 /// Canonical memo → JSON [`StoredChallenge`].
 const CHALLENGES: TableDefinition<&str, &[u8]> = TableDefinition::new("challenges");
+/// Session key → JSON [`WalletChallenge`] (one per session).
+const WALLET_CHALLENGES: TableDefinition<&str, &[u8]> = TableDefinition::new("wallet_challenges");
 /// Small named values such as the chain cursor.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CURSOR_KEY: &str = "cursor";
@@ -136,6 +139,8 @@ impl EmbeddedStore {
             .map_err(|e| self.error("open challenges", e))?;
         txn.open_table(META)
             .map_err(|e| self.error("open meta", e))?;
+        txn.open_table(WALLET_CHALLENGES)
+            .map_err(|e| self.error("open wallet challenges", e))?;
         txn.commit().map_err(|e| self.error("commit", e))
     }
 
@@ -462,6 +467,18 @@ impl Store for EmbeddedStore {
                         keep
                     })
                     .map_err(|e| error_at(path, "sweep challenges", e))?;
+                let mut wallet = txn
+                    .open_table(WALLET_CHALLENGES)
+                    .map_err(|e| error_at(path, "open wallet challenges", e))?;
+                wallet
+                    .retain(|_, raw| {
+                        let keep = serde_json::from_slice::<WalletChallenge>(raw)
+                            .map(|c| c.expires_at.saturating_add(WALLET_CHALLENGE_GRACE_SECS) > now)
+                            .unwrap_or(true);
+                        removed += usize::from(!keep);
+                        keep
+                    })
+                    .map_err(|e| error_at(path, "sweep wallet challenges", e))?;
             }
             txn.commit().map_err(|e| error_at(path, "commit", e))?;
             Ok(removed)
@@ -520,6 +537,153 @@ impl Store for EmbeddedStore {
             }
             txn.commit().map_err(|e| error_at(path, "commit", e))?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn put_wallet_challenge(
+        &self,
+        key: &SessionKey,
+        challenge: &WalletChallenge,
+    ) -> StoreResult<()> {
+        let key = key.clone();
+        let bytes = encode(&self.path, challenge)?;
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            {
+                let mut table = txn
+                    .open_table(WALLET_CHALLENGES)
+                    .map_err(|e| error_at(path, "open wallet challenges", e))?;
+                table
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(|e| error_at(path, "put wallet challenge", e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))
+        })
+        .await
+    }
+
+    async fn take_wallet_challenge(
+        &self,
+        key: &SessionKey,
+    ) -> StoreResult<Option<WalletChallenge>> {
+        let key = key.clone();
+        let now = now_unix();
+        self.blocking(move |db, path| {
+            // One write transaction: read and delete together, so of two
+            // concurrent takes only the first finds the challenge.
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            let taken = {
+                let mut table = txn
+                    .open_table(WALLET_CHALLENGES)
+                    .map_err(|e| error_at(path, "open wallet challenges", e))?;
+                let removed = table
+                    .remove(key.as_str())
+                    .map_err(|e| error_at(path, "take wallet challenge", e))?;
+                match removed {
+                    Some(raw) => Some(decode::<WalletChallenge>(
+                        path,
+                        "wallet challenge",
+                        raw.value(),
+                    )?),
+                    None => None,
+                }
+            };
+            txn.commit().map_err(|e| error_at(path, "commit", e))?;
+            Ok(taken.filter(|c| c.expires_at.saturating_add(WALLET_CHALLENGE_GRACE_SECS) > now))
+        })
+        .await
+    }
+
+    async fn login_session(
+        &self,
+        key: &SessionKey,
+        account: &str,
+        proof: &LoginProof,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let key = key.clone();
+        let account = account.to_string();
+        let proof = proof.clone();
+        let now = now_unix();
+        self.update_session(key, now, move |session| {
+            session.account = Some(account);
+            session.login = Some(proof);
+            session.expires_at = expires_at;
+            session.memo = None;
+            session.revoked_reason = None;
+            true
+        })
+        .await
+    }
+
+    async fn revoke_login(
+        &self,
+        key: &SessionKey,
+        proof: &LoginProof,
+        reason: &str,
+    ) -> StoreResult<bool> {
+        let key = key.clone();
+        let proof = proof.clone();
+        let reason = reason.to_string();
+        let now = now_unix();
+        self.update_session(key, now, move |session| {
+            if session.login.as_ref() != Some(&proof) {
+                return false;
+            }
+            session.account = None;
+            session.login = None;
+            session.revoked_reason = Some(reason);
+            true
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// Reads the live session `key`, lets `change` edit it and writes it
+    /// back if `change` says so, all in one write transaction. Returns
+    /// whether it was written (`false` also when the session is gone).
+    async fn update_session(
+        &self,
+        key: SessionKey,
+        now: UnixTime,
+        change: impl FnOnce(&mut SessionRecord) -> bool + Send + 'static,
+    ) -> StoreResult<bool> {
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            let written = {
+                let mut sessions = txn
+                    .open_table(SESSIONS)
+                    .map_err(|e| error_at(path, "open sessions", e))?;
+                let session: Option<SessionRecord> = match sessions
+                    .get(key.as_str())
+                    .map_err(|e| error_at(path, "get session", e))?
+                {
+                    Some(raw) => Some(decode(path, "session", raw.value())?),
+                    None => None,
+                };
+                match session.filter(|s| s.is_live(now)) {
+                    Some(mut session) => {
+                        let changed = change(&mut session);
+                        if changed {
+                            sessions
+                                .insert(key.as_str(), encode(path, &session)?.as_slice())
+                                .map_err(|e| error_at(path, "put session", e))?;
+                        }
+                        changed
+                    }
+                    None => false,
+                }
+            };
+            txn.commit().map_err(|e| error_at(path, "commit", e))?;
+            Ok(written)
         })
         .await
     }

@@ -19,7 +19,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
-    StoreResult, UnixTime, challenge_keep_until, now_unix,
+    StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, challenge_keep_until,
+    now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -34,6 +35,7 @@ struct StoredChallenge {
 struct State {
     sessions: HashMap<SessionKey, SessionRecord>,
     challenges: HashMap<String, StoredChallenge>,
+    wallet_challenges: HashMap<SessionKey, WalletChallenge>,
     cursor: Option<u64>,
     /// Named values ([`Store::get_value`]).
     values: HashMap<String, String>,
@@ -186,10 +188,80 @@ impl Store for MemoryStore {
 
     async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize> {
         let mut state = self.lock()?;
-        let before = state.sessions.len() + state.challenges.len();
+        let count = |state: &State| {
+            state.sessions.len() + state.challenges.len() + state.wallet_challenges.len()
+        };
+        let before = count(&state);
         state.sessions.retain(|_, s| s.is_live(now));
         state.challenges.retain(|_, c| c.keep_until > now);
-        Ok(before - state.sessions.len() - state.challenges.len())
+        state
+            .wallet_challenges
+            .retain(|_, c| c.expires_at.saturating_add(WALLET_CHALLENGE_GRACE_SECS) > now);
+        Ok(before - count(&state))
+    }
+
+    async fn put_wallet_challenge(
+        &self,
+        key: &SessionKey,
+        challenge: &WalletChallenge,
+    ) -> StoreResult<()> {
+        self.lock()?
+            .wallet_challenges
+            .insert(key.clone(), challenge.clone());
+        Ok(())
+    }
+
+    async fn take_wallet_challenge(
+        &self,
+        key: &SessionKey,
+    ) -> StoreResult<Option<WalletChallenge>> {
+        let now = now_unix();
+        Ok(self
+            .lock()?
+            .wallet_challenges
+            .remove(key)
+            .filter(|c| c.expires_at.saturating_add(WALLET_CHALLENGE_GRACE_SECS) > now))
+    }
+
+    async fn login_session(
+        &self,
+        key: &SessionKey,
+        account: &str,
+        proof: &LoginProof,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let now = now_unix();
+        let mut state = self.lock()?;
+        let Some(session) = state.sessions.get_mut(key).filter(|s| s.is_live(now)) else {
+            return Ok(false);
+        };
+        session.account = Some(account.to_string());
+        session.login = Some(proof.clone());
+        session.expires_at = expires_at;
+        session.memo = None;
+        session.revoked_reason = None;
+        Ok(true)
+    }
+
+    async fn revoke_login(
+        &self,
+        key: &SessionKey,
+        proof: &LoginProof,
+        reason: &str,
+    ) -> StoreResult<bool> {
+        let now = now_unix();
+        let mut state = self.lock()?;
+        let Some(session) = state
+            .sessions
+            .get_mut(key)
+            .filter(|s| s.is_live(now) && s.login.as_ref() == Some(proof))
+        else {
+            return Ok(false);
+        };
+        session.account = None;
+        session.login = None;
+        session.revoked_reason = Some(reason.to_string());
+        Ok(true)
     }
 
     async fn get_value(&self, name: &str) -> StoreResult<Option<String>> {

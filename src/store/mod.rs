@@ -85,6 +85,11 @@ pub struct SessionRecord {
     /// When that memo stops being accepted (judged by block time).
     pub memo_expires_at: UnixTime,
     pub login: Option<LoginProof>,
+    /// Why a login of this session was undone (an instant signed transfer
+    /// that never reached the chain), for the login page to say so. Cleared
+    /// by the next login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
 }
 
 impl SessionRecord {
@@ -97,6 +102,7 @@ impl SessionRecord {
             memo: None,
             memo_expires_at: 0,
             login: None,
+            revoked_reason: None,
         }
     }
 
@@ -113,6 +119,26 @@ pub struct ChallengeRecord {
     pub expires_at: UnixTime,
     /// Set once, by the first matching transfer.
     pub claimed_by: Option<String>,
+}
+
+/// How long a store keeps a wallet challenge after its expiry, so a late
+/// answer is told "expired" rather than "no challenge".
+pub const WALLET_CHALLENGE_GRACE_SECS: u64 = 300;
+
+/// A one-time wallet login challenge (issue 10), stored under the session
+/// it was issued to: at most one per session, a new one replaces it, and
+/// taking it deletes it (so a second answer finds nothing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletChallenge {
+    /// `"signature"` or `"signed_transfer"`.
+    pub method: String,
+    /// The account it was issued for, lowercase.
+    pub account: String,
+    /// What the wallet must sign, as the server built it: the exact
+    /// challenge text, or the unsigned transaction as JSON.
+    pub payload: String,
+    /// Wall-clock time from which an answer is refused as expired.
+    pub expires_at: UnixTime,
 }
 
 /// A matching transfer, as the follower saw it.
@@ -263,6 +289,61 @@ pub trait Store: Send + Sync + 'static {
         _value: &str,
     ) -> StoreResult<bool> {
         Err(StoreError::new("this store keeps no named values"))
+    }
+
+    /// Stores `challenge` as the session's one wallet challenge, replacing
+    /// any previous one. It is kept until `challenge.expires_at +`
+    /// [`WALLET_CHALLENGE_GRACE_SECS`]. Does not check the session.
+    ///
+    /// The defaults of the wallet methods fail: a store must opt in.
+    async fn put_wallet_challenge(
+        &self,
+        _key: &SessionKey,
+        _challenge: &WalletChallenge,
+    ) -> StoreResult<()> {
+        Err(StoreError::new(
+            "this store does not keep wallet challenges",
+        ))
+    }
+
+    /// Atomically takes (reads and deletes) the session's wallet challenge:
+    /// of two concurrent calls at most one gets it. Returns it even if
+    /// expired (callers judge `expires_at`), `None` once forgotten.
+    async fn take_wallet_challenge(
+        &self,
+        _key: &SessionKey,
+    ) -> StoreResult<Option<WalletChallenge>> {
+        Err(StoreError::new(
+            "this store does not keep wallet challenges",
+        ))
+    }
+
+    /// Logs a live session in at once (a verified wallet signature): sets
+    /// `account`, `login = proof`, `expires_at`, clears `memo` and
+    /// `revoked_reason`. The session's challenge records stay, so a memo
+    /// transfer for it still matches (and confirms it). Returns `false` if
+    /// the session does not exist or has expired.
+    async fn login_session(
+        &self,
+        _key: &SessionKey,
+        _account: &str,
+        _proof: &LoginProof,
+        _expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        Err(StoreError::new("this store does not support wallet logins"))
+    }
+
+    /// Undoes a login that was never confirmed: if the session's `login` is
+    /// still exactly `proof`, clears `account` and `login`, sets
+    /// `revoked_reason = reason`, and tells other instances as a logout does.
+    /// Returns whether it did (`false`: confirmed meanwhile, or gone).
+    async fn revoke_login(
+        &self,
+        _key: &SessionKey,
+        _proof: &LoginProof,
+        _reason: &str,
+    ) -> StoreResult<bool> {
+        Err(StoreError::new("this store does not support wallet logins"))
     }
 }
 

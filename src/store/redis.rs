@@ -7,10 +7,13 @@
 //! Key layout (`{prefix}` is configurable, so several deployments can share
 //! one Redis):
 //! - `{prefix}:s:{session_key}`: hash `created_at`, `expires_at`,
-//!   `memo_expires_at` (decimal), `account`, `memo`, `login` (JSON), each
+//!   `memo_expires_at` (decimal), `account`, `memo`, `login` (JSON),
+//!   `revoked_reason`, each
 //!   optional field absent when `None`; expires at `expires_at` (EXPIREAT).
 //! - `{prefix}:c:{canonical memo}`: hash `session`, `expires_at`,
 //!   `claimed_by`; expires at `expires_at` plus the challenge's ttl.
+//! - `{prefix}:w:{session_key}`: the session's wallet challenge (JSON
+//!   string), expiring at its `expires_at` plus a grace; taken with GETDEL.
 //! - `{prefix}:cursor`: the follower's last processed block (one key).
 //! - `{prefix}:lease:follower`: the follower lease holder (PX ttl).
 //! - `{prefix}:v:{name}`: a named value (no TTL), e.g. the assertion keys.
@@ -39,7 +42,7 @@ use tokio::sync::{broadcast, watch};
 use super::challenge_keep_until;
 use super::{
     Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError, StoreResult,
-    UnixTime, now_unix,
+    UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -102,6 +105,35 @@ redis.call('EXPIREAT', session, ARGV[5])
 return {'ok', challenge[1]}
 "#;
 
+/// Logs a live session in. KEYS: session hash. ARGV: now, account, login
+/// proof JSON, new expiry.
+const LOGIN_SCRIPT: &str = r#"
+local session_expires = redis.call('HGET', KEYS[1], 'expires_at')
+if (not session_expires) or tonumber(session_expires) <= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'account', ARGV[2], 'login', ARGV[3], 'expires_at', ARGV[4])
+redis.call('HDEL', KEYS[1], 'memo', 'revoked_reason')
+redis.call('EXPIREAT', KEYS[1], ARGV[4])
+return 1
+"#;
+
+/// Undoes an unconfirmed login. KEYS: session hash. ARGV: now, expected
+/// login proof JSON, reason, revocation channel, session key.
+const REVOKE_LOGIN_SCRIPT: &str = r#"
+local session = redis.call('HMGET', KEYS[1], 'expires_at', 'login')
+if (not session[1]) or tonumber(session[1]) <= tonumber(ARGV[1]) then
+  return 0
+end
+if session[2] ~= ARGV[2] then
+  return 0
+end
+redis.call('HDEL', KEYS[1], 'account', 'login')
+redis.call('HSET', KEYS[1], 'revoked_reason', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+"#;
+
 /// Takes the lease if free, renews it if `holder` has it. KEYS: lease key.
 /// ARGV: holder, ttl in milliseconds.
 const LEASE_SCRIPT: &str = r#"
@@ -143,6 +175,8 @@ pub struct RedisStore {
     claim_script: Script,
     lease_script: Script,
     swap_value_script: Script,
+    login_script: Script,
+    revoke_login_script: Script,
     revoked: broadcast::Sender<SessionKey>,
     /// `true` while the subscriber is subscribed to the revocation channel.
     feed_up: watch::Sender<bool>,
@@ -186,6 +220,8 @@ impl RedisStore {
             claim_script: Script::new(CLAIM_SCRIPT),
             lease_script: Script::new(LEASE_SCRIPT),
             swap_value_script: Script::new(SWAP_VALUE_SCRIPT),
+            login_script: Script::new(LOGIN_SCRIPT),
+            revoke_login_script: Script::new(REVOKE_LOGIN_SCRIPT),
             revoked,
             feed_up,
             subscriber_started: OnceLock::new(),
@@ -206,6 +242,11 @@ impl RedisStore {
     /// `{prefix}:c:{canonical memo}`.
     pub fn challenge_key(&self, memo: &str) -> String {
         format!("{}:c:{}", self.prefix, canonical_memo(memo))
+    }
+
+    /// `{prefix}:w:{key}`.
+    pub fn wallet_challenge_key(&self, key: &SessionKey) -> String {
+        format!("{}:w:{}", self.prefix, key.as_str())
     }
 
     /// `{prefix}:cursor`.
@@ -347,6 +388,9 @@ fn session_fields(record: &SessionRecord) -> StoreResult<Vec<(&'static str, Stri
             .map_err(|e| StoreError::new(format!("encode login proof: {e}")))?;
         fields.push(("login", json));
     }
+    if let Some(reason) = &record.revoked_reason {
+        fields.push(("revoked_reason", reason.clone()));
+    }
     Ok(fields)
 }
 
@@ -371,6 +415,7 @@ fn parse_session(mut fields: HashMap<String, String>) -> StoreResult<SessionReco
         account: fields.remove("account"),
         memo: fields.remove("memo"),
         login,
+        revoked_reason: fields.remove("revoked_reason"),
     })
 }
 
@@ -570,6 +615,102 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(written == 1)
+    }
+
+    async fn put_wallet_challenge(
+        &self,
+        key: &SessionKey,
+        challenge: &WalletChallenge,
+    ) -> StoreResult<()> {
+        let redis_key = self.wallet_challenge_key(key);
+        let json = serde_json::to_string(challenge)
+            .map_err(|e| StoreError::new(format!("encode wallet challenge: {e}")))?;
+        let expiry = redis_expiry(
+            challenge
+                .expires_at
+                .saturating_add(WALLET_CHALLENGE_GRACE_SECS),
+        );
+        self.run("put wallet challenge", |mut con| async move {
+            redis::pipe()
+                .atomic()
+                .set(&redis_key, &json)
+                .ignore()
+                .expire_at(&redis_key, expiry)
+                .ignore()
+                .query_async::<()>(&mut con)
+                .await
+        })
+        .await
+    }
+
+    async fn take_wallet_challenge(
+        &self,
+        key: &SessionKey,
+    ) -> StoreResult<Option<WalletChallenge>> {
+        let redis_key = self.wallet_challenge_key(key);
+        // GETDEL (Redis 6.2+): read and delete in one command, so of two
+        // concurrent takes only one gets the challenge.
+        let json: Option<String> = self
+            .run("take wallet challenge", |mut con| async move {
+                redis::cmd("GETDEL")
+                    .arg(&redis_key)
+                    .query_async(&mut con)
+                    .await
+            })
+            .await?;
+        json.map(|json| {
+            serde_json::from_str::<WalletChallenge>(&json)
+                .map_err(|e| StoreError::new(format!("undecodable wallet challenge: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn login_session(
+        &self,
+        key: &SessionKey,
+        account: &str,
+        proof: &LoginProof,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let proof_json = serde_json::to_string(proof)
+            .map_err(|e| StoreError::new(format!("encode login proof: {e}")))?;
+        let mut invocation = self.login_script.prepare_invoke();
+        invocation
+            .key(self.session_key(key))
+            .arg(now_unix())
+            .arg(account)
+            .arg(proof_json)
+            .arg(expires_at.min(MAX_EXPIRY));
+        let done: i64 = self
+            .run("login session", |mut con| async move {
+                invocation.invoke_async(&mut con).await
+            })
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn revoke_login(
+        &self,
+        key: &SessionKey,
+        proof: &LoginProof,
+        reason: &str,
+    ) -> StoreResult<bool> {
+        let proof_json = serde_json::to_string(proof)
+            .map_err(|e| StoreError::new(format!("encode login proof: {e}")))?;
+        let mut invocation = self.revoke_login_script.prepare_invoke();
+        invocation
+            .key(self.session_key(key))
+            .arg(now_unix())
+            .arg(proof_json)
+            .arg(reason)
+            .arg(self.revocation_channel())
+            .arg(key.as_str());
+        let done: i64 = self
+            .run("revoke login", |mut con| async move {
+                invocation.invoke_async(&mut con).await
+            })
+            .await?;
+        Ok(done == 1)
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<SessionKey>> {

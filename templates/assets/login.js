@@ -4,8 +4,13 @@
 // without this file (a <noscript> meta refresh reloads it and the gateway
 // redirects a logged-in browser to `rd`); this adds the Keychain button, the
 // copy button, a live countdown and a return within a second of the gateway
-// seeing the transfer. Login is confirmed ONLY by the status endpoint: what a
-// wallet says about its own broadcast proves nothing.
+// seeing the transfer. Login is confirmed ONLY by the gateway (the status and
+// verify endpoints): what a wallet says about its own broadcast proves
+// nothing. With Keychain, two faster methods come first when the gateway
+// offers them: "Sign in" (requestSignBuffer on the gateway's challenge text,
+// posting key, free) and "Instant login" (requestSignTx on the login
+// transfer the gateway built, active key); both POST the wallet's answer to
+// /.steemgate/verify, which checks it server-side.
 (function () {
   "use strict";
   var card = document.getElementById("login");
@@ -24,6 +29,8 @@
   var done = false;
   var renewing = false;
   var chainTitle = chain === "hive" ? "Hive" : "Steem";
+  var methods = (card.getAttribute("data-methods") || "transfer").split(",");
+  var revokedEl = document.getElementById("revoked");
 
   function say(text) {
     if (state) state.textContent = text;
@@ -75,7 +82,11 @@
 
   function showChain(c) {
     if (!chainEl || !c) return;
-    if (typeof c.behind_seconds === "number") {
+    if (c.reachable === false) {
+      chainEl.textContent = "The gateway cannot reach the " + chainTitle +
+        " chain right now: your transfer will be seen once it can.";
+      chainEl.className = "muted warn";
+    } else if (typeof c.behind_seconds === "number") {
       var slow = c.behind_seconds > 30;
       chainEl.textContent = "The gateway is " + c.behind_seconds + " s behind the " + chainTitle +
         " chain" + (slow ? ": your login may take longer." : ".");
@@ -98,6 +109,10 @@
       state.appendChild(document.createTextNode(" Taking you back…"));
       setTimeout(function () { window.location.replace(rd); }, 800);
       return;
+    }
+    if (revokedEl && s.revoked_reason) {
+      revokedEl.textContent = s.revoked_reason;
+      revokedEl.hidden = false;
     }
     if (s.memo && s.memo !== memo) renew(s);
     if (typeof s.expires_in === "number") expiresAt = Date.now() + 1000 * s.expires_in;
@@ -176,6 +191,86 @@
       });
     });
   }
+
+  // Wallet logins: a challenge from the gateway, signed in Keychain, then
+  // verified by the gateway. Errors name the gateway's reason.
+  function postJson(path, body) {
+    return fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (j) {
+        if (!r.ok) throw new Error(j && j.error ? j.error : "the gateway answered " + r.status);
+        return j;
+      });
+    });
+  }
+  function walletAccount() {
+    var account = accountInput ? accountInput.value.trim().replace(/^@/, "").toLowerCase() : "";
+    if (!account) {
+      say("Enter your " + chainTitle + " account name first.");
+      if (accountInput) accountInput.focus();
+    }
+    return account;
+  }
+  function walletLogin(button, method) {
+    var k = keychain();
+    if (!k || done) return;
+    var account = walletAccount();
+    if (!account) return;
+    button.disabled = true;
+    var again = function (why) {
+      button.disabled = false;
+      say(why + " You can try again.");
+    };
+    say("Asking the gateway for a login challenge…");
+    postJson("/.steemgate/challenge", { account: account, method: method }).then(function (c) {
+      say("Confirm in Keychain…");
+      var verify = function (body) {
+        say("Checking the signature…");
+        postJson("/.steemgate/verify", body).then(function (s) {
+          button.disabled = false;
+          apply(s);
+        }, function (e) { again("Not logged in: " + e.message + "."); });
+      };
+      if (method === "signature") {
+        k.requestSignBuffer(account, c.challenge, "Posting", function (r) {
+          if (r && r.success && r.result) verify({ signature: r.result, challenge: c.challenge });
+          else again("Keychain did not sign" + (r && r.message ? ": " + r.message : ".") );
+        });
+      } else {
+        k.requestSignTx(account, c.transaction, "Active", function (r) {
+          if (r && r.success && r.result) verify({ transaction: r.result });
+          else again("Keychain did not sign" + (r && r.message ? ": " + r.message : "."));
+        });
+      }
+    }, function (e) { again("No challenge: " + e.message + "."); });
+  }
+  function setupWallet() {
+    var k = keychain();
+    if (!k) return;
+    var offered = false;
+    var pairs = [["wallet-signature", "signature", "requestSignBuffer"],
+                 ["wallet-instant", "signed_transfer", "requestSignTx"]];
+    for (var i = 0; i < pairs.length; i++) {
+      var button = document.getElementById(pairs[i][0]);
+      if (!button || !button.hidden || methods.indexOf(pairs[i][1]) < 0) continue;
+      if (typeof k[pairs[i][2]] !== "function") continue;
+      button.hidden = false;
+      offered = true;
+      (function (b, m) {
+        b.addEventListener("click", function () { walletLogin(b, m); });
+      })(button, pairs[i][1]);
+    }
+    var help = document.getElementById("wallet-help");
+    if (offered && help) help.hidden = false;
+  }
+  setupWallet();
+  setTimeout(setupWallet, 300);
+  setTimeout(setupWallet, 1500);
 
   setInterval(tick, 1000);
   tick();

@@ -348,6 +348,7 @@ chain:
 session:
   secret: "{SECRET}"
 store: "file:{store}"
+limits: {{new_sessions_per_minute: 0, status_per_minute: 0}}
 routes:
   - {{host: "127.0.0.1", path: /, upstream: "http://{a}", auth: required}}
   - {{path: /app, upstream: "http://{a}", auth: required}}

@@ -36,6 +36,13 @@ pub enum Behaviour {
     NodeError,
     /// Single calls work; a batch gets a JSON-RPC error object.
     RejectBatch,
+    /// Batch answers come back in reverse order (ids intact).
+    ReverseBatch,
+    /// Batch answers keep their order but their ids are rotated by one, so
+    /// every result carries another call's id.
+    ShuffleBatchIds,
+    /// `get_block n` answers block n + 1 (when it exists).
+    WrongBlock,
 }
 
 /// One fake transfer: from, to, amount (legacy string), memo.
@@ -60,6 +67,8 @@ struct ChainState {
     blocks: BTreeMap<u64, (u64, Value)>,
     head: u64,
     irreversible_lag: u64,
+    /// Bumped by [`FakeChain::fork`]: later blocks get other ids.
+    fork: u64,
 }
 
 /// A chain shared by several fake nodes.
@@ -78,6 +87,7 @@ impl FakeChain {
                 blocks: BTreeMap::new(),
                 head: FIRST_BLOCK - 1,
                 irreversible_lag: 0,
+                fork: 0,
             })),
         };
         chain.produce_at(head_time, vec![]);
@@ -102,9 +112,16 @@ impl FakeChain {
     pub fn produce_at(&self, time: u64, transfers: Vec<Transfer>) -> u64 {
         let mut state = self.state.lock().unwrap();
         let number = state.head + 1;
-        state
+        let previous = state
             .blocks
-            .insert(number, (time, block_json(number, time, &transfers)));
+            .get(&(number - 1))
+            .and_then(|(_, b)| b["block_id"].as_str().map(str::to_string))
+            .unwrap_or_else(|| block_id(number - 1, 0));
+        let id = block_id(number, state.fork);
+        state.blocks.insert(
+            number,
+            (time, block_json(number, &id, &previous, time, &transfers)),
+        );
         state.head = number;
         number
     }
@@ -121,6 +138,23 @@ impl FakeChain {
     /// Last irreversible block = head - lag.
     pub fn set_irreversible_lag(&self, lag: u64) {
         self.state.lock().unwrap().irreversible_lag = lag;
+    }
+
+    /// A fork: the head goes back to `to`, and every block produced from
+    /// now on has a different id than the block it replaces.
+    pub fn fork(&self, to: u64) {
+        let mut state = self.state.lock().unwrap();
+        state.head = to;
+        state.fork += 1;
+    }
+
+    /// The id the chain gives block `number` now.
+    pub fn block_id_of(&self, number: u64) -> String {
+        let state = self.state.lock().unwrap();
+        state.blocks[&number].1["block_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Makes the node forget the head: simulates a node that went backwards.
@@ -148,7 +182,7 @@ impl FakeChain {
                 };
                 Ok(json!({
                     "head_block_number": state.head,
-                    "head_block_id": block_id(state.head),
+                    "head_block_id": state.blocks.get(&state.head).map(|(_, b)| b["block_id"].clone()).unwrap_or(Value::Null),
                     "time": timestamp(time),
                     "current_witness": "fakewitness",
                     "last_irreversible_block_num": state.head.saturating_sub(state.irreversible_lag),
@@ -163,8 +197,13 @@ impl FakeChain {
                         "Assert Exception:args.size() == 1: Expected #s argument(s), was 0".into(),
                     ));
                 };
-                Ok(match state.blocks.get(&number) {
-                    Some((_, block)) if number <= state.head => block.clone(),
+                let served = if behaviour == Behaviour::WrongBlock && number < state.head {
+                    number + 1
+                } else {
+                    number
+                };
+                Ok(match state.blocks.get(&served) {
+                    Some((_, block)) if served <= state.head => block.clone(),
                     _ => Value::Null,
                 })
             }
@@ -185,6 +224,8 @@ struct NodeShared {
     chain: FakeChain,
     behaviour: Behaviour,
     log: Mutex<Log>,
+    /// Text replacements applied to every answer body (raw JSON faults).
+    rewrites: Vec<(String, String)>,
 }
 
 /// A running fake node; stops when dropped.
@@ -196,10 +237,21 @@ pub struct FakeNode {
 
 impl FakeNode {
     pub async fn start(chain: &FakeChain, behaviour: Behaviour) -> Self {
+        Self::start_with_rewrites(chain, behaviour, vec![]).await
+    }
+
+    /// A node that replaces each `(from, to)` text in its answer bodies, for
+    /// answers no JSON encoder would write (e.g. lone surrogate escapes).
+    pub async fn start_with_rewrites(
+        chain: &FakeChain,
+        behaviour: Behaviour,
+        rewrites: Vec<(String, String)>,
+    ) -> Self {
         let shared = Arc::new(NodeShared {
             chain: chain.clone(),
             behaviour,
             log: Mutex::new(Log::default()),
+            rewrites,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -261,7 +313,19 @@ async fn handle(State(node): State<Arc<NodeShared>>, body: Bytes) -> Response {
             if node.behaviour == Behaviour::RejectBatch {
                 json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "batch requests are not supported"}, "id": null})
             } else {
-                Value::Array(calls.iter().map(|call| answer_one(&node, call)).collect())
+                let mut answers: Vec<Value> =
+                    calls.iter().map(|call| answer_one(&node, call)).collect();
+                match node.behaviour {
+                    Behaviour::ReverseBatch => answers.reverse(),
+                    Behaviour::ShuffleBatchIds if answers.len() > 1 => {
+                        let ids: Vec<Value> = answers.iter().map(|a| a["id"].clone()).collect();
+                        for (i, answer) in answers.iter_mut().enumerate() {
+                            answer["id"] = ids[(i + 1) % ids.len()].clone();
+                        }
+                    }
+                    _ => {}
+                }
+                Value::Array(answers)
             }
         }
         call => {
@@ -269,7 +333,10 @@ async fn handle(State(node): State<Arc<NodeShared>>, body: Bytes) -> Response {
             answer_one(&node, call)
         }
     };
-    let text = answer.to_string();
+    let mut text = answer.to_string();
+    for (from, to) in &node.rewrites {
+        text = text.replace(from.as_str(), to);
+    }
     if node.behaviour == Behaviour::Truncated {
         return (StatusCode::OK, text[..text.len() / 2].to_string()).into_response();
     }
@@ -300,8 +367,9 @@ pub fn timestamp(unix: u64) -> String {
         .unwrap()
 }
 
-fn block_id(number: u64) -> String {
-    format!("{number:08x}{}", "ab".repeat(16))
+/// Block ids start with the block number, as on the real chains.
+fn block_id(number: u64, fork: u64) -> String {
+    format!("{number:08x}{fork:032x}")
 }
 
 fn txid(number: u64, index: usize) -> String {
@@ -309,7 +377,7 @@ fn txid(number: u64, index: usize) -> String {
 }
 
 /// A block in the recorded condenser_api.get_block shape.
-fn block_json(number: u64, time: u64, transfers: &[Transfer]) -> Value {
+fn block_json(number: u64, id: &str, previous: &str, time: u64, transfers: &[Transfer]) -> Value {
     let transactions: Vec<Value> = transfers
         .iter()
         .enumerate()
@@ -331,14 +399,14 @@ fn block_json(number: u64, time: u64, transfers: &[Transfer]) -> Value {
         })
         .collect();
     json!({
-        "previous": block_id(number - 1),
+        "previous": previous,
         "timestamp": timestamp(time),
         "witness": "fakewitness",
         "transaction_merkle_root": "0".repeat(40),
         "extensions": [],
         "witness_signature": "1f".repeat(65),
         "transactions": transactions,
-        "block_id": block_id(number),
+        "block_id": id,
         "signing_key": "STM5sAkhBD13dp63eE89MxvC9147rYBtjf2VP7CTLygWAuKEV31RP",
         "transaction_ids": (0..transfers.len()).map(|i| txid(number, i)).collect::<Vec<_>>(),
     })

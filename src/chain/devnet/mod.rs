@@ -101,6 +101,10 @@ pub enum DevnetError {
     ZeroAmount,
     #[error("memo is {0} bytes, the chain accepts at most {MAX_MEMO_BYTES}")]
     MemoTooLong(usize),
+    #[error("invalid public key {0}")]
+    InvalidKey(String),
+    #[error("invalid transaction: {0}")]
+    InvalidTransaction(String),
     #[error("invalid timestamp {0:?}: expected YYYY-MM-DDTHH:MM:SS")]
     InvalidTimestamp(String),
     /// The devnet answered with a JSON-RPC error.
@@ -179,6 +183,25 @@ struct ChainState {
     following: BTreeMap<String, BTreeSet<String>>,
     next_account_id: u64,
     transactions_submitted: u64,
+    /// Keys set with `devnet.set_keys`, served by `get_accounts`.
+    authorities: BTreeMap<String, SimAuthorities>,
+    /// `devnet.drop_broadcasts`: accept broadcasts but never include them.
+    drop_broadcasts: bool,
+}
+
+/// An account's keys as tests set them (`devnet.set_keys`): served instead
+/// of the null key, so wallet signatures can be checked on the devnet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimAuthorities {
+    /// `(key, weight)` pairs; keys as `STM…` strings.
+    pub posting: Vec<(String, u16)>,
+    pub posting_threshold: u32,
+    pub posting_account_auths: Vec<(String, u16)>,
+    pub active: Vec<(String, u16)>,
+    pub active_threshold: u32,
+    pub active_account_auths: Vec<(String, u16)>,
+    /// `None`: the null key.
+    pub memo: Option<String>,
 }
 
 /// A running simulated chain. Cheap to clone: clones share one state.
@@ -207,6 +230,8 @@ impl Devnet {
             following: BTreeMap::new(),
             next_account_id: 1,
             transactions_submitted: 0,
+            authorities: BTreeMap::new(),
+            drop_broadcasts: false,
         };
         if opts.seed {
             seed::seed(&mut state, now);
@@ -240,6 +265,88 @@ impl Devnet {
         let mut state = self.lock();
         let transfer = state.validate_transfer(from, to, amount, memo)?;
         Ok(state.queue(transfer))
+    }
+
+    /// Sets the keys `get_accounts` serves for `account` (created if
+    /// unknown). Every key must be a valid `STM…` public key.
+    pub fn set_keys(&self, account: &str, keys: SimAuthorities) -> Result<(), DevnetError> {
+        let name = AccountName::parse(account).map_err(|source| DevnetError::InvalidAccount {
+            name: account.to_string(),
+            source,
+        })?;
+        let all = keys
+            .posting
+            .iter()
+            .chain(&keys.active)
+            .map(|(key, _)| key)
+            .chain(keys.memo.as_ref());
+        for key in all {
+            crate::chain::crypto::PublicKey::parse(key)
+                .map_err(|e| DevnetError::InvalidKey(format!("{key}: {e}")))?;
+        }
+        let mut state = self.lock();
+        let now = now_unix().max(state.head_time);
+        state.ensure_account(name.as_str(), now);
+        state.authorities.insert(name.as_str().to_string(), keys);
+        Ok(())
+    }
+
+    /// While `drop`, broadcast transactions are accepted but never included
+    /// (a transaction lost on its way to a witness).
+    pub fn set_drop_broadcasts(&self, drop: bool) {
+        self.lock().drop_broadcasts = drop;
+    }
+
+    /// Accepts a signed transaction (`condenser_api.broadcast_transaction`):
+    /// its transfers go into the next block under the transaction's own id.
+    /// Signatures are not checked (the devnet has no consensus), but the
+    /// transaction must serialize and must not have expired.
+    pub fn broadcast(
+        &self,
+        transaction: &crate::chain::crypto::Transaction,
+    ) -> Result<String, DevnetError> {
+        let id = transaction
+            .id()
+            .map_err(|e| DevnetError::InvalidTransaction(e.to_string()))?;
+        let mut state = self.lock();
+        let expiration = UnixTime::from(transaction.expiration.unix_seconds());
+        if expiration < state.head_time {
+            return Err(DevnetError::InvalidTransaction(format!(
+                "transaction expired at {}, the head block is at {}",
+                format_chain_time(expiration),
+                format_chain_time(state.head_time)
+            )));
+        }
+        let mut transfers = Vec::new();
+        for operation in &transaction.operations {
+            let crate::chain::crypto::Operation::Transfer(op) = operation else {
+                return Err(DevnetError::InvalidTransaction(format!(
+                    "operation {} is not simulated",
+                    operation.name()
+                )));
+            };
+            transfers.push(state.validate_transfer(&op.from, &op.to, &op.amount, &op.memo)?);
+        }
+        if state.drop_broadcasts {
+            return Ok(id);
+        }
+        let now = now_unix().max(state.head_time);
+        for transfer in transfers {
+            for name in [transfer.from.as_str(), transfer.to.as_str()] {
+                state.ensure_account(name, now);
+            }
+            state.transactions_submitted += 1;
+            let transaction = SimTransaction {
+                id: id.clone(),
+                ref_block_num: transaction.ref_block_num,
+                ref_block_prefix: transaction.ref_block_prefix,
+                expiration,
+                signature: transaction.signatures.first().cloned().unwrap_or_default(),
+                transfer,
+            };
+            state.pending.push(transaction);
+        }
+        Ok(id)
     }
 
     /// Produces the next block with every queued transfer and returns its
@@ -579,5 +686,58 @@ mod tests {
         net.produce_block(Some(future));
         let number = net.produce_block(None);
         assert_eq!(net.lock().block(number).map(|b| b.timestamp), Some(future));
+    }
+
+    #[test]
+    fn broadcasts_land_under_their_own_id_unless_dropped_or_expired() {
+        use crate::chain::crypto::{ChainTime, Operation, Transaction, TransferOperation};
+        let net = devnet(false);
+        let head_time = net.lock().head_time;
+        let transaction = |memo: &str, expiration: UnixTime| Transaction {
+            ref_block_num: 1,
+            ref_block_prefix: 2,
+            expiration: ChainTime(u32::try_from(expiration).unwrap()),
+            operations: vec![Operation::Transfer(TransferOperation {
+                from: "alice".into(),
+                to: "gate".into(),
+                amount: "0.001 STEEM".into(),
+                memo: memo.into(),
+            })],
+            extensions: Vec::new(),
+            signatures: vec!["1f00".into()],
+        };
+        let kept = transaction("kept", head_time + 60);
+        let id = net.broadcast(&kept).unwrap();
+        assert_eq!(id, kept.id().unwrap());
+        net.set_drop_broadcasts(true);
+        net.broadcast(&transaction("lost", head_time + 60)).unwrap();
+        net.set_drop_broadcasts(false);
+        assert!(matches!(
+            net.broadcast(&transaction("late", head_time - 1)),
+            Err(DevnetError::InvalidTransaction(_))
+        ));
+        let number = net.produce_block(None);
+        let block = net.lock().block(number).unwrap();
+        let memos: Vec<&str> = block
+            .transactions
+            .iter()
+            .map(|tx| tx.transfer.memo.as_str())
+            .collect();
+        assert_eq!(memos, vec!["kept"]);
+        assert_eq!(block.transactions[0].id, id);
+    }
+
+    #[test]
+    fn set_keys_refuses_malformed_keys() {
+        let net = devnet(false);
+        let keys = SimAuthorities {
+            posting: vec![("STM-not-a-key".into(), 1)],
+            ..SimAuthorities::default()
+        };
+        assert!(matches!(
+            net.set_keys("alice", keys),
+            Err(DevnetError::InvalidKey(_))
+        ));
+        assert!(!net.lock().authorities.contains_key("alice"));
     }
 }

@@ -7,7 +7,9 @@
 //! `call` form. Errors use the codes real nodes use (see the error fixtures);
 //! bad input never panics and never yields a 500. On top of that, a few
 //! `devnet.*` methods drive the simulation (submit a transfer, produce a
-//! block), and every response carries `X-Devnet: simulated`.
+//! block, set an account's keys, drop broadcasts), and every response
+//! carries `X-Devnet: simulated`. `condenser_api.broadcast_transaction`
+//! queues a wallet-signed transfer (signatures are not checked).
 
 use std::time::Duration;
 
@@ -353,10 +355,24 @@ fn condenser(devnet: &Devnet, method: &str, args: Vec<Value>) -> Result<Value, R
                     return Err(RpcFailure::invalid_params("account names must be strings"));
                 };
                 if let Some(account) = state.accounts.get(name) {
-                    accounts.push(shapes::account(state.chain, name, account));
+                    accounts.push(shapes::account_with_keys(&state, name, account));
                 }
             }
             Ok(Value::Array(accounts))
+        }
+        "broadcast_transaction" | "broadcast_transaction_synchronous" => {
+            expect_args(1..=1)?;
+            let transaction: crate::chain::crypto::Transaction =
+                serde_json::from_value(args[0].clone())
+                    .map_err(|e| RpcFailure::invalid_params(format!("not a transaction: {e}")))?;
+            let id = devnet.broadcast(&transaction)?;
+            if method == "broadcast_transaction" {
+                Ok(json!({}))
+            } else {
+                Ok(
+                    json!({"id": id, "block_num": devnet.head() + 1, "trx_num": 0, "expired": false}),
+                )
+            }
         }
         _ => Err(RpcFailure::method_not_found(&format!(
             "condenser_api.{method}"
@@ -501,6 +517,21 @@ fn simulation(devnet: &Devnet, method: &str, params: Value) -> Result<Value, Rpc
             let block_num = devnet.produce_block(timestamp);
             Ok(json!({"block_num": block_num, "simulated": true}))
         }
+        "set_keys" => {
+            let account = string_param(&params, "account", 0, true)?.unwrap_or_default();
+            let keys = sim_authorities(&params)?;
+            devnet.set_keys(account, keys)?;
+            Ok(json!({"simulated": true}))
+        }
+        "drop_broadcasts" => {
+            let drop = match param(&params, "drop", 0) {
+                None => true,
+                Some(Value::Bool(flag)) => *flag,
+                Some(_) => return Err(RpcFailure::invalid_params("drop must be a boolean")),
+            };
+            devnet.set_drop_broadcasts(drop);
+            Ok(json!({"drop_broadcasts": drop, "simulated": true}))
+        }
         "info" => {
             let interval_ms = devnet
                 .block_interval()
@@ -515,6 +546,59 @@ fn simulation(devnet: &Devnet, method: &str, params: Value) -> Result<Value, Rpc
         }
         _ => Err(RpcFailure::method_not_found(&format!("devnet.{method}"))),
     }
+}
+
+/// `[key, …]` (weight 1 each) or `[[key, weight], …]`; absent: empty.
+fn weighted_list(params: &Value, name: &str) -> Result<Vec<(String, u16)>, RpcFailure> {
+    let bad = || {
+        RpcFailure::invalid_params(format!(
+            "{name} must be a list of keys or [name, weight] pairs"
+        ))
+    };
+    let Some(list) = param(params, name, usize::MAX) else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = list else {
+        return Err(bad());
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(key) => Ok((key.clone(), 1)),
+            Value::Array(pair) if pair.len() == 2 => {
+                let key = pair[0].as_str().ok_or_else(bad)?;
+                let weight = pair[1]
+                    .as_u64()
+                    .and_then(|w| u16::try_from(w).ok())
+                    .ok_or_else(bad)?;
+                Ok((key.to_string(), weight))
+            }
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+fn threshold(params: &Value, name: &str) -> Result<u32, RpcFailure> {
+    match param(params, name, usize::MAX) {
+        None => Ok(1),
+        Some(value) => value
+            .as_u64()
+            .and_then(|t| u32::try_from(t).ok())
+            .ok_or_else(|| RpcFailure::invalid_params(format!("{name} must be an integer"))),
+    }
+}
+
+/// The parameters of `devnet.set_keys`.
+fn sim_authorities(params: &Value) -> Result<super::SimAuthorities, RpcFailure> {
+    Ok(super::SimAuthorities {
+        posting: weighted_list(params, "posting")?,
+        posting_threshold: threshold(params, "posting_threshold")?,
+        posting_account_auths: weighted_list(params, "posting_account_auths")?,
+        active: weighted_list(params, "active")?,
+        active_threshold: threshold(params, "active_threshold")?,
+        active_account_auths: weighted_list(params, "active_account_auths")?,
+        memo: string_param(params, "memo", usize::MAX, false)?.map(str::to_string),
+    })
 }
 
 /// Runs the HTTP server and, when configured, the block producer, until

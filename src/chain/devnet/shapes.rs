@@ -208,6 +208,44 @@ fn authority(account_auths: &[&str]) -> Value {
     json!({"weight_threshold": 1, "account_auths": auths, "key_auths": [[NULL_PUBLIC_KEY, 1]]})
 }
 
+fn weighted(pairs: &[(String, u16)]) -> Vec<Value> {
+    pairs
+        .iter()
+        .map(|(name, weight)| json!([name, weight]))
+        .collect()
+}
+
+/// The authorities set with `devnet.set_keys` into an account answer.
+fn apply_keys(value: &mut Value, keys: &super::SimAuthorities) {
+    let posting = json!({
+        "weight_threshold": keys.posting_threshold,
+        "account_auths": weighted(&keys.posting_account_auths),
+        "key_auths": weighted(&keys.posting),
+    });
+    let active = json!({
+        "weight_threshold": keys.active_threshold,
+        "account_auths": weighted(&keys.active_account_auths),
+        "key_auths": weighted(&keys.active),
+    });
+    merge(
+        value,
+        json!({
+            "posting": posting,
+            "active": active,
+            "memo_key": keys.memo.as_deref().unwrap_or(NULL_PUBLIC_KEY),
+        }),
+    );
+}
+
+/// One entry of `condenser_api.get_accounts`, with the keys tests set.
+pub fn account_with_keys(state: &ChainState, name: &str, account: &SimAccount) -> Value {
+    let mut value = self::account(state.chain, name, account);
+    if let Some(keys) = state.authorities.get(name) {
+        apply_keys(&mut value, keys);
+    }
+    value
+}
+
 /// One entry of `condenser_api.get_accounts`.
 pub fn account(chain: ChainName, name: &str, account: &SimAccount) -> Value {
     let (n, d) = (native(chain), dollar(chain));

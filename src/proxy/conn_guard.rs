@@ -1,0 +1,372 @@
+//! Deadlines on client connections: a request's header block must arrive
+//! within `limits.header_timeout`, and an idle keep-alive connection is
+//! closed after `limits.idle_timeout`.
+//!
+//! Why: pingora 0.9 bounds each single read of a request header (60 s), not
+//! the whole header, and waits for the next request on a kept-alive HTTP/1.1
+//! connection without any bound. A client sending one header byte per
+//! second (slowloris), or many clients opening connections and going quiet,
+//! would hold a connection and its task forever. pingora has no hook between
+//! accepting a connection and reading a request, so the bound lives in the
+//! transport: [`GuardedApp`] wraps every accepted stream in a
+//! [`DeadlineStream`] that watches the bytes going by.
+//!
+//! The stream is in one of four phases. *Headers*: reads race the header
+//! deadline; the phase ends at the blank line closing the header block.
+//! *Busy*: the request is being handled (bodies are not bounded here). The
+//! first response bytes (`HTTP/1.x NNN`, not a 1xx) make it *Idle*: the next
+//! read starts the next request, bounded by the idle deadline until its first
+//! byte arrives (then *Headers* again). A `101 Switching Protocols` response
+//! makes it a *Tunnel* (WebSocket), never bounded again. The gateway serves
+//! HTTP/1 only (no h2c, no TLS on the listener), so the bytes seen are HTTP/1.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType,
+};
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// The two bounds, from `limits:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnTimeouts {
+    /// From the first byte of a request (or the connection's start) to the
+    /// end of its header block.
+    pub header: Duration,
+    /// From the end of a response to the first byte of the next request.
+    pub idle: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Headers,
+    Busy,
+    Idle,
+    Tunnel,
+}
+
+/// An accepted client stream with header and idle deadlines.
+pub struct DeadlineStream {
+    inner: Stream,
+    timeouts: ConnTimeouts,
+    tracker: PhaseTracker,
+    /// Armed in the Headers and Idle phases.
+    deadline: Pin<Box<Sleep>>,
+}
+
+/// The phase of a connection, followed from the bytes going by.
+#[derive(Debug)]
+struct PhaseTracker {
+    phase: Phase,
+    /// The last bytes read in the Headers phase (to find the blank line
+    /// even when it is split across reads).
+    tail: [u8; 3],
+}
+
+impl Default for PhaseTracker {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Headers,
+            tail: [0; 3],
+        }
+    }
+}
+
+impl std::fmt::Debug for DeadlineStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadlineStream")
+            .field("inner", &self.inner)
+            .field("phase", &self.tracker.phase)
+            .finish()
+    }
+}
+
+impl DeadlineStream {
+    /// Wraps a freshly accepted stream: its first request's header block
+    /// must be complete within `timeouts.header`. Needs a tokio runtime.
+    pub fn new(inner: Stream, timeouts: ConnTimeouts) -> Self {
+        Self {
+            inner,
+            timeouts,
+            tracker: PhaseTracker::default(),
+            deadline: Box::pin(tokio::time::sleep(timeouts.header)),
+        }
+    }
+
+    fn arm(&mut self, phase: Phase, after: Duration) {
+        self.tracker.phase = phase;
+        self.tracker.tail = [0; 3];
+        self.deadline.as_mut().reset(Instant::now() + after);
+    }
+}
+
+impl PhaseTracker {
+    /// Follows `bytes` read in the Headers phase; true once they end the
+    /// header block (an empty line, CRLF or bare LF as httparse accepts).
+    fn header_block_ends(&mut self, bytes: &[u8]) -> bool {
+        for &byte in bytes {
+            let [_, b, c] = self.tail;
+            self.tail = [b, c, byte];
+            if byte == b'\n' && (c == b'\n' || (c == b'\r' && b == b'\n')) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Watches what the gateway writes: the start of a response ends the
+    /// request (or turns the connection into a tunnel).
+    fn saw_write(&mut self, bytes: &[u8]) {
+        if self.phase != Phase::Busy {
+            return;
+        }
+        let Some(status) = response_status(bytes) else {
+            return;
+        };
+        match status {
+            101 => self.phase = Phase::Tunnel,
+            100..=199 => {}
+            _ => self.phase = Phase::Idle,
+        }
+    }
+}
+
+/// The status of an HTTP/1 response head at the start of `bytes`.
+fn response_status(bytes: &[u8]) -> Option<u16> {
+    let rest = bytes
+        .strip_prefix(b"HTTP/1.1 ")
+        .or_else(|| bytes.strip_prefix(b"HTTP/1.0 "))?;
+    let digits = rest.get(..3)?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+fn timed_out(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, what.to_string())
+}
+
+impl AsyncRead for DeadlineStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let filled_before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match result {
+            Poll::Ready(Ok(())) => {
+                let new_len = buf.filled().len() - filled_before;
+                if new_len == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                if this.tracker.phase == Phase::Idle {
+                    // The next request's first bytes.
+                    let header = this.timeouts.header;
+                    this.arm(Phase::Headers, header);
+                }
+                if this.tracker.phase == Phase::Headers {
+                    let filled = buf.filled();
+                    let new_bytes = filled.get(filled_before..).unwrap_or_default();
+                    if this.tracker.header_block_ends(new_bytes) {
+                        this.tracker.phase = Phase::Busy;
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match this.tracker.phase {
+                Phase::Headers | Phase::Idle => match this.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) if this.tracker.phase == Phase::Idle => {
+                        // An idle keep-alive connection: end it like a
+                        // client that closed (pingora closes quietly).
+                        Poll::Ready(Ok(()))
+                    }
+                    Poll::Ready(()) => Poll::Ready(Err(timed_out(
+                        "request header not complete within limits.header_timeout",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                },
+                Phase::Busy | Phase::Tunnel => Poll::Pending,
+            },
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl AsyncWrite for DeadlineStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = result
+            && written > 0
+        {
+            this.tracker.saw_write(buf);
+            if this.tracker.phase == Phase::Idle {
+                let idle = this.timeouts.idle;
+                this.arm(Phase::Idle, idle);
+            }
+        }
+        result
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for DeadlineStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for DeadlineStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for DeadlineStream {
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for DeadlineStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for DeadlineStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for DeadlineStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, socket_digest: SocketDigest) {
+        self.inner.set_socket_digest(socket_digest)
+    }
+}
+
+#[async_trait]
+impl Peek for DeadlineStream {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+/// A pingora application whose accepted streams get [`DeadlineStream`]s.
+pub struct GuardedApp<A> {
+    inner: Arc<A>,
+    timeouts: ConnTimeouts,
+}
+
+impl<A> GuardedApp<A> {
+    pub fn new(inner: A, timeouts: ConnTimeouts) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            timeouts,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // A stream handed back for reuse is already guarded.
+        let stream: Stream = if stream.as_any().is::<DeadlineStream>() {
+            stream
+        } else {
+            Box::new(DeadlineStream::new(stream, self.timeouts))
+        };
+        self.inner.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> PhaseTracker {
+        PhaseTracker::default()
+    }
+
+    #[test]
+    fn the_blank_line_ends_the_header_block_even_split() {
+        let mut s = stream();
+        assert!(!s.header_block_ends(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+        assert!(!s.header_block_ends(b"\r"));
+        assert!(s.header_block_ends(b"\n"));
+        let mut s = stream();
+        assert!(s.header_block_ends(b"GET / HTTP/1.1\nHost: a\n\n"));
+        let mut s = stream();
+        assert!(!s.header_block_ends(b"GET / HTTP/1.1\r\nX: \r\r\n"));
+    }
+
+    #[test]
+    fn responses_end_requests_and_101_makes_a_tunnel() {
+        assert_eq!(response_status(b"HTTP/1.1 200 OK\r\n"), Some(200));
+        assert_eq!(response_status(b"HTTP/1.0 101 x"), Some(101));
+        assert_eq!(response_status(b"HTTP/2 200"), None);
+        assert_eq!(response_status(b"HTTP/1.1 2"), None);
+        let mut s = stream();
+        s.phase = Phase::Busy;
+        s.saw_write(b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert_eq!(s.phase, Phase::Busy);
+        s.saw_write(b"HTTP/1.1 200 OK\r\n");
+        assert_eq!(s.phase, Phase::Idle);
+        let mut s = stream();
+        s.phase = Phase::Busy;
+        s.saw_write(b"HTTP/1.1 101 Switching Protocols\r\n");
+        assert_eq!(s.phase, Phase::Tunnel);
+        s.saw_write(b"HTTP/1.1 200 OK\r\n");
+        assert_eq!(s.phase, Phase::Tunnel, "a tunnel stays a tunnel");
+    }
+}
