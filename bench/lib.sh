@@ -73,6 +73,18 @@ build_release() {
     [[ -x "$STEEMGATE" ]] || die "no binary at $STEEMGATE"
 }
 
+# build_pingora_bare: the bare pingora proxy of bench/pingora_bare.rs
+# (release). Sets PINGORA_BARE to its path.
+PINGORA_BARE=""
+build_pingora_bare() {
+    log "building bench/pingora_bare.rs (release)"
+    PINGORA_BARE="$(cd "$REPO_DIR" && cargo bench --no-run --bench pingora_bare \
+        --message-format=json 2>/dev/null |
+        jq -r 'select(.reason == "compiler-artifact" and .target.name == "pingora_bare") | .executable // empty' |
+        tail -n 1)"
+    [[ -x "$PINGORA_BARE" ]] || die "could not build bench/pingora_bare.rs"
+}
+
 # A free loopback port (the kernel picks it; a tiny race is acceptable here).
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -15,6 +15,7 @@ ORDER = [
     "upstream-direct",
     "nginx-plain",
     "nginx-auth_request",
+    "pingora-bare",
     "steemgate-public",
     "steemgate-authenticated",
 ]
@@ -22,6 +23,7 @@ DESCRIPTIONS = {
     "upstream-direct": "the upstream alone (reference: the load generator's ceiling)",
     "nginx-plain": "nginx reverse proxy → upstream",
     "nginx-auth_request": "nginx `auth_request` to steemgate `/.steemgate/auth` → upstream",
+    "pingora-bare": "the smallest pingora proxy (bench/pingora_bare.rs) → upstream: the floor under steemgate",
     "steemgate-public": "steemgate, `public` route → upstream",
     "steemgate-authenticated": "steemgate, `required` route, logged-in cookie → upstream",
 }
@@ -150,6 +152,8 @@ def main():
             rows, "steemgate-authenticated", "steemgate-public"
         ),
         "steemgate-public / nginx-plain": ratio(rows, "steemgate-public", "nginx-plain"),
+        "steemgate-public / pingora-bare": ratio(rows, "steemgate-public", "pingora-bare"),
+        "pingora-bare / nginx-plain": ratio(rows, "pingora-bare", "nginx-plain"),
         "steemgate-authenticated / nginx-auth_request": ratio(
             rows, "steemgate-authenticated", "nginx-auth_request"
         ),

@@ -8,6 +8,9 @@
 #   - an upstream: nginx answering a fixed 200 "ok";
 #   - nginx as a plain reverse proxy to it (keepalive upstream connections);
 #   - nginx with `auth_request` to steemgate's /.steemgate/auth;
+#   - the smallest pingora proxy (bench/pingora_bare.rs): the floor under
+#     any pingora-based proxy here, so the table separates pingora's cost
+#     from steemgate's;
 #   - steemgate with a `public` route (/public) and a `required` route (/app),
 #     its chain a devnet producing blocks on request;
 # logs a session in with a simulated transfer, and loads each target in turn
@@ -46,6 +49,7 @@ if [[ "$STORE_KIND" == redis ]]; then
 fi
 bench_init
 build_release
+build_pingora_bare
 
 nginx_common() {
     cat <<EOF
@@ -104,6 +108,13 @@ start_devnet
 start_gateway gateway "$STORE_URL" "$UPSTREAM_URL"
 GATE_PORT="${GATE_URL##*:}"
 
+# The floor: the smallest pingora proxy, same threads as the gateway.
+BARE_PORT="$(free_port)"
+start_bg pingora-bare "$PINGORA_BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UPSTREAM_PORT" \
+    "${GATE_THREADS:-$(nproc)}"
+BARE_PID="$LAST_PID"
+wait_http "http://127.0.0.1:$BARE_PORT/"
+
 # 3. nginx in front: a plain proxy and one asking steemgate via auth_request.
 PLAIN_PORT="$(free_port)"
 AUTHREQ_PORT="$(free_port)"
@@ -157,6 +168,7 @@ TARGETS=(
     "upstream-direct|$UPSTREAM_URL/app|$UPSTREAM_CPU_PIDS"
     "nginx-plain|http://127.0.0.1:$PLAIN_PORT/app|$FRONT_CPU_PIDS"
     "nginx-auth_request|http://127.0.0.1:$AUTHREQ_PORT/app|$FRONT_CPU_PIDS $GATE_PID"
+    "pingora-bare|http://127.0.0.1:$BARE_PORT/app|$BARE_PID"
     "steemgate-public|$GATE_URL/public|$GATE_PID"
     "steemgate-authenticated|$GATE_URL/app|$GATE_PID"
 )
