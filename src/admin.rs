@@ -16,7 +16,10 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 
 use crate::chain::follower::ChainStatusHandle;
 use crate::store::{SharedStore, now_unix};
@@ -27,6 +30,11 @@ pub struct Metrics {
     requests: IntCounterVec,
     pub logins: IntCounter,
     pub challenges_issued: IntCounter,
+    /// Memo challenges that expired unclaimed while their session lived on
+    /// (the visitor came back and got a new code).
+    pub challenges_expired: IntCounter,
+    /// Duration of every store operation (see `store::timed`).
+    pub store_operations: HistogramVec,
     pub store_errors: IntCounter,
     pub chain_head: IntGauge,
     pub blocks_behind: IntGauge,
@@ -43,6 +51,18 @@ impl Metrics {
             &["route", "status"],
         )
         .unwrap_or_else(|_| unreachable!("static metric definition"));
+        let store_operations = HistogramVec::new(
+            HistogramOpts::new(
+                "store_operation_seconds",
+                "Duration of store operations by operation and outcome (ok, error)",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5,
+            ]),
+            &["operation", "outcome"],
+        )
+        .unwrap_or_else(|_| unreachable!("static metric definition"));
         let counter = |name: &str, help: &str| {
             IntCounter::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"))
         };
@@ -57,8 +77,13 @@ impl Metrics {
             ),
             challenges_issued: counter(
                 "challenges_issued_total",
-                "New login sessions with a memo challenge",
+                "Memo challenges issued (new login sessions and renewals of expired codes)",
             ),
+            challenges_expired: counter(
+                "challenges_expired_total",
+                "Memo challenges that expired unclaimed and were renewed for a returning visitor",
+            ),
+            store_operations,
             store_errors: counter("store_errors_total", "Requests that met a store failure"),
             chain_head: gauge("chain_head_block", "Head block number last seen"),
             blocks_behind: gauge(
@@ -75,10 +100,12 @@ impl Metrics {
             ),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
             Box::new(metrics.requests.clone()),
             Box::new(metrics.logins.clone()),
             Box::new(metrics.challenges_issued.clone()),
+            Box::new(metrics.challenges_expired.clone()),
+            Box::new(metrics.store_operations.clone()),
             Box::new(metrics.store_errors.clone()),
             Box::new(metrics.chain_head.clone()),
             Box::new(metrics.blocks_behind.clone()),

@@ -95,12 +95,15 @@ enum DevnetAction {
 }
 
 fn main() -> ExitCode {
-    steemgate::logging::init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. }) {
+        steemgate::logging::init(None);
+    }
     let result = match cli.command {
         Command::Run { config } => steemgate::config::Config::load(&config)
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
             .and_then(|c| {
+                steemgate::logging::init(Some(&c.log));
                 let extras = steemgate::server::Extras {
                     config_path: Some(config.clone()),
                     ..Default::default()

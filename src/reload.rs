@@ -84,6 +84,7 @@ pub fn restart_needed(
     );
     differs(running.report != new.report, "report");
     differs(running.assertion != new.assertion, "assertion");
+    differs(running.log != new.log, "log");
     differs(
         new.routes.iter().any(|r| match &r.upstream {
             Upstream::Builtin(name) => !builtins.iter().any(|(n, _)| n == name),

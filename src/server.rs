@@ -214,9 +214,12 @@ pub fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
 /// on success (pingora exits the process).
 pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let store = open_store(&config)?;
-    let pages = Arc::new(Pages::new(config.templates_dir.as_deref()).context("loading templates")?);
     let metrics = Arc::new(Metrics::new());
+    let store: SharedStore = Arc::new(crate::store::timed::TimedStore::new(
+        open_store(&config)?,
+        metrics.store_operations.clone(),
+    ));
+    let pages = Arc::new(Pages::new(config.templates_dir.as_deref()).context("loading templates")?);
     let chain_status = ChainStatusHandle::default();
     let (logins, _) = tokio::sync::broadcast::channel::<SessionKey>(1024);
 

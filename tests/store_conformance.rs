@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use steemgate::store::embedded::EmbeddedStore;
 use steemgate::store::redis::RedisStore;
+use steemgate::store::timed::TimedStore;
 use steemgate::store::{
     Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, UnixTime, WalletChallenge,
     now_unix,
@@ -45,6 +46,29 @@ fn memory_harness() -> Option<Harness> {
         first: Arc::clone(&store),
         second: store,
         _keep_alive: Box::new(()),
+    })
+}
+
+/// A fresh histogram like the gateway's `store_operation_seconds`.
+fn store_histogram() -> prometheus::HistogramVec {
+    prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("store_operation_seconds", "test"),
+        &["operation", "outcome"],
+    )
+    .expect("histogram")
+}
+
+/// The embedded store behind the timing wrapper the gateway puts in front
+/// of every store: the wrapper must delegate every method faithfully.
+fn timed_harness() -> Option<Harness> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inner: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(dir.path()).expect("open embedded store"));
+    let store: Arc<dyn Store> = Arc::new(TimedStore::new(inner, store_histogram()));
+    Some(Harness {
+        first: Arc::clone(&store),
+        second: store,
+        _keep_alive: Box::new(dir),
     })
 }
 
@@ -102,6 +126,36 @@ macro_rules! suite {
 suite!(embedded, super::embedded_harness);
 suite!(redis, super::redis_harness);
 suite!(memory, super::memory_harness);
+suite!(timed, super::timed_harness);
+
+#[tokio::test]
+async fn timed_store_observes_each_operation_with_its_outcome() {
+    let histogram = store_histogram();
+    let store = TimedStore::new(
+        Arc::new(steemgate::store::memory::MemoryStore::new()),
+        histogram.clone(),
+    );
+    let count = |operation: &str, outcome: &str| {
+        histogram
+            .with_label_values(&[operation, outcome])
+            .get_sample_count()
+    };
+    let key = key("timed");
+    assert_eq!(store.get_session(&key).await.unwrap(), None);
+    store.get_session(&key).await.unwrap();
+    store.ping().await.unwrap();
+    // A challenge for a session that does not exist is an error.
+    assert!(
+        store
+            .issue_challenge(&key, "login abc", now_unix() + 60)
+            .await
+            .is_err()
+    );
+    assert_eq!(count("get_session", "ok"), 2);
+    assert_eq!(count("ping", "ok"), 1);
+    assert_eq!(count("issue_challenge", "error"), 1);
+    assert_eq!(count("issue_challenge", "ok"), 0);
+}
 
 fn key(name: &str) -> SessionKey {
     SessionKey(format!("{name:0>64}"))

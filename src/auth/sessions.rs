@@ -59,6 +59,19 @@ pub struct LiveSession {
     pub record: SessionRecord,
     /// True when the id was minted by this call: the response must set the cookie.
     pub is_new: bool,
+    /// What this call did to the session's memo challenge.
+    pub challenge: ChallengeChange,
+}
+
+/// What [`SessionManager::ensure_challenge`] did to the memo challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeChange {
+    /// The current challenge is still valid (or the session is logged in).
+    Kept,
+    /// A challenge was issued where there was none.
+    Issued,
+    /// The previous challenge expired unclaimed and was replaced.
+    RenewedExpired,
 }
 
 /// Session operations for the gateway.
@@ -172,14 +185,21 @@ impl SessionManager {
                         key,
                         record,
                         is_new: false,
+                        challenge: ChallengeChange::Kept,
                     });
                 }
+                let expired = record.memo.is_some();
                 let record = self.issue_challenge(&key, now).await?;
                 return Ok(LiveSession {
                     id,
                     key,
                     record,
                     is_new: false,
+                    challenge: if expired {
+                        ChallengeChange::RenewedExpired
+                    } else {
+                        ChallengeChange::Issued
+                    },
                 });
             }
         }
@@ -198,6 +218,7 @@ impl SessionManager {
             key,
             record,
             is_new: true,
+            challenge: ChallengeChange::Issued,
         })
     }
 
@@ -313,17 +334,20 @@ mod tests {
     async fn the_memo_is_kept_while_live_and_renewed_after_expiry() {
         let (sessions, _) = manager();
         let first = sessions.ensure_challenge(None, NOW, || true).await.unwrap();
+        assert_eq!(first.challenge, ChallengeChange::Issued);
         let again = sessions
             .ensure_challenge(Some(first.id.clone()), NOW + 10, || true)
             .await
             .unwrap();
         assert!(!again.is_new);
+        assert_eq!(again.challenge, ChallengeChange::Kept);
         assert_eq!(again.record.memo, first.record.memo);
         let later = sessions
             .ensure_challenge(Some(first.id.clone()), NOW + 601, || true)
             .await
             .unwrap();
         assert!(!later.is_new, "same session, same cookie");
+        assert_eq!(later.challenge, ChallengeChange::RenewedExpired);
         assert_ne!(
             later.record.memo, first.record.memo,
             "a fresh memo once the old one expired"

@@ -43,7 +43,17 @@ pub struct ConfigInput {
     /// Signed identity assertions (`X-Steem-Assertion`).
     #[serde(default)]
     pub assertion: AssertionInput,
+    #[serde(default)]
+    pub log: LogInput,
     pub routes: Routes,
+}
+
+/// Log filter and format; `STEEMGATE_LOG` / `STEEMGATE_LOG_FORMAT` override.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogInput {
+    pub level: Option<String>,
+    pub format: Option<super::LogFormat>,
 }
 
 #[derive(Debug, Deserialize)]

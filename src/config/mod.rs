@@ -134,6 +134,7 @@ pub struct Config {
     pub report: ReportConfig,
     pub limits: LimitsConfig,
     pub assertion: AssertionConfig,
+    pub log: LogConfig,
     /// Sorted: longest path prefix first, then host-specific before
     /// host-less, so the first match is the most specific.
     pub routes: Vec<Route>,
@@ -201,6 +202,35 @@ pub enum StoreLocation {
     File(PathBuf),
     /// A Redis URL (`redis://`, `rediss://`), with an optional key prefix.
     Redis { url: String, prefix: String },
+}
+
+/// Where log lines go is stderr; this says which and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, or per target `debug,pingora=info`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// The default filter: our lines at info, pingora's only when they matter.
+pub const DEFAULT_LOG_LEVEL: &str = "info,pingora=warn,pingora_core=warn,pingora_proxy=warn";
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: DEFAULT_LOG_LEVEL.to_string(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `text` for people and journald, `json` for log pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,6 +434,7 @@ impl Config {
             }
         }
         let assertion = validate_assertion(input.assertion)?;
+        let log = validate_log(input.log)?;
         routes.sort_by(|a, b| {
             b.path
                 .len()
@@ -447,6 +478,7 @@ impl Config {
                     .map_or(Duration::from_secs(300), |d| d.0),
             },
             assertion,
+            log,
             limits: {
                 let defaults = LimitsConfig::default();
                 let l = input.limits;
@@ -536,6 +568,30 @@ fn validate_assertion(input: input::AssertionInput) -> Result<AssertionConfig, C
     Ok(AssertionConfig {
         issuer,
         rotate_every,
+    })
+}
+
+fn validate_log(input: input::LogInput) -> Result<LogConfig, ConfigError> {
+    let defaults = LogConfig::default();
+    let level = match input.level {
+        None => defaults.level,
+        Some(level) => {
+            tracing_subscriber::EnvFilter::builder()
+                .parse(&level)
+                .map_err(|e| {
+                    invalid(
+                        "log.level",
+                        format!(
+                            "{level:?} is not a log filter like `info` or `debug,pingora=info`: {e}"
+                        ),
+                    )
+                })?;
+            level
+        }
+    };
+    Ok(LogConfig {
+        level,
+        format: input.format.unwrap_or(defaults.format),
     })
 }
 

@@ -297,3 +297,26 @@ fn login_methods_default_to_all_and_must_keep_the_transfer() {
     let e = err(&with_login("  wallet_challenge_ttl: 0s\n"));
     assert!(e.contains("login.wallet_challenge_ttl"), "{e}");
 }
+
+#[test]
+fn log_level_and_format() {
+    let route = "  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n";
+    let config = Config::from_yaml(&minimal(route), Path::new(".")).unwrap();
+    assert_eq!(config.log, LogConfig::default());
+    assert_eq!(config.log.format, LogFormat::Text);
+
+    let text = format!(
+        "{}log: {{level: \"debug,pingora=info\", format: json}}\n",
+        minimal(route)
+    );
+    let config = Config::from_yaml(&text, Path::new(".")).unwrap();
+    assert_eq!(config.log.level, "debug,pingora=info");
+    assert_eq!(config.log.format, LogFormat::Json);
+
+    let e = err(&format!("{}log: {{level: \"info,=[[\"}}\n", minimal(route)));
+    assert!(e.contains("log.level"), "{e}");
+    let e = err(&format!("{}log: {{format: xml}}\n", minimal(route)));
+    assert!(e.contains("xml") && e.contains("line"), "{e}");
+    let e = err(&format!("{}log: {{colour: true}}\n", minimal(route)));
+    assert!(e.contains("colour"), "{e}");
+}

@@ -29,7 +29,7 @@ use super::hotsign;
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
 use super::{GatewayState, wants_html};
-use crate::auth::sessions::{LiveSession, SessionError};
+use crate::auth::sessions::{ChallengeChange, LiveSession, SessionError};
 use crate::store::{SessionRecord, UnixTime, now_unix};
 
 /// The pages' static files: (path, content type, body). Scripts must be
@@ -237,8 +237,15 @@ pub(super) async fn live_session(
         .await
     {
         Ok(live) => {
+            match live.challenge {
+                ChallengeChange::Kept => {}
+                ChallengeChange::Issued => state.metrics.challenges_issued.inc(),
+                ChallengeChange::RenewedExpired => {
+                    state.metrics.challenges_issued.inc();
+                    state.metrics.challenges_expired.inc();
+                }
+            }
             if live.is_new {
-                state.metrics.challenges_issued.inc();
                 tracing::info!(
                     target: "steemgate::audit",
                     session = %live.key.log_id(),

@@ -13,6 +13,7 @@
 pub mod embedded;
 pub mod memory;
 pub mod redis;
+pub mod timed;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
