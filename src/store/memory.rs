@@ -14,13 +14,13 @@
 //!   the pending session is kept alive at least as long;
 //! - claims are atomic: the first matching transfer wins.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
-    StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, challenge_keep_until,
-    now_unix,
+    ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS,
+    WalletChallenge, challenge_keep_until, now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -36,7 +36,17 @@ struct State {
     sessions: HashMap<SessionKey, SessionRecord>,
     challenges: HashMap<String, StoredChallenge>,
     wallet_challenges: HashMap<SessionKey, WalletChallenge>,
+    /// By (expiration, session, txid): the order the follower settles them.
+    pending: BTreeMap<(UnixTime, String, String), PendingConfirmation>,
     cursor: Option<u64>,
+}
+
+fn pending_order(pending: &PendingConfirmation) -> (UnixTime, String, String) {
+    (
+        pending.expiration,
+        pending.key.as_str().to_string(),
+        pending.proof.txid.clone(),
+    )
 }
 
 /// The in-memory store. Cheap to create; share it as `Arc<MemoryStore>`.
@@ -260,6 +270,33 @@ impl Store for MemoryStore {
         session.login = None;
         session.revoked_reason = Some(reason.to_string());
         Ok(true)
+    }
+
+    async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        self.lock()?
+            .pending
+            .insert(pending_order(pending), pending.clone());
+        Ok(())
+    }
+
+    async fn due_pending_confirmations(
+        &self,
+        time: UnixTime,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingConfirmation>> {
+        Ok(self
+            .lock()?
+            .pending
+            .values()
+            .take_while(|pending| pending.expiration < time)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        self.lock()?.pending.remove(&pending_order(pending));
+        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ use steemgate::chain::crypto::Transaction;
 use steemgate::chain::crypto::keys::public_key_of;
 use steemgate::chain::crypto::signature::sign_compact;
 
-use super::gateway::Stack;
+use super::gateway::{Stack, TestDevnet};
 
 /// An account's keys, as a wallet holds them.
 pub struct Wallet {
@@ -44,8 +44,13 @@ impl Wallet {
     }
 }
 
-/// Publishes `account`'s keys on the devnet; `extra` overrides fields.
+/// Publishes `account`'s keys on the stack's devnet; `extra` overrides fields.
 pub fn set_keys(stack: &Stack, account: &str, wallet: &Wallet, extra: Value) {
+    set_keys_on(&stack.devnet, account, wallet, extra);
+}
+
+/// [`set_keys`] on any in-test devnet.
+pub fn set_keys_on(devnet: &TestDevnet, account: &str, wallet: &Wallet, extra: Value) {
     let mut params = json!({
         "account": account,
         "posting": [stm(&wallet.posting)],
@@ -55,7 +60,7 @@ pub fn set_keys(stack: &Stack, account: &str, wallet: &Wallet, extra: Value) {
     if let (Value::Object(params), Value::Object(extra)) = (&mut params, extra) {
         params.extend(extra);
     }
-    stack.devnet.rpc("devnet.set_keys", params);
+    devnet.rpc("devnet.set_keys", params);
 }
 
 /// Signs `text` as `requestSignBuffer` does: 130 hex characters.
