@@ -58,8 +58,11 @@ fn main() {
         eprintln!("UPSTREAM must be an address like 127.0.0.1:8080 and THREADS a number");
         std::process::exit(2);
     };
+    // BARE_WORK_STEALING=0 tries pingora's per-thread runtimes instead.
+    let work_stealing = std::env::var("BARE_WORK_STEALING").map_or(true, |v| v != "0");
     let conf = ServerConf {
         threads,
+        work_stealing,
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()

@@ -15,133 +15,17 @@
 
 mod support;
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use headless_chrome::protocol::cdp::{Emulation, Network, Page};
-use headless_chrome::{Browser, LaunchOptions, Tab};
+use headless_chrome::Tab;
+use headless_chrome::protocol::cdp::{Emulation, Page};
 use serde_json::{Value, json};
+use support::browser::{
+    Chromium, STEP, assert_only_loopback, echoed, eval, inject_on_new_document, location,
+    record_requests, wait_for,
+};
 use support::gateway::{GATE, Stack, upstream_saw};
-
-/// Longest any single browser step may take before the test fails.
-const STEP: Duration = Duration::from_secs(30);
-
-/// A headless Chromium with a fresh profile; both go away on drop.
-struct Chromium {
-    browser: Browser,
-    _profile: tempfile::TempDir,
-}
-
-impl Chromium {
-    fn launch() -> Option<Self> {
-        let path = support::system_binary("chromium")?;
-        let profile = tempfile::tempdir().unwrap();
-        let args: Vec<&OsStr> = [
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-features=Translate,MediaRouter,OptimizationHints",
-        ]
-        .iter()
-        .map(OsStr::new)
-        .collect();
-        let options = LaunchOptions {
-            path: Some(path),
-            headless: true,
-            sandbox: false,
-            user_data_dir: Some(profile.path().to_path_buf()),
-            window_size: Some((1280, 900)),
-            idle_browser_timeout: Duration::from_secs(300),
-            args,
-            ..LaunchOptions::default()
-        };
-        let browser = Browser::new(options).expect("launch chromium");
-        Some(Self {
-            browser,
-            _profile: profile,
-        })
-    }
-
-    fn tab(&self) -> Arc<Tab> {
-        let tab = self.browser.new_tab().expect("new tab");
-        tab.set_default_timeout(STEP);
-        tab
-    }
-}
-
-/// Evaluates `expression` (awaiting a promise) and returns its JSON value.
-fn eval(tab: &Tab, expression: &str) -> Value {
-    tab.evaluate(expression, true)
-        .unwrap_or_else(|e| panic!("evaluate {expression}: {e}"))
-        .value
-        .unwrap_or(Value::Null)
-}
-
-/// Polls `expression` until it is `true` (navigations in between are fine).
-fn wait_for(tab: &Tab, expression: &str, timeout: Duration) -> bool {
-    support::wait_until(timeout, || {
-        tab.evaluate(expression, false)
-            .ok()
-            .and_then(|o| o.value)
-            .is_some_and(|v| v == json!(true))
-    })
-}
-
-fn location(tab: &Tab) -> String {
-    eval(tab, "location.pathname + location.search")
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Records the URL of every request the tab makes.
-fn record_requests(tab: &Tab) -> Arc<Mutex<Vec<String>>> {
-    let urls = Arc::new(Mutex::new(Vec::new()));
-    let sink = urls.clone();
-    tab.add_event_listener(Arc::new(
-        move |event: &headless_chrome::protocol::cdp::types::Event| {
-            if let headless_chrome::protocol::cdp::types::Event::NetworkRequestWillBeSent(sent) =
-                event
-            {
-                sink.lock().unwrap().push(sent.params.request.url.clone());
-            }
-        },
-    ))
-    .expect("listen to network events");
-    tab.call_method(Network::Enable {
-        max_total_buffer_size: None,
-        max_resource_buffer_size: None,
-        max_post_data_size: None,
-        report_direct_socket_traffic: None,
-        enable_durable_messages: None,
-    })
-    .expect("Network.enable");
-    urls
-}
-
-fn assert_only_loopback(urls: &Mutex<Vec<String>>, stack: &Stack) {
-    let urls = urls.lock().unwrap();
-    assert!(!urls.is_empty(), "no request was recorded");
-    let ours = format!("http://{}/", stack.addr());
-    for url in urls.iter() {
-        assert!(
-            url.starts_with(&ours),
-            "the page requested {url}, not the gateway {ours}"
-        );
-    }
-}
-
-/// The echo upstream's answer as the browser shows it.
-fn echoed(tab: &Tab) -> Value {
-    let text = eval(tab, "document.body.innerText");
-    serde_json::from_str(text.as_str().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("the upstream page is not the echo JSON ({e}): {text}"))
-}
 
 fn memo_on_page(tab: &Tab) -> String {
     let memo = eval(tab, "document.getElementById('memo').textContent.trim()");
@@ -321,13 +205,7 @@ fn the_keychain_button_requests_exactly_the_login_transfer() {
     let stack = Stack::start_with(|config| format!("site_name: \"Example Forum\"\n{config}"));
     let tab = chromium.tab();
     let requests = record_requests(&tab);
-    tab.call_method(Page::AddScriptToEvaluateOnNewDocument {
-        source: KEYCHAIN_STUB.to_string(),
-        world_name: None,
-        include_command_line_api: None,
-        run_immediately: None,
-    })
-    .expect("inject the Keychain stub");
+    inject_on_new_document(&tab, KEYCHAIN_STUB);
     let target = format!("http://{}/app/keychain", stack.addr());
     tab.navigate_to(&target)
         .unwrap()

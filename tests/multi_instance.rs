@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use steemgate::auth::cookie::CookieCodec;
 use steemgate::store::Store;
 use steemgate::store::redis::RedisStore;
@@ -22,6 +22,7 @@ use support::gateway::{
     post, start_login_at, test_config_with_store, upstream_saw, wait_logged_in_at,
 };
 use support::redis_server::RedisServer;
+use support::wallet::{Wallet, set_keys_on, sign_transaction};
 use support::{free_addr, wait_until};
 
 /// Two gateways on one Redis and one devnet.
@@ -395,4 +396,95 @@ fn steady_state_requests_do_not_read_redis() {
         Some(vec!["alice".to_string()])
     );
     assert!(reads(&redis_calls(&pair.redis)) > reads(&after));
+}
+
+/// A JSON POST to instance `addr` with the session cookie.
+fn post_json(addr: SocketAddr, path: &str, cookie: &str, body: &Value) -> Response {
+    post(
+        addr,
+        path,
+        &[
+            &format!("Cookie: {cookie}"),
+            "Content-Type: application/json",
+            "Accept: application/json",
+        ],
+        &body.to_string(),
+    )
+}
+
+#[test]
+fn an_instant_login_is_revoked_by_the_follower_when_its_verifier_died() {
+    let Some(mut pair) = Pair::start(&[], "") else {
+        return;
+    };
+    let mut holders = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            holders = pair.lease_holders();
+            holders.len() == 1
+        }),
+        "nobody follows the chain"
+    );
+    // The instance that does NOT follow verifies the login, then dies.
+    let follower = holders[0];
+    let verifier = 1 - follower;
+    let alice = Wallet::new("alice");
+    set_keys_on(&pair.devnet, "alice", &alice, json!({}));
+    // The broadcast is accepted but never included: it can only expire.
+    pair.devnet
+        .rpc("devnet.drop_broadcasts", json!({"drop": true}));
+
+    let (cookie, _) = start_login_at(pair.addr(verifier));
+    let issued = post_json(
+        pair.addr(verifier),
+        "/.steemgate/challenge",
+        &cookie,
+        &json!({"account": "alice", "method": "signed_transfer"}),
+    );
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let signed = sign_transaction(&alice.active, &issued.json()["transaction"]);
+    let verified = post_json(
+        pair.addr(verifier),
+        "/.steemgate/verify",
+        &cookie,
+        &json!({"transaction": signed}),
+    );
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert_eq!(verified.json()["authenticated"], json!(true));
+    assert_eq!(
+        forwarded_account(&app(pair.addr(follower), &cookie, "application/json")),
+        Some(vec!["alice".to_string()]),
+        "the login is shared through Redis"
+    );
+    pair.gateways[verifier].stop(); // SIGKILL: its own watcher dies with it
+
+    // A block dated after the transaction's expiration: the transfer can no
+    // longer land, and the follower settles the login recorded in Redis.
+    let later = steemgate::chain::devnet::format_chain_time(steemgate::store::now_unix() + 3600);
+    pair.devnet
+        .rpc("devnet.produce_block", json!({"timestamp": later}));
+    let status = |pair: &Pair| {
+        get(
+            pair.addr(follower),
+            "/.steemgate/status",
+            &["Accept: application/json", &format!("Cookie: {cookie}")],
+        )
+        .json()
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || status(&pair)["authenticated"]
+            == json!(false)),
+        "the surviving follower never revoked the login"
+    );
+    assert!(
+        status(&pair)["revoked_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("did not reach the chain")),
+        "{}",
+        status(&pair)
+    );
+    assert_eq!(
+        app(pair.addr(follower), &cookie, "application/json").status,
+        401
+    );
 }

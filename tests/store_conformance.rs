@@ -14,8 +14,8 @@ use steemgate::store::embedded::EmbeddedStore;
 use steemgate::store::redis::RedisStore;
 use steemgate::store::timed::TimedStore;
 use steemgate::store::{
-    Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, UnixTime, WalletChallenge,
-    now_unix,
+    Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord, Store,
+    UnixTime, WalletChallenge, now_unix,
 };
 use support::redis_server::RedisServer;
 
@@ -108,6 +108,7 @@ macro_rules! suite {
                 concurrent_wallet_takes_have_one_winner,
                 wallet_login_and_revocation,
                 a_claim_confirms_a_wallet_login,
+                pending_confirmations_come_due_in_expiration_order,
             );
         }
     };
@@ -361,6 +362,58 @@ async fn a_claim_confirms_a_wallet_login(h: &Harness) {
             .account
             .as_deref(),
         Some("alice")
+    );
+}
+
+fn pending_confirmation(name: &str, txid: &str, expiration: UnixTime) -> PendingConfirmation {
+    PendingConfirmation {
+        key: key(name),
+        proof: unconfirmed(txid),
+        expiration,
+    }
+}
+
+async fn pending_confirmations_come_due_in_expiration_order(h: &Harness) {
+    let now = now_unix();
+    let late = pending_confirmation("pending-late", "tx-late", now + 30);
+    let early = pending_confirmation("pending-early", "tx-early", now + 10);
+    let middle = pending_confirmation("pending-middle", "tx-middle", now + 20);
+    let twin = pending_confirmation("pending-twin", "tx-twin", now + 20);
+    for pending in [&late, &early, &middle, &twin, &early] {
+        h.first.add_pending_confirmation(pending).await.unwrap();
+    }
+    // Due means expired strictly before the given time.
+    assert_eq!(
+        h.second
+            .due_pending_confirmations(now + 10, 10)
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let due = h
+        .second
+        .due_pending_confirmations(now + 21, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 3, "{due:?}");
+    assert_eq!(due[0], early, "earliest first, recorded once");
+    assert!(due.contains(&middle) && due.contains(&twin), "{due:?}");
+    assert_eq!(
+        h.second
+            .due_pending_confirmations(now + 100, 1)
+            .await
+            .unwrap(),
+        vec![early.clone()]
+    );
+    h.second.remove_pending_confirmation(&early).await.unwrap();
+    h.second.remove_pending_confirmation(&early).await.unwrap();
+    h.first.remove_pending_confirmation(&twin).await.unwrap();
+    assert_eq!(
+        h.first
+            .due_pending_confirmations(now + 100, 10)
+            .await
+            .unwrap(),
+        vec![middle, late]
     );
 }
 

@@ -7,54 +7,10 @@ mod support;
 
 use std::net::SocketAddr;
 
-use k256::ecdsa::SigningKey;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use steemgate::chain::ChainName;
 use steemgate::chain::crypto::Transaction;
-use steemgate::chain::crypto::keys::public_key_of;
-use steemgate::chain::crypto::signature::sign_compact;
 use support::gateway::{GATE, Response, Stack, get, raw_request, upstream_saw};
-
-/// A simulated Keychain: the account's keys, derived from a label.
-struct Wallet {
-    posting: SigningKey,
-    active: SigningKey,
-    memo: SigningKey,
-}
-
-fn key_from(label: &str) -> SigningKey {
-    let seed: [u8; 32] = Sha256::digest(label.as_bytes()).into();
-    SigningKey::from_slice(&seed).unwrap()
-}
-
-fn stm(key: &SigningKey) -> String {
-    public_key_of(key).unwrap().to_string()
-}
-
-impl Wallet {
-    fn new(label: &str) -> Self {
-        Self {
-            posting: key_from(&format!("{label}/posting")),
-            active: key_from(&format!("{label}/active")),
-            memo: key_from(&format!("{label}/memo")),
-        }
-    }
-}
-
-/// Publishes `account`'s keys on the devnet; `extra` overrides fields.
-fn set_keys(stack: &Stack, account: &str, wallet: &Wallet, extra: Value) {
-    let mut params = json!({
-        "account": account,
-        "posting": [stm(&wallet.posting)],
-        "active": [stm(&wallet.active)],
-        "memo": stm(&wallet.memo),
-    });
-    if let (Value::Object(params), Value::Object(extra)) = (&mut params, extra) {
-        params.extend(extra);
-    }
-    stack.devnet.rpc("devnet.set_keys", params);
-}
+use support::wallet::{Wallet, key_from, set_keys, sign_text, sign_transaction};
 
 /// A JSON POST with an optional Host override and cookie.
 fn post_json(
@@ -89,19 +45,6 @@ fn challenge(stack: &Stack, cookie: Option<&str>, account: &str, method: &str) -
         .or_else(|| cookie.map(str::to_string))
         .expect("a session cookie");
     (cookie, response.json())
-}
-
-fn sign_text(key: &SigningKey, text: &str) -> String {
-    let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
-    hex::encode(sign_compact(key, &digest))
-}
-
-/// Signs a transaction as `requestSignTx` does and returns the signed JSON.
-fn sign_transaction(key: &SigningKey, transaction: &Value) -> Value {
-    let mut tx: Transaction = serde_json::from_value(transaction.clone()).unwrap();
-    let digest = tx.digest(ChainName::Steem).unwrap();
-    tx.signatures.push(hex::encode(sign_compact(key, &digest)));
-    serde_json::to_value(&tx).unwrap()
 }
 
 fn verify(stack: &Stack, cookie: &str, body: &Value) -> Response {

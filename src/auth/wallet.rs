@@ -19,9 +19,13 @@
 //!    `key_auths` count (see [`crate::chain::crypto::authority`]).
 //! 3. A signed transfer logs the session in at once and is broadcast; the
 //!    block follower then claims its memo like any memo transfer (which
-//!    replaces the login proof). [`confirm_or_revoke`] undoes the login if
-//!    the follower processes a block past the transaction's expiration
-//!    while the proof is still the unconfirmed one.
+//!    replaces the login proof). The login is undone if the follower
+//!    processes a block past the transaction's expiration while the proof
+//!    is still the unconfirmed one: [`settle_pending_confirmations`], run
+//!    by whichever instance follows the chain, from a
+//!    [`PendingConfirmation`] recorded in the store before the login (so it
+//!    survives the verifying instance), and [`confirm_or_revoke`], a task
+//!    in the verifying instance that also keeps its session cache right.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,14 +158,8 @@ impl Issued {
     }
 }
 
-/// A logged-in signed transfer, waiting for the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingConfirmation {
-    pub key: SessionKey,
-    pub proof: LoginProof,
-    /// The transaction's expiration (chain time).
-    pub expiration: UnixTime,
-}
+/// A logged-in signed transfer, waiting for the chain (kept in the store).
+pub use crate::store::PendingConfirmation;
 
 /// The outcome of a successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -451,14 +449,18 @@ impl WalletLogins {
             block_num: 0,
             block_time: 0,
         };
-        self.log_in(key, &stored.account, &proof, now).await?;
-        let mut broadcast = ours.clone();
-        broadcast.signatures = theirs.signatures.clone();
         let pending = PendingConfirmation {
             key: key.clone(),
             proof: proof.clone(),
             expiration: UnixTime::from(ours.expiration.unix_seconds()),
         };
+        // Recorded before the login, so that whichever instance follows the
+        // chain revokes it if the transfer never lands, even if this one
+        // dies right after (see `settle_pending_confirmations`).
+        self.store.add_pending_confirmation(&pending).await?;
+        self.log_in(key, &stored.account, &proof, now).await?;
+        let mut broadcast = ours.clone();
+        broadcast.signatures = theirs.signatures.clone();
         match self
             .chain
             .call("condenser_api.broadcast_transaction", json!([broadcast]))
@@ -568,6 +570,10 @@ pub const NEVER_LANDED: &str =
 /// processed a block past the transaction's expiration (chain time), in
 /// which case the login is revoked with [`NEVER_LANDED`]. Without any
 /// follower progress it revokes [`CONFIRM_FAILSAFE_SECS`] after expiration.
+///
+/// This task lives in the verifying instance and keeps its session cache
+/// right; the durable guarantee is [`settle_pending_confirmations`], run by
+/// whichever instance follows the chain, from the record in the store.
 pub async fn confirm_or_revoke(
     store: SharedStore,
     status: ChainStatusHandle,
@@ -580,7 +586,12 @@ pub async fn confirm_or_revoke(
         ticker.tick().await;
         match store.get_session(&pending.key).await {
             Ok(Some(record)) if record.login.as_ref() == Some(&pending.proof) => {}
-            Ok(_) => return,
+            Ok(_) => {
+                // Confirmed, ended, or revoked by the follower of another
+                // instance: this instance's cache must not keep the login.
+                cache.evict(&pending.key);
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check an instant login; retrying");
                 continue;
@@ -609,6 +620,46 @@ pub async fn confirm_or_revoke(
                 return;
             }
             Err(e) => tracing::warn!(error = %e, "cannot revoke an instant login; retrying"),
+        }
+    }
+}
+
+/// Most pending confirmations settled per follower round.
+const SETTLE_BATCH: usize = 100;
+
+/// Settles the recorded instant logins whose transaction expired before
+/// `processed_time` (the timestamp of the last block the follower
+/// processed): a login whose proof is still the unconfirmed one is revoked
+/// with [`NEVER_LANDED`] (the transfer can no longer land); a confirmed or
+/// ended one is left alone. Either way the record is forgotten. Without
+/// chain progress a record is settled [`CONFIRM_FAILSAFE_SECS`] (wall
+/// clock) after its expiration. Returns how many logins were revoked.
+pub async fn settle_pending_confirmations(
+    store: &SharedStore,
+    processed_time: UnixTime,
+    now: UnixTime,
+) -> Result<u64, StoreError> {
+    let time = processed_time.max(now.saturating_sub(CONFIRM_FAILSAFE_SECS));
+    let mut revoked = 0;
+    loop {
+        let due = store.due_pending_confirmations(time, SETTLE_BATCH).await?;
+        for pending in &due {
+            if store
+                .revoke_login(&pending.key, &pending.proof, NEVER_LANDED)
+                .await?
+            {
+                revoked += 1;
+                tracing::info!(
+                    target: "steemgate::audit",
+                    session = %pending.key.log_id(),
+                    txid = %pending.proof.txid,
+                    "instant login revoked: the transfer never landed"
+                );
+            }
+            store.remove_pending_confirmation(pending).await?;
+        }
+        if due.len() < SETTLE_BATCH {
+            return Ok(revoked);
         }
     }
 }

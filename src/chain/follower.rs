@@ -19,6 +19,7 @@ use super::block::{Block, TransferOp};
 use super::rpc::{MAX_BATCH, RpcClient};
 use super::{AccountName, ChainName, Confirm, RpcError};
 use crate::auth::challenge::canonical_memo;
+use crate::auth::wallet::settle_pending_confirmations;
 use crate::store::{Claim, ClaimOutcome, SessionKey, SharedStore, StoreError, UnixTime, now_unix};
 
 /// Block interval of both chains.
@@ -214,6 +215,8 @@ pub struct PollReport {
     pub target: u64,
     /// The last processed block after the round.
     pub cursor: u64,
+    /// Instant logins revoked because their transfer can no longer land.
+    pub revoked: u64,
 }
 
 /// Follows the chain and logs visitors in. Run with [`Follower::run`].
@@ -253,8 +256,24 @@ impl Follower {
     }
 
     /// One round: read the head, then process every new block up to the
-    /// target (head or last irreversible block) in order.
+    /// target (head or last irreversible block) in order, then settle the
+    /// instant logins whose transaction expired before the last processed
+    /// block (see [`settle_pending_confirmations`]): the follower, not the
+    /// instance that verified them, so that they are settled even if that
+    /// instance died.
     pub async fn poll_once(&self) -> Result<PollReport, FollowerError> {
+        let mut report = self.follow_blocks().await?;
+        let processed_time = self.status.snapshot().processed_time;
+        match settle_pending_confirmations(&self.store, processed_time, now_unix()).await {
+            Ok(revoked) => report.revoked = revoked,
+            // The blocks are processed; the records stay for the next round.
+            Err(e) => tracing::warn!(error = %e, "cannot settle pending instant logins"),
+        }
+        Ok(report)
+    }
+
+    /// Processes every new block up to the target.
+    async fn follow_blocks(&self) -> Result<PollReport, FollowerError> {
         let props = self.rpc.global_properties().await?;
         self.status
             .record_head(props.head_block_number, props.head_block_time, now_unix());

@@ -22,9 +22,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
-    StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, challenge_keep_until,
-    now_unix,
+    ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS,
+    WalletChallenge, challenge_keep_until, now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -34,6 +34,9 @@ const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const CHALLENGES: TableDefinition<&str, &[u8]> = TableDefinition::new("challenges");
 /// Session key → JSON [`WalletChallenge`] (one per session).
 const WALLET_CHALLENGES: TableDefinition<&str, &[u8]> = TableDefinition::new("wallet_challenges");
+/// `{expiration:020} {session key} {txid}` → JSON [`PendingConfirmation`]:
+/// the zero-padded expiration first, so a range scan finds the due ones.
+const PENDING: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_confirmations");
 /// Small named values such as the chain cursor.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CURSOR_KEY: &str = "cursor";
@@ -141,6 +144,8 @@ impl EmbeddedStore {
             .map_err(|e| self.error("open meta", e))?;
         txn.open_table(WALLET_CHALLENGES)
             .map_err(|e| self.error("open wallet challenges", e))?;
+        txn.open_table(PENDING)
+            .map_err(|e| self.error("open pending confirmations", e))?;
         txn.commit().map_err(|e| self.error("commit", e))
     }
 
@@ -164,6 +169,16 @@ impl EmbeddedStore {
 
 fn error_at(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::new(format!("{} ({what}): {e}", path.display()))
+}
+
+/// The [`PENDING`] key of `pending`.
+fn pending_key(pending: &PendingConfirmation) -> String {
+    format!(
+        "{:020} {} {}",
+        pending.expiration,
+        pending.key.as_str(),
+        pending.proof.txid
+    )
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(path: &Path, what: &str, bytes: &[u8]) -> StoreResult<T> {
@@ -639,6 +654,73 @@ impl Store for EmbeddedStore {
             session.login = None;
             session.revoked_reason = Some(reason);
             true
+        })
+        .await
+    }
+
+    async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        let key = pending_key(pending);
+        let bytes = encode(&self.path, pending)?;
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            {
+                let mut table = txn
+                    .open_table(PENDING)
+                    .map_err(|e| error_at(path, "open pending confirmations", e))?;
+                table
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(|e| error_at(path, "put pending confirmation", e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))
+        })
+        .await
+    }
+
+    async fn due_pending_confirmations(
+        &self,
+        time: UnixTime,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingConfirmation>> {
+        // Every key of an expiration before `time` sorts before this one.
+        let end = format!("{time:020}");
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| error_at(path, "begin read", e))?;
+            let table = txn
+                .open_table(PENDING)
+                .map_err(|e| error_at(path, "open pending confirmations", e))?;
+            let mut due = Vec::new();
+            for entry in table
+                .range::<&str>(..end.as_str())
+                .map_err(|e| error_at(path, "scan pending confirmations", e))?
+                .take(limit)
+            {
+                let (_, raw) = entry.map_err(|e| error_at(path, "read pending confirmation", e))?;
+                due.push(decode(path, "pending confirmation", raw.value())?);
+            }
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        let key = pending_key(pending);
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            {
+                let mut table = txn
+                    .open_table(PENDING)
+                    .map_err(|e| error_at(path, "open pending confirmations", e))?;
+                table
+                    .remove(key.as_str())
+                    .map_err(|e| error_at(path, "remove pending confirmation", e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))
         })
         .await
     }

@@ -14,13 +14,13 @@
 //!   the pending session is kept alive at least as long;
 //! - claims are atomic: the first matching transfer wins.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    ChallengeRecord, Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError,
-    StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, challenge_keep_until,
-    now_unix,
+    ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS,
+    WalletChallenge, challenge_keep_until, now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -36,9 +36,19 @@ struct State {
     sessions: HashMap<SessionKey, SessionRecord>,
     challenges: HashMap<String, StoredChallenge>,
     wallet_challenges: HashMap<SessionKey, WalletChallenge>,
+    /// By (expiration, session, txid): the order the follower settles them.
+    pending: BTreeMap<(UnixTime, String, String), PendingConfirmation>,
     cursor: Option<u64>,
     /// Named values ([`Store::get_value`]).
     values: HashMap<String, String>,
+}
+
+fn pending_order(pending: &PendingConfirmation) -> (UnixTime, String, String) {
+    (
+        pending.expiration,
+        pending.key.as_str().to_string(),
+        pending.proof.txid.clone(),
+    )
 }
 
 /// The in-memory store. Cheap to create; share it as `Arc<MemoryStore>`.
@@ -280,6 +290,33 @@ impl Store for MemoryStore {
         }
         state.values.insert(name.to_string(), value.to_string());
         Ok(true)
+    }
+
+    async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        self.lock()?
+            .pending
+            .insert(pending_order(pending), pending.clone());
+        Ok(())
+    }
+
+    async fn due_pending_confirmations(
+        &self,
+        time: UnixTime,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingConfirmation>> {
+        Ok(self
+            .lock()?
+            .pending
+            .values()
+            .take_while(|pending| pending.expiration < time)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        self.lock()?.pending.remove(&pending_order(pending));
+        Ok(())
     }
 }
 

@@ -142,6 +142,21 @@ pub struct WalletChallenge {
     pub expires_at: UnixTime,
 }
 
+/// An instant login (a verified, signed login transfer) waiting for the
+/// chain. Recorded in the store before the session is logged in, so that
+/// whichever instance follows the chain settles it (see
+/// [`Store::due_pending_confirmations`]) even if the verifying instance dies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingConfirmation {
+    pub key: SessionKey,
+    /// The unconfirmed proof the session was logged in with (its `txid` is
+    /// the transaction's id).
+    pub proof: LoginProof,
+    /// The transaction's expiration (chain time): no block after it can
+    /// include the transfer.
+    pub expiration: UnixTime,
+}
+
 /// A matching transfer, as the follower saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claim {
@@ -345,6 +360,29 @@ pub trait Store: Send + Sync + 'static {
         _reason: &str,
     ) -> StoreResult<bool> {
         Err(StoreError::new("this store does not support wallet logins"))
+    }
+
+    /// Records an instant login waiting for the chain, until
+    /// [`Store::remove_pending_confirmation`]. Recording the same one twice
+    /// keeps one.
+    async fn add_pending_confirmation(&self, _pending: &PendingConfirmation) -> StoreResult<()> {
+        Err(StoreError::new("this store does not support wallet logins"))
+    }
+
+    /// Up to `limit` recorded pending confirmations whose `expiration` is
+    /// before `time`, earliest expiration first. A store that cannot record
+    /// them holds none.
+    async fn due_pending_confirmations(
+        &self,
+        _time: UnixTime,
+        _limit: usize,
+    ) -> StoreResult<Vec<PendingConfirmation>> {
+        Ok(Vec::new())
+    }
+
+    /// Forgets one pending confirmation (absent is fine).
+    async fn remove_pending_confirmation(&self, _pending: &PendingConfirmation) -> StoreResult<()> {
+        Ok(())
     }
 }
 

@@ -41,8 +41,8 @@ use tokio::sync::{broadcast, watch};
 
 use super::challenge_keep_until;
 use super::{
-    Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, Store, StoreError, StoreResult,
-    UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, now_unix,
+    Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord, Store,
+    StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -249,6 +249,12 @@ impl RedisStore {
         format!("{}:w:{}", self.prefix, key.as_str())
     }
 
+    /// `{prefix}:pending`: a sorted set of JSON pending confirmations,
+    /// scored by expiration.
+    pub fn pending_key(&self) -> String {
+        format!("{}:pending", self.prefix)
+    }
+
     /// `{prefix}:cursor`.
     pub fn cursor_key(&self) -> String {
         format!("{}:cursor", self.prefix)
@@ -367,6 +373,14 @@ impl RedisStore {
 }
 
 /// The Redis expiry for a record expiring at `at`.
+/// A pending confirmation as its sorted-set member. Serde writes the
+/// fields in declaration order, so the same record always gives the same
+/// member (which `ZREM` relies on).
+fn encode_pending(pending: &PendingConfirmation) -> StoreResult<String> {
+    serde_json::to_string(pending)
+        .map_err(|e| StoreError::new(format!("encode pending confirmation: {e}")))
+}
+
 fn redis_expiry(at: UnixTime) -> i64 {
     i64::try_from(at.min(MAX_EXPIRY)).unwrap_or(i64::MAX)
 }
@@ -711,6 +725,62 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(done == 1)
+    }
+
+    async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        let member = encode_pending(pending)?;
+        let set = self.pending_key();
+        let expiration = pending.expiration;
+        self.run("add pending confirmation", |mut con| async move {
+            redis::cmd("ZADD")
+                .arg(&set)
+                .arg(expiration)
+                .arg(&member)
+                .query_async::<()>(&mut con)
+                .await
+        })
+        .await
+    }
+
+    async fn due_pending_confirmations(
+        &self,
+        time: UnixTime,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingConfirmation>> {
+        let set = self.pending_key();
+        let members: Vec<String> = self
+            .run("due pending confirmations", |mut con| async move {
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&set)
+                    .arg("-inf")
+                    .arg(format!("({time}"))
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit)
+                    .query_async(&mut con)
+                    .await
+            })
+            .await?;
+        members
+            .iter()
+            .map(|member| {
+                serde_json::from_str(member)
+                    .map_err(|e| StoreError::new(format!("undecodable pending confirmation: {e}")))
+            })
+            .collect()
+    }
+
+    async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        let member = encode_pending(pending)?;
+        let set = self.pending_key();
+        self.run("remove pending confirmation", |mut con| async move {
+            redis::cmd("ZREM")
+                .arg(&set)
+                .arg(&member)
+                .query_async::<()>(&mut con)
+                .await
+        })
+        .await
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<SessionKey>> {

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use prometheus::HistogramVec;
 
 use super::{
-    Claim, ClaimOutcome, LoginProof, SessionKey, SessionRecord, SharedStore, Store, StoreResult,
-    UnixTime, WalletChallenge,
+    Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord, SharedStore,
+    Store, StoreResult, UnixTime, WalletChallenge,
 };
 
 /// Wraps `inner`; every call is observed in `histogram` (labels:
@@ -174,5 +174,33 @@ impl Store for TimedStore {
     ) -> StoreResult<bool> {
         self.timed("revoke_login", self.inner.revoke_login(key, proof, reason))
             .await
+    }
+
+    async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        self.timed(
+            "add_pending_confirmation",
+            self.inner.add_pending_confirmation(pending),
+        )
+        .await
+    }
+
+    async fn due_pending_confirmations(
+        &self,
+        time: UnixTime,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingConfirmation>> {
+        self.timed(
+            "due_pending_confirmations",
+            self.inner.due_pending_confirmations(time, limit),
+        )
+        .await
+    }
+
+    async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
+        self.timed(
+            "remove_pending_confirmation",
+            self.inner.remove_pending_confirmation(pending),
+        )
+        .await
     }
 }

@@ -62,4 +62,6 @@ pub fn fixture(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()))
 }
 pub mod attack;
+pub mod browser;
 pub mod redis_server;
+pub mod wallet;
