@@ -20,7 +20,8 @@ targets=(cookie_decode chain_decode config_parse path_canonicalize)
 
 # Nightly if installed; otherwise stable with RUSTC_BOOTSTRAP (cargo-fuzz
 # needs nightly-only flags only for sanitizers, which we do not use).
-if rustup run nightly rustc --version >/dev/null 2>&1; then
+# FUZZ_TOOLCHAIN=stable forces the stable path (what a fresh CI machine has).
+if [[ "${FUZZ_TOOLCHAIN:-}" != stable ]] && rustup run nightly rustc --version >/dev/null 2>&1; then
     cargo_fuzz=(cargo +nightly fuzz)
 else
     echo "no nightly toolchain: using stable with RUSTC_BOOTSTRAP=1"

@@ -31,7 +31,8 @@ fn make_certificates(dir: &Path) -> String {
     ca.pem()
 }
 
-fn client(ca_pem: &str) -> reqwest::Client {
+/// A rustls client configuration trusting only `ca_pem`.
+fn tls_config(ca_pem: &str) -> rustls::ClientConfig {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
     use rustls::pki_types::CertificateDer;
@@ -39,9 +40,13 @@ fn client(ca_pem: &str) -> reqwest::Client {
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
     }
-    let tls = rustls::ClientConfig::builder()
+    rustls::ClientConfig::builder()
         .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_no_client_auth()
+}
+
+fn client(ca_pem: &str) -> reqwest::Client {
+    let tls = tls_config(ca_pem);
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(std::time::Duration::from_secs(20))
@@ -49,8 +54,9 @@ fn client(ca_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
-#[test]
-fn login_over_https_with_a_secure_host_cookie_and_https_forwarded_upstream() {
+/// A gateway serving HTTPS with a fresh CA; returns it with the CA (PEM)
+/// and the directory holding the files.
+fn tls_stack() -> (Stack, String, tempfile::TempDir) {
     let certs = tempfile::tempdir().unwrap();
     let ca = make_certificates(certs.path());
     let tls_line = format!(
@@ -61,6 +67,55 @@ fn login_over_https_with_a_secure_host_cookie_and_https_forwarded_upstream() {
     let stack = Stack::start_with(|config| {
         config.replacen("threads: 2\n", &format!("threads: 2\n{tls_line}"), 1)
     });
+    (stack, ca, certs)
+}
+
+/// The gateway speaks HTTP/1.1 only, over TLS too: a client offering h2
+/// first gets http/1.1 from ALPN, so the identity-header rules tested over
+/// HTTP/1 are the whole story; and spoofed identities sent over TLS are
+/// stripped like over plain TCP.
+#[test]
+fn tls_negotiates_http1_only_and_strips_spoofed_identities() {
+    use std::io::{Read, Write};
+    let (stack, ca, _certs) = tls_stack();
+    let mut config = tls_config(&ca);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let socket = std::net::TcpStream::connect(stack.addr()).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    let request = format!(
+        "GET /maybe/x HTTP/1.1\r\nHost: localhost:{}\r\nX-Steem-Account: mallory\r\n\
+         x-steem-account: mallory\r\nX_Steem_Account: mallory\r\nX.Steem.Account: mallory\r\n\
+         Connection: close, X-Steem-Account\r\n\r\n",
+        stack.addr().port()
+    );
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    // The gateway closes after the answer; rustls may report the close
+    // without a close_notify as an error once everything was read.
+    let _ = tls.read_to_end(&mut answer);
+    assert_ne!(
+        tls.conn.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "the gateway must not agree to HTTP/2"
+    );
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let echo: Value = serde_json::from_str(body).unwrap();
+    assert!(
+        upstream_saw(&echo, "x-steem-account").is_empty(),
+        "a spoofed identity reached the upstream over TLS: {echo}"
+    );
+}
+
+#[test]
+fn login_over_https_with_a_secure_host_cookie_and_https_forwarded_upstream() {
+    let (stack, ca, _certs) = tls_stack();
     let base = format!("https://127.0.0.1:{}", stack.addr().port());
     let http = client(&ca);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -18,7 +18,8 @@
 //! read starts the next request, bounded by the idle deadline until its first
 //! byte arrives (then *Headers* again). A `101 Switching Protocols` response
 //! makes it a *Tunnel* (WebSocket), never bounded again. The gateway serves
-//! HTTP/1 only (no h2c, no TLS on the listener), so the bytes seen are HTTP/1.
+//! HTTP/1 only (no h2c; on a TLS listener pingora hands over the decrypted
+//! stream and ALPN offers only http/1.1), so the bytes seen are HTTP/1.
 
 use std::pin::Pin;
 use std::sync::Arc;
