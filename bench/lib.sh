@@ -124,6 +124,26 @@ start_bg() {
     STARTED_PIDS+=("$LAST_PID")
 }
 
+# start_store embedded|redis: the gateway's store; for redis a private
+# redis-server without persistence. Sets STORE_URL (and REDIS_PORT).
+STORE_URL=""
+REDIS_PORT=""
+start_store() {
+    local i
+    if [[ "$1" == redis ]]; then
+        REDIS_PORT="$(free_port)"
+        start_bg redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
+            --appendonly no --daemonize no --dir "$WORK_DIR"
+        for ((i = 0; i < 100; i++)); do
+            redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        STORE_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    else
+        STORE_URL="file:$WORK_DIR/store"
+    fi
+}
+
 # Starts a devnet producing blocks only on request. Sets DEVNET_URL.
 DEVNET_URL=""
 start_devnet() {

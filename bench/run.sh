@@ -92,18 +92,7 @@ UPSTREAM_PID="$LAST_PID"
 wait_ok "$UPSTREAM_URL/"
 
 # 2. The store, the devnet and the gateway.
-if [[ "$STORE_KIND" == redis ]]; then
-    REDIS_PORT="$(free_port)"
-    start_bg redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
-        --appendonly no --daemonize no --dir "$WORK_DIR"
-    for ((i = 0; i < 100; i++)); do
-        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    STORE_URL="redis://127.0.0.1:$REDIS_PORT/0"
-else
-    STORE_URL="file:$WORK_DIR/store"
-fi
+start_store "$STORE_KIND"
 start_devnet
 start_gateway gateway "$STORE_URL" "$UPSTREAM_URL"
 GATE_PORT="${GATE_URL##*:}"

@@ -105,6 +105,19 @@ impl Pair {
             .collect()
     }
 
+    /// Waits (bounded) until some instance holds the follower lease; the holders.
+    fn wait_for_a_follower(&self) -> Vec<usize> {
+        let mut holders = Vec::new();
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                holders = self.lease_holders();
+                !holders.is_empty()
+            }),
+            "nobody follows the chain"
+        );
+        holders
+    }
+
     /// [`Pair::lease_holders`] when only instance `alive` still answers.
     fn lease_holders_alive(&self, alive: usize) -> Vec<usize> {
         (metric(self.admin(alive), "steemgate_follower_lease_held") == Some(1.0))
@@ -332,14 +345,7 @@ fn exactly_one_instance_follows_and_another_takes_over_when_it_dies() {
     let Some(mut pair) = Pair::start(&[], "") else {
         return;
     };
-    let mut holders = Vec::new();
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            holders = pair.lease_holders();
-            !holders.is_empty()
-        }),
-        "nobody follows the chain"
-    );
+    let holders = pair.wait_for_a_follower();
     // Over several follower rounds, always exactly one, and the same one.
     for _ in 0..10 {
         let now = pair.lease_holders();
@@ -417,14 +423,8 @@ fn an_instant_login_is_revoked_by_the_follower_when_its_verifier_died() {
     let Some(mut pair) = Pair::start(&[], "") else {
         return;
     };
-    let mut holders = Vec::new();
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            holders = pair.lease_holders();
-            holders.len() == 1
-        }),
-        "nobody follows the chain"
-    );
+    let holders = pair.wait_for_a_follower();
+    assert_eq!(holders.len(), 1, "exactly one follower");
     // The instance that does NOT follow verifies the login, then dies.
     let follower = holders[0];
     let verifier = 1 - follower;

@@ -215,23 +215,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
-        let key = key.clone();
+        let key = key.as_str().to_string();
         let bytes = encode(&self.path, record)?;
-        self.blocking(move |db, path| {
-            let txn = db
-                .begin_write()
-                .map_err(|e| error_at(path, "begin write", e))?;
-            {
-                let mut table = txn
-                    .open_table(SESSIONS)
-                    .map_err(|e| error_at(path, "open sessions", e))?;
-                table
-                    .insert(key.as_str(), bytes.as_slice())
-                    .map_err(|e| error_at(path, "put session", e))?;
-            }
-            txn.commit().map_err(|e| error_at(path, "commit", e))
-        })
-        .await
+        self.insert_one(SESSIONS, "open sessions", "put session", key, bytes)
+            .await
     }
 
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
@@ -561,22 +548,15 @@ impl Store for EmbeddedStore {
         key: &SessionKey,
         challenge: &WalletChallenge,
     ) -> StoreResult<()> {
-        let key = key.clone();
+        let key = key.as_str().to_string();
         let bytes = encode(&self.path, challenge)?;
-        self.blocking(move |db, path| {
-            let txn = db
-                .begin_write()
-                .map_err(|e| error_at(path, "begin write", e))?;
-            {
-                let mut table = txn
-                    .open_table(WALLET_CHALLENGES)
-                    .map_err(|e| error_at(path, "open wallet challenges", e))?;
-                table
-                    .insert(key.as_str(), bytes.as_slice())
-                    .map_err(|e| error_at(path, "put wallet challenge", e))?;
-            }
-            txn.commit().map_err(|e| error_at(path, "commit", e))
-        })
+        self.insert_one(
+            WALLET_CHALLENGES,
+            "open wallet challenges",
+            "put wallet challenge",
+            key,
+            bytes,
+        )
         .await
     }
 
@@ -661,20 +641,13 @@ impl Store for EmbeddedStore {
     async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
         let key = pending_key(pending);
         let bytes = encode(&self.path, pending)?;
-        self.blocking(move |db, path| {
-            let txn = db
-                .begin_write()
-                .map_err(|e| error_at(path, "begin write", e))?;
-            {
-                let mut table = txn
-                    .open_table(PENDING)
-                    .map_err(|e| error_at(path, "open pending confirmations", e))?;
-                table
-                    .insert(key.as_str(), bytes.as_slice())
-                    .map_err(|e| error_at(path, "put pending confirmation", e))?;
-            }
-            txn.commit().map_err(|e| error_at(path, "commit", e))
-        })
+        self.insert_one(
+            PENDING,
+            "open pending confirmations",
+            "put pending confirmation",
+            key,
+            bytes,
+        )
         .await
     }
 
@@ -727,6 +700,33 @@ impl Store for EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// Writes one encoded record under `key` in `table`, in its own durable
+    /// write transaction (the labels name the step in errors).
+    async fn insert_one(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        open_label: &'static str,
+        put_label: &'static str,
+        key: String,
+        bytes: Vec<u8>,
+    ) -> StoreResult<()> {
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            {
+                let mut table = txn
+                    .open_table(table)
+                    .map_err(|e| error_at(path, open_label, e))?;
+                table
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(|e| error_at(path, put_label, e))?;
+            }
+            txn.commit().map_err(|e| error_at(path, "commit", e))
+        })
+        .await
+    }
+
     /// Reads the live session `key`, lets `change` edit it and writes it
     /// back if `change` says so, all in one write transaction. Returns
     /// whether it was written (`false` also when the session is gone).
