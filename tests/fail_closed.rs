@@ -250,6 +250,8 @@ fn with_every_chain_node_down_sessions_still_work_and_ready_says_no() {
         &stack.dir.path().join("store"),
     );
     let gateway = GatewayProcess::start(&config, stack.dir.path(), addr, admin);
+    // The harness may have moved to fresh ports if these were taken.
+    let (addr, admin) = (gateway.addr, gateway.admin);
 
     // The existing session keeps working; the identity is the session's.
     let response = get(addr, "/", &[&format!("Cookie: {cookie}")]);

@@ -635,3 +635,26 @@ fn the_login_page_offers_wallet_links_a_local_qr_code_and_trust_text() {
         404
     );
 }
+
+/// The test harness itself: ports come from probe sockets that are closed
+/// before the gateway binds, so another test may take one first. The harness
+/// must then start the gateway on fresh ports, not fail the test.
+#[test]
+fn the_harness_moves_a_gateway_whose_port_was_taken() {
+    let stack = Stack::start();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let admin = support::free_addr();
+    let config = support::gateway::test_config(
+        addr,
+        admin,
+        &stack.devnet.url(),
+        stack.upstream.addr,
+        &stack.dir.path().join("second-store"),
+    );
+    let gateway = support::gateway::GatewayProcess::start(&config, stack.dir.path(), addr, admin);
+    assert_ne!(gateway.addr, addr, "started on the taken port?");
+    let response = get(gateway.addr, "/public/x", &[]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    drop(taken);
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{free_addr, wait_for_port};
+use super::{free_addr, wait_until};
 
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
 pub const GATE: &str = "gate-test";
@@ -304,6 +304,20 @@ impl TestDevnet {
     }
 }
 
+/// Whether an HTTP server answers a GET of `path` on `addr` within a second.
+fn answers_http(addr: SocketAddr, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
+}
+
 /// The real binary, killed on drop.
 pub struct GatewayProcess {
     pub addr: SocketAddr,
@@ -314,7 +328,36 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     /// Starts `steemgate run` with `config` (YAML) and waits for both listeners.
+    ///
+    /// The ports come from [`free_addr`], which closes its probe socket: in
+    /// the moment before the gateway binds, another test may take the same
+    /// port. When the gateway exits saying the address is in use, it is
+    /// started again on fresh ports (the config's addresses rewritten, and
+    /// `addr` / `admin` updated: use them, not the ones passed in). Any other
+    /// early exit fails with the gateway's log.
     pub fn start(config: &str, dir: &std::path::Path, addr: SocketAddr, admin: SocketAddr) -> Self {
+        let (mut config, mut addr, mut admin) = (config.to_string(), addr, admin);
+        for attempt in 1..=3 {
+            let mut gateway = Self::spawn(&config, dir, addr, admin);
+            match gateway.wait_listening() {
+                Ok(()) => return gateway,
+                Err(log) if log.contains("in use") && attempt < 3 => {
+                    gateway.stop();
+                    let (new_addr, new_admin) = (free_addr(), free_addr());
+                    // Quoted, as the test configs write them, so that no
+                    // longer port sharing the digits is touched.
+                    config = config
+                        .replace(&format!("\"{addr}\""), &format!("\"{new_addr}\""))
+                        .replace(&format!("\"{admin}\""), &format!("\"{new_admin}\""));
+                    (addr, admin) = (new_addr, new_admin);
+                }
+                Err(log) => panic!("gateway on {addr} did not start:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(config: &str, dir: &std::path::Path, addr: SocketAddr, admin: SocketAddr) -> Self {
         let config_path = dir.join(format!("steemgate-{}.yaml", addr.port()));
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.join(format!("gateway-{}.log", addr.port()))).unwrap();
@@ -327,21 +370,51 @@ impl GatewayProcess {
             .stderr(log)
             .spawn()
             .expect("start steemgate");
-        let gateway = Self {
+        Self {
             addr,
             admin,
             config_path,
             child: Some(child),
-        };
-        assert!(
-            wait_for_port(addr, Duration::from_secs(20)),
-            "gateway did not listen on {addr}"
-        );
-        assert!(
-            wait_for_port(admin, Duration::from_secs(20)),
-            "admin did not listen on {admin}"
-        );
-        gateway
+        }
+    }
+
+    /// Waits (bounded) until both listeners accept; on an early exit or a
+    /// timeout, the reason and the gateway's log.
+    fn wait_listening(&mut self) -> Result<(), String> {
+        let mut exited = None;
+        let mut port_taken = false;
+        let listening = wait_until(Duration::from_secs(30), || {
+            // pingora retries a taken port for 30 s; no need to wait for that.
+            if self.log().contains(" is in use") {
+                port_taken = true;
+                return true;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                exited = Some(status);
+                return true;
+            }
+            // An HTTP answer on both, not just an accepted connection: a
+            // socket someone else holds on the port accepts too.
+            answers_http(self.addr, "/.steemgate/harness-probe")
+                && answers_http(self.admin, "/health")
+        });
+        if port_taken {
+            return Err(format!("a port is in use:\n{}", self.log()));
+        }
+        match (exited, listening) {
+            (None, true) => Ok(()),
+            (Some(status), _) => Err(format!("exited ({status}):\n{}", self.log())),
+            (None, false) => Err(format!(
+                "{} or {} not listening after 30 s:\n{}",
+                self.addr,
+                self.admin,
+                self.log()
+            )),
+        }
     }
 
     /// The process id, while running.
