@@ -180,6 +180,16 @@ fn instance_id() -> String {
 }
 
 /// Binds a loopback listener for a built-in upstream.
+/// Fails at once when `listen` cannot be bound. pingora retries a taken
+/// port for 30 s and then stops its proxy thread while the process (admin
+/// listener, follower) keeps running: an operator would see a live process
+/// that never serves. The probe socket is closed before pingora binds.
+fn ensure_listen_address_free(listen: SocketAddr) -> anyhow::Result<()> {
+    TcpListener::bind(listen).map(drop).with_context(|| {
+        format!("cannot listen on {listen} (listen): is another process using it?")
+    })
+}
+
 fn bind_loopback() -> anyhow::Result<TcpListener> {
     TcpListener::bind("127.0.0.1:0").context("binding a loopback port for a built-in upstream")
 }
@@ -214,6 +224,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
 /// on success (pingora exits the process).
 pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    ensure_listen_address_free(config.listen)?;
     let metrics = Arc::new(Metrics::new());
     let store: SharedStore = Arc::new(crate::store::timed::TimedStore::new(
         open_store(&config)?,

@@ -658,3 +658,52 @@ fn the_harness_moves_a_gateway_whose_port_was_taken() {
     assert_eq!(response.status, 200, "{}", response.body);
     drop(taken);
 }
+
+/// pingora alone would retry a taken `listen` port for 30 s and then keep
+/// the process alive without a proxy; steemgate exits at once, naming it.
+#[test]
+fn a_taken_listen_port_makes_run_exit_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let config = support::gateway::test_config(
+        addr,
+        support::free_addr(),
+        "http://127.0.0.1:9",
+        support::free_addr(),
+        &dir.path().join("store"),
+    );
+    let config_path = dir.path().join("steemgate.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_steemgate"))
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    support::wait_until(std::time::Duration::from_secs(20), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("steemgate kept running on a taken port");
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains(&addr.to_string()) && stderr.contains("listen"),
+        "{stderr}"
+    );
+    drop(taken);
+}
