@@ -323,6 +323,8 @@ pub struct GatewayProcess {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub config_path: PathBuf,
+    /// The public listener speaks TLS (`tls:` in the config).
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -374,6 +376,7 @@ impl GatewayProcess {
             addr,
             admin,
             config_path,
+            tls: config.lines().any(|line| line.starts_with("tls:")),
             child: Some(child),
         }
     }
@@ -397,10 +400,16 @@ impl GatewayProcess {
                 exited = Some(status);
                 return true;
             }
-            // An HTTP answer on both, not just an accepted connection: a
-            // socket someone else holds on the port accepts too.
-            answers_http(self.addr, "/.steemgate/harness-probe")
-                && answers_http(self.admin, "/health")
+            // An HTTP answer, not just an accepted connection: a socket
+            // someone else holds on the port accepts too. A TLS listener
+            // cannot answer plain HTTP; there the admin answer and the
+            // log's "in use" line stand in.
+            let public = if self.tls {
+                TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
+            } else {
+                answers_http(self.addr, "/.steemgate/harness-probe")
+            };
+            public && answers_http(self.admin, "/health")
         });
         if port_taken {
             return Err(format!("a port is in use:\n{}", self.log()));
