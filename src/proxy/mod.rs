@@ -145,11 +145,10 @@ pub struct Gateway {
 }
 
 /// Per-request facts gathered in `request_filter` and used afterwards.
-#[derive(Default)]
 pub struct RequestCtx {
     /// The gateway state this request runs on, from its start to its end
     /// (a reload in between does not change its route or limits).
-    state: Option<Arc<GatewayState>>,
+    state: Arc<GatewayState>,
     /// Index into the route table; `None` for local answers.
     route: Option<usize>,
     /// The logged-in account to send upstream, if any.
@@ -261,11 +260,6 @@ pub fn wants_html(session: &Session) -> bool {
 }
 
 impl Gateway {
-    /// The state snapshot of a request (taken in `new_ctx`).
-    fn state_of(&self, ctx: &RequestCtx) -> Arc<GatewayState> {
-        ctx.state.clone().unwrap_or_else(|| self.state.load_full())
-    }
-
     /// The logged-in account of the request's session cookie. `Ok(None)` is
     /// "anonymous"; `Err` is store trouble.
     async fn account_of(
@@ -289,8 +283,11 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
-            state: Some(self.state.load_full()),
-            ..RequestCtx::default()
+            state: self.state.load_full(),
+            route: None,
+            account: None,
+            host: None,
+            assertion: None,
         }
     }
 
@@ -299,8 +296,7 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
-        let snapshot = self.state_of(ctx);
-        let state = &*snapshot;
+        let state = &*ctx.state;
         if request_header_bytes(session) > MAX_REQUEST_HEADER_BYTES {
             endpoints::message_page(
                 state,
@@ -435,10 +431,12 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let state = self.state_of(ctx);
-        let route = ctx.route.and_then(|i| state.routes.get(i)).ok_or_else(|| {
-            pingora::Error::explain(pingora::ErrorType::InternalError, "no route chosen")
-        })?;
+        let route = ctx
+            .route
+            .and_then(|i| ctx.state.routes.get(i))
+            .ok_or_else(|| {
+                pingora::Error::explain(pingora::ErrorType::InternalError, "no route chosen")
+            })?;
         let mut peer = HttpPeer::new(route.upstream, false, String::new());
         peer.options.connection_timeout = Some(Duration::from_secs(5));
         Ok(Box::new(peer))
@@ -450,7 +448,7 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        let state = self.state_of(ctx);
+        let state = &*ctx.state;
         let client = session.client_addr().and_then(|a| a.as_inet()).map(|peer| {
             client_chain(
                 peer.ip(),
@@ -486,9 +484,6 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        self.state_of(ctx)
-            .route_counters
-            .get(ctx.route)
-            .observe(status);
+        ctx.state.route_counters.get(ctx.route).observe(status);
     }
 }
