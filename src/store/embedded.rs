@@ -222,31 +222,22 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
-        let key = key.clone();
         let now = now_unix();
-        self.blocking(move |db, path| {
-            let txn = db
-                .begin_write()
-                .map_err(|e| error_at(path, "begin write", e))?;
-            let existed = {
-                let mut table = txn
-                    .open_table(SESSIONS)
-                    .map_err(|e| error_at(path, "open sessions", e))?;
-                let removed = table
-                    .remove(key.as_str())
-                    .map_err(|e| error_at(path, "delete session", e))?;
-                match removed {
-                    // An expired record counts as already gone.
-                    Some(raw) => decode::<SessionRecord>(path, "session", raw.value())
+        // An expired record counts as already gone.
+        let live = self
+            .remove_one(
+                SESSIONS,
+                "open sessions",
+                "delete session",
+                key.as_str(),
+                move |path, raw| {
+                    Ok(decode::<SessionRecord>(path, "session", raw)
                         .map(|r| r.is_live(now))
-                        .unwrap_or(true),
-                    None => false,
-                }
-            };
-            txn.commit().map_err(|e| error_at(path, "commit", e))?;
-            Ok(existed)
-        })
-        .await
+                        .unwrap_or(true))
+                },
+            )
+            .await?;
+        Ok(live.unwrap_or(false))
     }
 
     async fn issue_challenge(
@@ -564,34 +555,19 @@ impl Store for EmbeddedStore {
         &self,
         key: &SessionKey,
     ) -> StoreResult<Option<WalletChallenge>> {
-        let key = key.clone();
         let now = now_unix();
-        self.blocking(move |db, path| {
-            // One write transaction: read and delete together, so of two
-            // concurrent takes only the first finds the challenge.
-            let txn = db
-                .begin_write()
-                .map_err(|e| error_at(path, "begin write", e))?;
-            let taken = {
-                let mut table = txn
-                    .open_table(WALLET_CHALLENGES)
-                    .map_err(|e| error_at(path, "open wallet challenges", e))?;
-                let removed = table
-                    .remove(key.as_str())
-                    .map_err(|e| error_at(path, "take wallet challenge", e))?;
-                match removed {
-                    Some(raw) => Some(decode::<WalletChallenge>(
-                        path,
-                        "wallet challenge",
-                        raw.value(),
-                    )?),
-                    None => None,
-                }
-            };
-            txn.commit().map_err(|e| error_at(path, "commit", e))?;
-            Ok(taken.filter(|c| c.expires_at.saturating_add(WALLET_CHALLENGE_GRACE_SECS) > now))
-        })
-        .await
+        // Read and delete in one write transaction, so of two concurrent
+        // takes only the first finds the challenge.
+        let taken = self
+            .remove_one(
+                WALLET_CHALLENGES,
+                "open wallet challenges",
+                "take wallet challenge",
+                key.as_str(),
+                |path, raw| decode::<WalletChallenge>(path, "wallet challenge", raw),
+            )
+            .await?;
+        Ok(taken.filter(|c| c.expires_at.saturating_add(WALLET_CHALLENGE_GRACE_SECS) > now))
     }
 
     async fn login_session(
@@ -680,26 +656,55 @@ impl Store for EmbeddedStore {
     }
 
     async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
-        let key = pending_key(pending);
-        self.blocking(move |db, path| {
-            let txn = db
-                .begin_write()
-                .map_err(|e| error_at(path, "begin write", e))?;
-            {
-                let mut table = txn
-                    .open_table(PENDING)
-                    .map_err(|e| error_at(path, "open pending confirmations", e))?;
-                table
-                    .remove(key.as_str())
-                    .map_err(|e| error_at(path, "remove pending confirmation", e))?;
-            }
-            txn.commit().map_err(|e| error_at(path, "commit", e))
-        })
+        self.remove_one(
+            PENDING,
+            "open pending confirmations",
+            "remove pending confirmation",
+            &pending_key(pending),
+            |_, _| Ok(()),
+        )
         .await
+        .map(drop)
     }
 }
 
 impl EmbeddedStore {
+    /// Removes the record under `key` from `table` in its own durable write
+    /// transaction and returns what `read` makes of it, if there was one (the
+    /// labels name the step in errors). An error from `read` aborts the
+    /// transaction: the record stays. Of two concurrent removals only one
+    /// finds the record.
+    async fn remove_one<T: Send + 'static>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        open_label: &'static str,
+        remove_label: &'static str,
+        key: &str,
+        read: impl FnOnce(&Path, &[u8]) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<Option<T>> {
+        let key = key.to_string();
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            let removed = {
+                let mut table = txn
+                    .open_table(table)
+                    .map_err(|e| error_at(path, open_label, e))?;
+                let removed = table
+                    .remove(key.as_str())
+                    .map_err(|e| error_at(path, remove_label, e))?;
+                match removed {
+                    Some(raw) => Some(read(path, raw.value())?),
+                    None => None,
+                }
+            };
+            txn.commit().map_err(|e| error_at(path, "commit", e))?;
+            Ok(removed)
+        })
+        .await
+    }
+
     /// Writes one encoded record under `key` in `table`, in its own durable
     /// write transaction (the labels name the step in errors).
     async fn insert_one(
