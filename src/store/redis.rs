@@ -315,6 +315,20 @@ impl RedisStore {
         }
     }
 
+    /// Runs a prepared Lua script that answers 1 for "done", 0 for "not done".
+    async fn run_flag_script(
+        &self,
+        what: &str,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> StoreResult<bool> {
+        let answer: i64 = self
+            .run(what, |mut con| async move {
+                invocation.invoke_async(&mut con).await
+            })
+            .await?;
+        Ok(answer == 1)
+    }
+
     /// Feeds `revoked` from the `{prefix}:revoked` channel until the store
     /// is dropped, reconnecting after failures; `feed_up` says whether it is
     /// subscribed right now.
@@ -597,12 +611,7 @@ impl Store for RedisStore {
         let ttl_ms = ttl_secs.saturating_mul(1000).clamp(1, MAX_EXPIRY);
         let mut invocation = self.lease_script.prepare_invoke();
         invocation.key(self.lease_key()).arg(holder).arg(ttl_ms);
-        let granted: i64 = self
-            .run("follower lease", |mut con| async move {
-                invocation.invoke_async(&mut con).await
-            })
-            .await?;
-        Ok(granted == 1)
+        self.run_flag_script("follower lease", invocation).await
     }
 
     async fn get_value(&self, name: &str) -> StoreResult<Option<String>> {
@@ -623,12 +632,7 @@ impl Store for RedisStore {
             .arg(if expected.is_some() { "1" } else { "0" })
             .arg(expected.unwrap_or(""))
             .arg(value);
-        let written: i64 = self
-            .run("swap value", |mut con| async move {
-                invocation.invoke_async(&mut con).await
-            })
-            .await?;
-        Ok(written == 1)
+        self.run_flag_script("swap value", invocation).await
     }
 
     async fn put_wallet_challenge(
@@ -686,8 +690,7 @@ impl Store for RedisStore {
         proof: &LoginProof,
         expires_at: UnixTime,
     ) -> StoreResult<bool> {
-        let proof_json = serde_json::to_string(proof)
-            .map_err(|e| StoreError::new(format!("encode login proof: {e}")))?;
+        let proof_json = encode_proof(proof)?;
         let mut invocation = self.login_script.prepare_invoke();
         invocation
             .key(self.session_key(key))
@@ -695,12 +698,7 @@ impl Store for RedisStore {
             .arg(account)
             .arg(proof_json)
             .arg(expires_at.min(MAX_EXPIRY));
-        let done: i64 = self
-            .run("login session", |mut con| async move {
-                invocation.invoke_async(&mut con).await
-            })
-            .await?;
-        Ok(done == 1)
+        self.run_flag_script("login session", invocation).await
     }
 
     async fn revoke_login(
@@ -709,8 +707,7 @@ impl Store for RedisStore {
         proof: &LoginProof,
         reason: &str,
     ) -> StoreResult<bool> {
-        let proof_json = serde_json::to_string(proof)
-            .map_err(|e| StoreError::new(format!("encode login proof: {e}")))?;
+        let proof_json = encode_proof(proof)?;
         let mut invocation = self.revoke_login_script.prepare_invoke();
         invocation
             .key(self.session_key(key))
@@ -719,12 +716,7 @@ impl Store for RedisStore {
             .arg(reason)
             .arg(self.revocation_channel())
             .arg(key.as_str());
-        let done: i64 = self
-            .run("revoke login", |mut con| async move {
-                invocation.invoke_async(&mut con).await
-            })
-            .await?;
-        Ok(done == 1)
+        self.run_flag_script("revoke login", invocation).await
     }
 
     async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
@@ -795,4 +787,9 @@ impl Store for RedisStore {
     fn revocation_feed_status(&self) -> Option<watch::Receiver<bool>> {
         Some(self.feed_up.subscribe())
     }
+}
+
+/// A login proof as the Lua scripts store and compare it.
+fn encode_proof(proof: &LoginProof) -> StoreResult<String> {
+    serde_json::to_string(proof).map_err(|e| StoreError::new(format!("encode login proof: {e}")))
 }
