@@ -83,11 +83,17 @@ fn with_login(lines: &'static str) -> impl FnOnce(String) -> String {
     move |config| config.replace("routes:\n", &format!("login:\n{lines}routes:\n"))
 }
 
-#[test]
-fn a_signed_challenge_logs_in_at_once_and_cannot_be_replayed() {
+/// A gateway whose devnet knows `alice` with fresh keys (no app authorities).
+fn gateway_knowing_alice() -> (Stack, Wallet) {
     let stack = Stack::start();
     let alice = Wallet::new("alice");
     set_keys(&stack, "alice", &alice, json!({}));
+    (stack, alice)
+}
+
+#[test]
+fn a_signed_challenge_logs_in_at_once_and_cannot_be_replayed() {
+    let (stack, alice) = gateway_knowing_alice();
 
     let (cookie, answer) = challenge(&stack, None, "alice", "signature");
     let text = answer["challenge"].as_str().expect("challenge text");
@@ -109,9 +115,7 @@ fn a_signed_challenge_logs_in_at_once_and_cannot_be_replayed() {
 
 #[test]
 fn a_signed_login_transfer_logs_in_at_once_and_is_confirmed_by_the_chain() {
-    let stack = Stack::start();
-    let alice = Wallet::new("alice");
-    set_keys(&stack, "alice", &alice, json!({}));
+    let (stack, alice) = gateway_knowing_alice();
 
     let (cookie, answer) = challenge(&stack, None, "alice", "signed_transfer");
     let transaction = &answer["transaction"];
@@ -282,9 +286,7 @@ fn signatures_by_the_wrong_key_are_refused_with_the_reason() {
 
 #[test]
 fn challenges_for_another_site_chain_or_account_are_refused() {
-    let stack = Stack::start();
-    let alice = Wallet::new("alice");
-    set_keys(&stack, "alice", &alice, json!({}));
+    let (stack, alice) = gateway_knowing_alice();
 
     // Signed text edited by a phishing page: each field is named.
     for (from, to, needle) in [
@@ -343,9 +345,7 @@ fn challenges_for_another_site_chain_or_account_are_refused() {
 
 #[test]
 fn a_tampered_transaction_is_refused() {
-    let stack = Stack::start();
-    let alice = Wallet::new("alice");
-    set_keys(&stack, "alice", &alice, json!({}));
+    let (stack, alice) = gateway_knowing_alice();
     for (field, value) in [
         ("amount", json!("1000.000 STEEM")),
         ("memo", json!("another memo")),
