@@ -265,6 +265,55 @@ fn logout_revokes_the_session_server_side() {
     );
 }
 
+/// What browsers really send on a form POST from our own pages, and what a
+/// forging site can make them send: the decision follows `Sec-Fetch-Site`
+/// first, then `Origin` (see src/proxy/origin.rs).
+#[test]
+fn logout_from_our_own_pages_works_and_from_other_sites_is_refused() {
+    let stack = Stack::start();
+    let own_origin = format!("Origin: http://{}", stack.addr());
+    // (headers, accepted?)
+    let cases: Vec<(Vec<&str>, bool)> = vec![
+        // Chromium on a page with `Referrer-Policy: no-referrer`.
+        (vec!["Sec-Fetch-Site: same-origin", "Origin: null"], true),
+        (vec!["Sec-Fetch-Site: same-origin", &own_origin], true),
+        // Typed into the address bar / a bookmark.
+        (vec!["Sec-Fetch-Site: none"], true),
+        // An older browser: Origin only.
+        (vec![&own_origin], true),
+        // curl and scripts: neither header.
+        (vec![], true),
+        // Forgeries.
+        (
+            vec!["Sec-Fetch-Site: cross-site", "Origin: https://evil.example"],
+            false,
+        ),
+        (vec!["Sec-Fetch-Site: cross-site", &own_origin], false),
+        (vec!["Sec-Fetch-Site: same-site", &own_origin], false),
+        (vec!["Origin: null"], false),
+        (vec!["Origin: https://evil.example"], false),
+    ];
+    for (headers, accepted) in cases {
+        let account = "bob";
+        let cookie = format!("Cookie: {}", stack.login_as(account));
+        let mut all = vec![cookie.as_str(), "Accept: application/json"];
+        all.extend(headers.iter().copied());
+        let out = post(stack.addr(), "/.steemgate/logout", &all, "");
+        let after = get(stack.addr(), "/app", &[&cookie, "Accept: application/json"]);
+        if accepted {
+            assert_eq!(out.status, 200, "{headers:?}: {}", out.body);
+            assert_eq!(after.status, 401, "{headers:?}: still logged in");
+        } else {
+            assert_eq!(out.status, 403, "{headers:?}: {}", out.body);
+            assert_eq!(
+                upstream_saw(&echo(&after), "x-steem-account"),
+                vec![account],
+                "{headers:?}: logged out by a forgery"
+            );
+        }
+    }
+}
+
 #[test]
 fn open_redirects_are_replaced_by_root() {
     let stack = Stack::start();

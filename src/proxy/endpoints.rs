@@ -425,32 +425,27 @@ async fn status(
         .await
 }
 
-/// Same-origin check for state-changing POSTs: a present `Origin` must name
-/// this host (SameSite=Lax already keeps the cookie off cross-site POSTs).
+/// Whether a state-changing request comes from one of our own pages (see
+/// [`super::origin`] for the decision); a refusal is audited.
 pub(super) fn same_origin(session: &Session) -> bool {
     let headers = &session.req_header().headers;
-    let Some(origin) = headers.get(http::header::ORIGIN) else {
-        return true;
-    };
-    let Some(host) = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-    else {
-        return false;
-    };
-    origin
-        .to_str()
-        .ok()
-        .and_then(|o| url::Url::parse(o).ok())
-        .is_some_and(|o| {
-            o.host_str()
-                .map(|h| match o.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_string(),
-                })
-                .as_deref()
-                == Some(host)
-        })
+    let header = |name: &str| headers.get(name).map(|v| v.as_bytes());
+    match super::origin::check(super::origin::OriginHeaders {
+        sec_fetch_site: header("sec-fetch-site"),
+        origin: header("origin"),
+        host: header("host"),
+    }) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::info!(
+                target: "steemgate::audit",
+                path = session.req_header().uri.path(),
+                refused_by = why.as_str(),
+                "cross-site request refused"
+            );
+            false
+        }
+    }
 }
 
 async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {

@@ -19,6 +19,7 @@ pub mod endpoints;
 pub mod headers;
 pub mod hotsign;
 pub mod limits;
+pub mod origin;
 pub mod path;
 pub mod redirect;
 pub mod respond;

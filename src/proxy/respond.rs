@@ -4,8 +4,9 @@
 //! 401/403/404/503 pages) needs the same framing and headers: an exact
 //! `Content-Length` (pingora keeps the connection reusable only then),
 //! `Cache-Control: no-store` (these answers depend on the cookie), and
-//! browser hardening (nosniff, frame denial, no referrer, a strict CSP on
-//! HTML). Building them in one place keeps every path consistent.
+//! browser hardening (nosniff, frame denial, a referrer only to our own
+//! origin — `no-referrer` made Chromium send `Origin: null` on our own
+//! forms, see [`super::origin`] — and a strict CSP on HTML). Building them in one place keeps every path consistent.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -72,7 +73,7 @@ impl LocalResponse {
         header.insert_header("cache-control", "no-store")?;
         header.insert_header("x-content-type-options", "nosniff")?;
         header.insert_header("x-frame-options", "DENY")?;
-        header.insert_header("referrer-policy", "no-referrer")?;
+        header.insert_header("referrer-policy", "same-origin")?;
         for (name, value) in self.headers {
             header.append_header(name, value)?;
         }
