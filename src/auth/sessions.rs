@@ -482,11 +482,11 @@ mod cache_tests {
             self.check()?;
             self.inner.claim_challenge(memo, claim).await
         }
-        async fn cursor(&self) -> StoreResult<Option<u64>> {
+        async fn cursor(&self) -> StoreResult<Option<crate::store::ChainCursor>> {
             self.inner.cursor().await
         }
-        async fn set_cursor(&self, block: u64) -> StoreResult<()> {
-            self.inner.set_cursor(block).await
+        async fn set_cursor(&self, cursor: &crate::store::ChainCursor) -> StoreResult<()> {
+            self.inner.set_cursor(cursor).await
         }
         async fn ping(&self) -> StoreResult<()> {
             self.check()

@@ -41,8 +41,9 @@ use tokio::sync::{broadcast, watch};
 
 use super::challenge_keep_until;
 use super::{
-    Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord, Store,
-    StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, now_unix,
+    ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
+    Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
+    now_unix,
 };
 use crate::auth::challenge::canonical_memo;
 
@@ -577,17 +578,21 @@ impl Store for RedisStore {
         }
     }
 
-    async fn cursor(&self) -> StoreResult<Option<u64>> {
+    async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
         let key = self.cursor_key();
-        self.run("get cursor", |mut con| async move { con.get(key).await })
-            .await
+        let text: Option<String> = self
+            .run("get cursor", |mut con| async move { con.get(key).await })
+            .await?;
+        text.as_deref().map(ChainCursor::decode).transpose()
     }
 
-    async fn set_cursor(&self, block: u64) -> StoreResult<()> {
+    /// One key holds `NUMBER:ID`, so number and id change together.
+    async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()> {
         let key = self.cursor_key();
+        let value = cursor.encode();
         self.run(
             "set cursor",
-            |mut con| async move { con.set(key, block).await },
+            |mut con| async move { con.set(key, value).await },
         )
         .await
     }
