@@ -17,9 +17,8 @@ use rand::rngs::SysRng;
 
 /// Fills `buf` from the operating system's CSPRNG.
 ///
-/// Panics only if the OS cannot provide randomness at all, which leaves no
-/// safe way to mint sessions; callers run inside request handling where
-/// pingora turns a panic into a closed connection, never a login.
+/// Never panics: if the OS cannot provide randomness there is no safe way
+/// to mint a session, memo or key, so callers get an error and answer 503.
 pub fn os_random(buf: &mut [u8]) -> Result<(), RandomnessUnavailable> {
     SysRng
         .try_fill_bytes(buf)
