@@ -18,11 +18,10 @@ use super::asset::{AmountError, Symbol};
 use super::block::{Block, TransferOp};
 use super::rpc::{MAX_BATCH, RpcClient};
 use super::{AccountName, ChainName, Confirm, RpcError};
-use crate::auth::challenge::canonical_memo;
 use crate::auth::wallet::settle_pending_confirmations;
-use crate::store::{
-    ChainCursor, Claim, ClaimOutcome, SessionKey, SharedStore, StoreError, UnixTime, now_unix,
-};
+use crate::clock::{UnixTime, now_unix};
+use crate::store::memo::canonical_memo;
+use crate::store::{ChainCursor, Claim, ClaimOutcome, SessionKey, SharedStore, StoreError};
 
 /// Block interval of both chains.
 pub const BLOCK_SECONDS: u64 = 3;

@@ -311,7 +311,7 @@ impl Default for AssertionConfig {
     fn default() -> Self {
         Self {
             issuer: None,
-            rotate_every: crate::auth::assertion::DEFAULT_ROTATE_EVERY,
+            rotate_every: DEFAULT_ROTATE_EVERY,
         }
     }
 }
@@ -612,16 +612,13 @@ fn validate_tls(input: input::TlsInput, base: &Path) -> Result<TlsConfig, Config
 
 fn validate_assertion(input: input::AssertionInput) -> Result<AssertionConfig, ConfigError> {
     let defaults = AssertionConfig::default();
-    let rotate_every = input.rotate_every.map_or(defaults.rotate_every, |d| d.0);
-    if rotate_every < crate::auth::assertion::MIN_ROTATE_EVERY {
-        return Err(invalid(
-            "assertion.rotate_every",
-            "must be at least 1h: the previous key must outlive every token it signed",
-        ));
-    }
-    if rotate_every > Duration::from_secs(366 * 86400) {
-        return Err(invalid("assertion.rotate_every", "must be at most 366d"));
-    }
+    // At least 1h: the previous key must outlive every token it signed.
+    let rotate_every = duration_in(
+        "assertion.rotate_every",
+        input.rotate_every.map_or(defaults.rotate_every, |d| d.0),
+        MIN_ROTATE_EVERY,
+        DAY * 366,
+    )?;
     let issuer = match input.issuer {
         Some(issuer) if issuer.trim().is_empty() || issuer.chars().any(char::is_control) => {
             return Err(invalid(
@@ -661,6 +658,11 @@ fn validate_log(input: input::LogInput) -> Result<LogConfig, ConfigError> {
     })
 }
 
+/// Default `assertion.rotate_every`.
+pub const DEFAULT_ROTATE_EVERY: Duration = Duration::from_secs(7 * 86400);
+/// Shortest accepted `assertion.rotate_every` (auth checks at compile time
+/// that it outlasts a token's life plus the key ring's refresh).
+pub const MIN_ROTATE_EVERY: Duration = Duration::from_secs(3600);
 const MS: Duration = Duration::from_millis(1);
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);

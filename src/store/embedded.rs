@@ -21,12 +21,13 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use super::memo::canonical_memo;
 use super::{
     ChainCursor, ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
-    SessionRecord, Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS,
-    WalletChallenge, challenge_keep_until, now_unix,
+    SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
+    challenge_keep_until,
 };
-use crate::auth::challenge::canonical_memo;
+use crate::clock::{UnixTime, now_unix};
 
 /// Session key → JSON [`SessionRecord`].
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");

@@ -17,12 +17,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
+use super::memo::canonical_memo;
 use super::{
     ChainCursor, ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
-    SessionRecord, Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS,
-    WalletChallenge, challenge_keep_until, now_unix,
+    SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
+    challenge_keep_until,
 };
-use crate::auth::challenge::canonical_memo;
+use crate::clock::{UnixTime, now_unix};
 
 /// A challenge plus the wall-clock time until which the store remembers it.
 #[derive(Clone, Debug)]

@@ -40,12 +40,12 @@ use redis::{AsyncCommands, Script};
 use tokio::sync::{broadcast, watch};
 
 use super::challenge_keep_until;
+use super::memo::canonical_memo;
 use super::{
     ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
-    Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
-    now_unix,
+    Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
 };
-use crate::auth::challenge::canonical_memo;
+use crate::clock::{UnixTime, now_unix};
 
 /// The latest expiry Redis is given (9999-12-31): larger values would make
 /// EXPIREAT fail after the other commands of a transaction already ran.

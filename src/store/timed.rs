@@ -18,8 +18,9 @@ use prometheus::HistogramVec;
 
 use super::{
     ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
-    SharedStore, Store, StoreResult, UnixTime, WalletChallenge,
+    SharedStore, Store, StoreResult, WalletChallenge,
 };
+use crate::clock::UnixTime;
 
 /// Wraps `inner`; every call is observed in `histogram` (labels:
 /// operation, outcome = ok | error).
