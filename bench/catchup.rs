@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use steemgate::chain::devnet::{Devnet, DevnetOptions};
-use steemgate::chain::follower::{ChainStatusHandle, Follower, FollowerSettings};
+use steemgate::chain::follower::{Follower, FollowerSettings};
 use steemgate::chain::rpc::RpcClient;
+use steemgate::chain::status::ChainStatusHandle;
 use steemgate::chain::{AccountName, ChainName, Confirm};
 use steemgate::config::StoreLocation;
 use steemgate::store::SharedStore;

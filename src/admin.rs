@@ -21,7 +21,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::chain::follower::ChainStatusHandle;
+use crate::chain::status::ChainStatusHandle;
 use crate::clock::now_unix;
 use crate::store::SharedStore;
 

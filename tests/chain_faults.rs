@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fake_node::{Behaviour, FakeChain, FakeNode, Transfer, transfer};
-use steemgate::chain::follower::{ChainStatusHandle, Follower, FollowerSettings, PollReport};
+use steemgate::chain::follower::{Follower, FollowerSettings, PollReport};
 use steemgate::chain::rpc::RpcClient;
+use steemgate::chain::status::ChainStatusHandle;
 use steemgate::chain::{AccountName, ChainName, Confirm};
 use steemgate::store::memory::MemoryStore;
 use steemgate::store::{ChainCursor, SessionKey, SessionRecord, Store, now_unix};

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fake_node::{Behaviour, FakeChain, FakeNode, dead_node_url, transfer};
-use steemgate::chain::follower::{ChainStatusHandle, Follower, FollowerError, FollowerSettings};
+use steemgate::chain::follower::{Follower, FollowerError, FollowerSettings};
 use steemgate::chain::rpc::RpcClient;
+use steemgate::chain::status::ChainStatusHandle;
 use steemgate::chain::{AccountName, ChainName, Confirm, RpcError};
 use steemgate::store::memory::MemoryStore;
 use steemgate::store::{

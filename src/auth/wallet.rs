@@ -21,7 +21,7 @@
 //!    block follower then claims its memo like any memo transfer (which
 //!    replaces the login proof). The login is undone if the follower
 //!    processes a block past the transaction's expiration while the proof
-//!    is still the unconfirmed one: [`settle_pending_confirmations`], run
+//!    is still the unconfirmed one: [`crate::store::pending::settle_due`], run
 //!    by whichever instance follows the chain, from a
 //!    [`PendingConfirmation`] recorded in the store before the login (so it
 //!    survives the verifying instance), and [`confirm_or_revoke`], a task
@@ -41,10 +41,11 @@ use crate::chain::crypto::{
     ChainTime, LoginChallenge, Operation, RecoverError, SignatureError, Transaction,
     TransferOperation, recover_message_signer, recover_transaction_signers,
 };
-use crate::chain::follower::ChainStatusHandle;
+use crate::chain::status::ChainStatusHandle;
 use crate::chain::{AccountName, ChainName, RpcCall, RpcError};
 use crate::clock::{UnixTime, now_unix};
 use crate::config::LoginMethod;
+use crate::store::pending;
 use crate::store::{LoginProof, SessionKey, SharedStore, StoreError, WalletChallenge};
 
 /// `LoginProof::method` of an instant login not yet seen on the chain.
@@ -53,9 +54,6 @@ pub const UNCONFIRMED_TRANSFER: &str = "signed_transfer";
 pub const SIGNATURE: &str = "signature";
 /// How often [`confirm_or_revoke`] looks at the follower's progress.
 const CONFIRM_POLL: Duration = Duration::from_secs(1);
-/// If the follower makes no progress at all, an unconfirmed login is
-/// revoked this long (wall clock) after the transaction's expiration.
-const CONFIRM_FAILSAFE_SECS: u64 = 600;
 
 /// What the wallet logins need to know.
 #[derive(Clone, Debug)]
@@ -455,7 +453,7 @@ impl WalletLogins {
         };
         // Recorded before the login, so that whichever instance follows the
         // chain revokes it if the transfer never lands, even if this one
-        // dies right after (see `settle_pending_confirmations`).
+        // dies right after (see `store::pending::settle_due`).
         self.store.add_pending_confirmation(&pending).await?;
         self.log_in(key, &stored.account, &proof, now).await?;
         let mut broadcast = ours.clone();
@@ -560,18 +558,15 @@ pub fn compare_transactions(ours: &Transaction, theirs: &Transaction) -> Result<
     Ok(())
 }
 
-/// The reason shown when an instant login is undone.
-pub const NEVER_LANDED: &str =
-    "the instant login transfer did not reach the chain before it expired; please log in again";
-
 /// Watches one signed-transfer login until the follower confirms it (the
 /// session's proof changes), the session ends, or the follower has
 /// processed a block past the transaction's expiration (chain time), in
-/// which case the login is revoked with [`NEVER_LANDED`]. Without any
-/// follower progress it revokes [`CONFIRM_FAILSAFE_SECS`] after expiration.
+/// which case the login is revoked with [`pending::NEVER_LANDED`]. Without
+/// any follower progress it revokes [`pending::CONFIRM_FAILSAFE_SECS`]
+/// after expiration.
 ///
 /// This task lives in the verifying instance and keeps its session cache
-/// right; the durable guarantee is [`settle_pending_confirmations`], run by
+/// right; the durable guarantee is [`pending::settle_due`], run by
 /// whichever instance follows the chain, from the record in the store.
 pub async fn confirm_or_revoke(
     store: SharedStore,
@@ -596,69 +591,15 @@ pub async fn confirm_or_revoke(
                 continue;
             }
         }
-        let processed = status.snapshot().processed_time;
-        let past_expiration = processed > pending.expiration;
-        let failsafe = now_unix() > pending.expiration.saturating_add(CONFIRM_FAILSAFE_SECS);
-        if !(past_expiration || failsafe) {
+        if !pending::is_due(&pending, status.snapshot().processed_time, now_unix()) {
             continue;
         }
-        match store
-            .revoke_login(&pending.key, &pending.proof, NEVER_LANDED)
-            .await
-        {
-            Ok(revoked) => {
+        match pending::revoke_never_landed(&store, &pending).await {
+            Ok(_) => {
                 cache.evict(&pending.key);
-                if revoked {
-                    tracing::info!(
-                        target: "steemgate::audit",
-                        session = %pending.key.log_id(),
-                        txid = %pending.proof.txid,
-                        "instant login revoked: the transfer never landed"
-                    );
-                }
                 return;
             }
             Err(e) => tracing::warn!(error = %e, "cannot revoke an instant login; retrying"),
-        }
-    }
-}
-
-/// Most pending confirmations settled per follower round.
-const SETTLE_BATCH: usize = 100;
-
-/// Settles the recorded instant logins whose transaction expired before
-/// `processed_time` (the timestamp of the last block the follower
-/// processed): a login whose proof is still the unconfirmed one is revoked
-/// with [`NEVER_LANDED`] (the transfer can no longer land); a confirmed or
-/// ended one is left alone. Either way the record is forgotten. Without
-/// chain progress a record is settled [`CONFIRM_FAILSAFE_SECS`] (wall
-/// clock) after its expiration. Returns how many logins were revoked.
-pub async fn settle_pending_confirmations(
-    store: &SharedStore,
-    processed_time: UnixTime,
-    now: UnixTime,
-) -> Result<u64, StoreError> {
-    let time = processed_time.max(now.saturating_sub(CONFIRM_FAILSAFE_SECS));
-    let mut revoked = 0;
-    loop {
-        let due = store.due_pending_confirmations(time, SETTLE_BATCH).await?;
-        for pending in &due {
-            if store
-                .revoke_login(&pending.key, &pending.proof, NEVER_LANDED)
-                .await?
-            {
-                revoked += 1;
-                tracing::info!(
-                    target: "steemgate::audit",
-                    session = %pending.key.log_id(),
-                    txid = %pending.proof.txid,
-                    "instant login revoked: the transfer never landed"
-                );
-            }
-            store.remove_pending_confirmation(pending).await?;
-        }
-        if due.len() < SETTLE_BATCH {
-            return Ok(revoked);
         }
     }
 }

@@ -17,9 +17,9 @@ use tokio::sync::{broadcast, watch};
 use super::asset::{AmountError, Symbol};
 use super::block::{Block, TransferOp};
 use super::rpc::{MAX_BATCH, RpcClient};
+use super::status::ChainStatusHandle;
 use super::{AccountName, ChainName, Confirm, RpcError};
-use crate::auth::wallet::settle_pending_confirmations;
-use crate::clock::{UnixTime, now_unix};
+use crate::clock::now_unix;
 use crate::store::memo::canonical_memo;
 use crate::store::{ChainCursor, Claim, ClaimOutcome, SessionKey, SharedStore, StoreError};
 
@@ -27,8 +27,6 @@ use crate::store::{ChainCursor, Claim, ClaimOutcome, SessionKey, SharedStore, St
 pub const BLOCK_SECONDS: u64 = 3;
 /// Longest memo the chain accepts (bytes).
 pub const MAX_MEMO_BYTES: usize = 2048;
-/// A successful poll within this many seconds means the follower is healthy.
-pub const HEALTHY_WITHIN_SECS: u64 = 30;
 /// Seconds the follower lease is held for; renewed every round.
 pub const LEASE_SECS: u64 = 15;
 /// Extra blocks kept on top of the challenge window when skipping ahead.
@@ -55,81 +53,6 @@ pub struct FollowerSettings {
     pub session_ttl: Duration,
     /// Identifies this process for the follower lease.
     pub instance_id: String,
-}
-
-/// What the gateway knows about the chain right now.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ChainSnapshot {
-    pub head_block: u64,
-    pub head_time: UnixTime,
-    /// Last block whose transfers were processed (by any instance).
-    pub processed_block: u64,
-    /// Its timestamp; 0 while unknown.
-    pub processed_time: UnixTime,
-    /// Wall-clock time of the last successful poll.
-    pub last_ok: Option<UnixTime>,
-    /// Whether this instance holds the follower lease.
-    pub following: bool,
-}
-
-/// Shared view of the follower's progress, for health checks and metrics.
-#[derive(Clone, Debug, Default)]
-pub struct ChainStatusHandle {
-    inner: Arc<Mutex<ChainSnapshot>>,
-}
-
-impl ChainStatusHandle {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn snapshot(&self) -> ChainSnapshot {
-        self.with(|s| s.clone())
-    }
-
-    /// How far processing lags behind `now` (seconds since the processed
-    /// block's timestamp); `None` while nothing is known.
-    pub fn behind_seconds(&self, now: UnixTime) -> Option<u64> {
-        self.with(|s| (s.processed_time > 0).then(|| now.saturating_sub(s.processed_time)))
-    }
-
-    /// A poll succeeded within the last [`HEALTHY_WITHIN_SECS`].
-    pub fn is_healthy(&self, now: UnixTime) -> bool {
-        self.with(|s| {
-            s.last_ok
-                .is_some_and(|ok| now.saturating_sub(ok) <= HEALTHY_WITHIN_SECS)
-        })
-    }
-
-    /// Records a successful read of the chain head at wall-clock `now`.
-    pub fn record_head(&self, head_block: u64, head_time: UnixTime, now: UnixTime) {
-        self.with(|s| {
-            s.head_block = head_block;
-            s.head_time = head_time;
-            s.last_ok = Some(now);
-        });
-    }
-
-    /// Records that every block up to `block` (timestamp `time`, 0 if
-    /// unknown) has been processed.
-    pub fn record_processed(&self, block: u64, time: UnixTime) {
-        self.with(|s| {
-            s.processed_block = block;
-            s.processed_time = time;
-        });
-    }
-
-    pub fn set_following(&self, following: bool) {
-        self.with(|s| s.following = following);
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut ChainSnapshot) -> T) -> T {
-        let mut guard = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut guard)
-    }
 }
 
 /// Why a transfer is not a login payment.
@@ -259,13 +182,13 @@ impl Follower {
     /// One round: read the head, then process every new block up to the
     /// target (head or last irreversible block) in order, then settle the
     /// instant logins whose transaction expired before the last processed
-    /// block (see [`settle_pending_confirmations`]): the follower, not the
+    /// block (see [`crate::store::pending::settle_due`]): the follower, not the
     /// instance that verified them, so that they are settled even if that
     /// instance died.
     pub async fn poll_once(&self) -> Result<PollReport, FollowerError> {
         let mut report = self.follow_blocks().await?;
         let processed_time = self.status.snapshot().processed_time;
-        match settle_pending_confirmations(&self.store, processed_time, now_unix()).await {
+        match crate::store::pending::settle_due(&self.store, processed_time, now_unix()).await {
             Ok(revoked) => report.revoked = revoked,
             // The blocks are processed; the records stay for the next round.
             Err(e) => tracing::warn!(error = %e, "cannot settle pending instant logins"),

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod devnet;
 pub mod follower;
 pub mod rpc;
+pub mod status;
 
 pub use account::AccountName;
 pub use asset::{Amount, Symbol};

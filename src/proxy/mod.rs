@@ -37,7 +37,7 @@ use pingora::proxy::{ProxyHttp, Session};
 use crate::admin::{Metrics, RouteRequestCounters};
 use crate::auth::sessions::SessionManager;
 use crate::chain::RpcCall;
-use crate::chain::follower::ChainStatusHandle;
+use crate::chain::status::ChainStatusHandle;
 use crate::clock::now_unix;
 use crate::config::AuthMode;
 use crate::pages::Pages;

@@ -13,6 +13,7 @@
 pub mod embedded;
 pub mod memo;
 pub mod memory;
+pub mod pending;
 pub mod redis;
 pub mod timed;
 
