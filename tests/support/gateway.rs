@@ -515,6 +515,28 @@ pub fn metric(admin: SocketAddr, name: &str) -> Option<f64> {
     })
 }
 
+/// The last block the follower of the gateway with admin listener `admin`
+/// has processed (`chain_head_block - chain_blocks_behind` on `/metrics`).
+pub fn processed_block(admin: SocketAddr) -> Option<u64> {
+    let head = metric(admin, "steemgate_chain_head_block")?;
+    let behind = metric(admin, "steemgate_chain_blocks_behind")?;
+    (head >= 1.0 && behind >= 0.0).then(|| (head - behind) as u64)
+}
+
+/// Waits (bounded, 20 s) until the follower has processed `block`: after
+/// that, a transfer in `block` has had every chance to log someone in, so
+/// a negative check ("still not logged in") means something.
+pub fn wait_processed(admin: SocketAddr, block: u64) {
+    let reached = wait_until(Duration::from_secs(20), || {
+        processed_block(admin).is_some_and(|done| done >= block)
+    });
+    assert!(
+        reached,
+        "the follower never processed block {block} (at {:?})",
+        processed_block(admin)
+    );
+}
+
 /// Starts a pending session on the gateway at `addr`: (cookie `name=value`, memo).
 pub fn start_login_at(addr: SocketAddr) -> (String, String) {
     let response = get(addr, "/.steemgate/status", &["Accept: application/json"]);
