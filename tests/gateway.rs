@@ -437,14 +437,12 @@ fn only_a_sufficient_transfer_to_us_in_an_accepted_asset_logs_in() {
     stack
         .devnet
         .transfer("mallory", GATE, "0.001 STEEM", &format!("#{memo}"));
+    let block = stack.devnet.produce_block(None);
     stack.devnet.produce_block(None);
-    stack.devnet.produce_block(None);
-    let status = get(
-        stack.addr(),
-        "/.steemgate/status?wait=2",
-        &["Accept: application/json", &format!("Cookie: {cookie}")],
-    )
-    .json();
+    // Not logged in because the follower read those transfers and refused
+    // them, not because it has not got there yet.
+    support::gateway::wait_processed(stack.gateway.admin, block + 1);
+    let status = stack.status(&cookie);
     assert_eq!(status["authenticated"], json!(false), "{status}");
     // SBD counts on Steem; the memo matches ignoring case and whitespace.
     stack.devnet.transfer(
@@ -457,8 +455,8 @@ fn only_a_sufficient_transfer_to_us_in_an_accepted_asset_logs_in() {
     stack.wait_logged_in(&cookie, "erin");
     // A replay of the same memo by someone else changes nothing.
     stack.devnet.transfer("mallory", GATE, "0.001 STEEM", &memo);
-    stack.devnet.produce_block(None);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let replay = stack.devnet.produce_block(None);
+    support::gateway::wait_processed(stack.gateway.admin, replay);
     assert_eq!(stack.status(&cookie)["account"], json!("erin"));
 }
 
