@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::gateway::{
-    GATE, GatewayProcess, Stack, TestDevnet, echo_upstream, get, start_login_at,
-    test_config, test_config_with_store, upstream_saw, wait_logged_in_at, wait_processed,
+    GATE, GatewayProcess, Stack, TestDevnet, echo_upstream, get, start_login_at, test_config,
+    test_config_with_store, upstream_saw, wait_logged_in_at, wait_processed,
 };
 use support::redis_server::RedisServer;
 use support::{free_addr, wait_until};
@@ -109,7 +109,10 @@ fn corrupt_store_case(damage: impl Fn(&std::path::Path)) {
     );
     // The cause follows: redb's own words, never empty.
     let line = stderr.lines().find(|l| l.contains(&expected)).unwrap();
-    assert!(line.len() > line.find(&expected).unwrap() + expected.len(), "{line}");
+    assert!(
+        line.len() > line.find(&expected).unwrap() + expected.len(),
+        "{line}"
+    );
 }
 
 #[test]

@@ -47,13 +47,6 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// Waits until something accepts TCP connections on `addr`.
-pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
-    wait_until(timeout, || {
-        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-    })
-}
-
 /// A fixture from `tests/fixtures/`.
 pub fn fixture(path: &str) -> String {
     let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
