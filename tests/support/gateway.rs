@@ -247,12 +247,21 @@ pub struct TestDevnet {
 
 impl TestDevnet {
     pub fn start() -> Self {
-        let server = Background::start(|listener, stop| async move {
+        Self::start_with_seed(false)
+    }
+
+    /// With the demo accounts (`demo` follows 3,000 generated accounts).
+    pub fn start_seeded() -> Self {
+        Self::start_with_seed(true)
+    }
+
+    fn start_with_seed(seed: bool) -> Self {
+        let server = Background::start(move |listener, stop| async move {
             let devnet =
                 steemgate::chain::devnet::Devnet::new(steemgate::chain::devnet::DevnetOptions {
                     chain: steemgate::chain::ChainName::Steem,
                     block_interval: None,
-                    seed: false,
+                    seed,
                     start_block: 1000,
                 });
             let _ = devnet
@@ -588,8 +597,16 @@ impl Stack {
     /// [`Stack::start_with`] with the public listener on `addr` (chosen
     /// beforehand, e.g. to tell an upstream where the gateway is).
     pub fn start_at(addr: SocketAddr, edit: impl FnOnce(String) -> String) -> Self {
+        Self::start_on(TestDevnet::start(), addr, edit)
+    }
+
+    /// [`Stack::start_with`] on a devnet seeded with the demo accounts.
+    pub fn start_seeded_with(edit: impl FnOnce(String) -> String) -> Self {
+        Self::start_on(TestDevnet::start_seeded(), free_addr(), edit)
+    }
+
+    fn start_on(devnet: TestDevnet, addr: SocketAddr, edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let devnet = TestDevnet::start();
         devnet.produce_block(None);
         let upstream = echo_upstream();
         let admin = free_addr();
