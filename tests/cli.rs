@@ -301,8 +301,9 @@ fn devnet_refuses_an_unknown_chain_and_a_dead_node_clearly() {
         "{}",
         stderr(&unknown)
     );
-    // Nothing listens on a fresh probe port.
-    let dead = format!("http://{}", free_addr());
+    // A port that is held and refuses connections.
+    let closed = support::ClosedPort::new();
+    let dead = format!("http://{}", closed.addr());
     let produce = run(&["devnet", "produce-block", "--node", &dead]);
     assert_eq!(produce.status.code(), Some(1));
     assert!(

@@ -13,7 +13,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,17 +149,20 @@ fn a_store_file_damaged_past_its_header_refuses_to_start_naming_the_store() {
 }
 
 /// A TCP forwarder on a fixed address that can be switched on later: until
-/// then nothing listens there (a node that is down).
+/// then the address is held but refuses connections (a node that is down).
 struct SwitchableNode {
     addr: SocketAddr,
+    closed: Option<support::ClosedPort>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SwitchableNode {
     fn down() -> Self {
+        let closed = support::ClosedPort::new();
         Self {
-            addr: free_addr(),
+            addr: closed.addr(),
+            closed: Some(closed),
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
         }
@@ -167,7 +170,7 @@ impl SwitchableNode {
 
     /// Starts forwarding connections to `target`.
     fn bring_up(&mut self, target: SocketAddr) {
-        let listener = TcpListener::bind(self.addr).unwrap();
+        let listener = self.closed.take().expect("brought up once").listen();
         listener.set_nonblocking(true).unwrap();
         let stop = self.stop.clone();
         self.thread = Some(std::thread::spawn(move || {
