@@ -529,7 +529,7 @@ pub fn metric(admin: SocketAddr, name: &str) -> Option<f64> {
 pub fn processed_block(admin: SocketAddr) -> Option<u64> {
     let head = metric(admin, "steemgate_chain_head_block")?;
     let behind = metric(admin, "steemgate_chain_blocks_behind")?;
-    (head >= 1.0 && behind >= 0.0).then(|| (head - behind) as u64)
+    (head >= 1.0 && behind >= 0.0).then_some((head - behind) as u64)
 }
 
 /// Waits (bounded, 20 s) until the follower has processed `block`: after
