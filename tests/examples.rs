@@ -206,24 +206,32 @@ fn rust_upstream_example_works_behind_the_gateway() {
 
 #[test]
 fn rust_upstream_example_verifies_assertions_with_the_gateway_jwks() {
-    let gateway_addr = free_addr();
-    let mut command = Command::new(rust_upstream_binary());
-    command.args(["--gateway", &format!("http://{gateway_addr}")]);
-    let app = ExampleApp::start(command);
-    let app_addr = app.addr;
-    let stack = Stack::start_at(gateway_addr, move |config| {
-        let marker = "upstream: \"http://";
-        let start = config.find(marker).expect("an http upstream") + marker.len();
-        let end = start + config[start..].find('"').expect("closing quote");
-        let echo = config[start..end].to_string();
-        config
-            .replace(&format!("http://{echo}\""), &format!("http://{app_addr}\""))
-            .replacen(
-                "routes:\n",
-                &format!("routes:\n  - {{path: /signed, upstream: \"http://{app_addr}\", auth: required, assertion: true}}\n"),
-                1,
-            )
-    });
+    // The app is told the gateway's address before the gateway starts. If
+    // the harness had to move the gateway (its probe port was taken), the
+    // app would ask the wrong address: start both again on fresh ports.
+    let (app, stack) = (0..3)
+        .find_map(|_| {
+            let gateway_addr = free_addr();
+            let mut command = Command::new(rust_upstream_binary());
+            command.args(["--gateway", &format!("http://{gateway_addr}")]);
+            let app = ExampleApp::start(command);
+            let app_addr = app.addr;
+            let stack = Stack::start_at(gateway_addr, move |config| {
+                let marker = "upstream: \"http://";
+                let start = config.find(marker).expect("an http upstream") + marker.len();
+                let end = start + config[start..].find('"').expect("closing quote");
+                let echo = config[start..end].to_string();
+                config
+                    .replace(&format!("http://{echo}\""), &format!("http://{app_addr}\""))
+                    .replacen(
+                        "routes:\n",
+                        &format!("routes:\n  - {{path: /signed, upstream: \"http://{app_addr}\", auth: required, assertion: true}}\n"),
+                        1,
+                    )
+            });
+            (stack.addr() == gateway_addr).then_some((app, stack))
+        })
+        .expect("the gateway kept its port in one of three tries");
     let cookie = format!("Cookie: {}", stack.login_as("alice"));
     let greeting = get(
         stack.addr(),

@@ -1,6 +1,8 @@
-//! Fail closed everywhere: a corrupt store, unreachable chain nodes and
-//! templates that break at render time never let a request through to a
-//! `required` route, never crash the gateway, and show in `/ready`.
+//! Fail closed everywhere: a store damaged while the gateway was down stops
+//! the binary with a clear error; a store that breaks while it runs, chain
+//! nodes that are unreachable and templates that break at render time never
+//! let a request through to a `required` route, never crash the gateway, and
+//! show in `/ready`.
 //!
 //! Why a suite of its own: "any doubt fails closed" is the gateway's central
 //! promise (Authelia CVE-2021-32637 was a fail-open on an error path). Each
@@ -11,13 +13,17 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::gateway::{GATE, GatewayProcess, Stack, get, test_config};
+use support::gateway::{
+    GATE, GatewayProcess, Stack, TestDevnet, echo_upstream, get, start_login_at, test_config,
+    test_config_with_store, upstream_saw, wait_logged_in_at, wait_processed,
+};
+use support::redis_server::RedisServer;
 use support::{free_addr, wait_until};
 
 /// Whether a response came from the echo upstream (it answers JSON naming
@@ -37,16 +43,10 @@ fn stack_with_session(account: &str) -> (Stack, String) {
     (stack, cookie)
 }
 
-/// How a gateway started on a damaged store behaved.
-enum Start {
-    /// It exited: its status and what it wrote to stderr.
-    Refused(std::process::ExitStatus, String),
-    /// It listens: the running process.
-    Running(GatewayProcess),
-}
-
-/// Starts the binary on `config` and waits for it to either exit or listen.
-fn start_or_exit(config_path: &std::path::Path, addr: SocketAddr, admin: SocketAddr) -> Start {
+/// Runs `steemgate run` on `config_path` and expects it to refuse to start:
+/// its exit status and what it wrote to stderr. Fails the test if it is
+/// still running after 20 s (a gateway up on a damaged store).
+fn run_expecting_exit(config_path: &std::path::Path) -> (std::process::ExitStatus, String) {
     let stderr_path = config_path.with_extension("stderr");
     let mut child = Command::new(env!("CARGO_BIN_EXE_steemgate"))
         .args(["run", "--config"])
@@ -59,27 +59,23 @@ fn start_or_exit(config_path: &std::path::Path, addr: SocketAddr, admin: SocketA
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {
-            return Start::Refused(status, std::fs::read_to_string(&stderr_path).unwrap());
-        }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
-            && TcpStream::connect_timeout(&admin, Duration::from_millis(100)).is_ok()
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-            // Start it again under the harness, which kills it on drop.
-            let config = std::fs::read_to_string(config_path).unwrap();
-            let dir = config_path.parent().unwrap();
-            return Start::Running(GatewayProcess::start(&config, dir, addr, admin));
+            return (status, std::fs::read_to_string(&stderr_path).unwrap());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("the gateway neither exited nor listened within 20 s");
+    panic!(
+        "the gateway still ran 20 s after starting on a damaged store:\n{}",
+        std::fs::read_to_string(&stderr_path).unwrap_or_default()
+    );
 }
 
+/// A store damaged while the gateway was down: the binary refuses to start,
+/// exit status 1, and says which store file it could not open and why
+/// (never a gateway that runs and treats visitors as "not logged in").
 fn corrupt_store_case(damage: impl Fn(&std::path::Path)) {
-    let (stack, cookie) = stack_with_session("alice");
+    let (stack, _cookie) = stack_with_session("alice");
     let store_dir = stack.dir.path().join("store");
     let files: Vec<_> = std::fs::read_dir(&store_dir)
         .unwrap()
@@ -100,42 +96,27 @@ fn corrupt_store_case(damage: impl Fn(&std::path::Path)) {
     );
     let config_path = stack.dir.path().join("damaged.yaml");
     std::fs::write(&config_path, config).unwrap();
-    match start_or_exit(&config_path, addr, admin) {
-        Start::Refused(status, stderr) => {
-            eprintln!("refused to start on the damaged store: {}", stderr.trim());
-            assert!(!status.success());
-            assert!(
-                stderr.to_lowercase().contains("store"),
-                "the error names the store: {stderr}"
-            );
-        }
-        Start::Running(_gateway) => {
-            eprintln!("started on the damaged store");
-            // Running on a damaged store: a required route is never proxied.
-            for _ in 0..3 {
-                let response = get(addr, "/", &[&format!("Cookie: {cookie}")]);
-                assert!(
-                    !proxied(&response),
-                    "proxied on a corrupt store: {response:?}"
-                );
-                assert!(
-                    matches!(response.status, 503 | 302 | 303 | 401),
-                    "{response:?}"
-                );
-            }
-            let ready = get(admin, "/ready", &[]);
-            if ready.status == 200 {
-                // The store opened (redb repaired it): then the session
-                // must either be intact or gone, never another account.
-                let response = get(addr, "/", &[&format!("Cookie: {cookie}")]);
-                assert!(!proxied(&response) || response.body.contains("alice"));
-            }
-        }
-    }
+    let (status, stderr) = run_expecting_exit(&config_path);
+    assert_eq!(status.code(), Some(1), "exit status; stderr: {stderr}");
+    let database = store_dir.join("steemgate.redb");
+    let expected = format!(
+        "error: opening the store: store error: cannot open store database {} (corrupt or not a steemgate store?): ",
+        database.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "stderr names the store file and the cause; expected {expected:?} in:\n{stderr}"
+    );
+    // The cause follows: redb's own words, never empty.
+    let line = stderr.lines().find(|l| l.contains(&expected)).unwrap();
+    assert!(
+        line.len() > line.find(&expected).unwrap() + expected.len(),
+        "{line}"
+    );
 }
 
 #[test]
-fn a_store_file_overwritten_with_garbage_is_never_proxied_through() {
+fn a_store_file_overwritten_with_garbage_refuses_to_start_naming_the_store() {
     corrupt_store_case(|file| {
         let len = std::fs::metadata(file).unwrap().len() as usize;
         let garbage: Vec<u8> = (0..len).map(|i| (i * 131 % 251) as u8).collect();
@@ -144,7 +125,7 @@ fn a_store_file_overwritten_with_garbage_is_never_proxied_through() {
 }
 
 #[test]
-fn a_truncated_store_file_is_never_proxied_through() {
+fn a_truncated_store_file_refuses_to_start_naming_the_store() {
     corrupt_store_case(|file| {
         let len = std::fs::metadata(file).unwrap().len();
         let handle = std::fs::OpenOptions::new().write(true).open(file).unwrap();
@@ -153,9 +134,10 @@ fn a_truncated_store_file_is_never_proxied_through() {
 }
 
 #[test]
-fn a_store_file_damaged_past_its_header_is_never_proxied_through() {
-    // The header stays valid, the pages after it are garbage: the store may
-    // open and fail on reads instead.
+fn a_store_file_damaged_past_its_header_refuses_to_start_naming_the_store() {
+    // The header stays valid, the pages after it are garbage: redb's
+    // open-time check still refuses it (if it ever opened such a file and
+    // failed on reads instead, this test says so).
     corrupt_store_case(|file| {
         let mut bytes = std::fs::read(file).unwrap();
         let start = 4096.min(bytes.len());
@@ -167,17 +149,20 @@ fn a_store_file_damaged_past_its_header_is_never_proxied_through() {
 }
 
 /// A TCP forwarder on a fixed address that can be switched on later: until
-/// then nothing listens there (a node that is down).
+/// then the address is held but refuses connections (a node that is down).
 struct SwitchableNode {
     addr: SocketAddr,
+    closed: Option<support::ClosedPort>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SwitchableNode {
     fn down() -> Self {
+        let closed = support::ClosedPort::new();
         Self {
-            addr: free_addr(),
+            addr: closed.addr(),
+            closed: Some(closed),
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
         }
@@ -185,7 +170,7 @@ impl SwitchableNode {
 
     /// Starts forwarding connections to `target`.
     fn bring_up(&mut self, target: SocketAddr) {
-        let listener = TcpListener::bind(self.addr).unwrap();
+        let listener = self.closed.take().expect("brought up once").listen();
         listener.set_nonblocking(true).unwrap();
         let stop = self.stop.clone();
         self.thread = Some(std::thread::spawn(move || {
@@ -312,10 +297,15 @@ fn templates_that_fail_at_render_time_answer_errors_never_the_upstream() {
     let login = get(addr, "/.steemgate/login", &["Accept: text/html"]);
     assert_eq!(login.status, 503, "{}", login.body);
     assert!(!proxied(&login));
-    // A required route without a session: not proxied, whatever page shows.
+    // A required route without a session: not proxied; the redirect needs
+    // no template, and the login page it leads to is the 503 above.
     let anonymous = get(addr, "/", &["Accept: text/html"]);
     assert!(!proxied(&anonymous), "{anonymous:?}");
-    assert_ne!(anonymous.status, 200);
+    assert_eq!(anonymous.status, 302, "{anonymous:?}");
+    assert_eq!(
+        anonymous.header("location"),
+        Some("/.steemgate/login?rd=%2F")
+    );
     let missing = get(addr, "/.steemgate/nothing-here", &["Accept: text/html"]);
     assert_eq!(missing.status, 404);
     assert!(!proxied(&missing));
@@ -336,113 +326,107 @@ fn templates_that_fail_at_render_time_answer_errors_never_the_upstream() {
     assert_eq!(get(stack.gateway.admin, "/ready", &[]).status, 200);
 }
 
-/// A proxy whose request filter panics on `/panic`: what pingora does with
-/// a panicking filter (the gateway's filters run the same way).
-struct PanickyProxy {
-    upstream: SocketAddr,
-}
-
-#[async_trait::async_trait]
-impl pingora::proxy::ProxyHttp for PanickyProxy {
-    type CTX = ();
-
-    fn new_ctx(&self) {}
-
-    async fn request_filter(
-        &self,
-        session: &mut pingora::proxy::Session,
-        _ctx: &mut (),
-    ) -> pingora::Result<bool> {
-        if session.req_header().uri.path() == "/panic" {
-            panic!("a bug in a request filter");
-        }
-        Ok(false)
-    }
-
-    async fn upstream_peer(
-        &self,
-        _session: &mut pingora::proxy::Session,
-        _ctx: &mut (),
-    ) -> pingora::Result<Box<pingora::upstreams::peer::HttpPeer>> {
-        Ok(Box::new(pingora::upstreams::peer::HttpPeer::new(
-            self.upstream,
-            false,
-            String::new(),
-        )))
-    }
-}
-
-struct StopWhen(tokio::sync::Mutex<tokio::sync::oneshot::Receiver<()>>);
-
-#[async_trait::async_trait]
-impl pingora::server::ShutdownSignalWatch for StopWhen {
-    async fn recv(&self) -> pingora::server::ShutdownSignal {
-        let _ = (&mut *self.0.lock().await).await;
-        pingora::server::ShutdownSignal::FastShutdown
-    }
-}
-
+/// steemgate has no panic-recovery path of its own to test (no
+/// `catch_unwind` around request handling; a panic would be pingora's to
+/// contain). What matters to a visitor is the property behind it: a
+/// dependency failing in the middle of serving never lets a request through
+/// to a `required` route, never looks like "not logged in", and the gateway
+/// keeps serving and recovers by itself. Here the store (Redis) is killed
+/// while the gateway runs.
 #[test]
-fn a_panic_in_a_request_filter_drops_the_connection_and_proxies_nothing() {
-    // An upstream that counts the requests it gets.
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let upstream_addr = upstream.local_addr().unwrap();
-    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for stream in upstream.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut buf = [0u8; 4096];
-            if matches!(stream.read(&mut buf), Ok(n) if n > 0) {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                );
-            }
-        }
-    });
-
-    let addr = free_addr();
-    let mut server = pingora::server::Server::new(None).unwrap();
-    server.bootstrap();
-    let mut service = pingora::proxy::http_proxy_service(
-        &server.configuration,
-        PanickyProxy {
-            upstream: upstream_addr,
-        },
+fn a_store_that_breaks_while_running_answers_503_on_required_routes_then_recovers() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = TestDevnet::start();
+    devnet.produce_block(None);
+    let upstream = echo_upstream();
+    let (addr, admin) = (free_addr(), free_addr());
+    // No session cache: every request asks the store.
+    let config = test_config_with_store(
+        addr,
+        admin,
+        &devnet.url(),
+        upstream.addr,
+        &redis.url(),
+        "  cache_ttl: 0s\n",
     );
-    service.add_tcp(&addr.to_string());
-    server.add_service(service);
-    let (stop, stopped) = tokio::sync::oneshot::channel();
-    let thread = std::thread::spawn(move || {
-        server.run(pingora::server::RunArgs {
-            shutdown_signal: Box::new(StopWhen(tokio::sync::Mutex::new(stopped))),
-        })
-    });
-    assert!(support::wait_for_port(addr, Duration::from_secs(20)));
+    let gateway = GatewayProcess::start(&config, dir.path(), addr, admin);
+    let (addr, admin) = (gateway.addr, gateway.admin);
+    assert!(wait_until(Duration::from_secs(20), || get(
+        admin,
+        "/ready",
+        &[]
+    )
+    .status
+        == 200));
+    let (cookie, memo) = start_login_at(addr);
+    devnet.transfer("alice", GATE, "0.001 STEEM", &memo);
+    devnet.produce_block(None);
+    wait_logged_in_at(addr, &cookie, "alice", 10);
+    let ok = get(addr, "/", &[&format!("Cookie: {cookie}")]);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(upstream_saw(&ok.json(), "x-steem-account"), vec!["alice"]);
 
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    assert!(answer.is_empty(), "no response after a panic: {answer:?}");
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        0,
-        "nothing reached the upstream"
+    redis.stop();
+    assert!(
+        wait_until(Duration::from_secs(10), || get(admin, "/ready", &[]).status
+            == 503),
+        "/ready never reported the store outage"
     );
+    for accept in ["text/html", "application/json"] {
+        // The logged-in visitor: 503, not a login redirect or a 401 (that
+        // would say "not logged in").
+        let response = get(
+            addr,
+            "/",
+            &[&format!("Cookie: {cookie}"), &format!("Accept: {accept}")],
+        );
+        assert_eq!(response.status, 503, "{accept}: {response:?}");
+        assert!(!proxied(&response), "{response:?}");
+        assert!(response.header("location").is_none(), "{response:?}");
+        // A visitor without a cookie is not logged in whatever the store
+        // says, and is not proxied: a browser is sent to the login page
+        // (a 503, below); a script's 401 would carry a fresh login, which
+        // needs the store, so it gets the 503 itself.
+        let anonymous = get(addr, "/", &[&format!("Accept: {accept}")]);
+        assert!(!proxied(&anonymous), "{anonymous:?}");
+        let expected = if accept == "text/html" { 302 } else { 503 };
+        assert_eq!(anonymous.status, expected, "{accept}: {anonymous:?}");
+    }
+    let login = get(addr, "/.steemgate/login?rd=%2F", &["Accept: text/html"]);
+    assert_eq!(login.status, 503, "{login:?}");
+    assert!(login.session_cookie().is_none(), "no fresh session minted");
+    let status = get(addr, "/.steemgate/status", &["Accept: application/json"]);
+    assert_eq!(status.status, 503, "{status:?}");
+    assert!(status.session_cookie().is_none(), "no fresh session minted");
 
-    // The server survives and serves the next connection.
-    let response = get(addr, "/fine", &[]);
-    assert_eq!((response.status, response.body.as_str()), (200, "ok"));
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
-    // Stop the server; not joined, so a slow runtime shutdown cannot hang
-    // the test.
-    let _ = stop.send(());
-    drop(thread);
+    // Redis comes back empty (no persistence): the gateway recovers without
+    // a restart; the old session is gone (not logged in), never another
+    // account, and a new login works.
+    redis.restart();
+    assert!(
+        wait_until(Duration::from_secs(20), || get(admin, "/ready", &[]).status
+            == 200),
+        "/ready never recovered"
+    );
+    let after = get(
+        addr,
+        "/",
+        &[&format!("Cookie: {cookie}"), "Accept: application/json"],
+    );
+    assert_eq!(after.status, 401, "{after:?}");
+    assert!(!proxied(&after));
+    // The emptied store is a fresh store to the follower: it starts at the
+    // head it sees then. Let it get past one block before paying.
+    let empty = devnet.produce_block(None);
+    wait_processed(admin, empty);
+    let (cookie, memo) = start_login_at(addr);
+    devnet.transfer("bob", GATE, "0.001 STEEM", &memo);
+    devnet.produce_block(None);
+    wait_logged_in_at(addr, &cookie, "bob", 10);
+    let ok = get(addr, "/", &[&format!("Cookie: {cookie}")]);
+    assert_eq!(upstream_saw(&ok.json(), "x-steem-account"), vec!["bob"]);
+    drop(gateway);
 }

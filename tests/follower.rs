@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use fake_node::{Behaviour, FakeChain, FakeNode, dead_node_url, transfer};
+use fake_node::{Behaviour, FakeChain, FakeNode, dead_node, transfer};
 use steemgate::chain::follower::{Follower, FollowerError, FollowerSettings};
 use steemgate::chain::rpc::RpcClient;
 use steemgate::chain::status::ChainStatusHandle;
@@ -453,7 +453,8 @@ async fn bad_nodes_fail_over_to_the_good_one() {
     for behaviour in behaviours {
         nodes.push(FakeNode::start(&chain, behaviour).await);
     }
-    let mut urls = vec![dead_node_url()];
+    let (_dead, dead_url) = dead_node();
+    let mut urls = vec![dead_url];
     urls.extend(nodes.iter().map(|n| n.url.clone()));
     let h = Harness::build(
         chain,
@@ -511,8 +512,9 @@ async fn node_errors_and_stale_heads_when_no_node_is_better() {
     }
 
     let stale = FakeNode::start(&chain, Behaviour::Stale).await;
+    let (_dead, dead_url) = dead_node();
     let rpc = RpcClient::new(
-        vec![dead_node_url(), stale.url.clone()],
+        vec![dead_url.clone(), stale.url.clone()],
         Duration::from_secs(5),
     );
     let props = rpc.global_properties().await.unwrap();
@@ -523,7 +525,7 @@ async fn node_errors_and_stale_heads_when_no_node_is_better() {
         "the freshest stale answer"
     );
 
-    let rpc = RpcClient::new(vec![dead_node_url()], Duration::from_secs(5));
+    let rpc = RpcClient::new(vec![dead_url], Duration::from_secs(5));
     assert!(matches!(
         rpc.global_properties().await,
         Err(RpcError::Unavailable(_))

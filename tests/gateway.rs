@@ -437,14 +437,12 @@ fn only_a_sufficient_transfer_to_us_in_an_accepted_asset_logs_in() {
     stack
         .devnet
         .transfer("mallory", GATE, "0.001 STEEM", &format!("#{memo}"));
+    let block = stack.devnet.produce_block(None);
     stack.devnet.produce_block(None);
-    stack.devnet.produce_block(None);
-    let status = get(
-        stack.addr(),
-        "/.steemgate/status?wait=2",
-        &["Accept: application/json", &format!("Cookie: {cookie}")],
-    )
-    .json();
+    // Not logged in because the follower read those transfers and refused
+    // them, not because it has not got there yet.
+    support::gateway::wait_processed(stack.gateway.admin, block + 1);
+    let status = stack.status(&cookie);
     assert_eq!(status["authenticated"], json!(false), "{status}");
     // SBD counts on Steem; the memo matches ignoring case and whitespace.
     stack.devnet.transfer(
@@ -457,8 +455,8 @@ fn only_a_sufficient_transfer_to_us_in_an_accepted_asset_logs_in() {
     stack.wait_logged_in(&cookie, "erin");
     // A replay of the same memo by someone else changes nothing.
     stack.devnet.transfer("mallory", GATE, "0.001 STEEM", &memo);
-    stack.devnet.produce_block(None);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let replay = stack.devnet.produce_block(None);
+    support::gateway::wait_processed(stack.gateway.admin, replay);
     assert_eq!(stack.status(&cookie)["account"], json!("erin"));
 }
 
@@ -755,4 +753,145 @@ fn a_taken_listen_port_makes_run_exit_with_a_clear_error() {
         "{stderr}"
     );
     drop(taken);
+}
+
+/// The stale-follows report as a route of the gateway (`builtin:
+/// stale-follows`), for an account logged in through the gateway: the
+/// seeded devnet's `demo` follows 3,000 accounts.
+#[test]
+fn the_stale_follows_route_reports_on_the_logged_in_account() {
+    let stack = Stack::start_seeded_with(|config| {
+        // The report fetches 3,000 accounts: a debug build on a busy
+        // machine needs more than 2 s per node call.
+        config.replace("request_timeout: 2s", "request_timeout: 20s")
+            + "  - {path: /stale, upstream: \"builtin:stale-follows\", auth: required}\n"
+    });
+    let addr = stack.addr();
+    // Without a session the report is not reached.
+    let anonymous = get(addr, "/stale?format=json", &["Accept: application/json"]);
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+
+    let cookie = format!("Cookie: {}", stack.login_as("demo"));
+    let answer = get(
+        addr,
+        "/stale?format=json&days=40",
+        &["Accept: application/json", &cookie],
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let report = answer.json();
+    assert_eq!(report["account"], "demo");
+    assert_eq!(report["following"], 3000);
+    assert_eq!(report["threshold_days"], 40);
+    let stale = report["stale"].as_array().unwrap();
+    assert!(
+        stale.len() > 300 && stale.len() < 3000,
+        "{} rows: the seed makes about half of the follows quiet",
+        stale.len()
+    );
+    // Every row is true of the chain: the account's last post is the one
+    // the devnet has, and older than 40 days (or never).
+    let now = steemgate::store::now_unix();
+    for batch in stale.chunks(100) {
+        let names: Vec<&str> = batch.iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let accounts = stack
+            .devnet
+            .rpc("condenser_api.get_accounts", json!([names]));
+        for (row, account) in batch.iter().zip(accounts.as_array().unwrap()) {
+            assert_eq!(row["name"], account["name"]);
+            assert_eq!(row["last_post"], account["last_post"], "{row}");
+            let last =
+                steemgate::chain::devnet::parse_chain_time(account["last_post"].as_str().unwrap())
+                    .unwrap();
+            assert!(last == 0 || now - last > 40 * 86_400, "{row}");
+        }
+    }
+
+    // The page lists the same rows.
+    let page = get(addr, "/stale?days=40", &["Accept: text/html", &cookie]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Stale follows of @demo"));
+    assert_eq!(page.body.matches("<tr>").count(), stale.len() + 1);
+
+    // A forged identity header or query does not change whose report it is.
+    let forged = get(
+        addr,
+        "/stale?format=json&account=alice",
+        &[
+            "Accept: application/json",
+            &cookie,
+            "X-Steem-Account: alice",
+        ],
+    );
+    assert_eq!(forged.json()["account"], "demo");
+}
+
+/// Production mode: a config without `chain.devnet`, its node a chain the
+/// gateway does not know to be simulated. Nothing of the devnet shows.
+#[test]
+fn without_chain_devnet_the_simulation_is_absent() {
+    let stack = Stack::start_with(|config| {
+        assert!(config.contains("  devnet: true\n"));
+        config.replace("  devnet: true\n", "")
+    });
+    let addr = stack.addr();
+    let page = get(addr, "/.steemgate/login?rd=%2Fapp", &["Accept: text/html"]);
+    assert_eq!(page.status, 200);
+    let cookie = page.session_cookie().expect("a login session");
+    for needle in ["Simulate", "SIMULATION", "devnet/transfer", "sim-from"] {
+        assert!(!page.body.contains(needle), "{needle} on the login page");
+    }
+    let status = stack.status(&cookie);
+    assert_eq!(status["simulated"], json!(false), "{status}");
+
+    // The simulate endpoint does not exist, even for a same-origin form
+    // post with a login in progress; nothing is submitted to the node.
+    let head = stack
+        .devnet
+        .rpc("condenser_api.get_dynamic_global_properties", json!([]))["head_block_number"]
+        .as_u64()
+        .unwrap();
+    let simulated = post(
+        addr,
+        "/.steemgate/devnet/transfer",
+        &[
+            &format!("Cookie: {cookie}"),
+            &format!("Origin: http://{addr}"),
+            "Sec-Fetch-Site: same-origin",
+        ],
+        "from=frank&rd=%2Fapp",
+    );
+    assert_eq!(simulated.status, 404, "{simulated:?}");
+    assert!(simulated.header("x-devnet").is_none());
+    let block = stack.devnet.produce_block(None);
+    assert_eq!(block, head + 1);
+    let ops = stack
+        .devnet
+        .rpc("condenser_api.get_ops_in_block", json!([block, false]));
+    assert!(
+        ops.as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["op"][0] != json!("transfer")),
+        "the gateway submitted a transfer: {ops}"
+    );
+    support::gateway::wait_processed(stack.gateway.admin, block);
+    assert_eq!(stack.status(&cookie)["authenticated"], json!(false));
+
+    // A real payment still logs in, and no answer carries X-Devnet.
+    let memo = stack.status(&cookie)["memo"].as_str().unwrap().to_string();
+    stack.devnet.transfer("frank", GATE, "0.001 STEEM", &memo);
+    stack.devnet.produce_block(None);
+    stack.wait_logged_in(&cookie, "frank");
+    for path in [
+        "/.steemgate/login",
+        "/.steemgate/status",
+        "/app",
+        "/public/x",
+    ] {
+        let response = get(addr, path, &[&format!("Cookie: {cookie}")]);
+        assert!(
+            response.header("x-devnet").is_none(),
+            "{path}: {response:?}"
+        );
+    }
 }

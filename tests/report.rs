@@ -778,11 +778,22 @@ async fn a_hanging_node_gives_504_within_the_budget() {
     node.behaviour = Behaviour::Hang;
     let node = Arc::new(node);
     let app = app(Arc::clone(&node), settings());
-    let page = get_as(&app, "owner", "/stale").await;
+    // The budget is 200 ms; a regression that ignores it must fail this
+    // test, not hang CI. The bound is generous (no timing assert), only
+    // finite.
+    let bounded = |uri: &'static str| {
+        let app = Arc::clone(&app);
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), get_as(&app, "owner", uri))
+                .await
+                .unwrap_or_else(|_| panic!("{uri} still unanswered after 30 s: budget ignored"))
+        }
+    };
+    let page = bounded("/stale").await;
     assert_eq!(page.status, StatusCode::GATEWAY_TIMEOUT);
     assert!(page.body.contains("too slow"));
     // A second try asks the node again: failures are not cached.
-    let json = get_as(&app, "owner", "/stale?format=json").await;
+    let json = bounded("/stale?format=json").await;
     assert_eq!(json.status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(node.following_calls.lock().unwrap().len(), 2);
 }

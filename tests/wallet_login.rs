@@ -155,10 +155,15 @@ fn a_signed_login_transfer_logs_in_at_once_and_is_confirmed_by_the_chain() {
         support::gateway::metric(stack.gateway.admin, "steemgate_logins_total") == Some(2.0)
     });
     assert!(confirmed, "the follower never claimed the login transfer");
-    // Chain time well past the expiration: a confirmed login stays (the
-    // watcher looks every second; give it a few looks).
-    stack.devnet.produce_block(Some(&future_chain_time(3600)));
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Chain time well past the expiration: a confirmed login stays. The
+    // follower settles instant logins after each round; once it has
+    // processed a block produced after it had processed the late one, the
+    // round that saw the late block has settled (the revoking twin of this
+    // check is `a_signed_transfer_that_never_lands_is_revoked_...`).
+    let late = stack.devnet.produce_block(Some(&future_chain_time(3600)));
+    support::gateway::wait_processed(stack.gateway.admin, late);
+    let next = stack.devnet.produce_block(Some(&future_chain_time(3603)));
+    support::gateway::wait_processed(stack.gateway.admin, next);
     assert_eq!(stack.status(&cookie)["authenticated"], json!(true));
     assert_eq!(upstream_account(&stack, &cookie), vec!["alice"]);
 }

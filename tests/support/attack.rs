@@ -318,6 +318,8 @@ pub struct AttackStack {
     pub b: RecordingUpstream,
     /// Nobody listens here: `/dead` (optional) and `/deadreq` (required).
     pub dead: SocketAddr,
+    /// Holds `dead` (bound, refusing connections) so nobody else takes it.
+    _dead_port: super::ClosedPort,
 }
 
 impl AttackStack {
@@ -332,7 +334,8 @@ impl AttackStack {
         devnet.produce_block(None);
         let a = RecordingUpstream::start("A");
         let b = RecordingUpstream::start("B");
-        let dead = free_addr();
+        let dead_port = super::ClosedPort::new();
+        let dead = dead_port.addr();
         let (addr, admin) = (free_addr(), free_addr());
         let config = format!(
             r#"listen: "{addr}"
@@ -373,7 +376,13 @@ routes:
             dir,
         };
         stack.wait_ready();
-        Self { stack, a, b, dead }
+        Self {
+            stack,
+            a,
+            b,
+            dead,
+            _dead_port: dead_port,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -283,10 +283,12 @@ impl Drop for FakeNode {
     }
 }
 
-/// A loopback URL nobody listens on.
-pub fn dead_node_url() -> url::Url {
-    let addr = crate::support::free_addr();
-    url::Url::parse(&format!("http://{addr}/")).unwrap()
+/// A loopback URL that refuses connections for as long as the returned
+/// port is held (nobody else can take it meanwhile).
+pub fn dead_node() -> (crate::support::ClosedPort, url::Url) {
+    let port = crate::support::ClosedPort::new();
+    let url = url::Url::parse(&format!("http://{}/", port.addr())).unwrap();
+    (port, url)
 }
 
 async fn handle(State(node): State<Arc<NodeShared>>, body: Bytes) -> Response {

@@ -247,12 +247,21 @@ pub struct TestDevnet {
 
 impl TestDevnet {
     pub fn start() -> Self {
-        let server = Background::start(|listener, stop| async move {
+        Self::start_with_seed(false)
+    }
+
+    /// With the demo accounts (`demo` follows 3,000 generated accounts).
+    pub fn start_seeded() -> Self {
+        Self::start_with_seed(true)
+    }
+
+    fn start_with_seed(seed: bool) -> Self {
+        let server = Background::start(move |listener, stop| async move {
             let devnet =
                 steemgate::chain::devnet::Devnet::new(steemgate::chain::devnet::DevnetOptions {
                     chain: steemgate::chain::ChainName::Steem,
                     block_interval: None,
-                    seed: false,
+                    seed,
                     start_block: 1000,
                 });
             let _ = devnet
@@ -515,6 +524,28 @@ pub fn metric(admin: SocketAddr, name: &str) -> Option<f64> {
     })
 }
 
+/// The last block the follower of the gateway with admin listener `admin`
+/// has processed (`chain_head_block - chain_blocks_behind` on `/metrics`).
+pub fn processed_block(admin: SocketAddr) -> Option<u64> {
+    let head = metric(admin, "steemgate_chain_head_block")?;
+    let behind = metric(admin, "steemgate_chain_blocks_behind")?;
+    (head >= 1.0 && behind >= 0.0).then_some((head - behind) as u64)
+}
+
+/// Waits (bounded, 20 s) until the follower has processed `block`: after
+/// that, a transfer in `block` has had every chance to log someone in, so
+/// a negative check ("still not logged in") means something.
+pub fn wait_processed(admin: SocketAddr, block: u64) {
+    let reached = wait_until(Duration::from_secs(20), || {
+        processed_block(admin).is_some_and(|done| done >= block)
+    });
+    assert!(
+        reached,
+        "the follower never processed block {block} (at {:?})",
+        processed_block(admin)
+    );
+}
+
 /// Starts a pending session on the gateway at `addr`: (cookie `name=value`, memo).
 pub fn start_login_at(addr: SocketAddr) -> (String, String) {
     let response = get(addr, "/.steemgate/status", &["Accept: application/json"]);
@@ -566,8 +597,16 @@ impl Stack {
     /// [`Stack::start_with`] with the public listener on `addr` (chosen
     /// beforehand, e.g. to tell an upstream where the gateway is).
     pub fn start_at(addr: SocketAddr, edit: impl FnOnce(String) -> String) -> Self {
+        Self::start_on(TestDevnet::start(), addr, edit)
+    }
+
+    /// [`Stack::start_with`] on a devnet seeded with the demo accounts.
+    pub fn start_seeded_with(edit: impl FnOnce(String) -> String) -> Self {
+        Self::start_on(TestDevnet::start_seeded(), free_addr(), edit)
+    }
+
+    fn start_on(devnet: TestDevnet, addr: SocketAddr, edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let devnet = TestDevnet::start();
         devnet.produce_block(None);
         let upstream = echo_upstream();
         let admin = free_addr();

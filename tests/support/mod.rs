@@ -29,7 +29,55 @@ pub fn system_binary(name: &str) -> Option<PathBuf> {
     found
 }
 
-/// A loopback address with a port nobody listens on right now.
+/// A loopback port that is ours but refuses connections: a socket bound
+/// to it that does not listen (the kernel answers connection attempts with
+/// a reset, and nobody else can bind the port while it is held). A "down"
+/// node or upstream for as long as the test needs, which can later come up
+/// on the same address with [`ClosedPort::listen`].
+pub struct ClosedPort {
+    socket: socket2::Socket,
+    addr: SocketAddr,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        let socket = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .expect("tcp socket");
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+        let addr = socket
+            .local_addr()
+            .expect("local addr")
+            .as_socket()
+            .expect("an inet address");
+        Self { socket, addr }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts listening on the same address.
+    pub fn listen(self) -> TcpListener {
+        self.socket.listen(128).expect("listen");
+        self.socket.into()
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A loopback address with a port nobody listens on right now. The probe
+/// socket is closed: someone else may take the port before the caller
+/// binds it. Prefer binding 127.0.0.1:0 and keeping the listener, or
+/// [`ClosedPort`]; for processes that bind themselves, retry on "in use".
 pub fn free_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr")
@@ -45,13 +93,6 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
-}
-
-/// Waits until something accepts TCP connections on `addr`.
-pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
-    wait_until(timeout, || {
-        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-    })
 }
 
 /// A fixture from `tests/fixtures/`.
