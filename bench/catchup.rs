@@ -36,7 +36,7 @@ async fn delayed(
 async fn catch_up(devnet: &Devnet, node: url::Url, store: SharedStore, label: &str) {
     let head = devnet.head();
     store
-        .set_cursor(head - BLOCKS)
+        .set_cursor(&steemgate::store::ChainCursor::at(head - BLOCKS))
         .await
         .expect("setting the cursor");
     let (logins, _) = tokio::sync::broadcast::channel(16);

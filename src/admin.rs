@@ -22,7 +22,8 @@ use prometheus::{
 };
 
 use crate::chain::follower::ChainStatusHandle;
-use crate::store::{SharedStore, now_unix};
+use crate::clock::now_unix;
+use crate::store::SharedStore;
 
 /// The gateway's Prometheus metrics.
 pub struct Metrics {

@@ -27,7 +27,7 @@ pub const DEMO_MEMBER: &str = "alice";
 /// A fresh 32-byte secret from the OS CSPRNG, hex-encoded.
 pub fn fresh_secret() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
-    crate::auth::os_random(&mut bytes)?;
+    crate::random::os_random(&mut bytes)?;
     Ok(hex::encode(bytes))
 }
 

@@ -15,12 +15,14 @@
 pub mod admin;
 pub mod auth;
 pub mod chain;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod hello;
 pub mod logging;
 pub mod pages;
 pub mod proxy;
+pub mod random;
 pub mod reload;
 pub mod report;
 pub mod server;

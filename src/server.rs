@@ -175,7 +175,7 @@ impl BackgroundService for ChainService {
 /// A name for this process in the follower lease.
 fn instance_id() -> String {
     let mut random = [0u8; 6];
-    let _ = crate::auth::os_random(&mut random);
+    let _ = crate::random::os_random(&mut random);
     format!("{}-{}", std::process::id(), hex::encode(random))
 }
 

@@ -19,7 +19,7 @@ use steemgate::chain::follower::{ChainStatusHandle, Follower, FollowerSettings, 
 use steemgate::chain::rpc::RpcClient;
 use steemgate::chain::{AccountName, ChainName, Confirm};
 use steemgate::store::memory::MemoryStore;
-use steemgate::store::{SessionKey, SessionRecord, Store, now_unix};
+use steemgate::store::{ChainCursor, SessionKey, SessionRecord, Store, now_unix};
 use tokio::sync::broadcast;
 
 const GATE: &str = "steemgate";
@@ -154,11 +154,15 @@ async fn shuffled_batch_ids_are_refused_and_an_honest_node_is_asked() {
     let h = Harness::new(&[Behaviour::ShuffleBatchIds]).await;
     let follower = h.follower();
     follower.poll_once().await.unwrap();
-    let start = h.store.cursor().await.unwrap();
+    let start = h.store.cursor().await.unwrap().map(|c| c.block);
     let key = h.challenge("s", "login:shuffle").await;
     produce_login_among_empties(&h.chain, pay("alice", "login:shuffle"));
     assert!(follower.poll_once().await.is_err());
-    assert_eq!(h.store.cursor().await.unwrap(), start, "no block accepted");
+    assert_eq!(
+        h.store.cursor().await.unwrap().map(|c| c.block),
+        start,
+        "no block accepted"
+    );
     assert_eq!(h.account_of(&key).await, None);
 
     // With an honest node behind it, the login goes through.
@@ -182,10 +186,10 @@ async fn a_block_of_another_height_is_refused_even_when_empty() {
     let h = Harness::new(&[Behaviour::WrongBlock]).await;
     let follower = h.follower();
     follower.poll_once().await.unwrap();
-    let start = h.store.cursor().await.unwrap();
+    let start = h.store.cursor().await.unwrap().map(|c| c.block);
     h.chain.produce_empty(3);
     assert!(follower.poll_once().await.is_err());
-    assert_eq!(h.store.cursor().await.unwrap(), start);
+    assert_eq!(h.store.cursor().await.unwrap().map(|c| c.block), start);
 
     let mut h = Harness::new(&[Behaviour::WrongBlock, Behaviour::Good]).await;
     let follower = h.follower();
@@ -314,8 +318,85 @@ async fn a_fork_after_the_cursor_is_read_again_and_its_login_counted() {
     let session = h.store.get_session(&key).await.unwrap().unwrap();
     assert_eq!(session.account.as_deref(), Some("alice"));
     assert_eq!(session.login.unwrap().block_num, login_block);
-    assert_eq!(h.store.cursor().await.unwrap(), Some(h.chain.head()));
+    assert_eq!(
+        h.store.cursor().await.unwrap().map(|c| c.block),
+        Some(h.chain.head())
+    );
     assert_eq!(h.announced(), vec![key]);
+}
+
+/// Like the real chains: a few blocks between head and last irreversible.
+const IRREVERSIBLE_LAG: u64 = 15;
+
+/// The node drops its last three blocks (the cursor's among them) and
+/// produces them again with other content; the login transfer sits in the
+/// oldest re-produced block, below the cursor.
+fn micro_fork_with_login_below_the_cursor(chain: &FakeChain, cursor: u64, memo: &str) -> u64 {
+    chain.fork(cursor - 3);
+    let login_block = chain.produce(vec![pay("alice", memo)]);
+    chain.produce_empty(2);
+    assert_eq!(
+        chain.head(),
+        cursor,
+        "the fork is as long as what it replaced"
+    );
+    chain.produce_empty(1);
+    login_block
+}
+
+#[tokio::test]
+async fn a_micro_fork_right_after_a_fresh_start_is_noticed() {
+    let mut h = Harness::new(&[Behaviour::Good]).await;
+    h.chain.set_irreversible_lag(IRREVERSIBLE_LAG);
+    h.chain.produce_empty(30);
+    // A fresh store starts at the head without reading any block before it.
+    let follower = h.follower();
+    let start = follower.poll_once().await.unwrap().cursor;
+    assert_eq!(start, h.chain.head());
+    let stored = h.store.cursor().await.unwrap().unwrap();
+    assert_eq!(
+        stored.block_id.as_deref(),
+        Some(h.chain.block_id_of(start).as_str())
+    );
+    let key = h.challenge("s", "login:fresh-fork").await;
+
+    let login_block = micro_fork_with_login_below_the_cursor(&h.chain, start, "login:fresh-fork");
+    assert_eq!(h.catch_up(&follower).await, 1);
+    let session = h.store.get_session(&key).await.unwrap().unwrap();
+    assert_eq!(session.account.as_deref(), Some("alice"));
+    assert_eq!(session.login.unwrap().block_num, login_block);
+    assert_eq!(h.announced(), vec![key]);
+}
+
+#[tokio::test]
+async fn a_micro_fork_across_a_restart_is_noticed() {
+    let mut h = Harness::new(&[Behaviour::Good]).await;
+    h.chain.set_irreversible_lag(IRREVERSIBLE_LAG);
+    h.chain.produce_empty(30);
+    let before = h.follower();
+    before.poll_once().await.unwrap();
+    h.chain.produce_empty(5);
+    assert_eq!(h.catch_up(&before).await, 0);
+    let cursor = h.chain.head();
+    drop(before);
+    let key = h.challenge("s", "login:restart-fork").await;
+
+    // While the gateway is down, the node's last three blocks are replaced.
+    let login_block =
+        micro_fork_with_login_below_the_cursor(&h.chain, cursor, "login:restart-fork");
+    let after = h.follower();
+    assert_eq!(h.catch_up(&after).await, 1);
+    let session = h.store.get_session(&key).await.unwrap().unwrap();
+    assert_eq!(session.account.as_deref(), Some("alice"));
+    assert_eq!(session.login.unwrap().block_num, login_block);
+    assert_eq!(h.announced(), vec![key]);
+    assert_eq!(
+        h.store.cursor().await.unwrap(),
+        Some(ChainCursor::new(
+            h.chain.head(),
+            h.chain.block_id_of(h.chain.head())
+        ))
+    );
 }
 
 #[tokio::test]
@@ -340,7 +421,10 @@ async fn a_fork_that_reincludes_a_claimed_transfer_logs_in_nobody_again() {
     assert_eq!(h.catch_up(&follower).await, 0);
     assert_eq!(h.account_of(&key).await.as_deref(), Some("alice"));
     assert_eq!(h.announced(), vec![key]);
-    assert_eq!(h.store.cursor().await.unwrap(), Some(h.chain.head()));
+    assert_eq!(
+        h.store.cursor().await.unwrap().map(|c| c.block),
+        Some(h.chain.head())
+    );
 }
 
 #[tokio::test]

@@ -18,8 +18,8 @@ use steemgate::chain::rpc::RpcClient;
 use steemgate::chain::{AccountName, ChainName, Confirm, RpcError};
 use steemgate::store::memory::MemoryStore;
 use steemgate::store::{
-    Claim, ClaimOutcome, SessionKey, SessionRecord, SharedStore, Store, StoreError, StoreResult,
-    UnixTime, now_unix,
+    ChainCursor, Claim, ClaimOutcome, SessionKey, SessionRecord, SharedStore, Store, StoreError,
+    StoreResult, UnixTime, now_unix,
 };
 use tokio::sync::broadcast;
 
@@ -156,7 +156,10 @@ async fn a_transfer_with_the_memo_logs_the_session_in() {
         ("transfer", block, h.chain.head_time())
     );
     assert_eq!(h.logins.try_recv().unwrap(), key);
-    assert_eq!(h.store.cursor().await.unwrap(), Some(block));
+    assert_eq!(
+        h.store.cursor().await.unwrap().map(|c| c.block),
+        Some(block)
+    );
     let snapshot = h.status.snapshot();
     assert_eq!(
         (snapshot.head_block, snapshot.processed_block),
@@ -315,7 +318,10 @@ async fn a_replayed_memo_changes_nothing_first_sender_wins() {
 async fn a_restart_resumes_at_the_persisted_cursor() {
     let h = Harness::new(ChainName::Steem).await;
     let start = h.follower().poll_once().await.unwrap().head;
-    assert_eq!(h.store.cursor().await.unwrap(), Some(start));
+    assert_eq!(
+        h.store.cursor().await.unwrap().map(|c| c.block),
+        Some(start)
+    );
     let key = h.challenge("s", "memo-restart").await;
     // Produced while no follower runs.
     h.chain.produce_empty(3);
@@ -326,7 +332,10 @@ async fn a_restart_resumes_at_the_persisted_cursor() {
     let report = h.follower().poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (6, 1));
     assert_eq!(h.account_of(&key).await.as_deref(), Some("alice"));
-    assert_eq!(h.store.cursor().await.unwrap(), Some(start + 6));
+    assert_eq!(
+        h.store.cursor().await.unwrap().map(|c| c.block),
+        Some(start + 6)
+    );
 }
 
 #[tokio::test]
@@ -339,7 +348,7 @@ async fn a_fresh_store_starts_at_the_head_and_never_replays_history() {
     let follower = h.follower();
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (0, 0));
-    assert_eq!(h.store.cursor().await.unwrap(), Some(head));
+    assert_eq!(h.store.cursor().await.unwrap().map(|c| c.block), Some(head));
     h.chain.produce_empty(1);
     assert_eq!(follower.poll_once().await.unwrap().blocks_processed, 1);
     assert_eq!(h.account_of(&key).await, None);
@@ -362,8 +371,12 @@ async fn catching_up_uses_batches_of_at_most_fifty() {
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (120, 1));
     assert_eq!(h.account_of(&key).await.as_deref(), Some("alice"));
-    assert_eq!(h.nodes[0].batch_sizes(), vec![50, 50, 20]);
-    assert_eq!(h.store.cursor().await.unwrap(), Some(start + 120));
+    // The first 1: a fresh start reads its start block (for its id).
+    assert_eq!(h.nodes[0].batch_sizes(), vec![1, 50, 50, 20]);
+    assert_eq!(
+        h.store.cursor().await.unwrap().map(|c| c.block),
+        Some(start + 120)
+    );
 }
 
 #[tokio::test]
@@ -380,7 +393,7 @@ async fn far_behind_skips_blocks_no_live_challenge_can_need() {
     let head = h.chain.produce_empty(max_lag + 10);
     let report = follower.poll_once().await.unwrap();
     assert_eq!(report.blocks_processed, max_lag);
-    assert_eq!(h.store.cursor().await.unwrap(), Some(head));
+    assert_eq!(h.store.cursor().await.unwrap().map(|c| c.block), Some(head));
     assert_eq!(
         h.account_of(&key).await,
         None,
@@ -418,7 +431,7 @@ async fn a_head_going_backwards_is_waited_out() {
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.head), (0, head - 3));
     assert_eq!(
-        h.store.cursor().await.unwrap(),
+        h.store.cursor().await.unwrap().map(|c| c.block),
         Some(head),
         "cursor never moves back"
     );
@@ -469,7 +482,8 @@ async fn bad_nodes_fail_over_to_the_good_one() {
     assert!(statuses[6].healthy && statuses[6].failures == 0);
     assert!(h.rpc.failovers() >= 6);
     // The good node served the blocks; backing-off nodes were skipped.
-    assert_eq!(h.nodes[5].batch_sizes(), vec![1]);
+    // The start block (fresh store), then the new block.
+    assert_eq!(h.nodes[5].batch_sizes(), vec![1, 1]);
     assert!(
         h.nodes[4].batch_sizes().is_empty(),
         "the stale node, backing off, served no blocks"
@@ -537,7 +551,7 @@ async fn a_node_refusing_batches_gets_single_calls() {
     let report = follower.poll_once().await.unwrap();
     assert_eq!((report.blocks_processed, report.logins), (3, 1));
     assert_eq!(h.account_of(&key).await.as_deref(), Some("alice"));
-    assert_eq!(h.nodes[0].batch_sizes(), vec![3]);
+    assert_eq!(h.nodes[0].batch_sizes(), vec![1, 3]);
     assert!(
         h.nodes[0].single_calls() >= 3 + 2,
         "3 blocks + 2 global properties"
@@ -576,11 +590,11 @@ impl Store for FlakyStore {
         }
         self.inner.claim_challenge(memo, claim).await
     }
-    async fn cursor(&self) -> StoreResult<Option<u64>> {
+    async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
         self.inner.cursor().await
     }
-    async fn set_cursor(&self, block: u64) -> StoreResult<()> {
-        self.inner.set_cursor(block).await
+    async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()> {
+        self.inner.set_cursor(cursor).await
     }
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
@@ -627,7 +641,7 @@ async fn a_store_error_stops_the_round_without_skipping_the_block() {
         Err(FollowerError::Store(_))
     ));
     assert_eq!(
-        store.cursor().await.unwrap(),
+        store.cursor().await.unwrap().map(|c| c.block),
         Some(start + 1),
         "stopped before the failing block"
     );
@@ -682,7 +696,10 @@ async fn without_the_lease_the_follower_only_watches() {
     let h = Harness::new(ChainName::Steem).await;
     let store = flaky();
     store.grant_lease.store(false, Ordering::SeqCst);
-    store.set_cursor(h.chain.head() - 1).await.unwrap();
+    store
+        .set_cursor(&ChainCursor::at(h.chain.head() - 1))
+        .await
+        .unwrap();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(h.follower_on(store.clone()).run(shutdown_rx));
     let status = h.status.clone();
@@ -703,7 +720,7 @@ async fn without_the_lease_the_follower_only_watches() {
     );
     assert_eq!(h.status.behind_seconds(h.chain.head_time()), Some(3));
     assert_eq!(
-        store.cursor().await.unwrap(),
+        store.cursor().await.unwrap().map(|c| c.block),
         Some(h.chain.head() - 1),
         "a watcher never moves the cursor"
     );

@@ -205,7 +205,7 @@ fn a_login_through_one_instance_is_honoured_by_the_other_and_binds_once() {
         runtime
             .block_on(store.cursor())
             .unwrap()
-            .is_some_and(|cursor| cursor >= replay_block)
+            .is_some_and(|cursor| cursor.block >= replay_block)
     });
     assert!(processed, "the replay block was never processed");
     assert_eq!(

@@ -14,8 +14,8 @@ use steemgate::store::embedded::EmbeddedStore;
 use steemgate::store::redis::RedisStore;
 use steemgate::store::timed::TimedStore;
 use steemgate::store::{
-    Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord, Store,
-    UnixTime, WalletChallenge, now_unix,
+    ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
+    Store, UnixTime, WalletChallenge, now_unix,
 };
 use support::redis_server::RedisServer;
 
@@ -725,12 +725,22 @@ async fn sweep_keeps_live_sessions(h: &Harness) {
     );
 }
 
+/// The cursor's block id travels with its number (fork detection after a
+/// restart or on another instance depends on it), and a cursor without an
+/// id clears an older id rather than pairing it with a new number.
 async fn cursor_round_trip(h: &Harness) {
     assert_eq!(h.first.cursor().await.unwrap(), None);
-    h.first.set_cursor(1_000).await.unwrap();
-    assert_eq!(h.second.cursor().await.unwrap(), Some(1_000));
-    h.second.set_cursor(u64::MAX).await.unwrap();
-    assert_eq!(h.first.cursor().await.unwrap(), Some(u64::MAX));
+    let with_id = ChainCursor::new(1_000, "000003e8aabbccddeeff00112233445566778899");
+    h.first.set_cursor(&with_id).await.unwrap();
+    assert_eq!(h.second.cursor().await.unwrap(), Some(with_id));
+    h.second
+        .set_cursor(&ChainCursor::at(u64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.first.cursor().await.unwrap(),
+        Some(ChainCursor::at(u64::MAX))
+    );
 }
 
 async fn ping_answers(h: &Harness) {
@@ -801,11 +811,17 @@ async fn embedded_state_survives_reopen() {
             .issue_challenge(&k, "login:durable", now + 300)
             .await
             .unwrap();
-        store.set_cursor(77).await.unwrap();
+        store
+            .set_cursor(&ChainCursor::new(77, "0000004d01"))
+            .await
+            .unwrap();
         assert!(store.swap_value("kept", None, "value").await.unwrap());
     }
     let store = EmbeddedStore::open(dir.path()).expect("reopen");
-    assert_eq!(store.cursor().await.unwrap(), Some(77));
+    assert_eq!(
+        store.cursor().await.unwrap(),
+        Some(ChainCursor::new(77, "0000004d01"))
+    );
     assert_eq!(
         store.get_value("kept").await.unwrap().as_deref(),
         Some("value")
@@ -990,7 +1006,7 @@ async fn redis_keys_have_ttls_matching_their_records() {
         "lease PTTL {lease_ttl}"
     );
 
-    store.set_cursor(5).await.unwrap();
+    store.set_cursor(&ChainCursor::at(5)).await.unwrap();
     assert_eq!(
         pttl(&mut raw, "ttl:cursor").await,
         -1,
@@ -1022,7 +1038,7 @@ async fn redis_prefixes_do_not_see_each_other() {
     a.issue_challenge(&k, "login:shared", now + 300)
         .await
         .unwrap();
-    a.set_cursor(9).await.unwrap();
+    a.set_cursor(&ChainCursor::at(9)).await.unwrap();
     assert!(a.acquire_follower_lease("a", 30).await.unwrap());
 
     assert_eq!(b.get_session(&k).await.unwrap(), None);
@@ -1067,10 +1083,10 @@ async fn redis_cursor_survives_a_new_connection() {
     };
     {
         let store = RedisStore::connect(&server.url(), "cur", OP_TIMEOUT).expect("connect");
-        store.set_cursor(123).await.unwrap();
+        store.set_cursor(&ChainCursor::at(123)).await.unwrap();
     }
     let store = RedisStore::connect(&server.url(), "cur", OP_TIMEOUT).expect("connect");
-    assert_eq!(store.cursor().await.unwrap(), Some(123));
+    assert_eq!(store.cursor().await.unwrap(), Some(ChainCursor::at(123)));
 }
 
 #[tokio::test]
@@ -1080,7 +1096,7 @@ async fn redis_password_and_database_number_in_the_url() {
     };
     let url = format!("redis://:s3cret@127.0.0.1:{}/3", server.port());
     let store = RedisStore::connect(&url, "auth", OP_TIMEOUT).expect("connect");
-    store.set_cursor(1).await.unwrap();
+    store.set_cursor(&ChainCursor::at(1)).await.unwrap();
     let mut raw = ::redis::Client::open(url.as_str())
         .expect("client")
         .get_multiplexed_async_connection()
@@ -1200,8 +1216,8 @@ fn redis_store_is_built_outside_a_runtime_and_used_in_several() {
             .expect("runtime");
         let store = Arc::clone(&store);
         runtime.block_on(async move {
-            store.set_cursor(block).await.unwrap();
-            assert_eq!(store.cursor().await.unwrap(), Some(block));
+            store.set_cursor(&ChainCursor::at(block)).await.unwrap();
+            assert_eq!(store.cursor().await.unwrap(), Some(ChainCursor::at(block)));
         });
         // The runtime (and its connection) is gone; the next one reconnects.
     }

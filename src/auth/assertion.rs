@@ -41,7 +41,8 @@ use jsonwebtoken::jwk::{
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{SharedStore, StoreError, UnixTime, now_unix};
+use crate::clock::{UnixTime, now_unix};
+use crate::store::{SharedStore, StoreError};
 
 /// Store name of the key ring document.
 pub const KEYRING_NAME: &str = "assertion-signing-keys";
@@ -53,11 +54,12 @@ pub const TOKEN_REUSE: Duration = Duration::from_secs(60);
 /// How often an instance re-reads the key ring from the store (to pick up
 /// a key another instance rotated in).
 pub const KEYRING_REFRESH: Duration = Duration::from_secs(60);
-/// Default `assertion.rotate_every`.
-pub const DEFAULT_ROTATE_EVERY: Duration = Duration::from_secs(7 * 86400);
-/// Shortest accepted `assertion.rotate_every`: the previous key must
-/// outlive every token it signed plus every instance's refresh delay.
-pub const MIN_ROTATE_EVERY: Duration = Duration::from_secs(3600);
+// The shortest accepted `assertion.rotate_every` (a config bound) must let
+// the previous key outlive every token it signed plus every instance's
+// refresh delay.
+const _: () = assert!(
+    crate::config::MIN_ROTATE_EVERY.as_secs() >= TOKEN_TTL.as_secs() + KEYRING_REFRESH.as_secs()
+);
 /// Most cached tokens kept before the cache is cleared.
 const MAX_CACHED_TOKENS: usize = 50_000;
 
@@ -98,7 +100,7 @@ impl StoredKey {
     /// A fresh key from the OS random source.
     pub fn generate(created_at: UnixTime) -> Result<Self, AssertionError> {
         let mut seed = [0u8; 32];
-        crate::auth::os_random(&mut seed)
+        crate::random::os_random(&mut seed)
             .map_err(|e| AssertionError::KeyGeneration(e.to_string()))?;
         Ok(Self {
             created_at,
@@ -329,7 +331,7 @@ impl Asserter {
         let ring = self.key_ring_at(now).await?;
         let key = ring.current()?;
         let mut jti = [0u8; 16];
-        crate::auth::os_random(&mut jti).map_err(|e| AssertionError::Signing(e.to_string()))?;
+        crate::random::os_random(&mut jti).map_err(|e| AssertionError::Signing(e.to_string()))?;
         let claims = AssertionClaims {
             iss: issuer.to_string(),
             aud: audience.to_string(),

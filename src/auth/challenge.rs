@@ -6,7 +6,7 @@
 //! I, L, O, U) in groups of four so people can read and type them; matching
 //! ignores ASCII case and surrounding whitespace.
 
-use super::{RandomnessUnavailable, os_random};
+use crate::random::{RandomnessUnavailable, os_random};
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters in a code: 16 × 5 bits = 80 bits of randomness.
@@ -25,11 +25,6 @@ pub fn new_memo(prefix: &str) -> Result<String, RandomnessUnavailable> {
         memo.push(ALPHABET[usize::from(byte & 31)] as char);
     }
     Ok(memo)
-}
-
-/// The form memos are stored and compared in: trimmed, ASCII-lowercased.
-pub fn canonical_memo(memo: &str) -> String {
-    memo.trim().to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -53,10 +48,5 @@ mod tests {
         let memos: std::collections::HashSet<_> =
             (0..1000).map(|_| new_memo("").unwrap()).collect();
         assert_eq!(memos.len(), 1000);
-    }
-
-    #[test]
-    fn canonical_form_ignores_case_and_whitespace() {
-        assert_eq!(canonical_memo("  K7Q2-m9xd \n"), "k7q2-m9xd");
     }
 }

@@ -14,7 +14,7 @@ use blake2::digest::consts::{U16, U32};
 use blake2::digest::{Digest, KeyInit, Mac};
 use blake2::{Blake2b512, Blake2bMac};
 
-use super::{RandomnessUnavailable, os_random};
+use crate::random::{RandomnessUnavailable, os_random};
 use crate::store::SessionKey;
 
 type CookieMac = Blake2bMac<U32>;

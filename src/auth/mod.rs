@@ -11,22 +11,3 @@ pub mod cookie;
 pub mod session_cache;
 pub mod sessions;
 pub mod wallet;
-
-use rand::TryRng;
-use rand::rngs::SysRng;
-
-/// Fills `buf` from the operating system's CSPRNG.
-///
-/// Panics only if the OS cannot provide randomness at all, which leaves no
-/// safe way to mint sessions; callers run inside request handling where
-/// pingora turns a panic into a closed connection, never a login.
-pub fn os_random(buf: &mut [u8]) -> Result<(), RandomnessUnavailable> {
-    SysRng
-        .try_fill_bytes(buf)
-        .map_err(|e| RandomnessUnavailable(e.to_string()))
-}
-
-/// The OS random source failed: mint nothing, answer 503.
-#[derive(Debug, thiserror::Error)]
-#[error("the operating system's random source failed: {0}")]
-pub struct RandomnessUnavailable(String);

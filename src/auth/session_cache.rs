@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 
-use crate::store::{SessionKey, UnixTime};
+use crate::clock::UnixTime;
+use crate::store::SessionKey;
 
 /// Default bound on cached sessions.
 pub const DEFAULT_CAPACITY: usize = 100_000;

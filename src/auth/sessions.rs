@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
 
-use super::RandomnessUnavailable;
 use super::challenge::new_memo;
 use super::cookie::{CookieCodec, SessionId};
 use super::session_cache::SessionCache;
-use crate::store::{SessionKey, SessionRecord, SharedStore, StoreError, UnixTime};
+use crate::clock::UnixTime;
+use crate::random::RandomnessUnavailable;
+use crate::store::{SessionKey, SessionRecord, SharedStore, StoreError};
 
 /// Settings from `session:` and `login:` in the config.
 #[derive(Clone, Debug)]
@@ -433,8 +434,9 @@ mod cache_tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
+    use crate::clock::now_unix;
     use crate::store::memory::MemoryStore;
-    use crate::store::{Claim, ClaimOutcome, Store, StoreResult, now_unix};
+    use crate::store::{Claim, ClaimOutcome, Store, StoreResult};
 
     /// A memory store that counts session reads and can be made to fail.
     #[derive(Default)]
@@ -482,11 +484,11 @@ mod cache_tests {
             self.check()?;
             self.inner.claim_challenge(memo, claim).await
         }
-        async fn cursor(&self) -> StoreResult<Option<u64>> {
+        async fn cursor(&self) -> StoreResult<Option<crate::store::ChainCursor>> {
             self.inner.cursor().await
         }
-        async fn set_cursor(&self, block: u64) -> StoreResult<()> {
-            self.inner.set_cursor(block).await
+        async fn set_cursor(&self, cursor: &crate::store::ChainCursor) -> StoreResult<()> {
+            self.inner.set_cursor(cursor).await
         }
         async fn ping(&self) -> StoreResult<()> {
             self.check()
@@ -529,7 +531,7 @@ mod cache_tests {
             session_ttl_secs: 3600,
             now,
         };
-        let memo = crate::auth::challenge::canonical_memo(live.record.memo.as_deref().unwrap());
+        let memo = crate::store::memo::canonical_memo(live.record.memo.as_deref().unwrap());
         let outcome = store.inner.claim_challenge(&memo, &claim).await.unwrap();
         assert!(matches!(outcome, ClaimOutcome::LoggedIn(_)), "{outcome:?}");
     }

@@ -43,10 +43,9 @@ use crate::chain::crypto::{
 };
 use crate::chain::follower::ChainStatusHandle;
 use crate::chain::{AccountName, ChainName, RpcCall, RpcError};
+use crate::clock::{UnixTime, now_unix};
 use crate::config::LoginMethod;
-use crate::store::{
-    LoginProof, SessionKey, SharedStore, StoreError, UnixTime, WalletChallenge, now_unix,
-};
+use crate::store::{LoginProof, SessionKey, SharedStore, StoreError, WalletChallenge};
 
 /// `LoginProof::method` of an instant login not yet seen on the chain.
 pub const UNCONFIRMED_TRANSFER: &str = "signed_transfer";

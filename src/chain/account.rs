@@ -80,9 +80,20 @@ impl fmt::Display for AccountName {
 }
 
 impl<'de> serde::Deserialize<'de> for AccountName {
+    /// Validates inside the visitor, so that a YAML error carries the line
+    /// and key path of the name itself (not of the enclosing section).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        AccountName::parse(raw.trim()).map_err(serde::de::Error::custom)
+        struct NameVisitor;
+        impl serde::de::Visitor<'_> for NameVisitor {
+            type Value = AccountName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an account name")
+            }
+            fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<AccountName, E> {
+                AccountName::parse(raw.trim()).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(NameVisitor)
     }
 }
 

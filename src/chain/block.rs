@@ -14,7 +14,7 @@ use time::macros::format_description;
 
 use super::asset::AmountError;
 use super::{Amount, ChainName, RpcError};
-use crate::store::UnixTime;
+use crate::clock::UnixTime;
 
 /// The parts of `get_dynamic_global_properties` the follower needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

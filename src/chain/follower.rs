@@ -18,9 +18,10 @@ use super::asset::{AmountError, Symbol};
 use super::block::{Block, TransferOp};
 use super::rpc::{MAX_BATCH, RpcClient};
 use super::{AccountName, ChainName, Confirm, RpcError};
-use crate::auth::challenge::canonical_memo;
 use crate::auth::wallet::settle_pending_confirmations;
-use crate::store::{Claim, ClaimOutcome, SessionKey, SharedStore, StoreError, UnixTime, now_unix};
+use crate::clock::{UnixTime, now_unix};
+use crate::store::memo::canonical_memo;
+use crate::store::{ChainCursor, Claim, ClaimOutcome, SessionKey, SharedStore, StoreError};
 
 /// Block interval of both chains.
 pub const BLOCK_SECONDS: u64 = 3;
@@ -286,15 +287,24 @@ impl Follower {
             target,
             ..PollReport::default()
         };
-        let Some(cursor) = self.store.cursor().await? else {
-            // A fresh store starts at the chain's present: never replay history.
-            self.store.set_cursor(target).await?;
-            let time = if target == props.head_block_number {
-                props.head_block_time
-            } else {
-                0
+        let Some(stored) = self.store.cursor().await? else {
+            // A fresh store starts at the chain's present: never replay
+            // history. The start block's id is kept with the cursor, so a
+            // fork that replaces it is noticed at the next block.
+            let Some(Some(start)) = self
+                .rpc
+                .get_blocks(target..=target, self.settings.chain)
+                .await?
+                .pop()
+            else {
+                tracing::debug!(block = target, "start block not available yet; next round");
+                return Ok(report);
             };
-            self.status.record_processed(target, time);
+            self.store
+                .set_cursor(&ChainCursor::new(target, start.block_id.clone()))
+                .await?;
+            self.remember_id(target, &start.block_id);
+            self.status.record_processed(target, start.timestamp);
             tracing::info!(
                 block = target,
                 "fresh store: following from the current block"
@@ -302,6 +312,14 @@ impl Follower {
             report.cursor = target;
             return Ok(report);
         };
+        let cursor = stored.block;
+        // After a restart the in-memory ids are gone: the durable one
+        // still links the next block to what was processed.
+        if let Some(id) = &stored.block_id
+            && self.processed_id(cursor).is_none()
+        {
+            self.remember_id(cursor, id);
+        }
         report.cursor = cursor;
         if cursor >= target {
             if self.status.snapshot().processed_block != cursor {
@@ -337,13 +355,20 @@ impl Follower {
                 if let Some(expected) = self.processed_id(number - 1)
                     && expected != block.previous
                 {
-                    let base = self.fork_base(number - 1).await?;
+                    let base = self
+                        .fork_base(number - 1, props.last_irreversible_block_num)
+                        .await?;
                     tracing::warn!(
                         block = number,
                         resume_after = base,
                         "chain fork: re-reading the blocks after the common ancestor"
                     );
-                    self.store.set_cursor(base).await?;
+                    self.store
+                        .set_cursor(&match self.processed_id(base) {
+                            Some(id) => ChainCursor::new(base, id),
+                            None => ChainCursor::at(base),
+                        })
+                        .await?;
                     self.forget_ids_after(base);
                     self.status.record_processed(base, 0);
                     report.cursor = base;
@@ -351,7 +376,9 @@ impl Follower {
                 }
                 report.logins += self.process_block(&block).await?;
                 self.remember_id(number, &block.block_id);
-                self.store.set_cursor(number).await?;
+                self.store
+                    .set_cursor(&ChainCursor::new(number, block.block_id.clone()))
+                    .await?;
                 self.status.record_processed(number, block.timestamp);
                 report.blocks_processed += 1;
                 report.cursor = number;
@@ -381,9 +408,11 @@ impl Follower {
 
     /// After a fork seen above `top`: the highest remembered block the node
     /// still serves with the same id (everything after it must be read
-    /// again). If none matches, just before the oldest remembered block.
+    /// again). If none matches (after a restart only the cursor's id is
+    /// known), the last irreversible block, which no fork can replace, or
+    /// just before the oldest remembered block if that is lower.
     /// Re-reading is safe: a claimed memo can never be claimed twice.
-    async fn fork_base(&self, top: u64) -> Result<u64, FollowerError> {
+    async fn fork_base(&self, top: u64, irreversible: u64) -> Result<u64, FollowerError> {
         let remembered: Vec<(u64, String)> = lock(&self.processed_ids)
             .range(..=top)
             .map(|(n, id)| (*n, id.clone()))
@@ -403,7 +432,7 @@ impl Follower {
             })
             .map(|((number, _), _)| *number)
             .next_back();
-        Ok(base.unwrap_or(oldest - 1))
+        Ok(base.unwrap_or_else(|| (oldest - 1).min(irreversible)))
     }
 
     /// Claims every matching transfer of `block`; returns the logins.
@@ -535,7 +564,7 @@ impl Follower {
         let props = self.rpc.global_properties().await?;
         self.status
             .record_head(props.head_block_number, props.head_block_time, now_unix());
-        if let Some(cursor) = self.store.cursor().await? {
+        if let Some(cursor) = self.store.cursor().await?.map(|c| c.block) {
             let behind_blocks = props.head_block_number.saturating_sub(cursor);
             let estimated_time = props
                 .head_block_time

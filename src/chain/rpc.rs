@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::block::{Block, GlobalProperties, node_error, parse_block, rpc_result, truncate};
 use super::{ChainName, RpcCall, RpcError};
-use crate::store::now_unix;
+use crate::clock::now_unix;
 
 /// Most calls jussi accepts in one batch request.
 pub const MAX_BATCH: usize = 50;

@@ -4,9 +4,10 @@
 //! keys and report the key and line of every mistake, while the rest of the
 //! gateway wants validated, ready-to-use values. Checks that concern a single
 //! value (a duration, an account, a URL) happen *during* deserialization
-//! through the newtypes below, so serde_norway's error carries the line and
-//! column; checks across values (duplicate routes) run in a custom sequence
-//! visitor for the same reason.
+//! through the newtypes below, *inside* their visitors (see [`scalar`]), so
+//! serde_norway's error carries the key path and the line of the value;
+//! checks across values run in `Config::validate`, whose errors get their
+//! line from [`super::locate`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -166,20 +167,49 @@ pub struct RouteInput {
     pub assertion: bool,
 }
 
+/// Reads a string scalar and converts it *inside* the visitor: serde_norway
+/// then attaches the scalar's own line and full key path (`session.ttl`) to
+/// a conversion error. Converting after `String::deserialize` returned would
+/// report the enclosing section's line instead.
+pub(crate) fn scalar<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    convert: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: de::Deserializer<'de>,
+{
+    struct ScalarVisitor<F> {
+        expecting: &'static str,
+        convert: F,
+    }
+    impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for ScalarVisitor<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: de::Error>(self, raw: &str) -> Result<T, E> {
+            (self.convert)(raw).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(ScalarVisitor { expecting, convert })
+}
+
 /// A duration such as `15m`, `30d`, `500ms`.
 #[derive(Debug, Clone, Copy)]
 pub struct HumanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        humantime::parse_duration(raw.trim())
-            .map(HumanDuration)
-            .map_err(|e| {
-                de::Error::custom(format!(
-                    "invalid duration {raw:?} ({e}); write e.g. \"15m\", \"30d\", \"500ms\""
-                ))
-            })
+        scalar(d, "a duration such as 15m", |raw| {
+            humantime::parse_duration(raw.trim())
+                .map(HumanDuration)
+                .map_err(|e| {
+                    format!(
+                        "invalid duration {raw:?} ({e}); write e.g. \"15m\", \"30d\", \"500ms\""
+                    )
+                })
+        })
     }
 }
 
@@ -190,16 +220,17 @@ pub struct ProxyNet(pub ipnet::IpNet);
 
 impl<'de> Deserialize<'de> for ProxyNet {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        let text = raw.trim();
-        let parsed = match text.parse::<ipnet::IpNet>() {
-            Ok(net) => Ok(net.trunc()),
-            Err(_) => text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from),
-        };
-        parsed.map(ProxyNet).map_err(|_| {
-            de::Error::custom(format!(
-                "invalid trusted proxy {raw:?}: write an IP address (10.0.0.5) or a CIDR network (10.0.0.0/8)"
-            ))
+        scalar(d, "an IP address or CIDR network", |raw| {
+            let text = raw.trim();
+            let parsed = match text.parse::<ipnet::IpNet>() {
+                Ok(net) => Ok(net.trunc()),
+                Err(_) => text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from),
+            };
+            parsed.map(ProxyNet).map_err(|_| {
+                format!(
+                    "invalid trusted proxy {raw:?}: write an IP address (10.0.0.5) or a CIDR network (10.0.0.0/8)"
+                )
+            })
         })
     }
 }
@@ -210,15 +241,16 @@ pub struct NodeUrl(pub url::Url);
 
 impl<'de> Deserialize<'de> for NodeUrl {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        let url = url::Url::parse(raw.trim())
-            .map_err(|e| de::Error::custom(format!("invalid node URL {raw:?}: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(de::Error::custom(format!(
-                "node URL {raw:?} must be http:// or https:// with a host"
-            )));
-        }
-        Ok(NodeUrl(url))
+        scalar(d, "a node URL", |raw| {
+            let url = url::Url::parse(raw.trim())
+                .map_err(|e| format!("invalid node URL {raw:?}: {e}"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(format!(
+                    "node URL {raw:?} must be http:// or https:// with a host"
+                ));
+            }
+            Ok(NodeUrl(url))
+        })
     }
 }
 
@@ -228,19 +260,20 @@ pub struct HostName(pub String);
 
 impl<'de> Deserialize<'de> for HostName {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        let host = raw.trim().to_ascii_lowercase();
-        let valid = !host.is_empty()
-            && host.len() <= 253
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !valid {
-            return Err(de::Error::custom(format!(
-                "invalid host {raw:?}: a DNS name like app.example.com, without scheme or port"
-            )));
-        }
-        Ok(HostName(host))
+        scalar(d, "a host name", |raw| {
+            let host = raw.trim().to_ascii_lowercase();
+            let valid = !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(format!(
+                    "invalid host {raw:?}: a DNS name like app.example.com, without scheme or port"
+                ));
+            }
+            Ok(HostName(host))
+        })
     }
 }
 
@@ -250,28 +283,29 @@ pub struct RoutePath(pub String);
 
 impl<'de> Deserialize<'de> for RoutePath {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        let bad = |why: &str| de::Error::custom(format!("invalid route path {raw:?}: {why}"));
-        if !raw.starts_with('/') {
-            return Err(bad("must start with '/'"));
-        }
-        if raw.contains(['%', '\\', '?', '#', ';', ' ']) || raw.contains("//") {
-            return Err(bad(
-                "must be a plain path without '%', '\\', '?', '#', ';', spaces or '//'",
-            ));
-        }
-        if raw.split('/').any(|seg| seg == "." || seg == "..") {
-            return Err(bad("must not contain '.' or '..' segments"));
-        }
-        if raw.starts_with("/.steemgate") {
-            return Err(bad("/.steemgate/ is reserved for the gateway's own pages"));
-        }
-        let trimmed = if raw.len() > 1 {
-            raw.trim_end_matches('/')
-        } else {
-            raw.as_str()
-        };
-        Ok(RoutePath(trimmed.to_string()))
+        scalar(d, "a route path", |raw| {
+            let bad = |why: &str| format!("invalid route path {raw:?}: {why}");
+            if !raw.starts_with('/') {
+                return Err(bad("must start with '/'"));
+            }
+            if raw.contains(['%', '\\', '?', '#', ';', ' ']) || raw.contains("//") {
+                return Err(bad(
+                    "must be a plain path without '%', '\\', '?', '#', ';', spaces or '//'",
+                ));
+            }
+            if raw.split('/').any(|seg| seg == "." || seg == "..") {
+                return Err(bad("must not contain '.' or '..' segments"));
+            }
+            if raw.starts_with("/.steemgate") {
+                return Err(bad("/.steemgate/ is reserved for the gateway's own pages"));
+            }
+            let trimmed = if raw.len() > 1 {
+                raw.trim_end_matches('/')
+            } else {
+                raw
+            };
+            Ok(RoutePath(trimmed.to_string()))
+        })
     }
 }
 
@@ -288,50 +322,50 @@ pub const BUILTIN_UPSTREAMS: &[&str] = &["stale-follows", "hello"];
 
 impl<'de> Deserialize<'de> for UpstreamInput {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        let raw = raw.trim();
-        if let Some(name) = raw.strip_prefix("builtin:") {
-            if !BUILTIN_UPSTREAMS.contains(&name) {
-                return Err(de::Error::custom(format!(
-                    "unknown builtin upstream {name:?}; known: {}",
-                    BUILTIN_UPSTREAMS.join(", ")
-                )));
-            }
-            return Ok(UpstreamInput::Builtin(name.to_string()));
-        }
-        let url = url::Url::parse(raw)
-            .map_err(|e| de::Error::custom(format!("invalid upstream URL {raw:?}: {e}")))?;
-        if url.scheme() != "http" {
-            return Err(de::Error::custom(format!(
-                "upstream {raw:?}: only http:// upstreams are supported (or builtin:NAME)"
-            )));
-        }
-        if !(url.path() == "/" || url.path().is_empty())
-            || url.query().is_some()
-            || url.fragment().is_some()
-        {
-            return Err(de::Error::custom(format!(
-                "upstream {raw:?} must be scheme://host:port without a path, query or fragment"
-            )));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(de::Error::custom(format!(
-                "upstream {raw:?} must not carry credentials"
-            )));
-        }
-        let host = url
-            .host_str()
-            .ok_or_else(|| de::Error::custom(format!("upstream {raw:?} has no host")))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = url.port_or_known_default().unwrap_or(80);
-        Ok(UpstreamInput::Http { host, port })
+        scalar(d, "an upstream URL or builtin:NAME", parse_upstream)
     }
 }
 
-/// The route list; rejects a second route with the same host and path while
-/// the parser still knows the line.
+fn parse_upstream(raw: &str) -> Result<UpstreamInput, String> {
+    let raw = raw.trim();
+    if let Some(name) = raw.strip_prefix("builtin:") {
+        if !BUILTIN_UPSTREAMS.contains(&name) {
+            return Err(format!(
+                "unknown builtin upstream {name:?}; known: {}",
+                BUILTIN_UPSTREAMS.join(", ")
+            ));
+        }
+        return Ok(UpstreamInput::Builtin(name.to_string()));
+    }
+    let url = url::Url::parse(raw).map_err(|e| format!("invalid upstream URL {raw:?}: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "upstream {raw:?}: only http:// upstreams are supported (or builtin:NAME)"
+        ));
+    }
+    if !(url.path() == "/" || url.path().is_empty())
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(format!(
+            "upstream {raw:?} must be scheme://host:port without a path, query or fragment"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("upstream {raw:?} must not carry credentials"));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("upstream {raw:?} has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    Ok(UpstreamInput::Http { host, port })
+}
+
+/// The route list (at least one route; duplicates are refused in
+/// `Config::validate`, which names the key path and line).
 #[derive(Debug)]
 pub struct Routes(pub Vec<RouteInput>);
 
@@ -346,17 +380,6 @@ impl<'de> Deserialize<'de> for Routes {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Routes, A::Error> {
                 let mut routes: Vec<RouteInput> = Vec::new();
                 while let Some(route) = seq.next_element::<RouteInput>()? {
-                    if let Some(first) = routes
-                        .iter()
-                        .position(|r| r.host == route.host && r.path == route.path)
-                    {
-                        return Err(de::Error::custom(format!(
-                            "routes[{}]: duplicate route for host {} and path {:?} (same as routes[{first}])",
-                            routes.len(),
-                            route.host.as_ref().map_or("(any)", |h| h.0.as_str()),
-                            route.path.0
-                        )));
-                    }
                     routes.push(route);
                 }
                 if routes.is_empty() {

@@ -7,6 +7,7 @@
 //! through [`Config::load`].
 
 pub mod input;
+mod locate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,14 +52,38 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Yaml(String),
-    #[error("{key}: {message}")]
-    Invalid { key: String, message: String },
+    /// A value that parsed but is not acceptable; `key` is the full key path
+    /// (`session.ttl`, `routes[2].allow`), `line` where the file spells it.
+    #[error("{key}: {message}{}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
+    Invalid {
+        key: String,
+        message: String,
+        line: Option<usize>,
+    },
+}
+
+impl ConfigError {
+    /// Adds the line of the offending key, found in the YAML `text`.
+    fn located_in(self, text: &str) -> Self {
+        match self {
+            ConfigError::Invalid {
+                key,
+                message,
+                line: None,
+            } => {
+                let line = locate::key_line(text, &key);
+                ConfigError::Invalid { key, message, line }
+            }
+            other => other,
+        }
+    }
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         message: message.into(),
+        line: None,
     }
 }
 
@@ -286,7 +311,7 @@ impl Default for AssertionConfig {
     fn default() -> Self {
         Self {
             issuer: None,
-            rotate_every: crate::auth::assertion::DEFAULT_ROTATE_EVERY,
+            rotate_every: DEFAULT_ROTATE_EVERY,
         }
     }
 }
@@ -338,7 +363,7 @@ impl Config {
     pub fn from_yaml(text: &str, base: &Path) -> Result<Config, ConfigError> {
         let input: ConfigInput =
             serde_norway::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
-        Self::validate(input, base)
+        Self::validate(input, base).map_err(|e| e.located_in(text))
     }
 
     fn validate(input: ConfigInput, base: &Path) -> Result<Config, ConfigError> {
@@ -359,7 +384,12 @@ impl Config {
             ));
         }
         let threads = match input.threads {
-            Some(0) => return Err(invalid("threads", "must be at least 1")),
+            Some(n) if !(1..=MAX_THREADS).contains(&n) => {
+                return Err(invalid(
+                    "threads",
+                    format!("must be between 1 and {MAX_THREADS}"),
+                ));
+            }
             Some(n) => n,
             None => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -381,12 +411,14 @@ impl Config {
             chain_in.min_amount.as_deref().unwrap_or("0.001"),
         )
         .map_err(|e| invalid("chain.min_amount", e))?;
-        let request_timeout = chain_in
-            .request_timeout
-            .map_or(Duration::from_secs(5), |d| d.0);
-        if request_timeout.is_zero() {
-            return Err(invalid("chain.request_timeout", "must be positive"));
-        }
+        let request_timeout = duration_in(
+            "chain.request_timeout",
+            chain_in
+                .request_timeout
+                .map_or(Duration::from_secs(5), |d| d.0),
+            MS * 100,
+            MINUTE * 2,
+        )?;
         let chain = ChainConfig {
             name: chain_in.name,
             nodes,
@@ -420,6 +452,19 @@ impl Config {
             })
             .collect();
         for (i, route) in routes.iter().enumerate() {
+            if let Some(first) = routes[..i]
+                .iter()
+                .position(|r| r.host == route.host && r.path == route.path)
+            {
+                return Err(invalid(
+                    &format!("routes[{i}].path"),
+                    format!(
+                        "duplicate route for host {} and path {:?} (same as routes[{first}])",
+                        route.host.as_deref().unwrap_or("(any)"),
+                        route.path
+                    ),
+                ));
+            }
             if !route.allow.is_empty() && route.auth != AuthMode::Required {
                 return Err(invalid(
                     &format!("routes[{i}].allow"),
@@ -472,10 +517,12 @@ impl Config {
             login,
             report: ReportConfig {
                 stale_days,
-                cache_ttl: input
-                    .report
-                    .cache_ttl
-                    .map_or(Duration::from_secs(300), |d| d.0),
+                cache_ttl: duration_in(
+                    "report.cache_ttl",
+                    input.report.cache_ttl.map_or(MINUTE * 5, |d| d.0),
+                    Duration::ZERO,
+                    DAY * 7,
+                )?,
             },
             assertion,
             log,
@@ -483,19 +530,38 @@ impl Config {
                 let defaults = LimitsConfig::default();
                 let l = input.limits;
                 LimitsConfig {
-                    new_sessions_per_minute: l
-                        .new_sessions_per_minute
-                        .unwrap_or(defaults.new_sessions_per_minute),
-                    new_sessions_burst: l.new_sessions_burst.unwrap_or(defaults.new_sessions_burst),
-                    status_per_minute: l.status_per_minute.unwrap_or(defaults.status_per_minute),
-                    status_burst: l.status_burst.unwrap_or(defaults.status_burst),
-                    header_timeout: positive(
+                    new_sessions_per_minute: at_most(
+                        "limits.new_sessions_per_minute",
+                        l.new_sessions_per_minute
+                            .unwrap_or(defaults.new_sessions_per_minute),
+                        MAX_RATE,
+                    )?,
+                    new_sessions_burst: at_most(
+                        "limits.new_sessions_burst",
+                        l.new_sessions_burst.unwrap_or(defaults.new_sessions_burst),
+                        MAX_RATE,
+                    )?,
+                    status_per_minute: at_most(
+                        "limits.status_per_minute",
+                        l.status_per_minute.unwrap_or(defaults.status_per_minute),
+                        MAX_RATE,
+                    )?,
+                    status_burst: at_most(
+                        "limits.status_burst",
+                        l.status_burst.unwrap_or(defaults.status_burst),
+                        MAX_RATE,
+                    )?,
+                    header_timeout: duration_in(
                         "limits.header_timeout",
                         l.header_timeout.map_or(defaults.header_timeout, |d| d.0),
+                        MS * 100,
+                        MINUTE * 5,
                     )?,
-                    idle_timeout: positive(
+                    idle_timeout: duration_in(
                         "limits.idle_timeout",
                         l.idle_timeout.map_or(defaults.idle_timeout, |d| d.0),
+                        SECOND,
+                        HOUR,
                     )?,
                 }
             },
@@ -546,16 +612,13 @@ fn validate_tls(input: input::TlsInput, base: &Path) -> Result<TlsConfig, Config
 
 fn validate_assertion(input: input::AssertionInput) -> Result<AssertionConfig, ConfigError> {
     let defaults = AssertionConfig::default();
-    let rotate_every = input.rotate_every.map_or(defaults.rotate_every, |d| d.0);
-    if rotate_every < crate::auth::assertion::MIN_ROTATE_EVERY {
-        return Err(invalid(
-            "assertion.rotate_every",
-            "must be at least 1h: the previous key must outlive every token it signed",
-        ));
-    }
-    if rotate_every > Duration::from_secs(366 * 86400) {
-        return Err(invalid("assertion.rotate_every", "must be at most 366d"));
-    }
+    // At least 1h: the previous key must outlive every token it signed.
+    let rotate_every = duration_in(
+        "assertion.rotate_every",
+        input.rotate_every.map_or(defaults.rotate_every, |d| d.0),
+        MIN_ROTATE_EVERY,
+        DAY * 366,
+    )?;
     let issuer = match input.issuer {
         Some(issuer) if issuer.trim().is_empty() || issuer.chars().any(char::is_control) => {
             return Err(invalid(
@@ -595,10 +658,46 @@ fn validate_log(input: input::LogInput) -> Result<LogConfig, ConfigError> {
     })
 }
 
-/// Connection deadlines cannot be switched off: zero is refused.
-fn positive(key: &str, value: Duration) -> Result<Duration, ConfigError> {
-    if value.is_zero() {
-        return Err(invalid(key, "must be positive"));
+/// Default `assertion.rotate_every`.
+pub const DEFAULT_ROTATE_EVERY: Duration = Duration::from_secs(7 * 86400);
+/// Shortest accepted `assertion.rotate_every` (auth checks at compile time
+/// that it outlasts a token's life plus the key ring's refresh).
+pub const MIN_ROTATE_EVERY: Duration = Duration::from_secs(3600);
+const MS: Duration = Duration::from_millis(1);
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86400);
+/// Most worker threads (`threads`).
+const MAX_THREADS: usize = 256;
+/// Most requests per minute or burst size in `limits` (0 disables a limit).
+const MAX_RATE: u32 = 1_000_000;
+
+/// Every duration setting has a range (the README's configuration reference
+/// lists them): zero where it would switch off a safety deadline, and an
+/// upper bound so that no value can overflow a clock or keep state forever.
+fn duration_in(
+    key: &str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(
+            key,
+            format!(
+                "must be between {} and {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+fn at_most(key: &str, value: u32, max: u32) -> Result<u32, ConfigError> {
+    if value > max {
+        return Err(invalid(key, format!("must be at most {max}")));
     }
     Ok(value)
 }
@@ -623,25 +722,23 @@ fn validate_login(input: &input::LoginInput) -> Result<LoginConfig, ConfigError>
             methods
         }
     };
-    let wallet_challenge_ttl = input
-        .wallet_challenge_ttl
-        .map_or(defaults.wallet_challenge_ttl, |d| d.0);
-    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&wallet_challenge_ttl) {
-        return Err(invalid(
-            "login.wallet_challenge_ttl",
-            "must be between 1s and 1h",
-        ));
-    }
-    let transfer_expiration = input
-        .transfer_expiration
-        .map_or(defaults.transfer_expiration, |d| d.0);
+    let wallet_challenge_ttl = duration_in(
+        "login.wallet_challenge_ttl",
+        input
+            .wallet_challenge_ttl
+            .map_or(defaults.wallet_challenge_ttl, |d| d.0),
+        SECOND,
+        HOUR,
+    )?;
     // The chain refuses an expiration more than an hour past the head block.
-    if !(Duration::from_secs(10)..=Duration::from_secs(3600)).contains(&transfer_expiration) {
-        return Err(invalid(
-            "login.transfer_expiration",
-            "must be between 10s and 1h",
-        ));
-    }
+    let transfer_expiration = duration_in(
+        "login.transfer_expiration",
+        input
+            .transfer_expiration
+            .map_or(defaults.transfer_expiration, |d| d.0),
+        SECOND * 10,
+        HOUR,
+    )?;
     Ok(LoginConfig {
         methods,
         wallet_challenge_ttl,
@@ -714,35 +811,36 @@ fn validate_session(input: input::SessionInput, base: &Path) -> Result<SessionCo
             format!("secret #{short} is shorter than {MIN_SECRET_LEN} bytes"),
         ));
     }
-    let ttl = input.ttl.map_or(Duration::from_secs(30 * 86400), |d| d.0);
-    let challenge_ttl = input
-        .challenge_ttl
-        .map_or(Duration::from_secs(15 * 60), |d| d.0);
-    if ttl < Duration::from_secs(60) {
-        return Err(invalid("session.ttl", "must be at least 1m"));
-    }
-    if challenge_ttl < Duration::from_secs(1) || challenge_ttl > Duration::from_secs(86400) {
-        return Err(invalid(
-            "session.challenge_ttl",
-            "must be between 1s and 24h",
-        ));
-    }
-    let cache_ttl = input.cache_ttl.map_or(DEFAULT_SESSION_CACHE_TTL, |d| d.0);
-    if cache_ttl > MAX_SESSION_CACHE_TTL {
-        return Err(invalid(
-            "session.cache_ttl",
-            "must be at most 1m (it is how long a logout elsewhere may go unnoticed)",
-        ));
-    }
+    // Browsers cap a cookie's lifetime at 400 days.
+    let ttl = duration_in(
+        "session.ttl",
+        input.ttl.map_or(DAY * 30, |d| d.0),
+        MINUTE,
+        DAY * 400,
+    )?;
+    let challenge_ttl = duration_in(
+        "session.challenge_ttl",
+        input.challenge_ttl.map_or(MINUTE * 15, |d| d.0),
+        SECOND,
+        DAY,
+    )?;
+    // It is how long a logout elsewhere may go unnoticed.
+    let cache_ttl = duration_in(
+        "session.cache_ttl",
+        input.cache_ttl.map_or(DEFAULT_SESSION_CACHE_TTL, |d| d.0),
+        Duration::ZERO,
+        MAX_SESSION_CACHE_TTL,
+    )?;
     let cookie_name = input.cookie_name.unwrap_or_else(|| "steemgate".to_string());
     if cookie_name.is_empty()
+        || cookie_name.len() > 64
         || !cookie_name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         return Err(invalid(
             "session.cookie_name",
-            "letters, digits, '_' and '-' only",
+            "1 to 64 letters, digits, '_' and '-'",
         ));
     }
     Ok(SessionConfig {

@@ -320,3 +320,164 @@ fn log_level_and_format() {
     let e = err(&format!("{}log: {{colour: true}}\n", minimal(route)));
     assert!(e.contains("colour"), "{e}");
 }
+
+/// Block style, every value on its own line: each error names the full key
+/// path and the line of that key (not of its section).
+#[test]
+fn nested_value_errors_name_the_key_path_and_its_line() {
+    let route = "  - path: /\n    upstream: \"http://127.0.0.1:3000\"\n    auth: required\n";
+    let base = minimal(route);
+    // (replace this, with that, expected key path, expected line)
+    let cases: &[(&str, &str, &str, usize)] = &[
+        ("  secret:", "  ttl: forever\n  secret:", "session.ttl", 6),
+        ("  secret:", "  ttl: 500d\n  secret:", "session.ttl", 6),
+        (
+            "  secret:",
+            "  challenge_ttl: 0s\n  secret:",
+            "session.challenge_ttl",
+            6,
+        ),
+        (
+            "  secret:",
+            "  cache_ttl: 2m\n  secret:",
+            "session.cache_ttl",
+            6,
+        ),
+        (
+            "  secret:",
+            "  cookie_name: \"a b\"\n  secret:",
+            "session.cookie_name",
+            6,
+        ),
+        (
+            "  account: mygate\n",
+            "  account: mygate\n  request_timeout: 1y\n",
+            "chain.request_timeout",
+            5,
+        ),
+        (
+            "  account: mygate\n",
+            "  account: mygate\n  nodes:\n    - ftp://x\n",
+            "chain.nodes[0]",
+            6,
+        ),
+        (
+            "  account: mygate\n",
+            "  account: mygate\n  min_amount: lots\n",
+            "chain.min_amount",
+            5,
+        ),
+        (
+            "  account: mygate\n",
+            "  account: Bad_Name\n",
+            "chain.account",
+            4,
+        ),
+        (
+            "    auth: required\n",
+            "    auth: sometimes\n",
+            "routes[0].auth",
+            10,
+        ),
+        (
+            "    upstream: \"http://127.0.0.1:3000\"\n",
+            "    upstream: \"ftp://x\"\n",
+            "routes[0].upstream",
+            9,
+        ),
+        (
+            "    auth: required\n",
+            "    auth: required\n    allow:\n      - ok_not\n",
+            "routes[0].allow[0]",
+            12,
+        ),
+        (
+            "    auth: required\n",
+            "    auth: public\n    allow: [alice]\n",
+            "routes[0].allow",
+            11,
+        ),
+        (
+            "routes:\n",
+            "limits:\n  idle_timeout: 100000000d\nroutes:\n",
+            "limits.idle_timeout",
+            8,
+        ),
+        (
+            "routes:\n",
+            "limits:\n  header_timeout: 0s\nroutes:\n",
+            "limits.header_timeout",
+            8,
+        ),
+        (
+            "routes:\n",
+            "limits:\n  status_burst: 99999999\nroutes:\n",
+            "limits.status_burst",
+            8,
+        ),
+        (
+            "routes:\n",
+            "report:\n  stale_days: 0\nroutes:\n",
+            "report.stale_days",
+            8,
+        ),
+        (
+            "routes:\n",
+            "report:\n  cache_ttl: 30d\nroutes:\n",
+            "report.cache_ttl",
+            8,
+        ),
+        (
+            "routes:\n",
+            "login:\n  transfer_expiration: 2h\nroutes:\n",
+            "login.transfer_expiration",
+            8,
+        ),
+        (
+            "routes:\n",
+            "login:\n  methods: [signature]\nroutes:\n",
+            "login.methods",
+            8,
+        ),
+        (
+            "routes:\n",
+            "assertion:\n  rotate_every: 1m\nroutes:\n",
+            "assertion.rotate_every",
+            8,
+        ),
+        (
+            "routes:\n",
+            "log:\n  level: \"[\"\nroutes:\n",
+            "log.level",
+            8,
+        ),
+        (
+            "routes:\n",
+            "trusted_proxies:\n  - 10.0.0.0/99\nroutes:\n",
+            "trusted_proxies[0]",
+            8,
+        ),
+        ("routes:\n", "threads: 100000\nroutes:\n", "threads", 7),
+        (
+            "listen: \"127.0.0.1:8080\"",
+            "listen: \"nowhere\"",
+            "listen",
+            1,
+        ),
+    ];
+    for (from, to, key, line) in cases {
+        let text = base.replacen(from, to, 1);
+        assert_ne!(text, base, "{from:?} not found");
+        let e = err(&text);
+        assert!(
+            e.contains(key) && e.contains(&format!("line {line}")),
+            "expected {key} at line {line} in: {e}\n{text}"
+        );
+    }
+    // A duplicate route names the second one's path.
+    let e = err(&minimal(&format!(
+        "{route}{}",
+        route.replace("3000", "3001")
+    )));
+    assert!(e.contains("routes[1].path") && e.contains("line 11"), "{e}");
+}

@@ -106,7 +106,13 @@ impl DeadlineStream {
     fn arm(&mut self, phase: Phase, after: Duration) {
         self.tracker.phase = phase;
         self.tracker.tail = [0; 3];
-        self.deadline.as_mut().reset(Instant::now() + after);
+        // The config bounds every timeout; saturate anyway rather than
+        // panic on an `Instant` overflow.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(after)
+            .unwrap_or_else(|| now + Duration::from_secs(86400 * 365));
+        self.deadline.as_mut().reset(deadline);
     }
 }
 

@@ -30,7 +30,8 @@ use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
 use super::{GatewayState, wants_html};
 use crate::auth::sessions::{ChallengeChange, LiveSession, SessionError};
-use crate::store::{SessionRecord, UnixTime, now_unix};
+use crate::clock::{UnixTime, now_unix};
+use crate::store::SessionRecord;
 
 /// The pages' static files: (path, content type, body). Scripts must be
 /// served files, never inline: the page CSP allows `script-src 'self'` only.

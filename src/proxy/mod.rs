@@ -38,9 +38,10 @@ use crate::admin::{Metrics, RouteRequestCounters};
 use crate::auth::sessions::SessionManager;
 use crate::chain::RpcCall;
 use crate::chain::follower::ChainStatusHandle;
+use crate::clock::now_unix;
 use crate::config::AuthMode;
 use crate::pages::Pages;
-use crate::store::{SessionKey, now_unix};
+use crate::store::SessionKey;
 use headers::{ForwardedFor, client_chain, sanitize_upstream_request};
 use routes::RouteTable;
 

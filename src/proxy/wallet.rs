@@ -19,8 +19,8 @@ use super::endpoints::{
 };
 use super::respond::LocalResponse;
 use crate::auth::wallet::{WalletError, WalletLogin, confirm_or_revoke};
+use crate::clock::now_unix;
 use crate::config::LoginMethod;
-use crate::store::now_unix;
 
 /// Largest wallet request body (a signed login transfer is well under 1 KiB).
 const MAX_WALLET_BODY: usize = 8192;

@@ -21,12 +21,13 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use super::memo::canonical_memo;
 use super::{
-    ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
-    SessionRecord, Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS,
-    WalletChallenge, challenge_keep_until, now_unix,
+    ChainCursor, ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
+    challenge_keep_until,
 };
-use crate::auth::challenge::canonical_memo;
+use crate::clock::{UnixTime, now_unix};
 
 /// Session key → JSON [`SessionRecord`].
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
@@ -40,6 +41,9 @@ const PENDING: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_conf
 /// Small named values such as the chain cursor.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CURSOR_KEY: &str = "cursor";
+/// Text-valued settings beside [`META`]: the cursor's block id.
+const META_TEXT: TableDefinition<&str, &str> = TableDefinition::new("meta_text");
+const CURSOR_ID_KEY: &str = "cursor_id";
 /// Named values ([`Store::get_value`]): name → text. Created on first write.
 const VALUES: TableDefinition<&str, &str> = TableDefinition::new("values");
 
@@ -142,6 +146,8 @@ impl EmbeddedStore {
             .map_err(|e| self.error("open challenges", e))?;
         txn.open_table(META)
             .map_err(|e| self.error("open meta", e))?;
+        txn.open_table(META_TEXT)
+            .map_err(|e| self.error("open meta text", e))?;
         txn.open_table(WALLET_CHALLENGES)
             .map_err(|e| self.error("open wallet challenges", e))?;
         txn.open_table(PENDING)
@@ -381,34 +387,57 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn cursor(&self) -> StoreResult<Option<u64>> {
+    async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
         self.blocking(|db, path| {
             let txn = db
                 .begin_read()
                 .map_err(|e| error_at(path, "begin read", e))?;
-            let table = txn
+            let numbers = txn
                 .open_table(META)
                 .map_err(|e| error_at(path, "open meta", e))?;
-            let cursor = table
+            let Some(block) = numbers
                 .get(CURSOR_KEY)
-                .map_err(|e| error_at(path, "get cursor", e))?;
-            Ok(cursor.map(|v| v.value()))
+                .map_err(|e| error_at(path, "get cursor", e))?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            let texts = txn
+                .open_table(META_TEXT)
+                .map_err(|e| error_at(path, "open meta text", e))?;
+            let id = texts
+                .get(CURSOR_ID_KEY)
+                .map_err(|e| error_at(path, "get cursor id", e))?
+                .map(|v| v.value().to_string());
+            match id {
+                Some(id) => ChainCursor::decode(&format!("{block}:{id}")).map(Some),
+                None => Ok(Some(ChainCursor::at(block))),
+            }
         })
         .await
     }
 
-    async fn set_cursor(&self, block: u64) -> StoreResult<()> {
+    async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()> {
+        let cursor = cursor.clone();
         self.blocking(move |db, path| {
             let txn = db
                 .begin_write()
                 .map_err(|e| error_at(path, "begin write", e))?;
             {
-                let mut table = txn
+                let mut numbers = txn
                     .open_table(META)
                     .map_err(|e| error_at(path, "open meta", e))?;
-                table
-                    .insert(CURSOR_KEY, block)
+                numbers
+                    .insert(CURSOR_KEY, cursor.block)
                     .map_err(|e| error_at(path, "set cursor", e))?;
+                let mut texts = txn
+                    .open_table(META_TEXT)
+                    .map_err(|e| error_at(path, "open meta text", e))?;
+                match &cursor.block_id {
+                    Some(id) => texts.insert(CURSOR_ID_KEY, id.as_str()).map(|_| ()),
+                    None => texts.remove(CURSOR_ID_KEY).map(|_| ()),
+                }
+                .map_err(|e| error_at(path, "set cursor id", e))?;
             }
             txn.commit().map_err(|e| error_at(path, "commit", e))
         })

@@ -17,12 +17,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
+use super::memo::canonical_memo;
 use super::{
-    ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
-    SessionRecord, Store, StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS,
-    WalletChallenge, challenge_keep_until, now_unix,
+    ChainCursor, ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
+    challenge_keep_until,
 };
-use crate::auth::challenge::canonical_memo;
+use crate::clock::{UnixTime, now_unix};
 
 /// A challenge plus the wall-clock time until which the store remembers it.
 #[derive(Clone, Debug)]
@@ -38,7 +39,7 @@ struct State {
     wallet_challenges: HashMap<SessionKey, WalletChallenge>,
     /// By (expiration, session, txid): the order the follower settles them.
     pending: BTreeMap<(UnixTime, String, String), PendingConfirmation>,
-    cursor: Option<u64>,
+    cursor: Option<ChainCursor>,
     /// Named values ([`Store::get_value`]).
     values: HashMap<String, String>,
 }
@@ -183,12 +184,12 @@ impl Store for MemoryStore {
         Ok(ClaimOutcome::LoggedIn(key))
     }
 
-    async fn cursor(&self) -> StoreResult<Option<u64>> {
-        Ok(self.lock()?.cursor)
+    async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
+        Ok(self.lock()?.cursor.clone())
     }
 
-    async fn set_cursor(&self, block: u64) -> StoreResult<()> {
-        self.lock()?.cursor = Some(block);
+    async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()> {
+        self.lock()?.cursor = Some(cursor.clone());
         Ok(())
     }
 
@@ -450,8 +451,14 @@ mod tests {
         // Well after the challenge's grace and the session's expiry.
         assert_eq!(store.sweep_expired(now + 1000).await.unwrap(), 2);
         assert_eq!(store.cursor().await.unwrap(), None);
-        store.set_cursor(42).await.unwrap();
-        assert_eq!(store.cursor().await.unwrap(), Some(42));
+        store
+            .set_cursor(&ChainCursor::new(42, "2a00"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.cursor().await.unwrap(),
+            Some(ChainCursor::new(42, "2a00"))
+        );
         store.ping().await.unwrap();
     }
 }

@@ -11,25 +11,18 @@
 //! under their memo in canonical (lowercase) form.
 
 pub mod embedded;
+pub mod memo;
 pub mod memory;
 pub mod redis;
 pub mod timed;
 
+/// Kept for tests and tools written against the store's old home of the
+/// clock; code in `src/` imports [`crate::clock`].
+pub use crate::clock::{UnixTime, now_unix};
+
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-
-/// Seconds since the Unix epoch: every expiry in the store uses it.
-pub type UnixTime = u64;
-
-/// The current wall-clock time in [`UnixTime`].
-pub fn now_unix() -> UnixTime {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// When a store may forget a challenge expiring at `expires_at` issued at
 /// `now`: its expiry plus a grace equal to its ttl, so a transfer made in
@@ -186,6 +179,69 @@ pub enum ClaimOutcome {
     SessionGone,
 }
 
+/// How far the follower got: the last fully processed block and, when
+/// known, its id.
+///
+/// Why the id is kept with the number: a micro-fork that replaces the
+/// blocks at and just below the cursor is only noticed by comparing the next
+/// block's `previous` with the id we processed. Kept in memory only, that id
+/// was lost on a fresh start and on every restart, and a login transfer in
+/// a re-produced block was never seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainCursor {
+    pub block: u64,
+    /// Hex block id; `None` for a cursor written before ids were kept.
+    pub block_id: Option<String>,
+}
+
+impl ChainCursor {
+    pub fn new(block: u64, block_id: impl Into<String>) -> Self {
+        Self {
+            block,
+            block_id: Some(block_id.into()),
+        }
+    }
+
+    /// A cursor without an id (older stores, tests, benchmarks).
+    pub fn at(block: u64) -> Self {
+        Self {
+            block,
+            block_id: None,
+        }
+    }
+
+    /// `NUMBER` or `NUMBER:ID`, as the text-valued stores keep it.
+    pub fn encode(&self) -> String {
+        match &self.block_id {
+            Some(id) => format!("{}:{id}", self.block),
+            None => self.block.to_string(),
+        }
+    }
+
+    /// Reads [`ChainCursor::encode`]'s form; anything else is a corrupt
+    /// store (an error, never "no cursor", which would skip to the head).
+    pub fn decode(text: &str) -> StoreResult<Self> {
+        let (number, id) = match text.split_once(':') {
+            Some((number, id)) => (number, Some(id)),
+            None => (text, None),
+        };
+        let block = number
+            .parse::<u64>()
+            .map_err(|_| StoreError::new(format!("corrupt chain cursor {text:?}")))?;
+        match id {
+            Some(id)
+                if !id.is_empty()
+                    && id.len() <= 64
+                    && id.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Ok(Self::new(block, id))
+            }
+            Some(_) => Err(StoreError::new(format!("corrupt chain cursor {text:?}"))),
+            None => Ok(Self::at(block)),
+        }
+    }
+}
+
 /// A failure of the store itself (unreachable, corrupt, timeout). Never a
 /// reason to let a request through.
 #[derive(Debug, thiserror::Error)]
@@ -248,11 +304,12 @@ pub trait Store: Send + Sync + 'static {
     ///   `expires_at = claim.now + claim.session_ttl_secs` → `LoggedIn(key)`.
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome>;
 
-    /// The last block the follower fully processed, if any.
-    async fn cursor(&self) -> StoreResult<Option<u64>>;
+    /// The last block the follower fully processed (and its id), if any.
+    async fn cursor(&self) -> StoreResult<Option<ChainCursor>>;
 
-    /// Records that every block up to `block` has been processed.
-    async fn set_cursor(&self, block: u64) -> StoreResult<()>;
+    /// Records that every block up to `cursor.block` has been processed;
+    /// number and id are written together, atomically.
+    async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()>;
 
     /// Cheap liveness check for `/ready`.
     async fn ping(&self) -> StoreResult<()>;
@@ -403,5 +460,20 @@ pub fn open(location: &crate::config::StoreLocation) -> StoreResult<SharedStore>
         crate::config::StoreLocation::Redis { url, prefix } => Ok(Arc::new(
             redis::RedisStore::connect(url, prefix, REDIS_OP_TIMEOUT)?,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChainCursor;
+
+    #[test]
+    fn cursor_text_round_trips_and_reads_the_old_number_only_form() {
+        let with_id = ChainCursor::new(48_404_683, "02e29a4b6f0c");
+        assert_eq!(ChainCursor::decode(&with_id.encode()).unwrap(), with_id);
+        assert_eq!(ChainCursor::decode("77").unwrap(), ChainCursor::at(77));
+        for corrupt in ["", "x", "7:", "7:zz", ":ab", "-1", "7:ab:cd"] {
+            assert!(ChainCursor::decode(corrupt).is_err(), "{corrupt:?}");
+        }
     }
 }

@@ -40,11 +40,12 @@ use redis::{AsyncCommands, Script};
 use tokio::sync::{broadcast, watch};
 
 use super::challenge_keep_until;
+use super::memo::canonical_memo;
 use super::{
-    Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord, Store,
-    StoreError, StoreResult, UnixTime, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge, now_unix,
+    ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
+    Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
 };
-use crate::auth::challenge::canonical_memo;
+use crate::clock::{UnixTime, now_unix};
 
 /// The latest expiry Redis is given (9999-12-31): larger values would make
 /// EXPIREAT fail after the other commands of a transaction already ran.
@@ -577,17 +578,21 @@ impl Store for RedisStore {
         }
     }
 
-    async fn cursor(&self) -> StoreResult<Option<u64>> {
+    async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
         let key = self.cursor_key();
-        self.run("get cursor", |mut con| async move { con.get(key).await })
-            .await
+        let text: Option<String> = self
+            .run("get cursor", |mut con| async move { con.get(key).await })
+            .await?;
+        text.as_deref().map(ChainCursor::decode).transpose()
     }
 
-    async fn set_cursor(&self, block: u64) -> StoreResult<()> {
+    /// One key holds `NUMBER:ID`, so number and id change together.
+    async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()> {
         let key = self.cursor_key();
+        let value = cursor.encode();
         self.run(
             "set cursor",
-            |mut con| async move { con.set(key, block).await },
+            |mut con| async move { con.set(key, value).await },
         )
         .await
     }

@@ -17,9 +17,10 @@ use async_trait::async_trait;
 use prometheus::HistogramVec;
 
 use super::{
-    Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord, SharedStore,
-    Store, StoreResult, UnixTime, WalletChallenge,
+    ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
+    SharedStore, Store, StoreResult, WalletChallenge,
 };
+use crate::clock::UnixTime;
 
 /// Wraps `inner`; every call is observed in `histogram` (labels:
 /// operation, outcome = ok | error).
@@ -82,12 +83,13 @@ impl Store for TimedStore {
             .await
     }
 
-    async fn cursor(&self) -> StoreResult<Option<u64>> {
+    async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
         self.timed("cursor", self.inner.cursor()).await
     }
 
-    async fn set_cursor(&self, block: u64) -> StoreResult<()> {
-        self.timed("set_cursor", self.inner.set_cursor(block)).await
+    async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()> {
+        self.timed("set_cursor", self.inner.set_cursor(cursor))
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -24,8 +24,8 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
-use crate::auth::os_random;
 use crate::chain::{AccountName, ChainName};
+use crate::random::os_random;
 
 const TITLE: &str = "steemgate login";
 const EXPIRES_FORMAT: &[FormatItem<'static>] =

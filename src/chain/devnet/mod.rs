@@ -32,7 +32,7 @@ use blake2::{Blake2b512, Digest};
 use super::ChainName;
 use super::account::{AccountName, AccountNameError};
 use super::asset::{Amount, AmountError, Symbol};
-use crate::store::{UnixTime, now_unix};
+use crate::clock::{UnixTime, now_unix};
 
 pub use client::{produce_block_rpc, submit_transfer_rpc};
 

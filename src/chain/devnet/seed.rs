@@ -8,7 +8,7 @@
 
 use super::{ChainState, SimAccount};
 use crate::chain::account::AccountName;
-use crate::store::UnixTime;
+use crate::clock::UnixTime;
 
 /// The visitor account of the demo.
 pub const DEMO_ACCOUNT: &str = "demo";

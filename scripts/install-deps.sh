@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs the system packages steemgate's build and tests need, and only
+# those that are missing, so that a fresh machine with just a Rust toolchain
+# can build, test and run the demo.
+#
+#   --build  a C/C++ compiler, make and cmake: ring, zstd-sys,
+#            tikv-jemalloc-sys and libFuzzer compile C/C++, and pingora
+#            builds zlib-ng with cmake (libz-ng-sys has no other way).
+#   --test   the programs the integration tests start: redis-server, nginx,
+#            caddy, python3, node, systemd-analyze and Debian's chromium
+#            (the browser tests; no browser is ever downloaded).
+#
+# Debian/Ubuntu (apt-get) for both; Fedora (dnf) and macOS (brew) for
+# --build. Uses sudo when not root.
+set -euo pipefail
+
+want_build=0
+want_test=0
+for arg in "$@"; do
+    case "$arg" in
+        --build) want_build=1 ;;
+        --test) want_test=1 ;;
+        *) echo "usage: $0 [--build] [--test]" >&2; exit 2 ;;
+    esac
+done
+
+# (command that proves it is installed, Debian package)
+build_needs=("cc build-essential" "c++ build-essential" "make build-essential" "cmake cmake")
+test_needs=("redis-server redis-server" "nginx nginx" "caddy caddy" "python3 python3"
+    "node nodejs" "systemd-analyze systemd" "chromium chromium" "fc-list fonts-dejavu-core")
+
+missing=()
+check() {
+    local entry command package
+    for entry in "$@"; do
+        command="${entry%% *}"
+        package="${entry##* }"
+        if ! command -v "$command" >/dev/null 2>&1 && [[ " ${missing[*]-} " != *" $package "* ]]; then
+            missing+=("$package")
+        fi
+    done
+}
+[ "$want_build" = 1 ] && check "${build_needs[@]}"
+[ "$want_test" = 1 ] && check "${test_needs[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+echo "installing: ${missing[*]}"
+if command -v apt-get >/dev/null 2>&1; then
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+elif [ "$want_test" = 0 ] && command -v dnf >/dev/null 2>&1; then
+    "${sudo_cmd[@]}" dnf install -y gcc gcc-c++ make cmake
+elif [ "$want_test" = 0 ] && command -v brew >/dev/null 2>&1; then
+    brew install cmake
+else
+    echo "Please install: ${missing[*]}, then run this again." >&2
+    exit 1
+fi
