@@ -3,7 +3,8 @@
 //! Why: a visitor of the README must see a login work end to end with only
 //! a Rust toolchain: no node, no Redis, no app. The demo runs the gateway on
 //! the embedded store, the devnet (a simulated chain, labelled as such on
-//! every page), the `hello` app on `/` and the stale-follows report on
+//! every page), the `hello` app on `/` (and on `/members`, for `alice`
+//! only: the allowlist and its 403 page), the stale-follows report on
 //! `/stale`, and prints how to simulate the login transfer.
 
 use std::net::TcpListener;
@@ -18,6 +19,10 @@ use crate::config::Config;
 
 /// The account the demo gateway is paid at.
 pub const DEMO_GATE_ACCOUNT: &str = "gate-demo";
+
+/// The only account the demo's `/members` route lets in (its allowlist):
+/// logged in as anyone else, a visitor sees the 403 page.
+pub const DEMO_MEMBER: &str = "alice";
 
 /// A fresh 32-byte secret from the OS CSPRNG, hex-encoded.
 pub fn fresh_secret() -> anyhow::Result<String> {
@@ -37,6 +42,9 @@ pub fn run(listen: &str, block_interval: Duration) -> anyhow::Result<()> {
             .with_context(|| format!("clearing {}", data_dir.display()))?;
     }
     std::fs::create_dir_all(&data_dir)?;
+    // The devnet runs in this process: a timeout only fires when the machine
+    // is busy (a build beside the demo), and the report's batches of 3,000
+    // follows should then be slow, not a "chain node failed" page.
     let yaml = format!(
         r#"listen: "{listen}"
 site_name: "steemgate demo"
@@ -45,7 +53,7 @@ chain:
   nodes: ["http://{devnet_addr}"]
   account: {DEMO_GATE_ACCOUNT}
   devnet: true
-  request_timeout: 2s
+  request_timeout: 10s
 session:
   secret: "{secret}"
   challenge_ttl: 15m
@@ -54,6 +62,7 @@ routes:
   - {{path: /, upstream: "builtin:hello", auth: required}}
   - {{path: /public, upstream: "builtin:hello", auth: public}}
   - {{path: /stale, upstream: "builtin:stale-follows", auth: required}}
+  - {{path: /members, upstream: "builtin:hello", auth: required, allow: [{DEMO_MEMBER}]}}
 "#,
         secret = fresh_secret()?,
         store = data_dir.display(),
@@ -70,6 +79,7 @@ routes:
          \n  open        http://{listen}/            (protected: you will be asked to log in)\n\
          \x20 public      http://{listen}/public\n\
          \x20 report      http://{listen}/stale       (stale follows of the logged-in account)\n\
+         \x20 members     http://{listen}/members     (only @{DEMO_MEMBER} may enter: an allowlist)\n\
          \nTo log in, press \"Simulate transfer\" on the login page, or send the memo it shows with:\n\
          \n  steemgate devnet transfer --node http://{devnet_addr} --from demo --to {DEMO_GATE_ACCOUNT} --amount \"0.001 STEEM\" --memo \"<memo>\"\n\
          \n(try account `demo`: it follows ~3,000 accounts for the report)\n"

@@ -1,10 +1,11 @@
 //! HTML pages rendered with minijinja: built-in templates, operator overrides.
 //!
-//! Why one place: the login page, the error pages (403, 404, 503, logged out)
-//! and the stale-follows report share a look (`base.html`) and one rendering
-//! path. The built-in templates are compiled into the binary; an operator's
-//! `templates_dir` may override any of them by file name. Template names end
-//! in `.html`, so minijinja auto-escapes every value.
+//! Why one place: the login page, the error pages (403, 404, 503, logged out),
+//! the stale-follows report and the demo's hello app share a look
+//! (`base.html`) and one rendering path. The built-in templates are compiled
+//! into the binary; an operator's `templates_dir` may override any of them by
+//! file name. Template names end in `.html`, so minijinja auto-escapes every
+//! value.
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("login.html", include_str!("../templates/login.html")),
+    ("hello.html", include_str!("../templates/hello.html")),
     (
         "stale_follows.html",
         include_str!("../templates/stale_follows.html"),

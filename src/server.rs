@@ -216,6 +216,21 @@ fn stale_follows_router(
     )))
 }
 
+/// The hello app's footer and report link: the first stale-follows route
+/// (one without a host restriction preferred).
+fn hello_settings(config: &Config) -> crate::hello::HelloSettings {
+    let is_report = |route: &&crate::config::Route| matches!(&route.upstream, Upstream::Builtin(name) if name == "stale-follows");
+    let report = config
+        .routes
+        .iter()
+        .filter(is_report)
+        .min_by_key(|route| route.host.is_some());
+    crate::hello::HelloSettings {
+        site_name: config.site_name.clone(),
+        report_path: report.map(|route| route.path.clone()),
+    }
+}
+
 /// Opens the configured store.
 pub fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     crate::store::open(&config.store).context("opening the store")
@@ -257,7 +272,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         let listener = bind_loopback()?;
         builtin_addrs.push((name.clone(), listener.local_addr()?));
         let router = match name.as_str() {
-            "hello" => crate::hello::router(),
+            "hello" => crate::hello::router(pages.clone(), hello_settings(&config)),
             "stale-follows" => stale_follows_router(&config, pages.clone(), chain_status.clone()),
             other => anyhow::bail!("unknown builtin upstream {other}"),
         };

@@ -1,17 +1,19 @@
 //! Headless Chromium for the browser tests (`tests/browser.rs`,
-//! `tests/browser_wallet.rs`): launch, evaluate, wait, and record the
-//! requests a tab makes.
+//! `tests/browser_wallet.rs`, `tests/browser_demo.rs`): launch, evaluate,
+//! wait, record the requests a tab makes, stop links from leaving the
+//! machine, and check a page with axe-core.
 //!
-//! Why shared: both files drive the same login page through the DevTools
-//! protocol and need the same launch flags, the same bounded polling and the
-//! same "nothing but the gateway was contacted" check.
+//! Why shared: the files drive the same pages through the DevTools protocol
+//! and need the same launch flags, the same bounded polling and the same
+//! "nothing but the gateway was contacted" check.
 
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use headless_chrome::protocol::cdp::{Network, Page};
-use headless_chrome::{Browser, LaunchOptions, Tab};
+use headless_chrome::browser::tab::ModifierKey;
+use headless_chrome::protocol::cdp::{Browser, Emulation, Network, Page};
+use headless_chrome::{LaunchOptions, Tab};
 use serde_json::{Value, json};
 
 use super::gateway::Stack;
@@ -21,7 +23,7 @@ pub const STEP: Duration = Duration::from_secs(30);
 
 /// A headless Chromium with a fresh profile; both go away on drop.
 pub struct Chromium {
-    browser: Browser,
+    browser: headless_chrome::Browser,
     _profile: tempfile::TempDir,
 }
 
@@ -38,6 +40,9 @@ impl Chromium {
             "--disable-component-update",
             "--disable-sync",
             "--disable-features=Translate,MediaRouter,OptimizationHints",
+            // Tests never reach the internet: every name but the loopback
+            // address resolves to nothing, whatever a page links to.
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         ]
         .iter()
         .map(OsStr::new)
@@ -52,7 +57,7 @@ impl Chromium {
             args,
             ..LaunchOptions::default()
         };
-        let browser = Browser::new(options).expect("launch chromium");
+        let browser = headless_chrome::Browser::new(options).expect("launch chromium");
         Some(Self {
             browser,
             _profile: profile,
@@ -146,4 +151,169 @@ pub fn echoed(tab: &Tab) -> Value {
     let text = eval(tab, "document.body.innerText");
     serde_json::from_str(text.as_str().unwrap_or_default())
         .unwrap_or_else(|e| panic!("the upstream page is not the echo JSON ({e}): {text}"))
+}
+
+/// Where `scripts/browser-deps.sh` installs axe-core (pinned in
+/// `tests/browser-deps/package-lock.json`).
+pub const AXE_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/browser-deps/node_modules/axe-core/axe.min.js"
+);
+
+/// The axe-core source, or `None` after a skip notice when it is not
+/// installed. Panics instead under `STEEMGATE_REQUIRE_SYSTEM_DEPS=1` (CI).
+pub fn axe_source() -> Option<String> {
+    match std::fs::read_to_string(AXE_PATH) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            if std::env::var(super::REQUIRE_ENV).as_deref() == Ok("1") {
+                panic!(
+                    "axe-core is required ({}=1) but {AXE_PATH} cannot be read ({e}): \
+                     run scripts/browser-deps.sh",
+                    super::REQUIRE_ENV
+                );
+            }
+            eprintln!(
+                "SKIPPED: axe-core not installed ({AXE_PATH}); run scripts/browser-deps.sh \
+                 to check the pages' accessibility"
+            );
+            None
+        }
+    }
+}
+
+/// The `serious` and `critical` axe-core violations on the tab's page, in
+/// the light and the dark colour scheme: `["scheme rule: help @ targets", …]`.
+/// Empty when there are none.
+pub fn axe_serious_violations(tab: &Tab, axe: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for scheme in ["light", "dark"] {
+        emulate_color_scheme(tab, scheme);
+        // Injected by the DevTools protocol (not a page script), so the
+        // page's CSP stays as strict as it is for visitors.
+        eval(tab, &format!("{axe}\n;true"));
+        let result = eval(
+            tab,
+            "axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+               return JSON.stringify(r.violations
+                 .filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; })
+                 .map(function (v) {
+                   return v.impact + ' ' + v.id + ': ' + v.help + ' @ ' +
+                     v.nodes.map(function (n) { return n.target.join(' '); }).join(', ');
+                 }));
+             })",
+        );
+        let list: Vec<String> = serde_json::from_str(result.as_str().unwrap_or("null"))
+            .unwrap_or_else(|e| panic!("axe-core gave no result ({e}): {result}"));
+        found.extend(list.into_iter().map(|v| format!("{scheme} {v}")));
+    }
+    emulate_color_scheme(tab, "light");
+    found
+}
+
+/// Asserts no `serious` or `critical` axe-core violation on the tab's page
+/// (`what` names the page in the failure); does nothing without axe-core.
+pub fn assert_accessible(tab: &Tab, axe: Option<&str>, what: &str) {
+    let Some(axe) = axe else {
+        return;
+    };
+    let violations = axe_serious_violations(tab, axe);
+    assert!(
+        violations.is_empty(),
+        "the {what} page ({}) has serious or critical accessibility violations:\n{}",
+        location(tab),
+        violations.join("\n")
+    );
+}
+
+/// Emulates `prefers-color-scheme: scheme` (`light` or `dark`).
+pub fn emulate_color_scheme(tab: &Tab, scheme: &str) {
+    tab.call_method(Emulation::SetEmulatedMedia {
+        media: None,
+        features: Some(vec![Emulation::MediaFeature {
+            name: "prefers-color-scheme".into(),
+            value: scheme.into(),
+        }]),
+    })
+    .expect("set the colour scheme");
+}
+
+/// Makes every link to another origin inert in the tab's documents: a
+/// click on one is recorded in `window.__offSiteClicks` (its `href`) and its
+/// navigation cancelled, so a test can click a wallet or profile link as a
+/// visitor would and see where it would have gone, without leaving the
+/// machine. Installed before the page's scripts; listens in the capture
+/// phase on the window, ahead of any page handler.
+pub fn intercept_off_site_links(tab: &Tab) {
+    inject_on_new_document(
+        tab,
+        r#"
+window.__offSiteClicks = [];
+window.addEventListener("click", function (event) {
+  var link = event.target && event.target.closest ? event.target.closest("a[href]") : null;
+  if (link && link.origin !== location.origin) {
+    window.__offSiteClicks.push(link.href);
+    event.preventDefault();
+  }
+}, true);
+"#,
+    );
+}
+
+/// The off-site links clicked in the current document (see
+/// [`intercept_off_site_links`]).
+pub fn off_site_clicks(tab: &Tab) -> Vec<String> {
+    let clicks = eval(tab, "JSON.stringify(window.__offSiteClicks)");
+    serde_json::from_str(clicks.as_str().unwrap_or("null"))
+        .unwrap_or_else(|e| panic!("no off-site click record ({e}): {clicks}"))
+}
+
+/// Lets pages of `origin` read and write the clipboard without a prompt.
+pub fn grant_clipboard(tab: &Tab, origin: &str) {
+    tab.call_method(Browser::GrantPermissions {
+        permissions: vec![
+            Browser::PermissionType::ClipboardReadWrite,
+            Browser::PermissionType::ClipboardSanitizedWrite,
+        ],
+        origin: Some(origin.to_string()),
+        browser_context_id: None,
+    })
+    .expect("grant clipboard permissions");
+}
+
+/// The tab's cookie named `name` for its current URL, if any.
+pub fn cookie(tab: &Tab, name: &str) -> Option<String> {
+    tab.get_cookies()
+        .expect("read the cookies")
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.value)
+}
+
+/// Clicks `selector` (the element's centre, as a mouse would).
+pub fn click(tab: &Tab, selector: &str) {
+    tab.wait_for_element(selector)
+        .unwrap_or_else(|e| panic!("no {selector} on {}: {e}", location(tab)))
+        .click()
+        .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+}
+
+/// Replaces the text of the input `selector` as a person would: click it,
+/// select all with Ctrl+A, type `text`.
+pub fn retype(tab: &Tab, selector: &str, text: &str) {
+    click(tab, selector);
+    tab.press_key_with_modifiers("a", Some(&[ModifierKey::Ctrl]))
+        .expect("Ctrl+A");
+    tab.type_str(text).expect("type");
+}
+
+/// Writes a PNG of the tab's viewport to
+/// `$CARGO_TARGET_TMPDIR/screenshots/NAME.png` (not committed: for looking).
+pub fn screenshot(tab: &Tab, name: &str) {
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&out).expect("screenshot dir");
+    let png = tab
+        .capture_screenshot(Page::CaptureScreenshotFormatOption::Png, None, None, true)
+        .expect("screenshot");
+    std::fs::write(out.join(format!("{name}.png")), png).expect("write the screenshot");
 }
