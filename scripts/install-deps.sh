@@ -8,7 +8,9 @@
 #            builds zlib-ng with cmake (libz-ng-sys has no other way).
 #   --test   the programs the integration tests start: redis-server, nginx,
 #            caddy, python3, node, systemd-analyze and Debian's chromium
-#            (the browser tests; no browser is ever downloaded).
+#            (the browser tests; no browser is ever downloaded), and npm
+#            with the pinned axe-core the browser tests inject
+#            (scripts/browser-deps.sh).
 #
 # Debian/Ubuntu (apt-get) for both; Fedora (dnf) and macOS (brew) for
 # --build. Uses sudo when not root.
@@ -27,7 +29,7 @@ done
 # (command that proves it is installed, Debian package)
 build_needs=("cc build-essential" "c++ build-essential" "make build-essential" "cmake cmake")
 test_needs=("redis-server redis-server" "nginx nginx" "caddy caddy" "python3 python3"
-    "node nodejs" "systemd-analyze systemd" "chromium chromium" "fc-list fonts-dejavu-core")
+    "node nodejs" "npm npm" "systemd-analyze systemd" "chromium chromium" "fc-list fonts-dejavu-core")
 
 missing=()
 check() {
@@ -42,7 +44,13 @@ check() {
 }
 [ "$want_build" = 1 ] && check "${build_needs[@]}"
 [ "$want_test" = 1 ] && check "${test_needs[@]}"
+install_browser_deps() {
+    if [ "$want_test" = 1 ] && [ ! -f "$(dirname "$0")/../tests/browser-deps/node_modules/axe-core/axe.min.js" ]; then
+        "$(dirname "$0")/browser-deps.sh"
+    fi
+}
 if [ ${#missing[@]} -eq 0 ]; then
+    install_browser_deps
     exit 0
 fi
 
@@ -60,3 +68,4 @@ else
     echo "Please install: ${missing[*]}, then run this again." >&2
     exit 1
 fi
+install_browser_deps
