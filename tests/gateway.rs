@@ -314,6 +314,40 @@ fn logout_from_our_own_pages_works_and_from_other_sites_is_refused() {
     }
 }
 
+/// An image or icon of a protected path (browsers ask every page for
+/// /favicon.ico) gets a plain 401: no login session is opened for it.
+#[test]
+fn subresources_of_protected_routes_open_no_session() {
+    let stack = Stack::start();
+    let icon = get(
+        stack.addr(),
+        "/app/favicon.ico",
+        &["Sec-Fetch-Dest: image", "Accept: image/avif,image/webp,*/*"],
+    );
+    assert_eq!(icon.status, 401);
+    assert!(
+        icon.headers_named("set-cookie").is_empty(),
+        "{:?}",
+        icon.headers_named("set-cookie")
+    );
+    // A page load still goes to the login page, and a script's fetch gets
+    // the status document with a session.
+    let page = get(
+        stack.addr(),
+        "/app",
+        &["Sec-Fetch-Dest: document", "Accept: text/html"],
+    );
+    assert_eq!(page.status, 302);
+    let fetch = get(
+        stack.addr(),
+        "/app",
+        &["Sec-Fetch-Dest: empty", "Accept: application/json"],
+    );
+    assert_eq!(fetch.status, 401);
+    assert!(fetch.session_cookie().is_some());
+    assert!(fetch.json()["memo"].is_string());
+}
+
 #[test]
 fn open_redirects_are_replaced_by_root() {
     let stack = Stack::start();

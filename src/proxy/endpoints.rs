@@ -516,6 +516,23 @@ async fn forward_auth(state: &GatewayState, session: &mut Session) -> pingora::R
     }
 }
 
+/// Whether the browser says this request loads a part of a page (image,
+/// script, style, font, icon ...) rather than a page (`document`, frames)
+/// or a script's own request (`empty`). Without `Sec-Fetch-Dest` (curl,
+/// older browsers) it is treated as a page.
+fn is_subresource(session: &Session) -> bool {
+    session
+        .req_header()
+        .headers
+        .get("sec-fetch-dest")
+        .is_some_and(|dest| {
+            !matches!(
+                dest.as_bytes().trim_ascii(),
+                b"document" | b"iframe" | b"frame" | b"empty" | b""
+            )
+        })
+}
+
 /// The login page's URL, returning to `rd` afterwards.
 fn login_url(rd: &str) -> String {
     let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
@@ -530,6 +547,14 @@ pub async fn login_required(
     session: &mut Session,
     original: &str,
 ) -> pingora::Result<()> {
+    if is_subresource(session) {
+        // An image, script or icon (Chromium asks every page for
+        // /favicon.ico) cannot log in: no session, no cookie, and nothing
+        // counted against the visitor's new-session limit.
+        return LocalResponse::text(401, "login required\n")
+            .send(session)
+            .await;
+    }
     if wants_html(session) {
         return LocalResponse::redirect(&login_url(original))
             .send(session)
