@@ -9,7 +9,6 @@ mod fake_node;
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fake_node::{Behaviour, FakeChain, FakeNode, dead_node, transfer};
@@ -17,10 +16,10 @@ use steemgate::chain::follower::{Follower, FollowerError, FollowerSettings};
 use steemgate::chain::rpc::RpcClient;
 use steemgate::chain::status::ChainStatusHandle;
 use steemgate::chain::{AccountName, ChainName, Confirm, RpcError};
+use steemgate::store::faulty::FaultyStore;
 use steemgate::store::memory::MemoryStore;
 use steemgate::store::{
-    ChainCursor, Claim, ClaimOutcome, SessionKey, SessionRecord, SharedStore, Store, StoreError,
-    StoreResult, UnixTime, now_unix,
+    ChainCursor, SessionKey, SessionRecord, SharedStore, Store, UnixTime, now_unix,
 };
 use tokio::sync::broadcast;
 
@@ -561,61 +560,9 @@ async fn a_node_refusing_batches_gets_single_calls() {
     );
 }
 
-/// A MemoryStore whose claims can fail and whose lease can be refused.
-struct FlakyStore {
-    inner: MemoryStore,
-    fail_claims: AtomicBool,
-    grant_lease: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Store for FlakyStore {
-    async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
-        self.inner.get_session(key).await
-    }
-    async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
-        self.inner.put_session(key, record).await
-    }
-    async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.inner.delete_session(key).await
-    }
-    async fn issue_challenge(
-        &self,
-        key: &SessionKey,
-        memo: &str,
-        expires_at: UnixTime,
-    ) -> StoreResult<()> {
-        self.inner.issue_challenge(key, memo, expires_at).await
-    }
-    async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
-        if self.fail_claims.load(Ordering::SeqCst) {
-            return Err(StoreError::new("redis went away"));
-        }
-        self.inner.claim_challenge(memo, claim).await
-    }
-    async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
-        self.inner.cursor().await
-    }
-    async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()> {
-        self.inner.set_cursor(cursor).await
-    }
-    async fn ping(&self) -> StoreResult<()> {
-        self.inner.ping().await
-    }
-    async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize> {
-        self.inner.sweep_expired(now).await
-    }
-    async fn acquire_follower_lease(&self, _holder: &str, _ttl_secs: u64) -> StoreResult<bool> {
-        Ok(self.grant_lease.load(Ordering::SeqCst))
-    }
-}
-
-fn flaky() -> Arc<FlakyStore> {
-    Arc::new(FlakyStore {
-        inner: MemoryStore::new(),
-        fail_claims: AtomicBool::new(false),
-        grant_lease: AtomicBool::new(true),
-    })
+/// A memory store whose claims can fail and whose lease can be refused.
+fn flaky() -> Arc<FaultyStore> {
+    Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())))
 }
 
 #[tokio::test]
@@ -638,7 +585,7 @@ async fn a_store_error_stops_the_round_without_skipping_the_block() {
     h.chain
         .produce(vec![transfer("alice", GATE, "0.001 STEEM", "memo-flaky")]);
 
-    store.fail_claims.store(true, Ordering::SeqCst);
+    store.fail("claim_challenge");
     assert!(matches!(
         follower.poll_once().await,
         Err(FollowerError::Store(_))
@@ -649,7 +596,7 @@ async fn a_store_error_stops_the_round_without_skipping_the_block() {
         "stopped before the failing block"
     );
 
-    store.fail_claims.store(false, Ordering::SeqCst);
+    store.heal();
     assert_eq!(follower.poll_once().await.unwrap().logins, 1);
     assert_eq!(
         store
@@ -698,7 +645,7 @@ async fn run_logs_in_and_stops_on_shutdown() {
 async fn without_the_lease_the_follower_only_watches() {
     let h = Harness::new(ChainName::Steem).await;
     let store = flaky();
-    store.grant_lease.store(false, Ordering::SeqCst);
+    store.refuse_lease(true);
     store
         .set_cursor(&ChainCursor::at(h.chain.head() - 1))
         .await

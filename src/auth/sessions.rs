@@ -431,74 +431,13 @@ mod tests {
 /// The session cache as seen through the manager.
 #[cfg(test)]
 mod cache_tests {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
     use super::*;
     use crate::clock::now_unix;
+    use crate::store::faulty::FaultyStore;
     use crate::store::memory::MemoryStore;
-    use crate::store::{Claim, ClaimOutcome, Store, StoreResult};
+    use crate::store::{Claim, ClaimOutcome, Store};
 
-    /// A memory store that counts session reads and can be made to fail.
-    #[derive(Default)]
-    struct CountingStore {
-        inner: MemoryStore,
-        reads: AtomicUsize,
-        failing: AtomicBool,
-    }
-
-    impl CountingStore {
-        fn check(&self) -> StoreResult<()> {
-            if self.failing.load(Ordering::SeqCst) {
-                Err(StoreError::new("injected failure"))
-            } else {
-                Ok(())
-            }
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Store for CountingStore {
-        async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.check()?;
-            self.inner.get_session(key).await
-        }
-        async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
-            self.check()?;
-            self.inner.put_session(key, record).await
-        }
-        async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
-            self.check()?;
-            self.inner.delete_session(key).await
-        }
-        async fn issue_challenge(
-            &self,
-            key: &SessionKey,
-            memo: &str,
-            expires_at: UnixTime,
-        ) -> StoreResult<()> {
-            self.check()?;
-            self.inner.issue_challenge(key, memo, expires_at).await
-        }
-        async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
-            self.check()?;
-            self.inner.claim_challenge(memo, claim).await
-        }
-        async fn cursor(&self) -> StoreResult<Option<crate::store::ChainCursor>> {
-            self.inner.cursor().await
-        }
-        async fn set_cursor(&self, cursor: &crate::store::ChainCursor) -> StoreResult<()> {
-            self.inner.set_cursor(cursor).await
-        }
-        async fn ping(&self) -> StoreResult<()> {
-            self.check()
-        }
-        async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize> {
-            self.inner.sweep_expired(now).await
-        }
-    }
-
-    fn manager(store: Arc<CountingStore>, cache_ttl: Duration) -> SessionManager {
+    fn manager(store: Arc<FaultyStore>, cache_ttl: Duration) -> SessionManager {
         SessionManager::new(
             store,
             CookieCodec::new(&[b"unit-test-secret-0123456789abcdef-xyz".to_vec()]),
@@ -521,7 +460,7 @@ mod cache_tests {
             .unwrap()
     }
 
-    async fn log_in(store: &CountingStore, live: &LiveSession, account: &str) {
+    async fn log_in(store: &FaultyStore, live: &LiveSession, account: &str) {
         let now = now_unix();
         let claim = Claim {
             account: account.into(),
@@ -532,29 +471,29 @@ mod cache_tests {
             now,
         };
         let memo = crate::store::memo::canonical_memo(live.record.memo.as_deref().unwrap());
-        let outcome = store.inner.claim_challenge(&memo, &claim).await.unwrap();
+        let outcome = store.claim_challenge(&memo, &claim).await.unwrap();
         assert!(matches!(outcome, ClaimOutcome::LoggedIn(_)), "{outcome:?}");
     }
 
     #[tokio::test]
     async fn a_warm_cache_answers_without_the_store() {
-        let store = Arc::new(CountingStore::default());
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
         let sessions = manager(store.clone(), Duration::from_secs(60));
         let live = pending(&sessions).await;
         log_in(&store, &live, "alice").await;
-        let before = store.reads.load(Ordering::SeqCst);
+        let before = store.calls("get_session");
         for _ in 0..10 {
             assert_eq!(
                 sessions.account(&live.id, now_unix()).await.unwrap(),
                 Some("alice".into())
             );
         }
-        assert_eq!(store.reads.load(Ordering::SeqCst), before + 1);
+        assert_eq!(store.calls("get_session"), before + 1);
     }
 
     #[tokio::test]
     async fn anonymous_is_never_cached_so_a_login_shows_at_once() {
-        let store = Arc::new(CountingStore::default());
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
         let sessions = manager(store.clone(), Duration::from_secs(60));
         let live = pending(&sessions).await;
         assert_eq!(sessions.account(&live.id, now_unix()).await.unwrap(), None);
@@ -568,14 +507,14 @@ mod cache_tests {
 
     #[tokio::test]
     async fn store_errors_are_not_cached() {
-        let store = Arc::new(CountingStore::default());
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
         let sessions = manager(store.clone(), Duration::from_secs(60));
         let live = pending(&sessions).await;
         log_in(&store, &live, "carol").await;
-        store.failing.store(true, Ordering::SeqCst);
+        store.fail_all();
         assert!(sessions.account(&live.id, now_unix()).await.is_err());
         assert!(sessions.account(&live.id, now_unix()).await.is_err());
-        store.failing.store(false, Ordering::SeqCst);
+        store.heal();
         assert_eq!(
             sessions.account(&live.id, now_unix()).await.unwrap(),
             Some("carol".into())
@@ -584,7 +523,7 @@ mod cache_tests {
 
     #[tokio::test]
     async fn logout_evicts_locally_at_once() {
-        let store = Arc::new(CountingStore::default());
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
         let sessions = manager(store.clone(), Duration::from_secs(60));
         let live = pending(&sessions).await;
         log_in(&store, &live, "dave").await;
@@ -601,11 +540,11 @@ mod cache_tests {
 
     #[tokio::test]
     async fn without_a_cache_every_lookup_reads_the_store() {
-        let store = Arc::new(CountingStore::default());
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
         let sessions = manager(store.clone(), Duration::ZERO);
         let live = pending(&sessions).await;
         log_in(&store, &live, "erin").await;
-        let before = store.reads.load(Ordering::SeqCst);
+        let before = store.calls("get_session");
         for _ in 0..3 {
             assert!(
                 sessions
@@ -615,6 +554,6 @@ mod cache_tests {
                     .is_some()
             );
         }
-        assert_eq!(store.reads.load(Ordering::SeqCst), before + 3);
+        assert_eq!(store.calls("get_session"), before + 3);
     }
 }

@@ -508,6 +508,20 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    /// One process owns this store: it always follows the chain.
+    async fn acquire_follower_lease(&self, _holder: &str, _ttl_secs: u64) -> StoreResult<bool> {
+        Ok(true)
+    }
+
+    /// No other instance shares this store: nothing to hear.
+    fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<SessionKey>> {
+        None
+    }
+
+    fn revocation_feed_status(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
+
     async fn get_value(&self, name: &str) -> StoreResult<Option<String>> {
         let name = name.to_string();
         self.blocking(move |db, path| {

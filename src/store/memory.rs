@@ -211,6 +211,20 @@ impl Store for MemoryStore {
         Ok(before - count(&state))
     }
 
+    /// One process owns this store: it always follows the chain.
+    async fn acquire_follower_lease(&self, _holder: &str, _ttl_secs: u64) -> StoreResult<bool> {
+        Ok(true)
+    }
+
+    /// No other instance shares this store: nothing to hear.
+    fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<SessionKey>> {
+        None
+    }
+
+    fn revocation_feed_status(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
+
     async fn put_wallet_challenge(
         &self,
         key: &SessionKey,

@@ -11,6 +11,7 @@
 //! under their memo in canonical (lowercase) form.
 
 pub mod embedded;
+pub mod faulty;
 pub mod memo;
 pub mod memory;
 pub mod pending;
@@ -323,34 +324,26 @@ pub trait Store: Send + Sync + 'static {
     /// `ttl_secs`: granted if nobody holds the lease or `holder` already
     /// does (which renews it), refused while another holder's lease lives.
     /// Single-instance stores always grant it.
-    async fn acquire_follower_lease(&self, _holder: &str, _ttl_secs: u64) -> StoreResult<bool> {
-        Ok(true)
-    }
+    async fn acquire_follower_lease(&self, holder: &str, ttl_secs: u64) -> StoreResult<bool>;
 
     /// Session keys revoked by any gateway sharing this store, for
     /// instances that cache sessions in memory. `None` when the store has no
     /// other instances to hear from. A lagged receiver (or a gap while the
     /// store reconnects) may have missed revocations: drop the whole cache.
-    fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<SessionKey>> {
-        None
-    }
+    fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<SessionKey>>;
 
     /// Whether [`Store::revocations`] is hearing the other instances right
     /// now: `true` while subscribed, `false` while the feed is down (then a
     /// session cache must not answer from memory, and must drop everything
     /// when it turns `true` again: revocations may have been missed). `None`
     /// for stores without other instances. Call after `revocations()`.
-    fn revocation_feed_status(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
-        None
-    }
+    fn revocation_feed_status(&self) -> Option<tokio::sync::watch::Receiver<bool>>;
 
     // ---- Named values (issue 9: the assertion signing keys) ----------------
 
     /// A small named document (e.g. `auth::assertion::KEYRING_NAME`), if
     /// set. Named values never expire.
-    async fn get_value(&self, _name: &str) -> StoreResult<Option<String>> {
-        Err(StoreError::new("this store keeps no named values"))
-    }
+    async fn get_value(&self, name: &str) -> StoreResult<Option<String>>;
 
     /// Compare-and-set: writes `value` under `name` only if the current
     /// value is `expected` (`None`: nothing stored), atomically across every
@@ -358,39 +351,25 @@ pub trait Store: Send + Sync + 'static {
     /// someone else changed it first (read it again).
     async fn swap_value(
         &self,
-        _name: &str,
-        _expected: Option<&str>,
-        _value: &str,
-    ) -> StoreResult<bool> {
-        Err(StoreError::new("this store keeps no named values"))
-    }
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool>;
 
     /// Stores `challenge` as the session's one wallet challenge, replacing
     /// any previous one. It is kept until `challenge.expires_at +`
     /// [`WALLET_CHALLENGE_GRACE_SECS`]. Does not check the session.
-    ///
-    /// The defaults of the wallet methods fail: a store must opt in.
     async fn put_wallet_challenge(
         &self,
-        _key: &SessionKey,
-        _challenge: &WalletChallenge,
-    ) -> StoreResult<()> {
-        Err(StoreError::new(
-            "this store does not keep wallet challenges",
-        ))
-    }
+        key: &SessionKey,
+        challenge: &WalletChallenge,
+    ) -> StoreResult<()>;
 
     /// Atomically takes (reads and deletes) the session's wallet challenge:
     /// of two concurrent calls at most one gets it. Returns it even if
     /// expired (callers judge `expires_at`), `None` once forgotten.
-    async fn take_wallet_challenge(
-        &self,
-        _key: &SessionKey,
-    ) -> StoreResult<Option<WalletChallenge>> {
-        Err(StoreError::new(
-            "this store does not keep wallet challenges",
-        ))
-    }
+    async fn take_wallet_challenge(&self, key: &SessionKey)
+    -> StoreResult<Option<WalletChallenge>>;
 
     /// Logs a live session in at once (a verified wallet signature): sets
     /// `account`, `login = proof`, `expires_at`, clears `memo` and
@@ -399,13 +378,11 @@ pub trait Store: Send + Sync + 'static {
     /// the session does not exist or has expired.
     async fn login_session(
         &self,
-        _key: &SessionKey,
-        _account: &str,
-        _proof: &LoginProof,
-        _expires_at: UnixTime,
-    ) -> StoreResult<bool> {
-        Err(StoreError::new("this store does not support wallet logins"))
-    }
+        key: &SessionKey,
+        account: &str,
+        proof: &LoginProof,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool>;
 
     /// Undoes a login that was never confirmed: if the session's `login` is
     /// still exactly `proof`, clears `account` and `login`, sets
@@ -413,35 +390,26 @@ pub trait Store: Send + Sync + 'static {
     /// Returns whether it did (`false`: confirmed meanwhile, or gone).
     async fn revoke_login(
         &self,
-        _key: &SessionKey,
-        _proof: &LoginProof,
-        _reason: &str,
-    ) -> StoreResult<bool> {
-        Err(StoreError::new("this store does not support wallet logins"))
-    }
+        key: &SessionKey,
+        proof: &LoginProof,
+        reason: &str,
+    ) -> StoreResult<bool>;
 
     /// Records an instant login waiting for the chain, until
     /// [`Store::remove_pending_confirmation`]. Recording the same one twice
     /// keeps one.
-    async fn add_pending_confirmation(&self, _pending: &PendingConfirmation) -> StoreResult<()> {
-        Err(StoreError::new("this store does not support wallet logins"))
-    }
+    async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()>;
 
     /// Up to `limit` recorded pending confirmations whose `expiration` is
-    /// before `time`, earliest expiration first. A store that cannot record
-    /// them holds none.
+    /// before `time`, earliest expiration first.
     async fn due_pending_confirmations(
         &self,
-        _time: UnixTime,
-        _limit: usize,
-    ) -> StoreResult<Vec<PendingConfirmation>> {
-        Ok(Vec::new())
-    }
+        time: UnixTime,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingConfirmation>>;
 
     /// Forgets one pending confirmation (absent is fine).
-    async fn remove_pending_confirmation(&self, _pending: &PendingConfirmation) -> StoreResult<()> {
-        Ok(())
-    }
+    async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()>;
 }
 
 /// The store shared by the proxy, the follower and the admin service.
