@@ -135,7 +135,7 @@ impl BackgroundService for ChainService {
             loop {
                 tokio::select! {
                     _ = interval.tick() => {
-                        if let Err(e) = sweeper_store.sweep_expired(crate::store::now_unix()).await {
+                        if let Err(e) = sweeper_store.sweep_expired(crate::clock::now_unix()).await {
                             tracing::warn!(error = %e, "sweeping expired sessions failed");
                         }
                     }
@@ -209,7 +209,7 @@ fn stale_follows_router(
         crate::report::ReportSettings::from_config(&config.report, config.chain.name);
     settings.site_name = config.site_name.clone();
     settings.behind_seconds = Some(Arc::new(move || {
-        chain_status.behind_seconds(crate::store::now_unix())
+        chain_status.behind_seconds(crate::clock::now_unix())
     }));
     crate::report::router(Arc::new(crate::report::StaleFollows::new(
         rpc, pages, settings,
@@ -312,20 +312,23 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         config.chain.request_timeout,
     ));
     let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| chain_rpc.clone());
-    let wallet = Arc::new(WalletLogins::new(
-        store.clone(),
-        chain_rpc.clone(),
-        WalletSettings {
-            methods: config.login.methods.clone(),
-            chain: config.chain.name,
-            pay_to: config.chain.account.clone(),
-            amount: login_amount.to_string(),
-            memo_prefix: config.memo_prefix.clone(),
-            challenge_ttl: config.login.wallet_challenge_ttl,
-            transfer_expiration: config.login.transfer_expiration,
-            session_ttl: config.session.ttl,
-        },
-    ));
+    let wallet = Arc::new(
+        WalletLogins::new(
+            store.clone(),
+            chain_rpc.clone(),
+            WalletSettings {
+                methods: config.login.methods.clone(),
+                chain: config.chain.name,
+                pay_to: config.chain.account.clone(),
+                amount: login_amount.to_string(),
+                memo_prefix: config.memo_prefix.clone(),
+                challenge_ttl: config.login.wallet_challenge_ttl,
+                transfer_expiration: config.login.transfer_expiration,
+                session_ttl: config.session.ttl,
+            },
+        )
+        .watching(chain_status.clone(), session_cache.clone()),
+    );
     let route_counters = crate::proxy::RouteCounters::new(&metrics, &routes);
     let state = Arc::new(GatewayState {
         routes,

@@ -104,16 +104,14 @@ impl SessionManager {
         self
     }
 
-    pub fn cache(&self) -> &Arc<SessionCache> {
-        &self.cache
-    }
-
     pub fn settings(&self) -> &SessionSettings {
         &self.settings
     }
 
-    pub fn store(&self) -> &SharedStore {
-        &self.store
+    /// The stored record of a session (not cached: the pages want the
+    /// memo, expiry and login proof as they are now).
+    pub async fn record(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        self.store.get_session(key).await
     }
 
     /// The session id from the request's `Cookie` header values: the first

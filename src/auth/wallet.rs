@@ -162,7 +162,8 @@ pub use crate::store::PendingConfirmation;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletLogin {
     pub account: String,
-    /// Set for a signed transfer: watch it with [`confirm_or_revoke`].
+    /// Set for a signed transfer (already watched, see
+    /// [`WalletLogins::watching`]).
     pub pending: Option<PendingConfirmation>,
 }
 
@@ -171,6 +172,16 @@ pub struct WalletLogins {
     store: SharedStore,
     chain: Arc<dyn RpcCall>,
     settings: WalletSettings,
+    /// Set by [`WalletLogins::watching`]: each instant login then gets a
+    /// [`confirm_or_revoke`] task of this service's own.
+    watcher: Option<Watcher>,
+}
+
+/// What the confirm-or-revoke tasks need: the follower's progress, and the
+/// session cache they keep right.
+struct Watcher {
+    status: ChainStatusHandle,
+    cache: Arc<SessionCache>,
 }
 
 impl WalletLogins {
@@ -179,7 +190,16 @@ impl WalletLogins {
             store,
             chain,
             settings,
+            watcher: None,
         }
+    }
+
+    /// Watches every instant login in this process until the chain confirms
+    /// it or it is revoked (see [`confirm_or_revoke`]); the durable
+    /// guarantee stays with the follower either way.
+    pub fn watching(mut self, status: ChainStatusHandle, cache: Arc<SessionCache>) -> Self {
+        self.watcher = Some(Watcher { status, cache });
+        self
     }
 
     pub fn settings(&self) -> &WalletSettings {
@@ -473,6 +493,14 @@ impl WalletLogins {
             }
             // Perhaps sent, perhaps not: the follower will tell.
             Err(e) => tracing::warn!(error = %e, "broadcasting an instant login transfer failed"),
+        }
+        if let Some(watcher) = &self.watcher {
+            tokio::spawn(confirm_or_revoke(
+                self.store.clone(),
+                watcher.status.clone(),
+                watcher.cache.clone(),
+                pending.clone(),
+            ));
         }
         Ok(WalletLogin {
             account: stored.account,

@@ -345,7 +345,7 @@ async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pi
 /// 404 when the session has no pending memo (logged in, or none yet).
 async fn qr_code(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     let record = match presented_session(state, session) {
-        Some(id) => state.sessions.store().get_session(&id.store_key()).await,
+        Some(id) => state.sessions.record(&id.store_key()).await,
         None => Ok(None),
     };
     let svg = match record {
@@ -407,7 +407,7 @@ async fn status(
                 }
             })
             .await;
-            match state.sessions.store().get_session(&live.key).await {
+            match state.sessions.record(&live.key).await {
                 Ok(Some(record)) => live.record = record,
                 Ok(None) => break,
                 Err(e) => {
@@ -625,7 +625,7 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         .map_or_else(|| "/".to_string(), |(_, v)| safe_redirect_target(v));
     let presented = presented_session(state, session);
     let record = match presented {
-        Some(id) => state.sessions.store().get_session(&id.store_key()).await,
+        Some(id) => state.sessions.record(&id.store_key()).await,
         None => Ok(None),
     };
     let memo = match record {

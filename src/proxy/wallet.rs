@@ -18,7 +18,7 @@ use super::endpoints::{
     too_many_requests,
 };
 use super::respond::LocalResponse;
-use crate::auth::wallet::{WalletError, WalletLogin, confirm_or_revoke};
+use crate::auth::wallet::{WalletError, WalletLogin};
 use crate::clock::now_unix;
 use crate::config::LoginMethod;
 
@@ -239,15 +239,7 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
     );
     // Wakes long polls (and counts the login in the metrics).
     let _ = state.logins.send(key.clone());
-    if let Some(pending) = login.pending {
-        tokio::spawn(confirm_or_revoke(
-            state.sessions.store().clone(),
-            state.chain_status.clone(),
-            state.sessions.cache().clone(),
-            pending,
-        ));
-    }
-    match state.sessions.store().get_session(&key).await {
+    match state.sessions.record(&key).await {
         Ok(Some(record)) => {
             let view = status_view(state, &record, now_unix());
             let body = serde_json::to_value(&view).unwrap_or_default();
