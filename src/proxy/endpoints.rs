@@ -22,15 +22,18 @@
 use std::time::Duration;
 
 use pingora::proxy::Session;
-use serde::Serialize;
 use serde_json::json;
 
 use super::hotsign;
+use super::messages::{message_page, render_message, unavailable_page};
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
+use super::visitor::{
+    client_ip, live_session, new_cookie, presented_session, same_origin, status_view,
+    too_many_requests,
+};
 use super::{GatewayState, wants_html};
-use crate::auth::sessions::{ChallengeChange, LiveSession, SessionError};
-use crate::clock::{UnixTime, now_unix};
+use crate::clock::now_unix;
 use crate::store::SessionRecord;
 
 /// The pages' static files: (path, content type, body). Scripts must be
@@ -140,164 +143,6 @@ impl Query {
             .and_then(|w| w.parse::<u64>().ok())
             .map_or(Duration::ZERO, |s| Duration::from_secs(s).min(MAX_WAIT))
     }
-}
-
-/// The status document (also the body of a 401 on `required` routes).
-#[derive(Debug, Serialize)]
-pub struct StatusView {
-    pub authenticated: bool,
-    pub account: Option<String>,
-    pub pay_to: String,
-    pub amount: String,
-    pub memo: Option<String>,
-    /// The hot-sign transfer link for `memo` (wallet-independent payment).
-    pub hot_sign_url: Option<String>,
-    pub expires_in: Option<u64>,
-    pub login_url: &'static str,
-    pub simulated: bool,
-    pub chain: ChainView,
-    /// The offered login methods (`transfer`, `signature`, `signed_transfer`).
-    pub methods: Vec<&'static str>,
-    /// Why this session's last login was undone, while it is logged out.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revoked_reason: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ChainView {
-    pub name: String,
-    pub head_block: Option<u64>,
-    pub behind_seconds: Option<u64>,
-    /// A node answered within the last 30 s.
-    pub reachable: bool,
-}
-
-pub(super) fn status_view(
-    state: &GatewayState,
-    record: &SessionRecord,
-    now: UnixTime,
-) -> StatusView {
-    let snapshot = state.chain_status.snapshot();
-    let authenticated = record.account.is_some();
-    StatusView {
-        authenticated,
-        account: record.account.clone(),
-        pay_to: state.payment.pay_to.clone(),
-        amount: state.payment.amount.clone(),
-        memo: if authenticated {
-            None
-        } else {
-            record.memo.clone()
-        },
-        hot_sign_url: record
-            .memo
-            .as_deref()
-            .filter(|_| !authenticated)
-            .map(|memo| hotsign::hot_sign_url(&state.payment, memo)),
-        expires_in: (!authenticated).then(|| record.memo_expires_at.saturating_sub(now)),
-        login_url: "/.steemgate/login",
-        simulated: state.devnet.is_some(),
-        chain: ChainView {
-            name: state.payment.chain.clone(),
-            head_block: (snapshot.head_block > 0).then_some(snapshot.head_block),
-            behind_seconds: state.chain_status.behind_seconds(now),
-            reachable: state.chain_status.is_healthy(now),
-        },
-        methods: state
-            .wallet
-            .settings()
-            .methods
-            .iter()
-            .map(|m| m.as_str())
-            .collect(),
-        revoked_reason: record.revoked_reason.clone().filter(|_| !authenticated),
-    }
-}
-
-pub(super) fn presented_session(
-    state: &GatewayState,
-    session: &Session,
-) -> Option<crate::auth::cookie::SessionId> {
-    let cookies = session.req_header().headers.get_all(http::header::COOKIE);
-    state
-        .sessions
-        .session_from_cookies(cookies.iter().map(|v| v.as_bytes()))
-}
-
-/// The session for a login page or status request, or a 503 already sent.
-pub(super) async fn live_session(
-    state: &GatewayState,
-    session: &mut Session,
-) -> pingora::Result<Option<LiveSession>> {
-    let presented = presented_session(state, session);
-    let ip = client_ip(state, session);
-    let may_create = || ip.is_none_or(|ip| state.limits.allow_new_session(ip));
-    match state
-        .sessions
-        .ensure_challenge(presented, now_unix(), may_create)
-        .await
-    {
-        Ok(live) => {
-            match live.challenge {
-                ChallengeChange::Kept => {}
-                ChallengeChange::Issued => state.metrics.challenges_issued.inc(),
-                ChallengeChange::RenewedExpired => {
-                    state.metrics.challenges_issued.inc();
-                    state.metrics.challenges_expired.inc();
-                }
-            }
-            if live.is_new {
-                tracing::info!(
-                    target: "steemgate::audit",
-                    session = %live.key.log_id(),
-                    client = ?ip,
-                    "login session created"
-                );
-            }
-            Ok(Some(live))
-        }
-        Err(SessionError::RateLimited) => {
-            too_many_requests(state, session).await?;
-            Ok(None)
-        }
-        Err(e) => {
-            state.metrics.store_errors.inc();
-            tracing::warn!(error = %e, "cannot create or read a session");
-            unavailable_page(state, session).await?;
-            Ok(None)
-        }
-    }
-}
-
-/// The client's address for limits and audit lines: the connection's peer,
-/// or behind a trusted proxy the real client from `X-Forwarded-For`.
-pub(super) fn client_ip(state: &GatewayState, session: &Session) -> Option<std::net::IpAddr> {
-    let peer = session.client_addr().and_then(|a| a.as_inet())?.ip();
-    super::headers::client_ip(peer, session.req_header(), &state.trusted_proxies)
-}
-
-/// 429: this client asked for too many new sessions or status polls.
-pub(super) async fn too_many_requests(
-    state: &GatewayState,
-    session: &mut Session,
-) -> pingora::Result<()> {
-    let message = "Too many requests from your address. Please wait a minute and try again.";
-    let response = if wants_html(session) {
-        LocalResponse::html(
-            429,
-            render_message(state, 429, "Slow down", message, None, None),
-        )
-    } else {
-        LocalResponse::json(429, &json!({"error": message}))
-    };
-    response
-        .header("retry-after", "60".to_string())
-        .send(session)
-        .await
-}
-
-pub(super) fn new_cookie(state: &GatewayState, live: &LiveSession) -> Option<String> {
-    live.is_new.then(|| state.sessions.set_cookie(&live.id))
 }
 
 async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pingora::Result<()> {
@@ -424,29 +269,6 @@ async fn status(
         .set_cookie(cookie)
         .send(session)
         .await
-}
-
-/// Whether a state-changing request comes from one of our own pages (see
-/// [`super::origin`] for the decision); a refusal is audited.
-pub(super) fn same_origin(session: &Session) -> bool {
-    let headers = &session.req_header().headers;
-    let header = |name: &str| headers.get(name).map(|v| v.as_bytes());
-    match super::origin::check(super::origin::OriginHeaders {
-        sec_fetch_site: header("sec-fetch-site"),
-        origin: header("origin"),
-        host: header("host"),
-    }) {
-        Ok(()) => true,
-        Err(why) => {
-            tracing::info!(
-                target: "steemgate::audit",
-                path = session.req_header().uri.path(),
-                refused_by = why.as_str(),
-                "cross-site request refused"
-            );
-            false
-        }
-    }
 }
 
 async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
@@ -662,56 +484,6 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         .await
 }
 
-/// Renders `message.html`; `account` is set on a 403 for a logged-in
-/// visitor (the page offers to log out and use another account).
-fn render_message(
-    state: &GatewayState,
-    status: u16,
-    title: &str,
-    message: &str,
-    link: Option<(&str, &str)>,
-    account: Option<&str>,
-) -> String {
-    let context = json!({
-        "status": status,
-        "title": title,
-        "message": message,
-        "site_name": state.site_name,
-        "link": link.map(|(href, text)| json!({"href": href, "text": text})),
-        "account": account,
-    });
-    state
-        .pages
-        .render("message.html", &context)
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "message page failed to render");
-            format!("<!doctype html><title>{status}</title><p>{status}</p>")
-        })
-}
-
-/// A branded page (or JSON for non-browsers) with a status code.
-pub async fn message_page(
-    state: &GatewayState,
-    session: &mut Session,
-    status: u16,
-    title: &str,
-    message: &str,
-) -> pingora::Result<()> {
-    if wants_html(session) {
-        LocalResponse::html(
-            status,
-            render_message(state, status, title, message, None, None),
-        )
-        .send(session)
-        .await
-    } else {
-        LocalResponse::json(status, &json!({"error": message}))
-            .send(session)
-            .await
-    }
-}
-
-/// 503: the store (or something we depend on) is unreachable. Never proxies.
 /// The JWKS of the assertion keys. Store trouble: 503 (never an empty set,
 /// which an upstream could cache as "no valid keys").
 async fn jwks(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
@@ -736,33 +508,5 @@ async fn jwks(state: &GatewayState, session: &mut Session) -> pingora::Result<()
                 .send(session)
                 .await
         }
-    }
-}
-
-pub async fn unavailable_page(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
-    message_page(
-        state,
-        session,
-        503,
-        "Temporarily unavailable",
-        "Sign-in is unavailable right now. Please try again in a moment.",
-    )
-    .await
-}
-
-/// 403: logged in, but not on this route's allowlist.
-pub async fn forbidden_page(
-    state: &GatewayState,
-    session: &mut Session,
-    account: &str,
-) -> pingora::Result<()> {
-    let message = format!("You are logged in as @{account}, which is not allowed here.");
-    if wants_html(session) {
-        let html = render_message(state, 403, "Not allowed", &message, None, Some(account));
-        LocalResponse::html(403, html).send(session).await
-    } else {
-        LocalResponse::json(403, &json!({"error": message, "account": account}))
-            .send(session)
-            .await
     }
 }

@@ -19,11 +19,13 @@ pub mod endpoints;
 pub mod headers;
 pub mod hotsign;
 pub mod limits;
+pub mod messages;
 pub mod origin;
 pub mod path;
 pub mod redirect;
 pub mod respond;
 pub mod routes;
+pub mod visitor;
 pub mod wallet;
 
 use std::borrow::Cow;
@@ -160,96 +162,6 @@ pub struct RequestCtx {
     assertion: Option<String>,
 }
 
-/// The parts of a request target, after canonicalization. Borrows the
-/// request when the target is already canonical (the common case).
-struct Target<'r> {
-    path: Cow<'r, str>,
-    query: Option<Cow<'r, str>>,
-    /// Whether the target must be rewritten before proxying.
-    changed: bool,
-    /// The host of an absolute-form target's authority.
-    authority_host: Option<String>,
-}
-
-impl Target<'_> {
-    /// The canonical target as sent upstream: path and query.
-    fn to_origin_form(&self) -> String {
-        match &self.query {
-            Some(q) => format!("{}?{q}", self.path),
-            None => self.path.to_string(),
-        }
-    }
-}
-
-/// Splits an origin-form target and canonicalizes its path; `changed` says
-/// whether the canonical path differs from the one sent.
-fn canonical_origin_form(
-    origin_form: &str,
-) -> Result<(Cow<'_, str>, Option<&str>, bool), &'static str> {
-    let (raw_path, query) = match origin_form.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (origin_form, None),
-    };
-    let path = path::canonical(raw_path).map_err(|e| match e {
-        path::PathError::NotOriginForm => "the request target must be a path",
-        path::PathError::EncodedSeparator => "encoded '/' or '\\' in the path is not accepted",
-        path::PathError::Backslash => "'\\' in the path is not accepted",
-        path::PathError::PathParameter => "';' in the path is not accepted",
-        path::PathError::BadCharacter => "the path contains characters that are not accepted",
-        path::PathError::BadEncoding => "the path has malformed percent-encoding",
-        path::PathError::TooLong => "the path is too long",
-    })?;
-    if query.is_some_and(|q| q.contains('#')) {
-        return Err("'#' is not allowed in the request target");
-    }
-    let changed = path != raw_path;
-    Ok((path, query, changed))
-}
-
-fn parse_target(session: &Session) -> Result<Target<'_>, &'static str> {
-    let req = session.req_header();
-    let raw = std::str::from_utf8(req.raw_path()).map_err(|_| "request target is not UTF-8")?;
-    if raw.starts_with('/') {
-        let (path, query, changed) = canonical_origin_form(raw)?;
-        return Ok(Target {
-            path,
-            query: query.map(Cow::Borrowed),
-            changed,
-            authority_host: None,
-        });
-    }
-    // Absolute-form (RFC 9112 §3.2.2). pingora keeps it verbatim in
-    // `raw_path` and leaves scheme and authority off `req.uri`, so parse
-    // the raw target: route on its path, take the host from its
-    // authority, and refuse a Host header that disagrees.
-    let absolute: http::Uri = raw
-        .parse()
-        .map_err(|_| "the request target must be a path")?;
-    let (Some("http" | "https"), Some(authority)) = (absolute.scheme_str(), absolute.authority())
-    else {
-        return Err("the request target must be a path");
-    };
-    if authority.as_str().contains('@') {
-        return Err("credentials in the request target are not accepted");
-    }
-    let target_host = routes::host_from_header(authority.as_str().as_bytes());
-    let host_header = req
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| routes::host_from_header(h.as_bytes()));
-    if host_header.is_some() && target_host != host_header {
-        return Err("the Host header does not match the absolute request target");
-    }
-    let origin_form = absolute.path_and_query().map_or("/", |pq| pq.as_str());
-    let (path, query, _) = canonical_origin_form(origin_form)?;
-    Ok(Target {
-        path: Cow::Owned(path.into_owned()),
-        query: query.map(|q| Cow::Owned(q.to_string())),
-        changed: true,
-        authority_host: target_host,
-    })
-}
-
 /// Whether the client is a browser that should be redirected to the login
 /// page (rather than get a 401 it can act on).
 pub fn wants_html(session: &Session) -> bool {
@@ -300,7 +212,7 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         let state = &*ctx.state;
         if request_header_bytes(session) > MAX_REQUEST_HEADER_BYTES {
-            endpoints::message_page(
+            messages::message_page(
                 state,
                 session,
                 431,
@@ -310,10 +222,14 @@ impl ProxyHttp for Gateway {
             .await?;
             return Ok(true);
         }
-        let mut target = match parse_target(session) {
+        let req = session.req_header();
+        let mut target = match path::parse_request_target(
+            req.raw_path(),
+            req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
+        ) {
             Ok(target) => target,
             Err(why) => {
-                endpoints::message_page(state, session, 400, "Bad request", why).await?;
+                messages::message_page(state, session, 400, "Bad request", &why).await?;
                 return Ok(true);
             }
         };
@@ -333,7 +249,7 @@ impl ProxyHttp for Gateway {
         }
 
         let Some((index, route)) = state.routes.find(ctx.host.as_deref(), &target.path) else {
-            endpoints::message_page(
+            messages::message_page(
                 state,
                 session,
                 404,
@@ -359,7 +275,7 @@ impl ProxyHttp for Gateway {
                 Err(e) => {
                     state.metrics.store_errors.inc();
                     tracing::warn!(error = %e, "store unavailable on required route; refusing");
-                    endpoints::unavailable_page(state, session).await?;
+                    messages::unavailable_page(state, session).await?;
                     return Ok(true);
                 }
                 Ok(None) => {
@@ -368,7 +284,7 @@ impl ProxyHttp for Gateway {
                     return Ok(true);
                 }
                 Ok(Some(account)) if !route.allows(&account) => {
-                    endpoints::forbidden_page(state, session, &account).await?;
+                    messages::forbidden_page(state, session, &account).await?;
                     return Ok(true);
                 }
                 Ok(Some(account)) => ctx.account = Some(account),
@@ -380,7 +296,7 @@ impl ProxyHttp for Gateway {
         {
             let required = route.auth == AuthMode::Required;
             let Some(host) = ctx.host.clone() else {
-                endpoints::message_page(
+                messages::message_page(
                     state,
                     session,
                     400,
@@ -397,7 +313,7 @@ impl ProxyHttp for Gateway {
                     state.metrics.store_errors.inc();
                     if required {
                         tracing::warn!(error = %e, "cannot sign the identity assertion; refusing");
-                        endpoints::unavailable_page(state, session).await?;
+                        messages::unavailable_page(state, session).await?;
                         return Ok(true);
                     }
                     // Optional route: an account without its assertion is
@@ -413,7 +329,7 @@ impl ProxyHttp for Gateway {
             match rebuilt.parse::<http::Uri>() {
                 Ok(uri) => session.req_header_mut().set_uri(uri),
                 Err(_) => {
-                    endpoints::message_page(
+                    messages::message_page(
                         state,
                         session,
                         400,

@@ -210,6 +210,88 @@ fn canonicalize_in_full(raw: &str) -> Result<String, PathError> {
     Ok(out)
 }
 
+/// The parts of a request target, after canonicalization. Borrows the
+/// request when the target is already canonical (the common case).
+pub struct RequestTarget<'r> {
+    pub path: Cow<'r, str>,
+    pub query: Option<Cow<'r, str>>,
+    /// Whether the target must be rewritten before proxying.
+    pub changed: bool,
+    /// The host of an absolute-form target's authority.
+    pub authority_host: Option<String>,
+}
+
+impl RequestTarget<'_> {
+    /// The canonical target as sent upstream: path and query.
+    pub fn to_origin_form(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.to_string(),
+        }
+    }
+}
+
+/// Splits an origin-form target and canonicalizes its path; `changed` says
+/// whether the canonical path differs from the one sent.
+fn canonical_origin_form(origin_form: &str) -> Result<(Cow<'_, str>, Option<&str>, bool), String> {
+    let (raw_path, query) = match origin_form.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (origin_form, None),
+    };
+    let path = canonical(raw_path).map_err(|e| e.to_string())?;
+    if query.is_some_and(|q| q.contains('#')) {
+        return Err("'#' is not allowed in the request target".into());
+    }
+    let changed = path != raw_path;
+    Ok((path, query, changed))
+}
+
+/// Reads a request target as the client sent it (`raw`, and its `Host`
+/// header): origin form, or absolute form whose authority must agree with
+/// `Host`. The error is the reason given to the client with a 400.
+pub fn parse_request_target<'r>(
+    raw: &'r [u8],
+    host_header: Option<&[u8]>,
+) -> Result<RequestTarget<'r>, String> {
+    let raw = std::str::from_utf8(raw).map_err(|_| "request target is not UTF-8".to_string())?;
+    if raw.starts_with('/') {
+        let (path, query, changed) = canonical_origin_form(raw)?;
+        return Ok(RequestTarget {
+            path,
+            query: query.map(Cow::Borrowed),
+            changed,
+            authority_host: None,
+        });
+    }
+    // Absolute-form (RFC 9112 §3.2.2). pingora keeps it verbatim in
+    // `raw_path` and leaves scheme and authority off `req.uri`, so parse
+    // the raw target: route on its path, take the host from its
+    // authority, and refuse a Host header that disagrees.
+    let absolute: http::Uri = raw
+        .parse()
+        .map_err(|_| "the request target must be a path".to_string())?;
+    let (Some("http" | "https"), Some(authority)) = (absolute.scheme_str(), absolute.authority())
+    else {
+        return Err("the request target must be a path".into());
+    };
+    if authority.as_str().contains('@') {
+        return Err("credentials in the request target are not accepted".into());
+    }
+    let target_host = super::routes::host_from_header(authority.as_str().as_bytes());
+    let host_header = host_header.and_then(super::routes::host_from_header);
+    if host_header.is_some() && target_host != host_header {
+        return Err("the Host header does not match the absolute request target".into());
+    }
+    let origin_form = absolute.path_and_query().map_or("/", |pq| pq.as_str());
+    let (path, query, _) = canonical_origin_form(origin_form)?;
+    Ok(RequestTarget {
+        path: Cow::Owned(path.into_owned()),
+        query: query.map(|q| Cow::Owned(q.to_string())),
+        changed: true,
+        authority_host: target_host,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +420,31 @@ mod tests {
             let once = canonicalize(raw).unwrap();
             assert_eq!(canonicalize(&once).unwrap(), once, "{raw}");
         }
+    }
+
+    #[test]
+    fn request_targets_in_origin_and_absolute_form() {
+        let t = parse_request_target(b"/a/./b?x=1", Some(b"app.example.com")).unwrap();
+        assert_eq!(
+            (t.path.as_ref(), t.query.as_deref(), t.changed),
+            ("/a/b", Some("x=1"), true)
+        );
+        assert_eq!(t.to_origin_form(), "/a/b?x=1");
+        let t =
+            parse_request_target(b"http://App.example.com/x", Some(b"app.example.com")).unwrap();
+        assert_eq!(t.authority_host.as_deref(), Some("app.example.com"));
+        assert_eq!(t.path, "/x");
+        for (raw, host) in [
+            (&b"http://evil.example/x"[..], Some(&b"app.example.com"[..])),
+            (b"http://user@app.example.com/x", None),
+            (b"ftp://app.example.com/x", None),
+            (b"/a?b#c", None),
+            (b"/\xff", None),
+            (b"/a%2fb", None),
+            (b"*", None),
+        ] {
+            assert!(parse_request_target(raw, host).is_err(), "{raw:?}");
+        }
+        assert!(parse_request_target(&[b'/', 0xff], None).is_err());
     }
 }

@@ -13,11 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::GatewayState;
-use super::endpoints::{
+use super::respond::LocalResponse;
+use super::visitor::{
     client_ip, live_session, new_cookie, presented_session, same_origin, status_view,
     too_many_requests,
 };
-use super::respond::LocalResponse;
 use crate::auth::wallet::{WalletError, WalletLogin};
 use crate::clock::now_unix;
 use crate::config::LoginMethod;

@@ -1,0 +1,91 @@
+//! The gateway's message pages: one branded page (or JSON for scripts) per
+//! status, from `message.html`.
+//!
+//! Why a module of its own: every endpoint and the proxy itself answer
+//! 403, 404, 429 and 503 the same way; a template that fails to render
+//! still yields a minimal page, never a panic or a proxied request.
+
+use pingora::proxy::Session;
+use serde_json::json;
+
+use super::GatewayState;
+use super::respond::LocalResponse;
+use super::wants_html;
+
+/// Renders `message.html`; `account` is set on a 403 for a logged-in
+/// visitor (the page offers to log out and use another account).
+pub(super) fn render_message(
+    state: &GatewayState,
+    status: u16,
+    title: &str,
+    message: &str,
+    link: Option<(&str, &str)>,
+    account: Option<&str>,
+) -> String {
+    let context = json!({
+        "status": status,
+        "title": title,
+        "message": message,
+        "site_name": state.site_name,
+        "link": link.map(|(href, text)| json!({"href": href, "text": text})),
+        "account": account,
+    });
+    state
+        .pages
+        .render("message.html", &context)
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "message page failed to render");
+            format!("<!doctype html><title>{status}</title><p>{status}</p>")
+        })
+}
+
+/// A branded page (or JSON for non-browsers) with a status code.
+pub async fn message_page(
+    state: &GatewayState,
+    session: &mut Session,
+    status: u16,
+    title: &str,
+    message: &str,
+) -> pingora::Result<()> {
+    if wants_html(session) {
+        LocalResponse::html(
+            status,
+            render_message(state, status, title, message, None, None),
+        )
+        .send(session)
+        .await
+    } else {
+        LocalResponse::json(status, &json!({"error": message}))
+            .send(session)
+            .await
+    }
+}
+
+/// 503: the store (or something we depend on) is unreachable. Never proxies.
+pub async fn unavailable_page(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+    message_page(
+        state,
+        session,
+        503,
+        "Temporarily unavailable",
+        "Sign-in is unavailable right now. Please try again in a moment.",
+    )
+    .await
+}
+
+/// 403: logged in, but not on this route's allowlist.
+pub async fn forbidden_page(
+    state: &GatewayState,
+    session: &mut Session,
+    account: &str,
+) -> pingora::Result<()> {
+    let message = format!("You are logged in as @{account}, which is not allowed here.");
+    if wants_html(session) {
+        let html = render_message(state, 403, "Not allowed", &message, None, Some(account));
+        LocalResponse::html(403, html).send(session).await
+    } else {
+        LocalResponse::json(403, &json!({"error": message, "account": account}))
+            .send(session)
+            .await
+    }
+}
