@@ -19,8 +19,8 @@ use steemgate::chain::follower::{Follower, FollowerSettings};
 use steemgate::chain::rpc::RpcClient;
 use steemgate::chain::status::ChainStatusHandle;
 use steemgate::chain::{AccountName, ChainName, Confirm};
-use steemgate::config::StoreLocation;
 use steemgate::store::SharedStore;
+use steemgate::store::StoreLocation;
 
 const BLOCKS: u64 = 2000;
 const NODE_DELAY: Duration = Duration::from_millis(20);

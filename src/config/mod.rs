@@ -221,13 +221,9 @@ impl std::fmt::Debug for SessionConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreLocation {
-    /// The embedded database in this directory.
-    File(PathBuf),
-    /// A Redis URL (`redis://`, `rediss://`), with an optional key prefix.
-    Redis { url: String, prefix: String },
-}
+/// `store:` — the store's own type: config names a store, the store
+/// knows nothing of config.
+pub use crate::store::StoreLocation;
 
 /// Where log lines go is stderr; this says which and how.
 #[derive(Debug, Clone, PartialEq, Eq)]

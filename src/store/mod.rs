@@ -421,14 +421,23 @@ pub const REDIS_OP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// Opens the configured store. The embedded store is opened here (one per
 /// process: the database file is locked); the Redis store connects lazily
 /// inside each runtime that uses it.
-pub fn open(location: &crate::config::StoreLocation) -> StoreResult<SharedStore> {
+/// Where the gateway's state lives (`store:` in the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded database in this directory.
+    File(std::path::PathBuf),
+    /// A Redis URL (`redis://`, `rediss://`), with an optional key prefix.
+    Redis { url: String, prefix: String },
+}
+
+pub fn open(location: &StoreLocation) -> StoreResult<SharedStore> {
     match location {
-        crate::config::StoreLocation::File(dir) => {
-            Ok(Arc::new(embedded::EmbeddedStore::open(dir)?))
-        }
-        crate::config::StoreLocation::Redis { url, prefix } => Ok(Arc::new(
-            redis::RedisStore::connect(url, prefix, REDIS_OP_TIMEOUT)?,
-        )),
+        StoreLocation::File(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
+        StoreLocation::Redis { url, prefix } => Ok(Arc::new(redis::RedisStore::connect(
+            url,
+            prefix,
+            REDIS_OP_TIMEOUT,
+        )?)),
     }
 }
 
