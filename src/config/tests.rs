@@ -1,3 +1,6 @@
+//! The config's tests: every accepted form, and for every mistake the key
+//! path and line an operator is told.
+
 use super::*;
 
 const SECRET: &str = "test-secret-test-secret-test-secret-1234";
