@@ -14,8 +14,8 @@ use steemgate::store::embedded::EmbeddedStore;
 use steemgate::store::redis::RedisStore;
 use steemgate::store::timed::TimedStore;
 use steemgate::store::{
-    ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
-    Store, UnixTime, WalletChallenge, now_unix,
+    ChainCursor, Claim, ClaimOutcome, LoginMethod, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, Store, UnixTime, WalletChallenge, now_unix,
 };
 use support::redis_server::RedisServer;
 
@@ -179,7 +179,7 @@ fn claim(account: &str, block_time: UnixTime, now: UnixTime) -> Claim {
 
 fn wallet_challenge(payload: &str, expires_at: UnixTime) -> WalletChallenge {
     WalletChallenge {
-        method: "signature".into(),
+        method: LoginMethod::Signature,
         account: "alice".into(),
         payload: payload.into(),
         expires_at,
@@ -188,7 +188,7 @@ fn wallet_challenge(payload: &str, expires_at: UnixTime) -> WalletChallenge {
 
 fn unconfirmed(txid: &str) -> LoginProof {
     LoginProof {
-        method: "signed_transfer".into(),
+        method: LoginMethod::SignedTransfer,
         txid: txid.into(),
         block_num: 0,
         block_time: 0,
@@ -424,7 +424,7 @@ async fn session_put_get_delete(h: &Harness) {
     let mut record = pending(now, 600);
     record.account = Some("alice".into());
     record.login = Some(LoginProof {
-        method: "transfer".into(),
+        method: LoginMethod::Transfer,
         txid: "abc".into(),
         block_num: 7,
         block_time: now - 3,
@@ -594,7 +594,7 @@ async fn claim_logs_the_session_in(h: &Harness) {
     assert_eq!(
         session.login,
         Some(LoginProof {
-            method: "transfer".into(),
+            method: LoginMethod::Transfer,
             txid: "tx-alice".into(),
             block_num: 4242,
             block_time: now + 3,

@@ -48,10 +48,6 @@ use crate::config::LoginMethod;
 use crate::store::pending;
 use crate::store::{LoginProof, SessionKey, SharedStore, StoreError, WalletChallenge};
 
-/// `LoginProof::method` of an instant login not yet seen on the chain.
-pub const UNCONFIRMED_TRANSFER: &str = "signed_transfer";
-/// `LoginProof::method` of a sign-buffer login.
-pub const SIGNATURE: &str = "signature";
 /// How often [`confirm_or_revoke`] looks at the follower's progress.
 const CONFIRM_POLL: Duration = Duration::from_secs(1);
 
@@ -249,7 +245,7 @@ impl WalletLogins {
                     .put_wallet_challenge(
                         key,
                         &WalletChallenge {
-                            method: SIGNATURE.to_string(),
+                            method: LoginMethod::Signature,
                             account: account.as_str().to_string(),
                             payload: text.clone(),
                             expires_at,
@@ -329,7 +325,7 @@ impl WalletLogins {
             .put_wallet_challenge(
                 key,
                 &WalletChallenge {
-                    method: UNCONFIRMED_TRANSFER.to_string(),
+                    method: LoginMethod::SignedTransfer,
                     account: account.as_str().to_string(),
                     payload,
                     expires_at: now.saturating_add(ttl),
@@ -347,7 +343,7 @@ impl WalletLogins {
     async fn take(
         &self,
         key: &SessionKey,
-        method: &'static str,
+        method: LoginMethod,
         now: UnixTime,
     ) -> Result<WalletChallenge, WalletError> {
         let stored = self
@@ -356,12 +352,7 @@ impl WalletLogins {
             .await?
             .ok_or(Refusal::NoChallenge)?;
         if stored.method != method {
-            return Err(Refusal::WrongMethod(if stored.method == SIGNATURE {
-                "signature"
-            } else {
-                "signed_transfer"
-            })
-            .into());
+            return Err(Refusal::WrongMethod(stored.method.as_str()).into());
         }
         if stored.expires_at <= now {
             return Err(Refusal::Expired.into());
@@ -402,7 +393,7 @@ impl WalletLogins {
         if !self.enabled(LoginMethod::Signature) {
             return Err(WalletError::Disabled);
         }
-        let stored = self.take(key, SIGNATURE, now).await?;
+        let stored = self.take(key, LoginMethod::Signature, now).await?;
         let challenge = LoginChallenge::parse(&stored.payload)
             .map_err(|e| StoreError::new(format!("stored challenge is unreadable: {e}")))?;
         if challenge.site() != site.to_ascii_lowercase() {
@@ -418,7 +409,7 @@ impl WalletLogins {
             .satisfied_by(std::slice::from_ref(&signer))
             .map_err(Refusal::Authority)?;
         let proof = LoginProof {
-            method: SIGNATURE.to_string(),
+            method: LoginMethod::Signature,
             txid: String::new(),
             block_num: 0,
             block_time: now,
@@ -441,7 +432,7 @@ impl WalletLogins {
         if !self.enabled(LoginMethod::SignedTransfer) {
             return Err(WalletError::Disabled);
         }
-        let stored = self.take(key, UNCONFIRMED_TRANSFER, now).await?;
+        let stored = self.take(key, LoginMethod::SignedTransfer, now).await?;
         let ours: Transaction = serde_json::from_str(&stored.payload)
             .map_err(|e| StoreError::new(format!("stored transaction is unreadable: {e}")))?;
         let theirs: Transaction = serde_json::from_value(signed.clone())
@@ -461,7 +452,7 @@ impl WalletLogins {
             .id()
             .map_err(|e| Refusal::Tampered(format!("cannot serialize: {e}")))?;
         let proof = LoginProof {
-            method: UNCONFIRMED_TRANSFER.to_string(),
+            method: LoginMethod::SignedTransfer,
             txid,
             block_num: 0,
             block_time: 0,

@@ -87,28 +87,8 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A way to log in (`login.methods`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoginMethod {
-    /// A memo transfer, seen by the block follower (always on).
-    Transfer,
-    /// A wallet signs a challenge text with the posting key (free, instant).
-    Signature,
-    /// A wallet signs a login transfer the gateway built (active key); the
-    /// session is logged in at once and revoked if it never lands.
-    SignedTransfer,
-}
-
-impl LoginMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoginMethod::Transfer => "transfer",
-            LoginMethod::Signature => "signature",
-            LoginMethod::SignedTransfer => "signed_transfer",
-        }
-    }
-}
+/// `login.methods` values: the store's own vocabulary of login proofs.
+pub use crate::store::LoginMethod;
 
 /// `login:` settings beyond the memo prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

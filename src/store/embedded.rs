@@ -365,15 +365,7 @@ impl Store for EmbeddedStore {
                 match session.filter(|s| s.is_live(claim.now)) {
                     None => ClaimOutcome::SessionGone,
                     Some(mut session) => {
-                        session.account = Some(claim.account.clone());
-                        session.login = Some(LoginProof {
-                            method: "transfer".to_string(),
-                            txid: claim.txid.clone(),
-                            block_num: claim.block_num,
-                            block_time: claim.block_time,
-                        });
-                        session.memo = None;
-                        session.expires_at = claim.now.saturating_add(claim.session_ttl_secs);
+                        session.apply_claim(&claim);
                         sessions
                             .insert(session_key.as_str(), encode(path, &session)?.as_slice())
                             .map_err(|e| error_at(path, "put session", e))?;

@@ -172,15 +172,7 @@ impl Store for MemoryStore {
         else {
             return Ok(ClaimOutcome::SessionGone);
         };
-        session.account = Some(claim.account.clone());
-        session.login = Some(LoginProof {
-            method: "transfer".to_string(),
-            txid: claim.txid.clone(),
-            block_num: claim.block_num,
-            block_time: claim.block_time,
-        });
-        session.memo = None;
-        session.expires_at = claim.now.saturating_add(claim.session_ttl_secs);
+        session.apply_claim(claim);
         Ok(ClaimOutcome::LoggedIn(key))
     }
 

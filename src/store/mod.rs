@@ -56,11 +56,36 @@ impl SessionKey {
     }
 }
 
+/// A way to log in: what a [`LoginProof`] or a wallet challenge is for,
+/// and a `login.methods` value in the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMethod {
+    /// A memo transfer, seen by the block follower (always on).
+    Transfer,
+    /// A wallet signs a challenge text with the posting key (free, instant).
+    Signature,
+    /// A wallet signs a login transfer the gateway built (active key); the
+    /// session is logged in at once and revoked if it never lands.
+    SignedTransfer,
+}
+
+impl LoginMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginMethod::Transfer => "transfer",
+            LoginMethod::Signature => "signature",
+            LoginMethod::SignedTransfer => "signed_transfer",
+        }
+    }
+}
+
 /// How a session was logged in: enough to audit it later.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginProof {
-    /// `"transfer"` for a memo transfer.
-    pub method: String,
+    /// `transfer` for a memo transfer; `signature` and `signed_transfer`
+    /// (unconfirmed until the follower sees it) for wallet logins.
+    pub method: LoginMethod,
     pub txid: String,
     pub block_num: u64,
     /// Block time of the proving transfer.
@@ -127,7 +152,7 @@ pub const WALLET_CHALLENGE_GRACE_SECS: u64 = 300;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletChallenge {
     /// `"signature"` or `"signed_transfer"`.
-    pub method: String,
+    pub method: LoginMethod,
     /// The account it was issued for, lowercase.
     pub account: String,
     /// What the wallet must sign, as the server built it: the exact
@@ -164,6 +189,41 @@ pub struct Claim {
     pub session_ttl_secs: u64,
     /// Wall-clock time of the claim (for the new session expiry).
     pub now: UnixTime,
+}
+
+impl Claim {
+    /// The proof a memo-transfer login records.
+    pub fn proof(&self) -> LoginProof {
+        LoginProof {
+            method: LoginMethod::Transfer,
+            txid: self.txid.clone(),
+            block_num: self.block_num,
+            block_time: self.block_time,
+        }
+    }
+
+    /// When the session it logs in expires (capped where every store can
+    /// keep it: Redis scripts count in doubles).
+    pub fn session_expires_at(&self) -> UnixTime {
+        self.now
+            .saturating_add(self.session_ttl_secs)
+            .min(MAX_EXPIRY)
+    }
+}
+
+/// The latest expiry a record may carry (9999-12-31T23:59:59Z).
+pub const MAX_EXPIRY: UnixTime = 253_402_300_799;
+
+impl SessionRecord {
+    /// What a claim does to a session — the one definition every store
+    /// persists (atomically, each its own way): the account is set, the
+    /// proof recorded, the memo cleared and the expiry extended.
+    pub fn apply_claim(&mut self, claim: &Claim) {
+        self.account = Some(claim.account.clone());
+        self.login = Some(claim.proof());
+        self.memo = None;
+        self.expires_at = claim.session_expires_at();
+    }
 }
 
 /// What a claim did.

@@ -49,7 +49,7 @@ use crate::clock::{UnixTime, now_unix};
 
 /// The latest expiry Redis is given (9999-12-31): larger values would make
 /// EXPIREAT fail after the other commands of a transaction already ran.
-const MAX_EXPIRY: UnixTime = 253_402_300_799;
+use super::MAX_EXPIRY;
 
 /// How many revocations a slow session cache may fall behind before it
 /// sees `Lagged` (and must drop everything).
@@ -538,18 +538,10 @@ impl Store for RedisStore {
     }
 
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
-        let login = LoginProof {
-            method: "transfer".to_string(),
-            txid: claim.txid.clone(),
-            block_num: claim.block_num,
-            block_time: claim.block_time,
-        };
-        let login_json = serde_json::to_string(&login)
-            .map_err(|e| StoreError::new(format!("encode login proof: {e}")))?;
-        let new_expiry = claim
-            .now
-            .saturating_add(claim.session_ttl_secs)
-            .min(MAX_EXPIRY);
+        // The same effect as `SessionRecord::apply_claim`; the script only
+        // checks and writes atomically.
+        let login_json = encode_proof(&claim.proof())?;
+        let new_expiry = claim.session_expires_at();
         let mut invocation = self.claim_script.prepare_invoke();
         invocation
             .key(self.challenge_key(memo))
