@@ -15,8 +15,11 @@ use support::wait_until;
 const QUERY_SECRET: &str = "Qs3cr3tC0de7781";
 
 /// A stack whose config has `log_lines` (top-level YAML) added.
-fn start_with_top(log_lines: String) -> Stack {
-    Stack::start_with(move |config| config.replace("routes:\n", &format!("{log_lines}routes:\n")))
+fn start_with_top(log_lines: String, extra_route: Option<&str>) -> Stack {
+    let route = extra_route.unwrap_or_default().to_string();
+    Stack::start_with(move |config| {
+        config.replace("routes:\n", &format!("{log_lines}routes:\n{route}"))
+    })
 }
 
 /// Waits (bounded) for a line of `text()` that `matches`, and returns it;
@@ -67,10 +70,13 @@ fn is_millis(field: &str) -> bool {
 fn text_lines_to_a_file_for_each_kind_of_answer_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("access.log");
-    let stack = start_with_top(format!(
-        "log: {{access: on, access_format: text, access_file: \"{}\"}}\n",
-        log_path.display()
-    ));
+    let stack = start_with_top(
+        format!(
+            "log: {{access: on, access_format: text, access_file: \"{}\"}}\n",
+            log_path.display()
+        ),
+        None,
+    );
     let log = || read(&log_path);
     let addr = stack.addr();
 
@@ -206,6 +212,10 @@ fn text_lines_to_a_file_for_each_kind_of_answer_without_secrets() {
 fn json_lines_to_stderr_name_the_client_behind_a_trusted_proxy() {
     let stack = start_with_top(
         "trusted_proxies: [\"127.0.0.1/32\"]\nlog: {format: text, access_format: json}\n".into(),
+        Some(&format!(
+            "  - {{path: /dead, upstream: \"http://{}\", auth: public}}\n",
+            support::free_addr()
+        )),
     );
     let addr = stack.addr();
     let cookie = stack.login_as("alice");
@@ -223,6 +233,9 @@ fn json_lines_to_stderr_name_the_client_behind_a_trusted_proxy() {
         b"HEAD /nowhere HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(missing.status, 404);
+    // An upstream that refuses: pingora's own error line names the request.
+    let dead = get(addr, &format!("/dead/x?token={QUERY_SECRET}"), &[]);
+    assert_eq!(dead.status, 502);
 
     let log = || stack.gateway.log();
     let parse = |line: &str| -> serde_json::Value {
@@ -263,7 +276,21 @@ fn json_lines_to_stderr_name_the_client_behind_a_trusted_proxy() {
     );
     assert_eq!(v["bytes"], 0);
 
+    let line = wait_line("the 502", log, |l| {
+        l.starts_with('{') && l.contains("\"/dead/x\"")
+    });
+    let v = parse(&line);
+    assert_eq!(v["status"], 502);
+    assert!(
+        v["upstream_ms"].as_f64().is_some(),
+        "an attempted upstream has a time: {line}"
+    );
+    // Neither the access log nor pingora's error line carries the query.
     let all = log();
+    assert!(
+        all.contains("Fail to proxy"),
+        "pingora's error line:\n{all}"
+    );
     assert!(!all.contains(QUERY_SECRET), "a query value leaked:\n{all}");
 }
 
@@ -289,10 +316,13 @@ fn on_by_default_as_text_on_stderr() {
 fn off_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("access.log");
-    let stack = start_with_top(format!(
-        "log: {{access: off, access_file: \"{}\"}}\n",
-        log_path.display()
-    ));
+    let stack = start_with_top(
+        format!(
+            "log: {{access: off, access_file: \"{}\"}}\n",
+            log_path.display()
+        ),
+        None,
+    );
     let cookie = stack.login_as("alice");
     assert_eq!(
         get(stack.addr(), "/app/off", &[&format!("Cookie: {cookie}")]).status,

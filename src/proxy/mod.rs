@@ -522,6 +522,18 @@ impl ProxyHttp for Gateway {
         Ok(None)
     }
 
+    /// What pingora's own error lines say about the request: its default
+    /// carries the query string, which may hold a code or a token.
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        format!("{} {}, Host: {host}", req.method, req.uri.path())
+    }
+
     async fn logging(
         &self,
         session: &mut Session,
