@@ -342,3 +342,57 @@ fn off_writes_nothing() {
         "access: off logged a request:\n{stderr}"
     );
 }
+
+#[test]
+fn sighup_reopens_the_file_after_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("access.log");
+    let stack = start_with_top(
+        format!("log: {{access_file: \"{}\"}}\n", log_path.display()),
+        None,
+    );
+    let stderr = || stack.gateway.log();
+    assert!(
+        wait_until(Duration::from_secs(10), || stderr()
+            .contains(steemgate::reload::READY_MESSAGE)),
+        "no SIGHUP handler:\n{}",
+        stderr()
+    );
+    assert_eq!(get(stack.addr(), "/public/before", &[]).status, 200);
+    wait_line(
+        "the first request",
+        || read(&log_path),
+        |l| l.contains("/public/before"),
+    );
+
+    // logrotate: move the file away, then SIGHUP.
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&log_path, &rotated).unwrap();
+    let reloads = stderr().matches("config reloaded").count();
+    let pid = stack.gateway.pid().expect("gateway running");
+    let killed = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    assert!(
+        wait_until(Duration::from_secs(10), || stderr()
+            .matches("config reloaded")
+            .count()
+            > reloads),
+        "no reload after SIGHUP:\n{}",
+        stderr()
+    );
+
+    assert_eq!(get(stack.addr(), "/public/after", &[]).status, 200);
+    wait_line(
+        "the request after rotation",
+        || read(&log_path),
+        |l| l.contains("/public/after"),
+    );
+    let old = read(&rotated);
+    assert!(
+        old.contains("/public/before") && !old.contains("/public/after"),
+        "{old}"
+    );
+}
