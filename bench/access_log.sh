@@ -130,11 +130,13 @@ LOGS="$WORK_DIR/logs.json"
 } | jq -s . >"$LOGS"
 machine_json >"$WORK_DIR/machine.json"
 
+BUILD="release build"
+[[ "$STEEMGATE" == */release/* ]] || BUILD="binary $STEEMGATE (not a release build: figures are not comparable)"
 mkdir -p "$RESULTS_DIR"
-python3 - "$SAMPLES" "$LOGS" "$WORK_DIR/machine.json" "$WRK_FLAGS" "$ROUNDS" "${GATE_THREADS:-$(nproc)}" \
+python3 - "$BUILD" "$SAMPLES" "$LOGS" "$WORK_DIR/machine.json" "$WRK_FLAGS" "$ROUNDS" "${GATE_THREADS:-$(nproc)}" \
     "$RESULTS_DIR/access-log.md" "$RESULTS_DIR/access-log.json" <<'PY'
 import json, statistics, sys
-samples_path, logs_path, machine_path, flags, rounds, threads, md_path, json_path = sys.argv[1:]
+build, samples_path, logs_path, machine_path, flags, rounds, threads, md_path, json_path = sys.argv[1:]
 samples = [json.loads(l) for l in open(samples_path) if l.strip()]
 logs = {l["variant"]: l for l in json.load(open(logs_path))}
 machine = json.load(open(machine_path))
@@ -159,14 +161,14 @@ for v in order[1:]:
         for a in samples if a["variant"] == v
         for b in samples if b["variant"] == "off" and b["round"] == a["round"]
     ]
-result = {"machine": machine, "wrk_flags": flags, "rounds": int(rounds), "gateway_threads": int(threads),
+result = {"build": build, "machine": machine, "wrk_flags": flags, "rounds": int(rounds), "gateway_threads": int(threads),
           "route": "required, logged in", "variants": rows}
 json.dump(result, open(json_path, "w"), indent=2)
 m = machine
 lines = [
     "# Access log cost: the authenticated route, log off vs on",
     "",
-    f"Release build, commit {m['commit']}, {m['date']}: {m['nproc']} CPUs ({m['cpu']}), {m['kernel']}, "
+    f"{build[0].upper() + build[1:]}, commit {m['commit']}, {m['date']}: {m['nproc']} CPUs ({m['cpu']}), {m['kernel']}, "
     f"wrk {m['wrk']}, {m['rustc']}; load average before: {m['loadavg_before']}.",
     f"`wrk {flags}`, {rounds} rounds in rotating order, `threads: {threads}`, medians over rounds. "
     "Each gateway logs a session in and is loaded alone; lines and drops are counted after the runs "
