@@ -53,8 +53,8 @@ pub enum RouteName {
     Route(Arc<str>),
 }
 
-/// What the gateway answered for (`(gateway)` in a line).
-pub const GATEWAY_ROUTE: &str = "(gateway)";
+/// The route of the gateway's own answers, as in `requests_total`.
+pub const GATEWAY_ROUTE: &str = crate::proxy::GATEWAY_ROUTE_LABEL;
 
 /// One answered request, as the proxy hands it over.
 #[derive(Debug, Clone)]
