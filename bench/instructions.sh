@@ -20,7 +20,8 @@
 # Usage: bench/instructions.sh [--store embedded|redis] [--requests N]
 # Env:   STEEMGATE_BIN (skip the build), GATE_THREADS (default 2),
 #        CONNECTIONS (default 4, requests round robin over them),
-#        IDLE_SECONDS (default 10), BENCH_KEEP_WORK=1 keeps the dumps.
+#        IDLE_SECONDS (default 10), BENCH_KEEP_WORK=1 keeps the dumps,
+#        GATE_EXTRA_YAML (default `log: {access: off}`).
 # Results: bench/results/instructions[-redis].md and .json.
 
 # shellcheck source=bench/lib.sh
@@ -41,6 +42,9 @@ done
 CONNECTIONS="${CONNECTIONS:-4}"
 IDLE_SECONDS="${IDLE_SECONDS:-10}"
 export GATE_THREADS="${GATE_THREADS:-2}"
+# Without the access log, as run.sh (GATE_EXTRA_YAML='log: {access: on}'
+# counts what it adds).
+export GATE_EXTRA_YAML="${GATE_EXTRA_YAML:-log: {access: off\}}"
 
 require_tools nginx:nginx valgrind:valgrind callgrind_control:valgrind \
     callgrind_annotate:valgrind curl:curl jq:jq python3:python3 bc:bc

@@ -94,6 +94,11 @@ wait_ok "$UPSTREAM_URL/"
 # 2. The store, the devnet and the gateway.
 start_store "$STORE_KIND"
 start_devnet
+# nginx runs with `access_log off`; the gateway too, like for like
+# (bench/access_log.sh measures what the access log costs).
+if [[ -z "${GATE_EXTRA_YAML:-}" ]]; then
+    GATE_EXTRA_YAML='log: {access: off}'
+fi
 start_gateway gateway "$STORE_URL" "$UPSTREAM_URL"
 GATE_PORT="${GATE_URL##*:}"
 

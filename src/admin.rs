@@ -42,6 +42,8 @@ pub struct Metrics {
     pub node_failovers: IntCounter,
     /// 1 while this instance holds the follower lease (follows the chain).
     pub follower_lease: IntGauge,
+    /// Access log records dropped because the writer fell behind.
+    pub access_log_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -99,9 +101,13 @@ impl Metrics {
                 "follower_lease_held",
                 "1 while this instance holds the follower lease and follows the chain",
             ),
+            access_log_dropped: counter(
+                "access_log_dropped_total",
+                "Access log lines dropped because the writer fell behind (never waited for)",
+            ),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(metrics.requests.clone()),
             Box::new(metrics.logins.clone()),
             Box::new(metrics.challenges_issued.clone()),
@@ -112,6 +118,7 @@ impl Metrics {
             Box::new(metrics.blocks_behind.clone()),
             Box::new(metrics.node_failovers.clone()),
             Box::new(metrics.follower_lease.clone()),
+            Box::new(metrics.access_log_dropped.clone()),
         ];
         for collector in collectors {
             if let Err(e) = metrics.registry.register(collector) {

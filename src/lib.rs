@@ -9,9 +9,11 @@
 //! challenges, chain cursor), [`chain`] (RPC, follower, devnet), [`auth`]
 //! (cookie, memo), [`proxy`] (the pingora gateway), [`pages`] (HTML),
 //! [`report`] (the stale-follows demo app), [`admin`] (health, metrics),
-//! [`server`] (wiring it all into one process), [`reload`] (SIGHUP).
+//! [`server`] (wiring it all into one process), [`reload`] (SIGHUP),
+//! [`access_log`] (one line per request, written off the request path).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod chain;

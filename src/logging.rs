@@ -4,7 +4,8 @@
 //! the config (`log: {level, format}`) with the rest of the deployment, and
 //! `STEEMGATE_LOG` (e.g. `debug,pingora=info`) / `STEEMGATE_LOG_FORMAT=json`
 //! override it for one run without editing the file. Per-request lines are
-//! debug-level only: logging on the hot path halves proxy throughput.
+//! debug-level only: logging on the hot path halves proxy throughput. The
+//! access log (`crate::access_log`) is separate: its own thread writes it.
 
 use crate::config::{DEFAULT_LOG_LEVEL, LogConfig, LogFormat};
 

@@ -13,7 +13,8 @@
 //! line) is logged and the running config stays. Settings the running
 //! process cannot change (listeners, TLS, threads, store, chain, session,
 //! login, report, assertion keys, a new built-in upstream) are reported as
-//! "restart needed" and keep their running values.
+//! "restart needed" and keep their running values, `log:` among them; a
+//! SIGHUP does reopen the access log file (after log rotation moved it).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -140,11 +141,16 @@ pub struct ReloadService {
     pub running: std::sync::Mutex<Arc<Config>>,
     pub state: Arc<ArcSwap<GatewayState>>,
     pub builtins: Vec<(String, SocketAddr)>,
+    /// Reopened on every SIGHUP, whether the config reloads or not.
+    pub access_log: Option<crate::access_log::AccessLog>,
 }
 
 impl ReloadService {
     /// One reload: everything or nothing.
     pub fn reload(&self) {
+        if let Some(access_log) = &self.access_log {
+            access_log.reopen();
+        }
         let new = match Config::load(&self.path) {
             Ok(config) => config,
             Err(e) => {

@@ -363,6 +363,17 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     });
 
     let state = Arc::new(arc_swap::ArcSwap::new(state));
+    // The access log's writer thread starts after `bootstrap()` (a daemon
+    // fork would lose it); a file that cannot be opened stops startup here.
+    let access_log = config
+        .log
+        .access
+        .as_ref()
+        .map(|access| {
+            crate::access_log::AccessLog::start(access, metrics.access_log_dropped.clone())
+                .context("starting the access log")
+        })
+        .transpose()?;
     if let Some(path) = extras.config_path.clone() {
         server.add_service(background_service(
             "config reload",
@@ -372,11 +383,13 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
                 running: Mutex::new(config.clone()),
                 state: state.clone(),
                 builtins: builtin_addrs.clone(),
+                access_log: access_log.clone(),
             },
         ));
     }
     // The proxy behind connection deadlines (slow headers, idle keep-alive).
-    let mut gateway = pingora::proxy::HttpProxy::new(Gateway { state }, server_conf.clone());
+    let mut gateway =
+        pingora::proxy::HttpProxy::new(Gateway { state, access_log }, server_conf.clone());
     gateway.handle_init_modules();
     let mut proxy = pingora::services::listening::Service::new(
         "steemgate proxy".to_string(),

@@ -50,11 +50,44 @@ pub struct ConfigInput {
 }
 
 /// Log filter and format; `STEEMGATE_LOG` / `STEEMGATE_LOG_FORMAT` override.
+/// `access*`: the per-request access log (on by default, to stderr).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogInput {
     pub level: Option<String>,
     pub format: Option<super::LogFormat>,
+    pub access: Option<Switch>,
+    /// Defaults to `format`.
+    pub access_format: Option<super::LogFormat>,
+    /// Absent: stderr.
+    pub access_file: Option<PathBuf>,
+}
+
+/// `on`/`off` (YAML 1.2 reads those as strings) or `true`/`false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switch(pub bool);
+
+impl<'de> Deserialize<'de> for Switch {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SwitchVisitor;
+        impl Visitor<'_> for SwitchVisitor {
+            type Value = Switch;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`on` or `off`")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Switch, E> {
+                Ok(Switch(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Switch, E> {
+                match v.to_ascii_lowercase().as_str() {
+                    "on" | "true" => Ok(Switch(true)),
+                    "off" | "false" => Ok(Switch(false)),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(SwitchVisitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]

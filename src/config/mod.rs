@@ -205,12 +205,23 @@ impl std::fmt::Debug for SessionConfig {
 /// knows nothing of config.
 pub use crate::store::StoreLocation;
 
-/// Where log lines go is stderr; this says which and how.
+/// Where log lines go is stderr; this says which and how. The access log
+/// (one line per request) has its own format and destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
     /// A `tracing` filter: `info`, or per target `debug,pingora=info`.
     pub level: String,
     pub format: LogFormat,
+    /// `log.access*`; `None`: `access: off`.
+    pub access: Option<AccessLogConfig>,
+}
+
+/// The access log: one line per answered request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogConfig {
+    pub format: LogFormat,
+    /// Appended to (created if missing); `None`: stderr.
+    pub file: Option<PathBuf>,
 }
 
 /// The default filter: our lines at info, pingora's only when they matter.
@@ -221,6 +232,10 @@ impl Default for LogConfig {
         Self {
             level: DEFAULT_LOG_LEVEL.to_string(),
             format: LogFormat::Text,
+            access: Some(AccessLogConfig {
+                format: LogFormat::Text,
+                file: None,
+            }),
         }
     }
 }
@@ -455,7 +470,7 @@ impl Config {
             }
         }
         let assertion = validate_assertion(input.assertion)?;
-        let log = validate_log(input.log)?;
+        let log = validate_log(input.log, base)?;
         routes.sort_by(|a, b| {
             b.path
                 .len()
@@ -610,7 +625,7 @@ fn validate_assertion(input: input::AssertionInput) -> Result<AssertionConfig, C
     })
 }
 
-fn validate_log(input: input::LogInput) -> Result<LogConfig, ConfigError> {
+fn validate_log(input: input::LogInput, base: &Path) -> Result<LogConfig, ConfigError> {
     let defaults = LogConfig::default();
     let level = match input.level {
         None => defaults.level,
@@ -628,9 +643,30 @@ fn validate_log(input: input::LogInput) -> Result<LogConfig, ConfigError> {
             level
         }
     };
+    let format = input.format.unwrap_or(defaults.format);
+    let file = match input.access_file {
+        Some(path) if path.as_os_str().is_empty() => {
+            return Err(invalid(
+                "log.access_file",
+                "must be a file path (leave it out for stderr)",
+            ));
+        }
+        Some(path) if base.join(&path).is_dir() => {
+            return Err(invalid(
+                "log.access_file",
+                format!("{} is a directory, not a file", base.join(&path).display()),
+            ));
+        }
+        other => other.map(|p| base.join(p)),
+    };
+    let access = input.access.is_none_or(|on| on.0).then(|| AccessLogConfig {
+        format: input.access_format.unwrap_or(format),
+        file,
+    });
     Ok(LogConfig {
         level,
-        format: input.format.unwrap_or(defaults.format),
+        format,
+        access,
     })
 }
 

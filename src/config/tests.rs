@@ -484,3 +484,72 @@ fn nested_value_errors_name_the_key_path_and_its_line() {
     )));
     assert!(e.contains("routes[1].path") && e.contains("line 11"), "{e}");
 }
+
+#[test]
+fn access_log_keys() {
+    let route = "  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n";
+    let with_log = |log: &str| format!("{}log: {log}\n", minimal(route));
+    let load = |text: &str| Config::from_yaml(text, Path::new("/etc/steemgate")).unwrap();
+
+    // Default: on, to stderr, in the log's format.
+    let on = AccessLogConfig {
+        format: LogFormat::Text,
+        file: None,
+    };
+    assert_eq!(load(&minimal(route)).log.access, Some(on.clone()));
+    assert_eq!(
+        load(&with_log("{format: json}")).log.access,
+        Some(AccessLogConfig {
+            format: LogFormat::Json,
+            file: None
+        })
+    );
+    // YAML 1.2 reads on/off as strings; booleans work too.
+    for off in ["off", "Off", "false"] {
+        assert_eq!(
+            load(&with_log(&format!("{{access: {off}}}"))).log.access,
+            None
+        );
+    }
+    for on_value in ["on", "true", "ON"] {
+        assert_eq!(
+            load(&with_log(&format!("{{access: {on_value}}}")))
+                .log
+                .access,
+            Some(on.clone())
+        );
+    }
+    // Own format; a relative file is relative to the config's directory.
+    let config = load(&with_log(
+        "{format: json, access_format: text, access_file: logs/access.log}",
+    ));
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(
+        config.log.access,
+        Some(AccessLogConfig {
+            format: LogFormat::Text,
+            file: Some(PathBuf::from("/etc/steemgate/logs/access.log")),
+        })
+    );
+
+    let e = err(&with_log("{access: maybe}"));
+    assert!(
+        e.contains("maybe") && e.contains("on") && e.contains("line"),
+        "{e}"
+    );
+    let e = err(&with_log("{access_format: xml}"));
+    assert!(e.contains("xml") && e.contains("line"), "{e}");
+    let e = err(&with_log("{access_file: \"\"}"));
+    assert!(e.contains("log.access_file"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let e = err(&with_log(&format!(
+        "{{access_file: \"{}\"}}",
+        dir.path().display()
+    )));
+    assert!(
+        e.contains("log.access_file") && e.contains("directory"),
+        "{e}"
+    );
+    let e = err(&with_log("{access_path: /tmp/x}"));
+    assert!(e.contains("access_path"), "{e}");
+}

@@ -13,6 +13,7 @@
 //!    rewrite the target to its canonical form.
 //! 2. `upstream_peer`: the route's pre-resolved upstream.
 //! 3. `upstream_request_filter`: header hygiene, then exactly one identity.
+//! 4. `logging`: count the answer, hand a record to the access log.
 
 pub mod conn_guard;
 pub mod endpoints;
@@ -30,12 +31,13 @@ pub mod wallet;
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 
+use crate::access_log::{AccessLog, Record, RouteName};
 use crate::admin::{Metrics, RouteRequestCounters};
 use crate::auth::sessions::SessionManager;
 use crate::chain::RpcCall;
@@ -117,10 +119,12 @@ impl GatewayState {
 pub const GATEWAY_ROUTE_LABEL: &str = "(gateway)";
 
 /// The `requests_total` counters of every route, resolved once at startup
-/// so that counting a request does not hash its label values.
+/// so that counting a request does not hash its label values, and the
+/// routes' labels as the access log shares them (no copy per request).
 pub struct RouteCounters {
     per_route: Vec<RouteRequestCounters>,
     gateway: RouteRequestCounters,
+    labels: Vec<Arc<str>>,
 }
 
 impl RouteCounters {
@@ -131,7 +135,16 @@ impl RouteCounters {
                 .map(|route| metrics.route_request_counters(&route.label))
                 .collect(),
             gateway: metrics.route_request_counters(GATEWAY_ROUTE_LABEL),
+            labels: (0..routes.len())
+                .filter_map(|i| routes.get(i))
+                .map(|route| Arc::from(route.label.as_str()))
+                .collect(),
         }
+    }
+
+    /// The label of route `index`, for the access log.
+    pub fn label(&self, index: usize) -> Option<Arc<str>> {
+        self.labels.get(index).cloned()
     }
 
     /// The counters of route `index`; the gateway's own for `None`.
@@ -146,6 +159,8 @@ impl RouteCounters {
 /// reloaded (SIGHUP); each request keeps the snapshot it started with.
 pub struct Gateway {
     pub state: Arc<arc_swap::ArcSwap<GatewayState>>,
+    /// `None`: `log.access: off`. Process-wide (a reload keeps it).
+    pub access_log: Option<AccessLog>,
 }
 
 /// Per-request facts gathered in `request_filter` and used afterwards.
@@ -160,6 +175,14 @@ pub struct RequestCtx {
     host: Option<String>,
     /// The signed `X-Steem-Assertion` to send, on routes that ask for one.
     assertion: Option<String>,
+    /// When the request's header had arrived (the context is made then).
+    started: Instant,
+    /// The request went to `/.steemgate/*`.
+    endpoint: bool,
+    /// When the upstream was chosen (first attempt), and when its response
+    /// ended: the access log's upstream time.
+    upstream_started: Option<Instant>,
+    upstream_ended: Option<Instant>,
 }
 
 /// Whether the client is a browser that should be redirected to the login
@@ -202,6 +225,10 @@ impl ProxyHttp for Gateway {
             account: None,
             host: None,
             assertion: None,
+            started: Instant::now(),
+            endpoint: false,
+            upstream_started: None,
+            upstream_ended: None,
         }
     }
 
@@ -242,6 +269,7 @@ impl ProxyHttp for Gateway {
         });
 
         if target.path == "/.steemgate" || target.path.starts_with("/.steemgate/") {
+            ctx.endpoint = true;
             let path = target.path.into_owned();
             let query = target.query.map(Cow::into_owned);
             endpoints::handle(state, session, &path, query.as_deref()).await?;
@@ -285,6 +313,8 @@ impl ProxyHttp for Gateway {
                 }
                 Ok(Some(account)) if !route.allows(&account) => {
                     messages::forbidden_page(state, session, &account).await?;
+                    // For the access log only: nothing is proxied.
+                    ctx.account = Some(account);
                     return Ok(true);
                 }
                 Ok(Some(account)) => ctx.account = Some(account),
@@ -355,6 +385,7 @@ impl ProxyHttp for Gateway {
             .ok_or_else(|| {
                 pingora::Error::explain(pingora::ErrorType::InternalError, "no route chosen")
             })?;
+        ctx.upstream_started.get_or_insert_with(Instant::now);
         let mut peer = HttpPeer::new(route.upstream, false, String::new());
         peer.options.connection_timeout = Some(Duration::from_secs(5));
         Ok(Box::new(peer))
@@ -395,6 +426,31 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Option<Duration>> {
+        if end_of_stream {
+            ctx.upstream_ended = Some(Instant::now());
+        }
+        Ok(None)
+    }
+
+    /// What pingora's own error lines say about the request: its default
+    /// carries the query string, which may hold a code or a token.
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        format!("{} {}, Host: {host}", req.method, req.uri.path())
+    }
+
     async fn logging(
         &self,
         session: &mut Session,
@@ -403,5 +459,51 @@ impl ProxyHttp for Gateway {
     ) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         ctx.state.route_counters.get(ctx.route).observe(status);
+        if let Some(log) = &self.access_log {
+            log.record(access_record(session, ctx, status));
+        }
+    }
+}
+
+/// The access log's record of a finished request: cheap to build (the
+/// path is the one allocation), formatted later by the log's own thread.
+fn access_record(session: &Session, ctx: &mut RequestCtx, status: u16) -> Record {
+    let now = Instant::now();
+    let state = &*ctx.state;
+    let req = session.req_header();
+    let client = session.client_addr().and_then(|a| a.as_inet()).map(|peer| {
+        let ip = peer.ip();
+        // The forwarding chain is read only from a trusted proxy (rare), as
+        // everywhere else: see `headers::client_ip`.
+        if state.trusted_proxies.iter().any(|net| net.contains(&ip)) {
+            headers::client_ip(ip, req, &state.trusted_proxies).unwrap_or(ip)
+        } else {
+            ip
+        }
+    });
+    let route = match ctx.route {
+        Some(index) => state
+            .route_counters
+            .label(index)
+            .map_or(RouteName::None, RouteName::Route),
+        None if ctx.endpoint => RouteName::Gateway,
+        None => RouteName::None,
+    };
+    Record {
+        time: std::time::SystemTime::now(),
+        client,
+        method: req.method.clone(),
+        version: req.version,
+        path: crate::access_log::loggable_path(req.uri.path()),
+        status,
+        route,
+        account: ctx.account.take(),
+        upstream: ctx.upstream_started.map(|start| {
+            ctx.upstream_ended
+                .unwrap_or(now)
+                .saturating_duration_since(start)
+        }),
+        bytes: session.body_bytes_sent(),
+        duration: now.saturating_duration_since(ctx.started),
     }
 }
