@@ -63,7 +63,10 @@ for target in "${targets[@]}"; do
         "$scratch/$target" "fuzz/corpus/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 2>"$scratch/$target.log"; then
-        tail -n 60 "$scratch/$target.log"
+        # The panic message first (a backtrace can push it out of the tail).
+        grep -m 3 -A 6 -E "panicked at|ERROR: libFuzzer" "$scratch/$target.log" || true
+        echo "..."
+        tail -n 30 "$scratch/$target.log"
         echo "FUZZ FAILURE in $target; reproducer(s):"
         ls -l "fuzz/artifacts/$target"
         exit 1
