@@ -8,7 +8,9 @@ use steemgate::proxy::path::canonicalize;
 use steemgate::proxy::redirect::safe_redirect_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(canonical) = canonicalize(text) {
         assert!(canonical.starts_with('/'));
         assert!(!canonical.contains("//"));

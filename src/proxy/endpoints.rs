@@ -44,7 +44,7 @@ const ASSETS: &[(&str, &str, &str)] = &[(
     include_str!("../../templates/assets/login.js"),
 )];
 /// Longest long poll a client may ask for.
-const MAX_WAIT: Duration = Duration::from_secs(30);
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Largest request body an endpoint reads (the devnet form).
 const MAX_BODY: usize = 4096;
 
@@ -121,24 +121,25 @@ pub async fn handle(
     }
 }
 
-/// Decoded query parameters (first value wins).
-struct Query(Vec<(String, String)>);
+/// Decoded query parameters of an endpoint request (first value wins).
+pub struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(query: Option<&str>) -> Self {
+    pub fn parse(query: Option<&str>) -> Self {
         Query(query.map_or_else(Vec::new, |q| {
             url::form_urlencoded::parse(q.as_bytes())
                 .into_owned()
                 .collect()
         }))
     }
-    fn get(&self, key: &str) -> Option<&str> {
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
-    fn wait(&self) -> Duration {
+    /// The long-poll time asked for with `wait=SECONDS`, at most [`MAX_WAIT`].
+    pub fn wait(&self) -> Duration {
         self.get("wait")
             .and_then(|w| w.parse::<u64>().ok())
             .map_or(Duration::ZERO, |s| Duration::from_secs(s).min(MAX_WAIT))

@@ -213,28 +213,27 @@ pub fn sanitize_upstream_request(
 }
 
 /// Removes the gateway's cookie from all `Cookie` headers (HTTP/2 may send
-/// several), keeping the others in one header. One pass, no copies of the
-/// values: the kept pairs go straight into the new header's text.
+/// several), keeping the others in one header, byte for byte (a value need
+/// not be UTF-8). One pass, no copies of the values: the kept pairs go
+/// straight into the new header's bytes.
 fn strip_cookie(req: &mut RequestHeader, cookie_name: &str) -> pingora::Result<()> {
     let mut values = 0;
     let mut removed_any = false;
-    let mut kept = String::new();
+    let mut kept: Vec<u8> = Vec::new();
     for raw in req.headers.get_all(http::header::COOKIE) {
         values += 1;
-        let text = String::from_utf8_lossy(raw.as_bytes());
-        for pair in text.split(';') {
-            let pair = pair.trim();
+        for pair in raw.as_bytes().split(|&b| b == b';') {
+            let pair = pair.trim_ascii();
             if pair.is_empty() {
                 continue;
             }
-            let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
-            if name == cookie_name {
+            if is_cookie_named(pair, cookie_name) {
                 removed_any = true;
             } else {
                 if !kept.is_empty() {
-                    kept.push_str("; ");
+                    kept.extend_from_slice(b"; ");
                 }
-                kept.push_str(pair);
+                kept.extend_from_slice(pair);
             }
         }
     }
@@ -246,6 +245,14 @@ fn strip_cookie(req: &mut RequestHeader, cookie_name: &str) -> pingora::Result<(
         req.insert_header(http::header::COOKIE, kept)?;
     }
     Ok(())
+}
+
+/// Whether a `name=value` pair is named `cookie_name`, with whitespace
+/// around the name ignored as the cookie parser that finds the session does
+/// (Unicode whitespace included), so no spelling of our cookie is kept.
+fn is_cookie_named(pair: &[u8], cookie_name: &str) -> bool {
+    let name = pair.split(|&b| b == b'=').next().unwrap_or(pair);
+    String::from_utf8_lossy(name).trim() == cookie_name
 }
 
 #[cfg(test)]
@@ -348,6 +355,28 @@ mod tests {
         let mut only = request(&[("Cookie", "steemgate=v1.x.y")]);
         sanitize_upstream_request(&mut only, "steemgate", &FWD, None).unwrap();
         assert!(values(&only, "cookie").is_empty());
+    }
+
+    #[test]
+    fn other_cookies_are_kept_byte_for_byte() {
+        // Found by fuzzing: the kept cookies went through a lossy UTF-8
+        // conversion, so another application's non-UTF-8 value was rewritten.
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("Cookie", b"steemgate=v1.x.y; a=caf\xe9".as_slice())
+            .unwrap();
+        req.append_header(
+            "Cookie",
+            b"\xc2\xa0steemgate\xc2\xa0=v1.z.w; b=\xff 2".as_slice(),
+        )
+        .unwrap();
+        sanitize_upstream_request(&mut req, "steemgate", &FWD, None).unwrap();
+        let cookies: Vec<&[u8]> = req
+            .headers
+            .get_all("cookie")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(cookies, vec![b"a=caf\xe9; b=\xff 2".as_slice()]);
     }
 
     #[test]

@@ -123,6 +123,11 @@ impl Authority {
             Some((host, port))
                 if !port.contains(']') && (!host.contains(':') || host.ends_with(']')) =>
             {
+                // Digits only, as the router reads a port: `u16::parse`
+                // alone would take `+80` for 80.
+                if !port.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
                 (host, Some(port.parse::<u16>().ok()?))
             }
             _ => (text, None),
@@ -255,14 +260,19 @@ mod tests {
             decide(None, Some("https://app.example.com"), Some("")),
             Err(CrossSite::NoHost)
         );
-        assert_eq!(
-            decide(
-                None,
-                Some("https://app.example.com"),
-                Some("app.example.com:x")
-            ),
-            Err(CrossSite::NoHost)
-        );
+        // Found by fuzzing: `+80` passed as port 80 while the router took
+        // the whole `app.example.com:+80` for the host.
+        for host in [
+            "app.example.com:x",
+            "app.example.com:+443",
+            "app.example.com:",
+        ] {
+            assert_eq!(
+                decide(None, Some("https://app.example.com"), Some(host)),
+                Err(CrossSite::NoHost),
+                "{host:?}"
+            );
+        }
     }
 
     #[test]

@@ -27,14 +27,43 @@ const MAX_WALLET_BODY: usize = 8192;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChallengeRequest {
+struct ChallengeBody {
     account: String,
     method: String,
 }
 
+/// What a `/.steemgate/challenge` body asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeRequest {
+    /// As sent: [`WalletLogins::issue`](crate::auth::wallet::WalletLogins::issue) validates it.
+    pub account: String,
+    /// `signature` or `signed_transfer`, never `transfer`.
+    pub method: LoginMethod,
+}
+
+/// Reads a `/.steemgate/challenge` body; `Err` is the 400 message.
+pub fn parse_challenge_request(body: &[u8]) -> Result<ChallengeRequest, String> {
+    let body: ChallengeBody = serde_json::from_slice(body)
+        .map_err(|e| format!("the request body is not the expected JSON: {e}"))?;
+    let method = match body.method.as_str() {
+        "signature" => LoginMethod::Signature,
+        "signed_transfer" => LoginMethod::SignedTransfer,
+        "transfer" => {
+            return Err(
+                "the memo transfer needs no challenge: its memo is in /.steemgate/status".into(),
+            );
+        }
+        _ => return Err("method must be \"signature\" or \"signed_transfer\"".into()),
+    };
+    Ok(ChallengeRequest {
+        account: body.account,
+        method,
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct VerifyRequest {
+struct VerifyBody {
     /// A `requestSignBuffer` answer: 130 hex characters.
     signature: Option<String>,
     /// The text the wallet signed, if the page sends it back (only used to
@@ -44,14 +73,39 @@ struct VerifyRequest {
     transaction: Option<Value>,
 }
 
+/// What a `/.steemgate/verify` body answers with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VerifyRequest {
+    /// A `requestSignBuffer` answer (130 hex characters, as sent) and,
+    /// if the page sends it back, the text the wallet signed.
+    Signature {
+        signature: String,
+        challenge: Option<String>,
+    },
+    /// A `requestSignTx` answer: the signed transaction, as sent.
+    Transaction(Value),
+}
+
+/// Reads a `/.steemgate/verify` body; `Err` is the 400 message.
+pub fn parse_verify_request(body: &[u8]) -> Result<VerifyRequest, String> {
+    let body: VerifyBody = serde_json::from_slice(body)
+        .map_err(|e| format!("the request body is not the expected JSON: {e}"))?;
+    match (body.signature, body.transaction) {
+        (Some(signature), None) => Ok(VerifyRequest::Signature {
+            signature,
+            challenge: body.challenge,
+        }),
+        (None, Some(transaction)) => Ok(VerifyRequest::Transaction(transaction)),
+        _ => Err("send either \"signature\" or \"transaction\"".into()),
+    }
+}
+
 fn error_json(status: u16, message: &str) -> LocalResponse {
     LocalResponse::json(status, &json!({"error": message}))
 }
 
-/// The JSON body, or an answer already sent (`None`).
-async fn read_json<T: for<'de> Deserialize<'de>>(
-    session: &mut Session,
-) -> pingora::Result<Option<T>> {
+/// The request body, or an answer already sent (`None`).
+async fn read_body(session: &mut Session) -> pingora::Result<Option<Vec<u8>>> {
     let mut body = Vec::new();
     while let Some(chunk) = session.read_request_body().await? {
         body.extend_from_slice(&chunk);
@@ -62,15 +116,22 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
             return Ok(None);
         }
     }
-    match serde_json::from_slice(&body) {
-        Ok(value) => Ok(Some(value)),
-        Err(e) => {
-            error_json(
-                400,
-                &format!("the request body is not the expected JSON: {e}"),
-            )
-            .send(session)
-            .await?;
+    Ok(Some(body))
+}
+
+/// The body read by `parse`, or an answer already sent (`None`): 413 for
+/// a body too large, 400 with `parse`'s message for a malformed one.
+async fn read_request<T>(
+    session: &mut Session,
+    parse: fn(&[u8]) -> Result<T, String>,
+) -> pingora::Result<Option<T>> {
+    let Some(body) = read_body(session).await? else {
+        return Ok(None);
+    };
+    match parse(&body) {
+        Ok(request) => Ok(Some(request)),
+        Err(message) => {
+            error_json(400, &message).send(session).await?;
             Ok(None)
         }
     }
@@ -134,26 +195,10 @@ pub async fn challenge(state: &GatewayState, session: &mut Session) -> pingora::
     if client_ip(state, session).is_some_and(|ip| !state.limits.allow_new_session(ip)) {
         return too_many_requests(state, session).await;
     }
-    let Some(request) = read_json::<ChallengeRequest>(session).await? else {
+    let Some(request) = read_request(session, parse_challenge_request).await? else {
         return Ok(());
     };
-    let method = match request.method.as_str() {
-        "signature" => LoginMethod::Signature,
-        "signed_transfer" => LoginMethod::SignedTransfer,
-        "transfer" => {
-            return error_json(
-                400,
-                "the memo transfer needs no challenge: its memo is in /.steemgate/status",
-            )
-            .send(session)
-            .await;
-        }
-        _ => {
-            return error_json(400, "method must be \"signature\" or \"signed_transfer\"")
-                .send(session)
-                .await;
-        }
-    };
+    let method = request.method;
     if !state.wallet.enabled(method) {
         return send_wallet_error(state, session, WalletError::Disabled).await;
     }
@@ -191,7 +236,7 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
     if client_ip(state, session).is_some_and(|ip| !state.limits.allow_status(ip)) {
         return too_many_requests(state, session).await;
     }
-    let Some(request) = read_json::<VerifyRequest>(session).await? else {
+    let Some(request) = read_request(session, parse_verify_request).await? else {
         return Ok(());
     };
     let Some(site) = site(session) else {
@@ -209,22 +254,22 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
     };
     let key = id.store_key();
     let now = now_unix();
-    let outcome = match (&request.signature, &request.transaction) {
-        (Some(signature), None) => {
+    let outcome = match &request {
+        VerifyRequest::Signature {
+            signature,
+            challenge,
+        } => {
             state
                 .wallet
-                .verify_signature(&key, &site, signature, request.challenge.as_deref(), now)
+                .verify_signature(&key, &site, signature, challenge.as_deref(), now)
                 .await
         }
-        (None, Some(transaction)) => {
+        VerifyRequest::Transaction(transaction) => {
             state
                 .wallet
                 .verify_transaction(&key, transaction, now)
                 .await
         }
-        _ => Err(WalletError::BadRequest(
-            "send either \"signature\" or \"transaction\"".into(),
-        )),
     };
     let login: WalletLogin = match outcome {
         Ok(login) => login,
@@ -247,5 +292,58 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
         }
         Ok(None) => error_json(401, "the session has ended").send(session).await,
         Err(e) => send_wallet_error(state, session, WalletError::Store(e)).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_bodies() {
+        assert_eq!(
+            parse_challenge_request(br#"{"account":"alice","method":"signed_transfer"}"#),
+            Ok(ChallengeRequest {
+                account: "alice".into(),
+                method: LoginMethod::SignedTransfer,
+            })
+        );
+        let transfer = parse_challenge_request(br#"{"account":"alice","method":"transfer"}"#);
+        assert!(transfer.unwrap_err().contains("needs no challenge"));
+        for body in [
+            &br#"{"account":"alice","method":"Signature"}"#[..],
+            br#"{"account":"alice"}"#,
+            br#"{"account":"alice","method":"signature","extra":1}"#,
+            br#"{"account":1,"method":"signature"}"#,
+            b"",
+            b"\xff",
+        ] {
+            assert!(parse_challenge_request(body).is_err(), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn verify_bodies_carry_exactly_one_answer() {
+        assert_eq!(
+            parse_verify_request(br#"{"signature":"1f00","challenge":"text"}"#),
+            Ok(VerifyRequest::Signature {
+                signature: "1f00".into(),
+                challenge: Some("text".into()),
+            })
+        );
+        assert_eq!(
+            parse_verify_request(br#"{"transaction":{"ref_block_num":1}}"#),
+            Ok(VerifyRequest::Transaction(json!({"ref_block_num": 1})))
+        );
+        for body in [
+            &br#"{}"#[..],
+            br#"{"challenge":"text"}"#,
+            br#"{"signature":"1f00","transaction":{}}"#,
+            br#"{"signature":"1f00","signatures":[]}"#,
+            br#"{"signature":null,"transaction":null}"#,
+            b"[]",
+        ] {
+            assert!(parse_verify_request(body).is_err(), "{body:?}");
+        }
     }
 }
