@@ -54,7 +54,7 @@ pub enum RouteName {
 }
 
 /// The route of the gateway's own answers, as in `requests_total`.
-pub const GATEWAY_ROUTE: &str = crate::proxy::GATEWAY_ROUTE_LABEL;
+pub const GATEWAY_ROUTE: &str = "(gateway)";
 
 /// One answered request, as the proxy hands it over.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth::identity::forwarded_account;
 use crate::chain::AccountName;
 use crate::pages::Pages;
 
@@ -51,18 +52,10 @@ pub fn router(pages: Arc<Pages>, settings: HelloSettings) -> axum::Router {
     })
 }
 
-/// The one account the gateway forwarded, or `None` (absent, repeated or
-/// not an account name: the page then greets an anonymous visitor).
-fn forwarded_account(headers: &HeaderMap) -> Option<AccountName> {
-    let mut values = headers.get_all("x-steem-account").iter();
-    match (values.next(), values.next()) {
-        (Some(value), None) => value.to_str().ok().and_then(|v| AccountName::parse(v).ok()),
-        _ => None,
-    }
-}
-
 fn hello(app: &App, headers: &HeaderMap) -> Response {
-    let account = forwarded_account(headers);
+    // Absent, repeated or not exactly as the gateway writes it: the page
+    // greets an anonymous visitor.
+    let account = forwarded_account(headers).ok();
     let context = Context {
         account: account.as_ref().map(AccountName::as_str),
         report_path: app.settings.report_path.as_deref(),
@@ -106,7 +99,7 @@ mod tests {
         let pages = Arc::new(Pages::new(None).unwrap());
         let mut request = Request::builder().uri("/anything");
         for account in accounts {
-            request = request.header("x-steem-account", *account);
+            request = request.header(crate::auth::identity::IDENTITY_HEADER, *account);
         }
         let response = router(pages, settings)
             .oneshot(request.body(Body::empty()).unwrap())

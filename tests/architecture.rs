@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["logging", "pages"],
     &["auth"],
-    &["admin", "report", "hello"],
+    &["access_log", "admin", "report", "hello"],
     &["proxy"],
     &["reload"],
     &["server"],

@@ -14,7 +14,7 @@ use http::HeaderName;
 use pingora::http::RequestHeader;
 
 /// The identity header the gateway sets.
-pub const IDENTITY_HEADER: &str = "x-steem-account";
+pub use crate::auth::identity::IDENTITY_HEADER;
 /// Reserved for the signed assertion: treated like the identity header.
 pub const ASSERTION_HEADER: &str = "x-steem-assertion";
 

@@ -116,7 +116,7 @@ impl GatewayState {
 }
 
 /// Label of requests the gateway answers itself (no route).
-pub const GATEWAY_ROUTE_LABEL: &str = "(gateway)";
+pub const GATEWAY_ROUTE_LABEL: &str = crate::access_log::GATEWAY_ROUTE;
 
 /// The `requests_total` counters of every route, resolved once at startup
 /// so that counting a request does not hash its label values, and the

@@ -24,6 +24,7 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::auth::identity::{NoIdentity, forwarded_account};
 use crate::chain::{AccountName, ChainName, RpcCall, RpcError};
 use crate::config::ReportConfig;
 use crate::pages::Pages;
@@ -33,7 +34,6 @@ pub use fetch::{Activity, fetch_activity, fetch_following};
 pub use stale::{InactiveBy, StaleAccount, stale_accounts};
 
 /// The header the gateway sets to the logged-in account.
-pub const ACCOUNT_HEADER: &str = "x-steem-account";
 /// The report's template (extends `base.html`).
 pub const TEMPLATE: &str = "stale_follows.html";
 /// Accepted `?days=` range.
@@ -285,17 +285,10 @@ fn wants_json(headers: &HeaderMap, query: &str) -> bool {
 /// The account from exactly one `X-Steem-Account` header holding a canonical
 /// account name; anything else is refused.
 fn account_from_headers(headers: &HeaderMap) -> Result<AccountName, String> {
-    let mut values = headers.get_all(ACCOUNT_HEADER).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err("This page needs a login through the steemgate gateway (exactly one X-Steem-Account header).".into());
-    };
-    let raw = value
-        .to_str()
-        .map_err(|_| "The X-Steem-Account header is not an account name.".to_string())?;
-    match AccountName::parse(raw) {
-        Ok(account) if account.as_str() == raw => Ok(account),
-        _ => Err("The X-Steem-Account header is not an account name.".into()),
-    }
+    forwarded_account(headers).map_err(|why| match why {
+        NoIdentity::Missing | NoIdentity::Repeated => "This page needs a login through the steemgate gateway (exactly one X-Steem-Account header).".to_string(),
+        NoIdentity::Malformed => "The X-Steem-Account header is not an account name.".to_string(),
+    })
 }
 
 fn parse_query(query: &str, default_days: u32) -> Result<ReportQuery, String> {
