@@ -29,7 +29,7 @@ const MAX_WALLET_BODY: usize = 8192;
 #[serde(deny_unknown_fields)]
 struct ChallengeBody {
     account: String,
-    method: String,
+    method: LoginMethod,
 }
 
 /// What a `/.steemgate/challenge` body asks for.
@@ -45,19 +45,14 @@ pub struct ChallengeRequest {
 pub fn parse_challenge_request(body: &[u8]) -> Result<ChallengeRequest, String> {
     let body: ChallengeBody = serde_json::from_slice(body)
         .map_err(|e| format!("the request body is not the expected JSON: {e}"))?;
-    let method = match body.method.as_str() {
-        "signature" => LoginMethod::Signature,
-        "signed_transfer" => LoginMethod::SignedTransfer,
-        "transfer" => {
-            return Err(
-                "the memo transfer needs no challenge: its memo is in /.steemgate/status".into(),
-            );
-        }
-        _ => return Err("method must be \"signature\" or \"signed_transfer\"".into()),
-    };
+    if body.method == LoginMethod::Transfer {
+        return Err(
+            "the memo transfer needs no challenge: its memo is in /.steemgate/status".into(),
+        );
+    }
     Ok(ChallengeRequest {
         account: body.account,
-        method,
+        method: body.method,
     })
 }
 
@@ -279,7 +274,11 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
         target: "steemgate::audit",
         session = %key.log_id(),
         account = %login.account,
-        method = if login.pending.is_some() { "signed_transfer" } else { "signature" },
+        method = if login.pending.is_some() {
+            LoginMethod::SignedTransfer.as_str()
+        } else {
+            LoginMethod::Signature.as_str()
+        },
         "login by wallet signature"
     );
     // Wakes long polls (and counts the login in the metrics).
