@@ -35,32 +35,7 @@ require_tools nginx:nginx wrk:wrk curl:curl jq:jq python3:python3
 bench_init
 build_release
 
-# The upstream: a fixed 200 "ok", no logging of its own.
-UPSTREAM_PORT="$(free_port)"
-UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT"
-cat >"$WORK_DIR/upstream.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK_DIR/upstream.pid;
-error_log $WORK_DIR/upstream-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK_DIR/body;
-    proxy_temp_path $WORK_DIR/proxy;
-    fastcgi_temp_path $WORK_DIR/fastcgi;
-    uwsgi_temp_path $WORK_DIR/uwsgi;
-    scgi_temp_path $WORK_DIR/scgi;
-    server {
-        listen 127.0.0.1:$UPSTREAM_PORT;
-        default_type text/plain;
-        location / { return 200 "ok\n"; }
-    }
-}
-EOF
-start_bg upstream nginx -p "$WORK_DIR" -e "$WORK_DIR/upstream-error.log" -c "$WORK_DIR/upstream.conf"
-wait_ok "$UPSTREAM_URL/"
+start_ok_upstream 4096
 start_devnet
 
 # name|log: section. Each gateway has its own store and session.

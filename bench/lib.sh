@@ -124,6 +124,37 @@ start_bg() {
     STARTED_PIDS+=("$LAST_PID")
 }
 
+# The upstream every benchmark proxies to: nginx answering a fixed 200
+# "ok", without logging of its own. Sets UPSTREAM_PORT and UPSTREAM_URL.
+start_ok_upstream() {
+    local connections="${1:-4096}"
+    UPSTREAM_PORT="$(free_port)"
+    UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT"
+    cat >"$WORK_DIR/upstream.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK_DIR/upstream.pid;
+error_log $WORK_DIR/upstream-error.log warn;
+events { worker_connections $connections; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK_DIR/body;
+    proxy_temp_path $WORK_DIR/proxy;
+    fastcgi_temp_path $WORK_DIR/fastcgi;
+    uwsgi_temp_path $WORK_DIR/uwsgi;
+    scgi_temp_path $WORK_DIR/scgi;
+    server {
+        listen 127.0.0.1:$UPSTREAM_PORT;
+        default_type text/plain;
+        location / { return 200 "ok\n"; }
+    }
+}
+CONF
+    start_bg upstream nginx -p "$WORK_DIR" -e "$WORK_DIR/upstream-error.log" -c "$WORK_DIR/upstream.conf"
+    wait_ok "$UPSTREAM_URL/"
+}
+
 # start_store embedded|redis: the gateway's store; for redis a private
 # redis-server without persistence. Sets STORE_URL (and REDIS_PORT).
 STORE_URL=""

@@ -111,24 +111,15 @@ pub fn reloaded_state(
     } else {
         Arc::new(crate::proxy::limits::ClientLimits::new(&new.limits))
     };
-    let route_counters = crate::proxy::RouteCounters::new(&old.metrics, &routes);
+    let route_counters = crate::proxy::RouteCounters::new(&old.services.metrics, &routes);
     Ok(GatewayState {
+        services: old.services.clone(),
         routes,
         route_counters,
-        sessions: old.sessions.clone(),
         pages,
-        chain_status: old.chain_status.clone(),
-        payment: old.payment.clone(),
         site_name: new.site_name.clone(),
-        logins: old.logins.clone(),
-        devnet: old.devnet.clone(),
-        chain: old.chain.clone(),
-        wallet: old.wallet.clone(),
-        metrics: old.metrics.clone(),
         limits,
-        tls: old.tls,
         trusted_proxies: new.trusted_proxies.clone(),
-        assertions: old.assertions.clone(),
     })
 }
 

@@ -27,7 +27,7 @@ use crate::chain::{RpcCall, Symbol};
 use crate::config::{Config, Upstream};
 use crate::pages::Pages;
 use crate::proxy::routes::RouteTable;
-use crate::proxy::{Gateway, GatewayState, PaymentInfo};
+use crate::proxy::{Gateway, GatewayServices, GatewayState, PaymentInfo};
 use crate::store::{SessionKey, SharedStore};
 
 /// Extra services run in the same process.
@@ -180,7 +180,6 @@ fn instance_id() -> String {
     format!("{}-{}", std::process::id(), hex::encode(random))
 }
 
-/// Binds a loopback listener for a built-in upstream.
 /// Fails at once when `listen` cannot be bound. pingora retries a taken
 /// port for 30 s and then stops its proxy thread while the process (admin
 /// listener, follower) keeps running: an operator would see a live process
@@ -191,6 +190,7 @@ fn ensure_listen_address_free(listen: SocketAddr) -> anyhow::Result<()> {
     })
 }
 
+/// Binds a loopback listener for a built-in upstream.
 fn bind_loopback() -> anyhow::Result<TcpListener> {
     TcpListener::bind("127.0.0.1:0").context("binding a loopback port for a built-in upstream")
 }
@@ -311,7 +311,6 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         config.chain.nodes.clone(),
         config.chain.request_timeout,
     ));
-    let devnet_rpc: Option<Arc<dyn RpcCall>> = config.chain.devnet.then(|| chain_rpc.clone());
     let wallet = Arc::new(
         WalletLogins::new(
             store.clone(),
@@ -330,11 +329,8 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         .watching(chain_status.clone(), session_cache.clone()),
     );
     let route_counters = crate::proxy::RouteCounters::new(&metrics, &routes);
-    let state = Arc::new(GatewayState {
-        routes,
-        route_counters,
+    let services = Arc::new(GatewayServices {
         sessions,
-        pages: pages.clone(),
         chain_status: chain_status.clone(),
         payment: PaymentInfo {
             pay_to: config.chain.account.to_string(),
@@ -343,15 +339,12 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
             currency: Symbol::native(config.chain.name).as_str().to_string(),
             chain: config.chain.name.as_str().to_string(),
         },
-        site_name: config.site_name.clone(),
         logins: logins.clone(),
-        devnet: devnet_rpc,
+        simulated: config.chain.devnet,
         chain: chain_rpc,
         wallet,
         metrics: metrics.clone(),
-        limits: Arc::new(crate::proxy::limits::ClientLimits::new(&config.limits)),
         tls,
-        trusted_proxies: config.trusted_proxies.clone(),
         assertions: Arc::new(crate::auth::assertion::Asserter::new(
             store.clone(),
             crate::auth::assertion::AssertionSettings {
@@ -360,6 +353,15 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
                 chain: config.chain.name.as_str().to_string(),
             },
         )),
+    });
+    let state = Arc::new(GatewayState {
+        services,
+        routes,
+        route_counters,
+        pages: pages.clone(),
+        site_name: config.site_name.clone(),
+        limits: Arc::new(crate::proxy::limits::ClientLimits::new(&config.limits)),
+        trusted_proxies: config.trusted_proxies.clone(),
     });
 
     let state = Arc::new(arc_swap::ArcSwap::new(state));

@@ -129,11 +129,7 @@ impl Demo {
         let mut exited = None;
         let mut devnet = None;
         let ready = wait_until(Duration::from_secs(60), || {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = support::child_exited(&mut self.child) {
                 exited = Some(status);
                 return true;
             }
@@ -202,10 +198,7 @@ impl Demo {
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        support::stop_child(&mut self.child);
     }
 }
 

@@ -92,7 +92,7 @@ pub async fn handle(
         }
         ("GET" | "HEAD", "/.steemgate/qr.svg") => qr_code(state, session).await,
         ("GET" | "HEAD", "/.steemgate/jwks.json") => jwks(state, session).await,
-        ("POST", "/.steemgate/devnet/transfer") if state.devnet.is_some() => {
+        ("POST", "/.steemgate/devnet/transfer") if state.services.simulated => {
             devnet_transfer(state, session).await
         }
         (
@@ -164,11 +164,11 @@ async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pi
     let context = json!({
         "site_name": state.site_name,
         "host": session.req_header().headers.get(http::header::HOST).and_then(|h| h.to_str().ok()),
-        "payment": state.payment,
+        "payment": state.services.payment,
         "status": view,
         "qr_svg": qr_svg,
         "rd": rd,
-        "simulated": state.devnet.is_some(),
+        "simulated": state.services.simulated,
     });
     match state.pages.render("login.html", &context) {
         Ok(html) => {
@@ -191,7 +191,7 @@ async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pi
 /// 404 when the session has no pending memo (logged in, or none yet).
 async fn qr_code(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     let record = match presented_session(state, session) {
-        Some(id) => state.sessions.record(&id.store_key()).await,
+        Some(id) => state.services.sessions.record(&id.store_key()).await,
         None => Ok(None),
     };
     let svg = match record {
@@ -201,7 +201,7 @@ async fn qr_code(state: &GatewayState, session: &mut Session) -> pingora::Result
         }
         Ok(None) => None,
         Err(e) => {
-            state.metrics.store_errors.inc();
+            state.services.metrics.store_errors.inc();
             tracing::warn!(error = %e, "QR code: store unavailable");
             return LocalResponse::text(503, "store unavailable\n")
                 .send(session)
@@ -228,7 +228,7 @@ async fn status(
     session: &mut Session,
     wait: Duration,
 ) -> pingora::Result<()> {
-    let mut logins = state.logins.subscribe();
+    let mut logins = state.services.logins.subscribe();
     let Some(mut live) = live_session(state, session).await? else {
         return Ok(());
     };
@@ -253,11 +253,11 @@ async fn status(
                 }
             })
             .await;
-            match state.sessions.record(&live.key).await {
+            match state.services.sessions.record(&live.key).await {
                 Ok(Some(record)) => live.record = record,
                 Ok(None) => break,
                 Err(e) => {
-                    state.metrics.store_errors.inc();
+                    state.services.metrics.store_errors.inc();
                     tracing::warn!(error = %e, "store unavailable during long poll");
                     return unavailable_page(state, session).await;
                 }
@@ -284,13 +284,13 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
         .await;
     }
     if let Some(id) = presented_session(state, session)
-        && let Err(e) = state.sessions.logout(&id).await
+        && let Err(e) = state.services.sessions.logout(&id).await
     {
-        state.metrics.store_errors.inc();
+        state.services.metrics.store_errors.inc();
         tracing::warn!(error = %e, "logout failed: store unavailable");
         return unavailable_page(state, session).await;
     }
-    let clear = Some(state.sessions.clear_cookie());
+    let clear = Some(state.services.sessions.clear_cookie());
     if wants_html(session) {
         let html = render_message(
             state,
@@ -315,7 +315,7 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
 async fn forward_auth(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     let account = match presented_session(state, session) {
         None => Ok(None),
-        Some(id) => state.sessions.account(&id, now_unix()).await,
+        Some(id) => state.services.sessions.account(&id, now_unix()).await,
     };
     match account {
         Ok(Some(account)) => {
@@ -330,7 +330,7 @@ async fn forward_auth(state: &GatewayState, session: &mut Session) -> pingora::R
                 .await
         }
         Err(e) => {
-            state.metrics.store_errors.inc();
+            state.services.metrics.store_errors.inc();
             tracing::warn!(error = %e, "forward auth: store unavailable");
             LocalResponse::text(503, "store unavailable\n")
                 .send(session)
@@ -400,7 +400,7 @@ pub async fn login_required(
 }
 
 async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
-    let Some(devnet) = &state.devnet else {
+    if !state.services.simulated {
         return message_page(
             state,
             session,
@@ -409,7 +409,8 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
             "There is nothing at this address.",
         )
         .await;
-    };
+    }
+    let devnet = &state.services.chain;
     if !same_origin(session) {
         return message_page(
             state,
@@ -448,7 +449,7 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         .map_or_else(|| "/".to_string(), |(_, v)| safe_redirect_target(v));
     let presented = presented_session(state, session);
     let record = match presented {
-        Some(id) => state.sessions.record(&id.store_key()).await,
+        Some(id) => state.services.sessions.record(&id.store_key()).await,
         None => Ok(None),
     };
     let memo = match record {
@@ -467,7 +468,7 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         }
         Err(_) => return unavailable_page(state, session).await,
     };
-    let params = json!({"from": from.as_str(), "to": state.payment.pay_to, "amount": state.payment.amount, "memo": memo});
+    let params = json!({"from": from.as_str(), "to": state.services.payment.pay_to, "amount": state.services.payment.amount, "memo": memo});
     if let Err(e) = devnet.call("devnet.transfer", params).await {
         tracing::warn!(error = %e, "devnet transfer failed");
         return message_page(
@@ -488,7 +489,7 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
 /// The JWKS of the assertion keys. Store trouble: 503 (never an empty set,
 /// which an upstream could cache as "no valid keys").
 async fn jwks(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
-    match state.assertions.jwks().await {
+    match state.services.assertions.jwks().await {
         Ok(set) => match serde_json::to_value(&set) {
             Ok(value) => {
                 LocalResponse::new(200, "application/jwk-set+json", value.to_string())
@@ -503,7 +504,7 @@ async fn jwks(state: &GatewayState, session: &mut Session) -> pingora::Result<()
             }
         },
         Err(e) => {
-            state.metrics.store_errors.inc();
+            state.services.metrics.store_errors.inc();
             tracing::warn!(error = %e, "cannot load the assertion keys");
             LocalResponse::text(503, "keys unavailable\n")
                 .send(session)

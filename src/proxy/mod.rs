@@ -77,33 +77,43 @@ pub struct PaymentInfo {
     pub chain: String,
 }
 
-/// Everything the gateway needs, shared by all requests.
+/// What the proxy runs on: services built once for the process, and the
+/// settings a SIGHUP reload replaces (see `reload.rs`). A request takes one
+/// snapshot of it for its whole life.
 pub struct GatewayState {
+    /// Built once at start; a reload keeps the same `Arc`.
+    pub services: Arc<GatewayServices>,
     pub routes: RouteTable,
-    pub sessions: Arc<SessionManager>,
+    /// `requests_total` counters per route (same order as `routes`), then
+    /// one for answers the gateway gives itself: see [`RouteCounters`].
+    pub route_counters: RouteCounters,
     pub pages: Arc<Pages>,
+    pub site_name: Option<String>,
+    /// Per-client limits on new sessions and status polls.
+    pub limits: Arc<limits::ClientLimits>,
+    /// Peers whose `X-Forwarded-For` is kept (config `trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The gateway's long-lived services: sessions, the chain, wallet logins,
+/// assertions, metrics. Nothing here changes on reload.
+pub struct GatewayServices {
+    pub sessions: Arc<SessionManager>,
     pub chain_status: ChainStatusHandle,
     pub payment: PaymentInfo,
-    pub site_name: Option<String>,
     /// Wakes long-polling status requests when the follower logs a session in.
     pub logins: tokio::sync::broadcast::Sender<SessionKey>,
-    /// Set only when the chain is the devnet: enables the "simulate transfer" button.
-    pub devnet: Option<Arc<dyn RpcCall>>,
+    /// The chain is the devnet (`chain.devnet`): the login page offers
+    /// "simulate transfer", answered through `chain`.
+    pub simulated: bool,
     /// The chain's RPC (real nodes or the devnet): wallet logins read
     /// account authorities and broadcast instant login transfers with it.
     pub chain: Arc<dyn RpcCall>,
     /// Wallet logins (`/.steemgate/challenge`, `/.steemgate/verify`).
     pub wallet: Arc<crate::auth::wallet::WalletLogins>,
     pub metrics: Arc<Metrics>,
-    /// `requests_total` counters per route (same order as `routes`), then
-    /// one for answers the gateway gives itself: see [`RouteCounters`].
-    pub route_counters: RouteCounters,
-    /// Per-client limits on new sessions and status polls.
-    pub limits: Arc<limits::ClientLimits>,
     /// Whether the public listener is TLS (decides `X-Forwarded-Proto`).
     pub tls: bool,
-    /// Peers whose `X-Forwarded-For` is kept (config `trusted_proxies`).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Mints `X-Steem-Assertion` for routes with `assertion: true`.
     pub assertions: Arc<crate::auth::assertion::Asserter>,
 }
@@ -111,7 +121,7 @@ pub struct GatewayState {
 impl GatewayState {
     /// The scheme visitors use: `https` on a TLS listener.
     pub fn scheme(&self) -> &'static str {
-        if self.tls { "https" } else { "http" }
+        if self.services.tls { "https" } else { "http" }
     }
 }
 
@@ -205,12 +215,13 @@ impl Gateway {
     ) -> Result<Option<String>, crate::store::StoreError> {
         let cookies = session.req_header().headers.get_all(http::header::COOKIE);
         let Some(id) = state
+            .services
             .sessions
             .session_from_cookies(cookies.iter().map(|v| v.as_bytes()))
         else {
             return Ok(None);
         };
-        state.sessions.account(&id, now_unix()).await
+        state.services.sessions.account(&id, now_unix()).await
     }
 }
 
@@ -294,14 +305,14 @@ impl ProxyHttp for Gateway {
             AuthMode::Optional => {
                 // Store trouble on an optional route: proceed anonymously (no identity is the safe side).
                 ctx.account = Self::account_of(state, session).await.unwrap_or_else(|e| {
-                    state.metrics.store_errors.inc();
+                    state.services.metrics.store_errors.inc();
                     tracing::warn!(error = %e, "store unavailable on optional route; proxying anonymously");
                     None
                 });
             }
             AuthMode::Required => match Self::account_of(state, session).await {
                 Err(e) => {
-                    state.metrics.store_errors.inc();
+                    state.services.metrics.store_errors.inc();
                     tracing::warn!(error = %e, "store unavailable on required route; refusing");
                     messages::unavailable_page(state, session).await?;
                     return Ok(true);
@@ -336,11 +347,16 @@ impl ProxyHttp for Gateway {
                 .await?;
                 return Ok(true);
             };
-            let issuer = state.assertions.issuer_for(state.scheme(), &host);
-            match state.assertions.assertion(&account, &host, &issuer).await {
+            let issuer = state.services.assertions.issuer_for(state.scheme(), &host);
+            match state
+                .services
+                .assertions
+                .assertion(&account, &host, &issuer)
+                .await
+            {
                 Ok(token) => ctx.assertion = Some(token),
                 Err(e) => {
-                    state.metrics.store_errors.inc();
+                    state.services.metrics.store_errors.inc();
                     if required {
                         tracing::warn!(error = %e, "cannot sign the identity assertion; refusing");
                         messages::unavailable_page(state, session).await?;
@@ -416,7 +432,7 @@ impl ProxyHttp for Gateway {
         };
         sanitize_upstream_request(
             upstream_request,
-            &state.sessions.settings().cookie_name,
+            &state.services.sessions.settings().cookie_name,
             &forwarded,
             ctx.account.as_deref(),
         )?;

@@ -56,13 +56,13 @@ pub(super) fn status_view(
     record: &SessionRecord,
     now: UnixTime,
 ) -> StatusView {
-    let snapshot = state.chain_status.snapshot();
+    let snapshot = state.services.chain_status.snapshot();
     let authenticated = record.account.is_some();
     StatusView {
         authenticated,
         account: record.account.clone(),
-        pay_to: state.payment.pay_to.clone(),
-        amount: state.payment.amount.clone(),
+        pay_to: state.services.payment.pay_to.clone(),
+        amount: state.services.payment.amount.clone(),
         memo: if authenticated {
             None
         } else {
@@ -72,17 +72,18 @@ pub(super) fn status_view(
             .memo
             .as_deref()
             .filter(|_| !authenticated)
-            .map(|memo| hotsign::hot_sign_url(&state.payment, memo)),
+            .map(|memo| hotsign::hot_sign_url(&state.services.payment, memo)),
         expires_in: (!authenticated).then(|| record.memo_expires_at.saturating_sub(now)),
         login_url: "/.steemgate/login",
-        simulated: state.devnet.is_some(),
+        simulated: state.services.simulated,
         chain: ChainView {
-            name: state.payment.chain.clone(),
+            name: state.services.payment.chain.clone(),
             head_block: (snapshot.head_block > 0).then_some(snapshot.head_block),
-            behind_seconds: state.chain_status.behind_seconds(now),
-            reachable: state.chain_status.is_healthy(now),
+            behind_seconds: state.services.chain_status.behind_seconds(now),
+            reachable: state.services.chain_status.is_healthy(now),
         },
         methods: state
+            .services
             .wallet
             .settings()
             .methods
@@ -99,6 +100,7 @@ pub(super) fn presented_session(
 ) -> Option<crate::auth::cookie::SessionId> {
     let cookies = session.req_header().headers.get_all(http::header::COOKIE);
     state
+        .services
         .sessions
         .session_from_cookies(cookies.iter().map(|v| v.as_bytes()))
 }
@@ -112,6 +114,7 @@ pub(super) async fn live_session(
     let ip = client_ip(state, session);
     let may_create = || ip.is_none_or(|ip| state.limits.allow_new_session(ip));
     match state
+        .services
         .sessions
         .ensure_challenge(presented, now_unix(), may_create)
         .await
@@ -119,10 +122,10 @@ pub(super) async fn live_session(
         Ok(live) => {
             match live.challenge {
                 ChallengeChange::Kept => {}
-                ChallengeChange::Issued => state.metrics.challenges_issued.inc(),
+                ChallengeChange::Issued => state.services.metrics.challenges_issued.inc(),
                 ChallengeChange::RenewedExpired => {
-                    state.metrics.challenges_issued.inc();
-                    state.metrics.challenges_expired.inc();
+                    state.services.metrics.challenges_issued.inc();
+                    state.services.metrics.challenges_expired.inc();
                 }
             }
             if live.is_new {
@@ -140,7 +143,7 @@ pub(super) async fn live_session(
             Ok(None)
         }
         Err(e) => {
-            state.metrics.store_errors.inc();
+            state.services.metrics.store_errors.inc();
             tracing::warn!(error = %e, "cannot create or read a session");
             unavailable_page(state, session).await?;
             Ok(None)
@@ -176,7 +179,8 @@ pub(super) async fn too_many_requests(
 }
 
 pub(super) fn new_cookie(state: &GatewayState, live: &LiveSession) -> Option<String> {
-    live.is_new.then(|| state.sessions.set_cookie(&live.id))
+    live.is_new
+        .then(|| state.services.sessions.set_cookie(&live.id))
 }
 
 /// Whether a state-changing request comes from one of our own pages (see

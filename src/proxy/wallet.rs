@@ -161,7 +161,7 @@ async fn send_wallet_error(
         }
         WalletError::Disabled => (404, error.to_string()),
         WalletError::Store(e) => {
-            state.metrics.store_errors.inc();
+            state.services.metrics.store_errors.inc();
             tracing::warn!(error = %e, "wallet login: store unavailable");
             (
                 503,
@@ -194,7 +194,7 @@ pub async fn challenge(state: &GatewayState, session: &mut Session) -> pingora::
         return Ok(());
     };
     let method = request.method;
-    if !state.wallet.enabled(method) {
+    if !state.services.wallet.enabled(method) {
         return send_wallet_error(state, session, WalletError::Disabled).await;
     }
     let Some(site) = site(session) else {
@@ -207,6 +207,7 @@ pub async fn challenge(state: &GatewayState, session: &mut Session) -> pingora::
     };
     let cookie = new_cookie(state, &live);
     match state
+        .services
         .wallet
         .issue(&live.key, &site, &request.account, method, now_unix())
         .await
@@ -255,12 +256,14 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
             challenge,
         } => {
             state
+                .services
                 .wallet
                 .verify_signature(&key, &site, signature, challenge.as_deref(), now)
                 .await
         }
         VerifyRequest::Transaction(transaction) => {
             state
+                .services
                 .wallet
                 .verify_transaction(&key, transaction, now)
                 .await
@@ -282,8 +285,8 @@ pub async fn verify(state: &GatewayState, session: &mut Session) -> pingora::Res
         "login by wallet signature"
     );
     // Wakes long polls (and counts the login in the metrics).
-    let _ = state.logins.send(key.clone());
-    match state.sessions.record(&key).await {
+    let _ = state.services.logins.send(key.clone());
+    match state.services.sessions.record(&key).await {
         Ok(Some(record)) => {
             let view = status_view(state, &record, now_unix());
             let body = serde_json::to_value(&view).unwrap_or_default();

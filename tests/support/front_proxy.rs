@@ -179,11 +179,7 @@ impl FrontProxy {
     fn wait_ready(&mut self, kind: Kind) -> Result<(), String> {
         let mut exited = None;
         let ready = wait_until(Duration::from_secs(20), || {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = super::child_exited(&mut self.child) {
                 exited = Some(status);
                 return true;
             }
@@ -208,10 +204,7 @@ impl FrontProxy {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        super::stop_child(&mut self.child);
     }
 }
 

@@ -401,11 +401,7 @@ impl GatewayProcess {
                 port_taken = true;
                 return true;
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = super::child_exited(&mut self.child) {
                 exited = Some(status);
                 return true;
             }
@@ -448,10 +444,7 @@ impl GatewayProcess {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        super::stop_child(&mut self.child);
     }
 }
 

@@ -83,6 +83,19 @@ pub fn free_addr() -> SocketAddr {
     listener.local_addr().expect("local addr")
 }
 
+/// The exit status of the test's child process, if it has exited.
+pub fn child_exited(child: &mut Option<std::process::Child>) -> Option<std::process::ExitStatus> {
+    child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+}
+
+/// Kills and reaps the test's child process, if it still runs.
+pub fn stop_child(child: &mut Option<std::process::Child>) {
+    if let Some(mut running) = child.take() {
+        let _ = running.kill();
+        let _ = running.wait();
+    }
+}
+
 /// Polls `check` until it returns true or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -80,10 +80,7 @@ impl RedisServer {
 
     /// Kills the server (its data is gone unless persistence was asked for).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        super::stop_child(&mut self.child);
     }
 
     /// Starts the server again on the same port (clients were told that
@@ -141,11 +138,7 @@ impl RedisServer {
         let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
         let mut exited = None;
         let ready = wait_until(Duration::from_secs(10), || {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = super::child_exited(&mut self.child) {
                 exited = Some(status);
                 return true;
             }
