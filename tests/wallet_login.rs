@@ -368,16 +368,8 @@ fn a_tampered_transaction_is_refused() {
     }
     // Nothing was broadcast.
     let block = stack.devnet.produce_block(None);
-    let ops = stack
-        .devnet
-        .rpc("condenser_api.get_ops_in_block", json!([block, false]));
-    assert!(
-        ops.as_array()
-            .unwrap()
-            .iter()
-            .all(|o| o["op"][0] != json!("transfer")),
-        "{ops}"
-    );
+    let transfers = stack.devnet.transfers_in(block);
+    assert!(transfers.is_empty(), "{transfers:?}");
 }
 
 #[test]

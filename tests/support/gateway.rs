@@ -311,6 +311,17 @@ impl TestDevnet {
             .as_u64()
             .expect("block_num")
     }
+
+    /// The transfer operations in `block` (to check that nothing was paid).
+    pub fn transfers_in(&self, block: u64) -> Vec<Value> {
+        let ops = self.rpc("condenser_api.get_ops_in_block", json!([block, false]));
+        ops.as_array()
+            .expect("get_ops_in_block answers a list")
+            .iter()
+            .filter(|o| o["op"][0] == json!("transfer"))
+            .cloned()
+            .collect()
+    }
 }
 
 /// Whether an HTTP server answers a GET of `path` on `addr` within a second.
