@@ -13,7 +13,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use steemgate::auth::challenge::canonical_memo;
+use steemgate::store::memo::canonical_memo;
 use steemgate::chain::asset::Symbol;
 use steemgate::chain::block::{
     GlobalProperties, TransferOp, block_id_number, decode_transfer_op, parse_block, rpc_result,

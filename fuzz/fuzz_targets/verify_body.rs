@@ -19,8 +19,9 @@ mod wallet;
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
+use steemgate::config::LoginMethod;
 use steemgate::auth::wallet::{
-    Refusal, SIGNATURE, UNCONFIRMED_TRANSFER, WalletError, WalletLogin, compare_transactions,
+    Refusal, WalletError, WalletLogin, compare_transactions,
 };
 use steemgate::chain::crypto::{Transaction, recover_message_signer, recover_transaction_signers};
 use steemgate::proxy::wallet::{VerifyRequest, parse_verify_request};
@@ -36,11 +37,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let text_answer = matches!(request, VerifyRequest::Signature { .. });
     let stored_method = if text_answer != swap {
-        SIGNATURE
+        LoginMethod::Signature
     } else {
-        UNCONFIRMED_TRANSFER
+        LoginMethod::SignedTransfer
     };
-    let stored_digest = if stored_method == SIGNATURE {
+    let stored_digest = if stored_method == LoginMethod::Signature {
         text_digest(STORED_TEXT)
     } else {
         transaction_digest(&stored_transaction())
@@ -99,14 +100,14 @@ fuzz_target!(|data: &[u8]| {
 /// Whether the request (before the oracle tokens are replaced) is a right
 /// answer that must log in: the account's right key over the stored copy,
 /// the transaction unaltered, every signature a valid one.
-fn right_answer(request: &VerifyRequest, stored_method: &str) -> bool {
+fn right_answer(request: &VerifyRequest, stored_method: LoginMethod) -> bool {
     const TOKENS: [&str; 4] = ["sig:posting", "sig:active", "sig:other", "sig:theirs"];
     match request {
         VerifyRequest::Signature {
             signature,
             challenge,
         } => {
-            stored_method == SIGNATURE
+            stored_method == LoginMethod::Signature
                 && signature.trim() == "sig:posting"
                 && challenge.as_deref().is_none_or(|text| text == STORED_TEXT)
         }
@@ -114,7 +115,7 @@ fn right_answer(request: &VerifyRequest, stored_method: &str) -> bool {
             let Ok(theirs) = serde_json::from_value::<Transaction>(value.clone()) else {
                 return false;
             };
-            stored_method == UNCONFIRMED_TRANSFER
+            stored_method == LoginMethod::SignedTransfer
                 && compare_transactions(&stored_transaction(), &theirs).is_ok()
                 && theirs
                     .signatures
@@ -155,14 +156,14 @@ fn with_signatures(request: VerifyRequest, stored: &[u8; 32]) -> VerifyRequest {
 }
 
 /// What must hold when a login went through.
-fn check_login(request: &VerifyRequest, stored_method: &str, login: &WalletLogin) {
+fn check_login(request: &VerifyRequest, stored_method: LoginMethod, login: &WalletLogin) {
     assert_eq!(login.account, ACCOUNT);
     match request {
         VerifyRequest::Signature {
             signature,
             challenge,
         } => {
-            assert_eq!(stored_method, SIGNATURE);
+            assert_eq!(stored_method, LoginMethod::Signature);
             assert!(login.pending.is_none());
             let signer = recover_message_signer(STORED_TEXT.as_bytes(), signature.trim());
             assert_eq!(signer.as_ref(), Ok(posting_key()), "not the posting key");
@@ -171,7 +172,7 @@ fn check_login(request: &VerifyRequest, stored_method: &str, login: &WalletLogin
             }
         }
         VerifyRequest::Transaction(value) => {
-            assert_eq!(stored_method, UNCONFIRMED_TRANSFER);
+            assert_eq!(stored_method, LoginMethod::SignedTransfer);
             let ours = stored_transaction();
             let theirs: Transaction = serde_json::from_value(value.clone())
                 .unwrap_or_else(|e| panic!("accepted an unreadable transaction: {e}"));

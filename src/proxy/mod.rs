@@ -206,6 +206,27 @@ pub fn wants_html(session: &Session) -> bool {
         .any(|v| v.to_str().is_ok_and(|s| s.contains("text/html")))
 }
 
+/// The auth decision for one request on its route.
+enum Admission {
+    /// Proxy, with this identity (or none).
+    Proceed(Option<String>),
+    /// No logged-in session on a required route.
+    LoginRequired,
+    /// Logged in, but not on the route's allowlist.
+    Forbidden(String),
+    /// The store could not answer on a required route.
+    Unavailable,
+}
+
+/// The outcome of signing an identity assertion.
+enum Assertion {
+    Signed(String),
+    /// Optional route: go on anonymously.
+    DropIdentity,
+    /// Required route: answer 503.
+    Unavailable,
+}
+
 impl Gateway {
     /// The logged-in account of the request's session cookie. `Ok(None)` is
     /// "anonymous"; `Err` is store trouble.
@@ -222,6 +243,67 @@ impl Gateway {
             return Ok(None);
         };
         state.services.sessions.account(&id, now_unix()).await
+    }
+
+    /// What the route's auth mode makes of the visitor. Store trouble on
+    /// an optional route proceeds anonymously (no identity is the safe
+    /// side); on a required route it is `Unavailable`, never "not logged in".
+    async fn admit(
+        state: &GatewayState,
+        session: &Session,
+        route: &routes::CompiledRoute,
+    ) -> Admission {
+        match route.auth {
+            AuthMode::Public => Admission::Proceed(None),
+            AuthMode::Optional => match Self::account_of(state, session).await {
+                Ok(account) => Admission::Proceed(account),
+                Err(e) => {
+                    state.services.metrics.store_errors.inc();
+                    tracing::warn!(error = %e, "store unavailable on optional route; proxying anonymously");
+                    Admission::Proceed(None)
+                }
+            },
+            AuthMode::Required => match Self::account_of(state, session).await {
+                Err(e) => {
+                    state.services.metrics.store_errors.inc();
+                    tracing::warn!(error = %e, "store unavailable on required route; refusing");
+                    Admission::Unavailable
+                }
+                Ok(None) => Admission::LoginRequired,
+                Ok(Some(account)) if !route.allows(&account) => Admission::Forbidden(account),
+                Ok(Some(account)) => Admission::Proceed(Some(account)),
+            },
+        }
+    }
+
+    /// Signs the `X-Steem-Assertion` of `account` for `host`. On failure a
+    /// required route is `Unavailable`; an optional one proceeds without
+    /// the identity (an account without its assertion is not sent).
+    async fn sign_assertion(
+        state: &GatewayState,
+        account: &str,
+        host: &str,
+        required: bool,
+    ) -> Assertion {
+        let issuer = state.services.assertions.issuer_for(state.scheme(), host);
+        match state
+            .services
+            .assertions
+            .assertion(account, host, &issuer)
+            .await
+        {
+            Ok(token) => Assertion::Signed(token),
+            Err(e) => {
+                state.services.metrics.store_errors.inc();
+                if required {
+                    tracing::warn!(error = %e, "cannot sign the identity assertion; refusing");
+                    Assertion::Unavailable
+                } else {
+                    tracing::warn!(error = %e, "cannot sign the identity assertion; proxying anonymously");
+                    Assertion::DropIdentity
+                }
+            }
+        }
     }
 }
 
@@ -300,42 +382,28 @@ impl ProxyHttp for Gateway {
         };
         ctx.route = Some(index);
 
-        match route.auth {
-            AuthMode::Public => {}
-            AuthMode::Optional => {
-                // Store trouble on an optional route: proceed anonymously (no identity is the safe side).
-                ctx.account = Self::account_of(state, session).await.unwrap_or_else(|e| {
-                    state.services.metrics.store_errors.inc();
-                    tracing::warn!(error = %e, "store unavailable on optional route; proxying anonymously");
-                    None
-                });
+        match Self::admit(state, session, route).await {
+            Admission::Proceed(account) => ctx.account = account,
+            Admission::LoginRequired => {
+                let original = target.to_origin_form();
+                endpoints::login_required(state, session, &original).await?;
+                return Ok(true);
             }
-            AuthMode::Required => match Self::account_of(state, session).await {
-                Err(e) => {
-                    state.services.metrics.store_errors.inc();
-                    tracing::warn!(error = %e, "store unavailable on required route; refusing");
-                    messages::unavailable_page(state, session).await?;
-                    return Ok(true);
-                }
-                Ok(None) => {
-                    let original = target.to_origin_form();
-                    endpoints::login_required(state, session, &original).await?;
-                    return Ok(true);
-                }
-                Ok(Some(account)) if !route.allows(&account) => {
-                    messages::forbidden_page(state, session, &account).await?;
-                    // For the access log only: nothing is proxied.
-                    ctx.account = Some(account);
-                    return Ok(true);
-                }
-                Ok(Some(account)) => ctx.account = Some(account),
-            },
+            Admission::Forbidden(account) => {
+                messages::forbidden_page(state, session, &account).await?;
+                // For the access log only: nothing is proxied.
+                ctx.account = Some(account);
+                return Ok(true);
+            }
+            Admission::Unavailable => {
+                messages::unavailable_page(state, session).await?;
+                return Ok(true);
+            }
         }
 
         if route.assertion
             && let Some(account) = ctx.account.clone()
         {
-            let required = route.auth == AuthMode::Required;
             let Some(host) = ctx.host.clone() else {
                 messages::message_page(
                     state,
@@ -347,25 +415,13 @@ impl ProxyHttp for Gateway {
                 .await?;
                 return Ok(true);
             };
-            let issuer = state.services.assertions.issuer_for(state.scheme(), &host);
-            match state
-                .services
-                .assertions
-                .assertion(&account, &host, &issuer)
-                .await
-            {
-                Ok(token) => ctx.assertion = Some(token),
-                Err(e) => {
-                    state.services.metrics.store_errors.inc();
-                    if required {
-                        tracing::warn!(error = %e, "cannot sign the identity assertion; refusing");
-                        messages::unavailable_page(state, session).await?;
-                        return Ok(true);
-                    }
-                    // Optional route: an account without its assertion is
-                    // not sent; the visitor goes through anonymously.
-                    tracing::warn!(error = %e, "cannot sign the identity assertion; proxying anonymously");
-                    ctx.account = None;
+            let required = route.auth == AuthMode::Required;
+            match Self::sign_assertion(state, &account, &host, required).await {
+                Assertion::Signed(token) => ctx.assertion = Some(token),
+                Assertion::DropIdentity => ctx.account = None,
+                Assertion::Unavailable => {
+                    messages::unavailable_page(state, session).await?;
+                    return Ok(true);
                 }
             }
         }

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use steemgate::auth::wallet::{SIGNATURE, WalletLogins, WalletSettings};
+use steemgate::auth::wallet::{WalletLogins, WalletSettings};
 use steemgate::chain::crypto::keys::{public_key_of, signing_key_from_wif};
 use steemgate::chain::crypto::serialize::{digest, ref_block_from_id};
 use steemgate::chain::crypto::signature::sign_compact;
@@ -206,10 +206,10 @@ pub fn stored_transaction() -> Transaction {
     }
 }
 
-/// Stores a pending wallet challenge of `method` ([`SIGNATURE`] or
-/// `UNCONFIRMED_TRANSFER`) for the session, as `issue` would.
-pub async fn store_challenge(store: &SharedStore, key: &SessionKey, method: &str) {
-    let payload = if method == SIGNATURE {
+/// Stores a pending wallet challenge of `method` (`Signature` or
+/// `SignedTransfer`) for the session, as `issue` would.
+pub async fn store_challenge(store: &SharedStore, key: &SessionKey, method: LoginMethod) {
+    let payload = if method == LoginMethod::Signature {
         STORED_TEXT.to_string()
     } else {
         serde_json::to_string(&stored_transaction()).unwrap_or_else(|e| panic!("{e}"))
@@ -218,7 +218,7 @@ pub async fn store_challenge(store: &SharedStore, key: &SessionKey, method: &str
         .put_wallet_challenge(
             key,
             &WalletChallenge {
-                method: method.to_string(),
+                method,
                 account: ACCOUNT.into(),
                 payload,
                 expires_at: NOW + 300,
