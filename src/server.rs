@@ -236,31 +236,14 @@ pub fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     crate::store::open(&config.store).context("opening the store")
 }
 
-/// Runs the gateway until a shutdown signal (SIGTERM/SIGINT). Never returns
-/// on success (pingora exits the process).
-pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
-    let config = Arc::new(config);
-    ensure_listen_address_free(config.listen)?;
-    let metrics = Arc::new(Metrics::new());
-    let store: SharedStore = Arc::new(crate::store::timed::TimedStore::new(
-        open_store(&config)?,
-        metrics.store_operations.clone(),
-    ));
-    let pages = Arc::new(Pages::new(config.templates_dir.as_deref()).context("loading templates")?);
-    let chain_status = ChainStatusHandle::default();
-    let (logins, _) = tokio::sync::broadcast::channel::<SessionKey>(1024);
-
-    let conf = ServerConf {
-        threads: config.threads,
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(5),
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
-    let server_conf = server.configuration.clone();
-
-    // Built-in upstreams: one loopback listener each, bound now so routes know the address.
+/// Binds one loopback listener per built-in upstream the routes name and
+/// adds its app to `server`; returns their addresses for the route table.
+fn add_builtin_upstreams(
+    server: &mut Server,
+    config: &Config,
+    pages: &Arc<Pages>,
+    chain_status: &ChainStatusHandle,
+) -> anyhow::Result<Vec<(String, SocketAddr)>> {
     let mut builtin_addrs: Vec<(String, SocketAddr)> = Vec::new();
     for route in &config.routes {
         let Upstream::Builtin(name) = &route.upstream else {
@@ -272,16 +255,24 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         let listener = bind_loopback()?;
         builtin_addrs.push((name.clone(), listener.local_addr()?));
         let router = match name.as_str() {
-            "hello" => crate::hello::router(pages.clone(), hello_settings(&config)),
-            "stale-follows" => stale_follows_router(&config, pages.clone(), chain_status.clone()),
+            "hello" => crate::hello::router(pages.clone(), hello_settings(config)),
+            "stale-follows" => stale_follows_router(config, pages.clone(), chain_status.clone()),
             other => anyhow::bail!("unknown builtin upstream {other}"),
         };
         server.add_service(axum_service("builtin upstream", listener, router));
     }
-    let routes = RouteTable::compile(&config.routes, |upstream| {
-        crate::reload::resolve_upstream(upstream, &builtin_addrs)
-    })?;
+    Ok(builtin_addrs)
+}
 
+/// The gateway's long-lived services (sessions and their cache, wallet
+/// logins, assertions), built once from the config.
+fn build_services(
+    config: &Config,
+    store: &SharedStore,
+    chain_status: &ChainStatusHandle,
+    logins: &tokio::sync::broadcast::Sender<SessionKey>,
+    metrics: &Arc<Metrics>,
+) -> (Arc<GatewayServices>, Arc<SessionCache>) {
     let tls = config.tls.is_some();
     // Cookies are Secure (and `__Host-` named) over TLS unless the config says otherwise.
     let secure = config.session.secure.unwrap_or(tls);
@@ -328,7 +319,6 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         )
         .watching(chain_status.clone(), session_cache.clone()),
     );
-    let route_counters = crate::proxy::RouteCounters::new(&metrics, &routes);
     let services = Arc::new(GatewayServices {
         sessions,
         chain_status: chain_status.clone(),
@@ -354,6 +344,43 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
             },
         )),
     });
+    (services, session_cache)
+}
+
+/// Runs the gateway until a shutdown signal (SIGTERM/SIGINT). Never returns
+/// on success (pingora exits the process).
+pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    ensure_listen_address_free(config.listen)?;
+    let metrics = Arc::new(Metrics::new());
+    let store: SharedStore = Arc::new(crate::store::timed::TimedStore::new(
+        open_store(&config)?,
+        metrics.store_operations.clone(),
+    ));
+    let pages = Arc::new(Pages::new(config.templates_dir.as_deref()).context("loading templates")?);
+    let chain_status = ChainStatusHandle::default();
+    let (logins, _) = tokio::sync::broadcast::channel::<SessionKey>(1024);
+
+    let conf = ServerConf {
+        threads: config.threads,
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let server_conf = server.configuration.clone();
+
+    // Built-in upstreams: one loopback listener each, bound now so routes know the address.
+    let builtin_addrs = add_builtin_upstreams(&mut server, &config, &pages, &chain_status)?;
+    let routes = RouteTable::compile(&config.routes, |upstream| {
+        crate::reload::resolve_upstream(upstream, &builtin_addrs)
+    })?;
+
+    let (services, session_cache) =
+        build_services(&config, &store, &chain_status, &logins, &metrics);
+    let route_counters = crate::proxy::RouteCounters::new(&metrics, &routes);
+    let tls = services.tls;
     let state = Arc::new(GatewayState {
         services,
         routes,
