@@ -59,9 +59,13 @@ impl Harness {
     }
 
     fn follower(&self) -> Follower {
+        self.follower_on(self.store.clone())
+    }
+
+    fn follower_on(&self, store: steemgate::store::SharedStore) -> Follower {
         Follower::new(
             self.rpc.clone(),
-            self.store.clone(),
+            store,
             FollowerSettings {
                 chain: ChainName::Steem,
                 account: AccountName::parse(GATE).unwrap(),
@@ -397,6 +401,45 @@ async fn a_micro_fork_across_a_restart_is_noticed() {
             h.chain.head(),
             h.chain.block_id_of(h.chain.head())
         ))
+    );
+}
+
+/// A Redis without persistence restarts empty under a running gateway:
+/// the follower resumes after the last block it processed, not at the head,
+/// so a login paid in the blocks in between is not skipped.
+#[tokio::test]
+async fn a_store_that_loses_everything_does_not_skip_blocks() {
+    let h = Harness::new(&[Behaviour::Good]).await;
+    let faulty = Arc::new(steemgate::store::faulty::FaultyStore::new(h.store.clone()));
+    let follower = h.follower_on(faulty.clone());
+    follower.poll_once().await.unwrap();
+    h.chain.produce_empty(3);
+    assert_eq!(h.catch_up(&follower).await, 0);
+    let before = h.chain.head();
+
+    // Redis comes back empty; a visitor starts a login on it and pays.
+    let fresh = Arc::new(MemoryStore::new());
+    faulty.lose_everything(fresh.clone());
+    let now = now_unix();
+    let key = SessionKey("after-restart".into());
+    fresh
+        .put_session(&key, &SessionRecord::pending(now, now + 60))
+        .await
+        .unwrap();
+    fresh
+        .issue_challenge(&key, "login:after-restart", now + TTL)
+        .await
+        .unwrap();
+    let login_block = h.chain.produce(vec![pay("alice", "login:after-restart")]);
+    h.chain.produce_empty(2);
+    assert!(login_block > before);
+
+    assert_eq!(h.catch_up(&follower).await, 1);
+    let session = fresh.get_session(&key).await.unwrap().unwrap();
+    assert_eq!(session.account.as_deref(), Some("alice"));
+    assert_eq!(
+        fresh.cursor().await.unwrap().map(|c| c.block),
+        Some(h.chain.head())
     );
 }
 

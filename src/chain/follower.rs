@@ -210,7 +210,26 @@ impl Follower {
             target,
             ..PollReport::default()
         };
-        let Some(stored) = self.store.cursor().await? else {
+        let stored = match self.store.cursor().await? {
+            Some(stored) => Some(stored),
+            // The store lost its cursor while this process was following
+            // (a Redis restarted without persistence): resume where this
+            // process got, never at the head, or a login in the blocks in
+            // between would be skipped.
+            None => match self.last_processed() {
+                Some((block, id)) => {
+                    tracing::warn!(
+                        block,
+                        "the store lost the chain cursor: resuming after the last block this process processed"
+                    );
+                    let cursor = ChainCursor::new(block, id);
+                    self.store.set_cursor(&cursor).await?;
+                    Some(cursor)
+                }
+                None => None,
+            },
+        };
+        let Some(stored) = stored else {
             // A fresh store starts at the chain's present: never replay
             // history. The start block's id is kept with the cursor, so a
             // fork that replaces it is noticed at the next block.
@@ -309,6 +328,13 @@ impl Follower {
             next = last + 1;
         }
         Ok(report)
+    }
+
+    /// The newest block this process processed, with its id.
+    fn last_processed(&self) -> Option<(u64, String)> {
+        lock(&self.processed_ids)
+            .last_key_value()
+            .map(|(number, id)| (*number, id.clone()))
     }
 
     /// The id of block `number` as processed by this process, if remembered.

@@ -44,7 +44,7 @@ pub const ALL_OPERATIONS: &[&str] = &[
 
 /// Delegates every call to `inner`, except the operations set to fail.
 pub struct FaultyStore {
-    inner: SharedStore,
+    inner: Mutex<SharedStore>,
     failing: Mutex<HashSet<&'static str>>,
     refuse_lease: AtomicBool,
     calls: Mutex<HashMap<&'static str, usize>>,
@@ -53,7 +53,7 @@ pub struct FaultyStore {
 impl FaultyStore {
     pub fn new(inner: SharedStore) -> Self {
         Self {
-            inner,
+            inner: Mutex::new(inner),
             failing: Mutex::new(HashSet::new()),
             refuse_lease: AtomicBool::new(false),
             calls: Mutex::new(HashMap::new()),
@@ -69,6 +69,16 @@ impl FaultyStore {
     /// Every operation fails, as when the store is unreachable.
     pub fn fail_all(&self) {
         lock(&self.failing).extend(ALL_OPERATIONS.iter().copied());
+    }
+
+    /// From now on delegates to `fresh`: everything stored so far is lost,
+    /// as when a Redis without persistence restarts.
+    pub fn lose_everything(&self, fresh: SharedStore) {
+        *lock(&self.inner) = fresh;
+    }
+
+    fn inner(&self) -> SharedStore {
+        lock(&self.inner).clone()
     }
 
     /// Every operation works again.
@@ -105,15 +115,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Store for FaultyStore {
     async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<SessionRecord>> {
         self.enter("get_session")?;
-        self.inner.get_session(key).await
+        self.inner().get_session(key).await
     }
     async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
         self.enter("put_session")?;
-        self.inner.put_session(key, record).await
+        self.inner().put_session(key, record).await
     }
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
         self.enter("delete_session")?;
-        self.inner.delete_session(key).await
+        self.inner().delete_session(key).await
     }
     async fn issue_challenge(
         &self,
@@ -122,44 +132,44 @@ impl Store for FaultyStore {
         expires_at: UnixTime,
     ) -> StoreResult<()> {
         self.enter("issue_challenge")?;
-        self.inner.issue_challenge(key, memo, expires_at).await
+        self.inner().issue_challenge(key, memo, expires_at).await
     }
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
         self.enter("claim_challenge")?;
-        self.inner.claim_challenge(memo, claim).await
+        self.inner().claim_challenge(memo, claim).await
     }
     async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
         self.enter("cursor")?;
-        self.inner.cursor().await
+        self.inner().cursor().await
     }
     async fn set_cursor(&self, cursor: &ChainCursor) -> StoreResult<()> {
         self.enter("set_cursor")?;
-        self.inner.set_cursor(cursor).await
+        self.inner().set_cursor(cursor).await
     }
     async fn ping(&self) -> StoreResult<()> {
         self.enter("ping")?;
-        self.inner.ping().await
+        self.inner().ping().await
     }
     async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize> {
         self.enter("sweep_expired")?;
-        self.inner.sweep_expired(now).await
+        self.inner().sweep_expired(now).await
     }
     async fn acquire_follower_lease(&self, holder: &str, ttl_secs: u64) -> StoreResult<bool> {
         self.enter("acquire_follower_lease")?;
         if self.refuse_lease.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        self.inner.acquire_follower_lease(holder, ttl_secs).await
+        self.inner().acquire_follower_lease(holder, ttl_secs).await
     }
     fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<SessionKey>> {
-        self.inner.revocations()
+        self.inner().revocations()
     }
     fn revocation_feed_status(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
-        self.inner.revocation_feed_status()
+        self.inner().revocation_feed_status()
     }
     async fn get_value(&self, name: &str) -> StoreResult<Option<String>> {
         self.enter("get_value")?;
-        self.inner.get_value(name).await
+        self.inner().get_value(name).await
     }
     async fn swap_value(
         &self,
@@ -168,7 +178,7 @@ impl Store for FaultyStore {
         value: &str,
     ) -> StoreResult<bool> {
         self.enter("swap_value")?;
-        self.inner.swap_value(name, expected, value).await
+        self.inner().swap_value(name, expected, value).await
     }
     async fn put_wallet_challenge(
         &self,
@@ -176,14 +186,14 @@ impl Store for FaultyStore {
         challenge: &WalletChallenge,
     ) -> StoreResult<()> {
         self.enter("put_wallet_challenge")?;
-        self.inner.put_wallet_challenge(key, challenge).await
+        self.inner().put_wallet_challenge(key, challenge).await
     }
     async fn take_wallet_challenge(
         &self,
         key: &SessionKey,
     ) -> StoreResult<Option<WalletChallenge>> {
         self.enter("take_wallet_challenge")?;
-        self.inner.take_wallet_challenge(key).await
+        self.inner().take_wallet_challenge(key).await
     }
     async fn login_session(
         &self,
@@ -193,7 +203,7 @@ impl Store for FaultyStore {
         expires_at: UnixTime,
     ) -> StoreResult<bool> {
         self.enter("login_session")?;
-        self.inner
+        self.inner()
             .login_session(key, account, proof, expires_at)
             .await
     }
@@ -204,11 +214,11 @@ impl Store for FaultyStore {
         reason: &str,
     ) -> StoreResult<bool> {
         self.enter("revoke_login")?;
-        self.inner.revoke_login(key, proof, reason).await
+        self.inner().revoke_login(key, proof, reason).await
     }
     async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
         self.enter("add_pending_confirmation")?;
-        self.inner.add_pending_confirmation(pending).await
+        self.inner().add_pending_confirmation(pending).await
     }
     async fn due_pending_confirmations(
         &self,
@@ -216,10 +226,10 @@ impl Store for FaultyStore {
         limit: usize,
     ) -> StoreResult<Vec<PendingConfirmation>> {
         self.enter("due_pending_confirmations")?;
-        self.inner.due_pending_confirmations(time, limit).await
+        self.inner().due_pending_confirmations(time, limit).await
     }
     async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
         self.enter("remove_pending_confirmation")?;
-        self.inner.remove_pending_confirmation(pending).await
+        self.inner().remove_pending_confirmation(pending).await
     }
 }
