@@ -163,6 +163,19 @@ fn text_lines_to_a_file_for_each_kind_of_answer_without_secrets() {
         "{line}"
     );
 
+    // Forward auth vouching for an account: the account is named.
+    let vouched = get(addr, "/.steemgate/auth", &[&format!("Cookie: {bob}")]);
+    assert_eq!(vouched.status, 200);
+    let line = wait_line("the forward auth", log, |l| {
+        l.contains("\"GET /.steemgate/auth ")
+    });
+    let f = fields(&line);
+    assert_eq!(
+        (f[2].as_str(), f[5].as_str(), f[7].as_str()),
+        ("bob", "200", "\"(gateway)\""),
+        "{line}"
+    );
+
     // The gateway's own endpoint answering a memo: logged, memo not.
     let (pending, memo) = stack.start_login();
     // HTTP/1.0 tells this request's line from the other status polls.

@@ -48,12 +48,14 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Largest request body an endpoint reads (the devnet form).
 const MAX_BODY: usize = 4096;
 
-/// Routes a `/.steemgate/...` request.
+/// Routes a `/.steemgate/...` request. `vouched` receives the account the
+/// gateway vouched for in its answer (forward auth), for the access log.
 pub async fn handle(
     state: &GatewayState,
     session: &mut Session,
     path: &str,
     query: Option<&str>,
+    vouched: &mut Option<String>,
 ) -> pingora::Result<()> {
     let method = session.req_header().method.clone();
     let params = Query::parse(query);
@@ -70,7 +72,7 @@ pub async fn handle(
         ("POST", "/.steemgate/logout") => logout(state, session).await,
         ("POST", "/.steemgate/challenge") => super::wallet::challenge(state, session).await,
         ("POST", "/.steemgate/verify") => super::wallet::verify(state, session).await,
-        ("GET" | "HEAD", "/.steemgate/auth") => forward_auth(state, session).await,
+        ("GET" | "HEAD", "/.steemgate/auth") => forward_auth(state, session, vouched).await,
         ("GET" | "HEAD", asset) if asset.starts_with("/.steemgate/assets/") => {
             match ASSETS.iter().find(|(name, _, _)| *name == asset) {
                 Some((_, content_type, body)) => {
@@ -312,13 +314,18 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
     }
 }
 
-async fn forward_auth(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+async fn forward_auth(
+    state: &GatewayState,
+    session: &mut Session,
+    vouched: &mut Option<String>,
+) -> pingora::Result<()> {
     let account = match presented_session(state, session) {
         None => Ok(None),
         Some(id) => state.services.sessions.account(&id, now_unix()).await,
     };
     match account {
         Ok(Some(account)) => {
+            *vouched = Some(account.clone());
             LocalResponse::text(200, "ok\n")
                 .header(super::headers::IDENTITY_HEADER, account)
                 .send(session)

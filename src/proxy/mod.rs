@@ -365,7 +365,7 @@ impl ProxyHttp for Gateway {
             ctx.endpoint = true;
             let path = target.path.into_owned();
             let query = target.query.map(Cow::into_owned);
-            endpoints::handle(state, session, &path, query.as_deref()).await?;
+            endpoints::handle(state, session, &path, query.as_deref(), &mut ctx.account).await?;
             return Ok(true);
         }
 
