@@ -26,10 +26,11 @@ for arg in "$@"; do
     esac
 done
 
-# (command that proves it is installed, Debian package)
+# (command that proves it is installed — or a file, when it starts with /
+# — and the Debian package)
 build_needs=("cc build-essential" "c++ build-essential" "make build-essential" "cmake cmake")
 test_needs=("redis-server redis-server" "nginx nginx" "caddy caddy" "python3 python3"
-    "node nodejs" "npm npm" "systemd-analyze systemd" "chromium chromium" "fc-list fonts-dejavu-core")
+    "node nodejs" "npm npm" "systemd-analyze systemd" "chromium chromium" "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core")
 
 missing=()
 check() {
@@ -37,7 +38,12 @@ check() {
     for entry in "$@"; do
         command="${entry%% *}"
         package="${entry##* }"
-        if ! command -v "$command" >/dev/null 2>&1 && [[ " ${missing[*]-} " != *" $package "* ]]; then
+        if [[ "$command" == /* ]]; then
+            [ -e "$command" ] && continue
+        elif command -v "$command" >/dev/null 2>&1; then
+            continue
+        fi
+        if [[ " ${missing[*]-} " != *" $package "* ]]; then
             missing+=("$package")
         fi
     done
@@ -59,7 +65,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 echo "installing: ${missing[*]}"
 if command -v apt-get >/dev/null 2>&1; then
     "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # env: sudo would drop DEBIAN_FRONTEND, and a debconf question would hang.
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 elif [ "$want_test" = 0 ] && command -v dnf >/dev/null 2>&1; then
     "${sudo_cmd[@]}" dnf install -y gcc gcc-c++ make cmake
 elif [ "$want_test" = 0 ] && command -v brew >/dev/null 2>&1; then

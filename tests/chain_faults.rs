@@ -443,6 +443,39 @@ async fn a_store_that_loses_everything_does_not_skip_blocks() {
     );
 }
 
+/// An instance that followed a while ago (then lost the lease while another
+/// followed ahead) takes over just before a micro-fork: its old block
+/// ids must not make it re-read the whole gap, and the login in the
+/// re-produced block still counts.
+#[tokio::test]
+async fn taking_over_from_another_instance_reads_a_bounded_window_after_a_fork() {
+    let mut h = Harness::new(&[Behaviour::Good]).await;
+    h.chain.set_irreversible_lag(IRREVERSIBLE_LAG);
+    let first = h.follower();
+    first.poll_once().await.unwrap();
+    h.chain.produce_empty(5);
+    assert_eq!(h.catch_up(&first).await, 0);
+    // Another instance follows 120 blocks on the same store (six minutes
+    // of chain time: the challenge below stays valid).
+    let other = h.follower();
+    h.chain.produce_empty(120);
+    assert_eq!(h.catch_up(&other).await, 0);
+    let cursor = h.chain.head();
+    let key = h.challenge("s", "login:takeover").await;
+
+    let login_block = micro_fork_with_login_below_the_cursor(&h.chain, cursor, "login:takeover");
+    let fetched_before: usize = h.nodes[0].batch_sizes().iter().sum();
+    assert_eq!(h.catch_up(&first).await, 1);
+    let fetched: usize = h.nodes[0].batch_sizes().iter().sum::<usize>() - fetched_before;
+    assert!(
+        fetched <= 2 * IRREVERSIBLE_LAG as usize + 10,
+        "read {fetched} blocks to recover from a 3-block fork"
+    );
+    let session = h.store.get_session(&key).await.unwrap().unwrap();
+    assert_eq!(session.login.unwrap().block_num, login_block);
+    assert_eq!(h.announced(), vec![key]);
+}
+
 #[tokio::test]
 async fn a_fork_that_reincludes_a_claimed_transfer_logs_in_nobody_again() {
     let mut h = Harness::new(&[Behaviour::Good]).await;

@@ -255,12 +255,22 @@ impl Follower {
             return Ok(report);
         };
         let cursor = stored.block;
-        // After a restart the in-memory ids are gone: the durable one
-        // still links the next block to what was processed.
-        if let Some(id) = &stored.block_id
-            && self.processed_id(cursor).is_none()
-        {
-            self.remember_id(cursor, id);
+        // The remembered ids must continue the stored cursor. After a
+        // restart they are gone, and while another instance followed (or
+        // after a skip ahead) they are stale: the store is the truth, and
+        // its durable id still links the next block to what was processed.
+        let continues = self.last_processed().is_some_and(|(number, id)| {
+            number == cursor
+                && stored
+                    .block_id
+                    .as_ref()
+                    .is_none_or(|stored_id| *stored_id == id)
+        });
+        if !continues {
+            lock(&self.processed_ids).clear();
+            if let Some(id) = &stored.block_id {
+                self.remember_id(cursor, id);
+            }
         }
         report.cursor = cursor;
         if cursor >= target {
@@ -276,6 +286,8 @@ impl Follower {
         let max_lag = self.max_catch_up_blocks();
         if target - cursor > max_lag {
             next = target - max_lag + 1;
+            // Nothing remembered links to the first block read now.
+            lock(&self.processed_ids).clear();
             tracing::warn!(
                 cursor,
                 target,
@@ -362,25 +374,29 @@ impl Follower {
     /// just before the oldest remembered block if that is lower.
     /// Re-reading is safe: a claimed memo can never be claimed twice.
     async fn fork_base(&self, top: u64, irreversible: u64) -> Result<u64, FollowerError> {
-        let remembered: Vec<(u64, String)> = lock(&self.processed_ids)
-            .range(..=top)
+        // At most the last REMEMBERED_BLOCK_IDS heights: a bounded read,
+        // compared height by height (the remembered ids may have gaps).
+        let window = top.saturating_sub(REMEMBERED_BLOCK_IDS - 1)..=top;
+        let remembered: BTreeMap<u64, String> = lock(&self.processed_ids)
+            .range(window)
             .map(|(n, id)| (*n, id.clone()))
             .collect();
-        let Some(oldest) = remembered.first().map(|(n, _)| *n) else {
+        let Some(oldest) = remembered.keys().next().copied() else {
             return Ok(top);
         };
         let served = self
             .rpc
             .get_blocks(oldest..=top, self.settings.chain)
             .await?;
-        let base = remembered
-            .iter()
+        let base = (oldest..=top)
             .zip(served)
-            .filter(|((_, ours), theirs)| {
-                theirs.as_ref().is_some_and(|block| &block.block_id == ours)
+            .filter(|(number, theirs)| {
+                remembered.get(number).is_some_and(|ours| {
+                    theirs.as_ref().is_some_and(|block| &block.block_id == ours)
+                })
             })
-            .map(|((number, _), _)| *number)
-            .next_back();
+            .map(|(number, _)| number)
+            .last();
         Ok(base.unwrap_or_else(|| (oldest - 1).min(irreversible)))
     }
 
