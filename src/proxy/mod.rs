@@ -129,12 +129,10 @@ impl GatewayState {
 pub const GATEWAY_ROUTE_LABEL: &str = crate::access_log::GATEWAY_ROUTE;
 
 /// The `requests_total` counters of every route, resolved once at startup
-/// so that counting a request does not hash its label values, and the
-/// routes' labels as the access log shares them (no copy per request).
+/// so that counting a request does not hash its label values.
 pub struct RouteCounters {
     per_route: Vec<RouteRequestCounters>,
     gateway: RouteRequestCounters,
-    labels: Vec<Arc<str>>,
 }
 
 impl RouteCounters {
@@ -145,16 +143,7 @@ impl RouteCounters {
                 .map(|route| metrics.route_request_counters(&route.label))
                 .collect(),
             gateway: metrics.route_request_counters(GATEWAY_ROUTE_LABEL),
-            labels: (0..routes.len())
-                .filter_map(|i| routes.get(i))
-                .map(|route| Arc::from(route.label.as_str()))
-                .collect(),
         }
-    }
-
-    /// The label of route `index`, for the access log.
-    pub fn label(&self, index: usize) -> Option<Arc<str>> {
-        self.labels.get(index).cloned()
     }
 
     /// The counters of route `index`; the gateway's own for `None`.
@@ -555,9 +544,9 @@ fn access_record(session: &Session, ctx: &mut RequestCtx, status: u16) -> Record
     });
     let route = match ctx.route {
         Some(index) => state
-            .route_counters
-            .label(index)
-            .map_or(RouteName::None, RouteName::Route),
+            .routes
+            .get(index)
+            .map_or(RouteName::None, |route| RouteName::Route(route.label.clone())),
         None if ctx.endpoint => RouteName::Gateway,
         None => RouteName::None,
     };

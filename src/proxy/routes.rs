@@ -22,7 +22,7 @@ pub struct CompiledRoute {
     /// Send a signed `X-Steem-Assertion` with the account.
     pub assertion: bool,
     /// Label for metrics and logs: the configured path (and host).
-    pub label: String,
+    pub label: std::sync::Arc<str>,
 }
 
 impl CompiledRoute {
@@ -69,7 +69,7 @@ impl RouteTable {
                     allow: route.allow.clone(),
                     upstream,
                     assertion: route.assertion,
-                    label,
+                    label: label.into(),
                 })
             })
             .collect::<Result<Vec<_>, RouteError>>()?;
