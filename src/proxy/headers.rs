@@ -136,6 +136,11 @@ pub fn client_ip(
     req: &RequestHeader,
     trusted: &[ipnet::IpNet],
 ) -> Option<std::net::IpAddr> {
+    // The common case, without building the forwarding chain: an untrusted
+    // peer is the client, whatever it claims in `X-Forwarded-For`.
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return Some(peer);
+    }
     let sent = req
         .headers
         .get_all("x-forwarded-for")

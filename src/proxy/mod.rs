@@ -532,16 +532,7 @@ fn access_record(session: &Session, ctx: &mut RequestCtx, status: u16) -> Record
     let now = Instant::now();
     let state = &*ctx.state;
     let req = session.req_header();
-    let client = session.client_addr().and_then(|a| a.as_inet()).map(|peer| {
-        let ip = peer.ip();
-        // The forwarding chain is read only from a trusted proxy (rare), as
-        // everywhere else: see `headers::client_ip`.
-        if state.trusted_proxies.iter().any(|net| net.contains(&ip)) {
-            headers::client_ip(ip, req, &state.trusted_proxies).unwrap_or(ip)
-        } else {
-            ip
-        }
-    });
+    let client = visitor::client_ip(state, session);
     let route = match ctx.route {
         Some(index) => state
             .routes
