@@ -242,26 +242,27 @@ impl Gateway {
         session: &Session,
         route: &routes::CompiledRoute,
     ) -> Admission {
-        match route.auth {
-            AuthMode::Public => Admission::Proceed(None),
-            AuthMode::Optional => match Self::account_of(state, session).await {
-                Ok(account) => Admission::Proceed(account),
-                Err(e) => {
-                    state.services.metrics.store_errors.inc();
-                    tracing::warn!(error = %e, "store unavailable on optional route; proxying anonymously");
-                    Admission::Proceed(None)
-                }
-            },
-            AuthMode::Required => match Self::account_of(state, session).await {
-                Err(e) => {
-                    state.services.metrics.store_errors.inc();
+        if route.auth == AuthMode::Public {
+            return Admission::Proceed(None);
+        }
+        let account = match Self::account_of(state, session).await {
+            Ok(account) => account,
+            Err(e) => {
+                state.services.metrics.store_errors.inc();
+                if route.auth == AuthMode::Required {
                     tracing::warn!(error = %e, "store unavailable on required route; refusing");
-                    Admission::Unavailable
+                    return Admission::Unavailable;
                 }
-                Ok(None) => Admission::LoginRequired,
-                Ok(Some(account)) if !route.allows(&account) => Admission::Forbidden(account),
-                Ok(Some(account)) => Admission::Proceed(Some(account)),
-            },
+                tracing::warn!(error = %e, "store unavailable on optional route; proxying anonymously");
+                return Admission::Proceed(None);
+            }
+        };
+        match (route.auth, account) {
+            (AuthMode::Required, None) => Admission::LoginRequired,
+            (AuthMode::Required, Some(account)) if !route.allows(&account) => {
+                Admission::Forbidden(account)
+            }
+            (_, account) => Admission::Proceed(account),
         }
     }
 
@@ -534,10 +535,9 @@ fn access_record(session: &Session, ctx: &mut RequestCtx, status: u16) -> Record
     let req = session.req_header();
     let client = visitor::client_ip(state, session);
     let route = match ctx.route {
-        Some(index) => state
-            .routes
-            .get(index)
-            .map_or(RouteName::None, |route| RouteName::Route(route.label.clone())),
+        Some(index) => state.routes.get(index).map_or(RouteName::None, |route| {
+            RouteName::Route(route.label.clone())
+        }),
         None if ctx.endpoint => RouteName::Gateway,
         None => RouteName::None,
     };
