@@ -180,7 +180,7 @@ fn keys_survive_a_restart() {
 fn a_due_rotation_keeps_the_previous_key_in_the_jwks() {
     // A store whose only key is 8 days old (rotation every 7 days).
     let store_dir = tempfile::tempdir().unwrap();
-    let old_key = StoredKey::generate(steemgate::store::now_unix() - 8 * 86400).unwrap();
+    let old_key = StoredKey::generate(steemgate::clock::now_unix() - 8 * 86400).unwrap();
     {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {

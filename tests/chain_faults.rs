@@ -19,8 +19,9 @@ use steemgate::chain::follower::{Follower, FollowerSettings, PollReport};
 use steemgate::chain::rpc::RpcClient;
 use steemgate::chain::status::ChainStatusHandle;
 use steemgate::chain::{AccountName, ChainName, Confirm};
+use steemgate::clock::now_unix;
 use steemgate::store::memory::MemoryStore;
-use steemgate::store::{ChainCursor, SessionKey, SessionRecord, Store, now_unix};
+use steemgate::store::{ChainCursor, SessionKey, SessionRecord, Store};
 use tokio::sync::broadcast;
 
 const GATE: &str = "steemgate";

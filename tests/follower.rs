@@ -16,11 +16,10 @@ use steemgate::chain::follower::{Follower, FollowerError, FollowerSettings};
 use steemgate::chain::rpc::RpcClient;
 use steemgate::chain::status::ChainStatusHandle;
 use steemgate::chain::{AccountName, ChainName, Confirm, RpcError};
+use steemgate::clock::{UnixTime, now_unix};
 use steemgate::store::faulty::FaultyStore;
 use steemgate::store::memory::MemoryStore;
-use steemgate::store::{
-    ChainCursor, SessionKey, SessionRecord, SharedStore, Store, UnixTime, now_unix,
-};
+use steemgate::store::{ChainCursor, SessionKey, SessionRecord, SharedStore, Store};
 use tokio::sync::broadcast;
 
 const GATE: &str = "steemgate";

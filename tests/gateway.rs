@@ -824,7 +824,7 @@ fn the_stale_follows_route_reports_on_the_logged_in_account() {
     );
     // Every row is true of the chain: the account's last post is the one
     // the devnet has, and older than 40 days (or never).
-    let now = steemgate::store::now_unix();
+    let now = steemgate::clock::now_unix();
     for batch in stale.chunks(100) {
         let names: Vec<&str> = batch.iter().map(|r| r["name"].as_str().unwrap()).collect();
         let accounts = stack

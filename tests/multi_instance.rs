@@ -460,7 +460,7 @@ fn an_instant_login_is_revoked_by_the_follower_when_its_verifier_died() {
 
     // A block dated after the transaction's expiration: the transfer can no
     // longer land, and the follower settles the login recorded in Redis.
-    let later = steemgate::chain::devnet::format_chain_time(steemgate::store::now_unix() + 3600);
+    let later = steemgate::chain::devnet::format_chain_time(steemgate::clock::now_unix() + 3600);
     pair.devnet
         .rpc("devnet.produce_block", json!({"timestamp": later}));
     let status = |pair: &Pair| {

@@ -10,12 +10,13 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
+use steemgate::clock::{UnixTime, now_unix};
 use steemgate::store::embedded::EmbeddedStore;
 use steemgate::store::redis::RedisStore;
 use steemgate::store::timed::TimedStore;
 use steemgate::store::{
     ChainCursor, Claim, ClaimOutcome, LoginMethod, LoginProof, PendingConfirmation, SessionKey,
-    SessionRecord, Store, UnixTime, WalletChallenge, now_unix,
+    SessionRecord, Store, WalletChallenge,
 };
 use support::redis_server::RedisServer;
 

@@ -170,7 +170,7 @@ fn a_signed_login_transfer_logs_in_at_once_and_is_confirmed_by_the_chain() {
 
 /// `YYYY-MM-DDTHH:MM:SS`, `seconds` from now.
 fn future_chain_time(seconds: u64) -> String {
-    steemgate::chain::devnet::format_chain_time(steemgate::store::now_unix() + seconds)
+    steemgate::chain::devnet::format_chain_time(steemgate::clock::now_unix() + seconds)
 }
 
 #[test]

@@ -18,13 +18,11 @@ pub mod pending;
 pub mod redis;
 pub mod timed;
 
-/// Kept for tests and tools written against the store's old home of the
-/// clock; code in `src/` imports [`crate::clock`].
-pub use crate::clock::{UnixTime, now_unix};
-
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
 
 /// When a store may forget a challenge expiring at `expires_at` issued at
 /// `now`: its expiry plus a grace equal to its ttl, so a transfer made in

@@ -26,7 +26,8 @@ use steemgate::chain::crypto::{
 use steemgate::chain::{AccountName, ChainName, RpcCall, RpcError};
 use steemgate::config::LoginMethod;
 use steemgate::store::memory::MemoryStore;
-use steemgate::store::{SessionKey, SessionRecord, SharedStore, UnixTime, WalletChallenge};
+use steemgate::store::{SessionKey, SessionRecord, SharedStore, WalletChallenge};
+use steemgate::clock::UnixTime;
 
 /// Published test vectors (tests/fixtures/signatures), never real keys.
 pub const POSTING_WIF: &str = "5JQy7moK9SvNNDxn8rKNfQYFME5VDYC2j9Mv2tb7uXV5jz3fQR8";
