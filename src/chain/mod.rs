@@ -11,6 +11,7 @@ pub mod asset;
 pub mod block;
 pub mod crypto;
 pub mod devnet;
+pub mod facts;
 pub mod follower;
 pub mod rpc;
 pub mod status;
