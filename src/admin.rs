@@ -44,6 +44,8 @@ pub struct Metrics {
     pub follower_lease: IntGauge,
     /// Access log records dropped because the writer fell behind.
     pub access_log_dropped: IntCounter,
+    /// Access policy decisions, cache hits, chain reads, evaluation time.
+    pub policy: crate::policy::PolicyMetrics,
 }
 
 impl Metrics {
@@ -105,6 +107,7 @@ impl Metrics {
                 "access_log_dropped_total",
                 "Access log lines dropped because the writer fell behind (never waited for)",
             ),
+            policy: crate::policy::PolicyMetrics::new(),
             registry,
         };
         let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
@@ -120,7 +123,7 @@ impl Metrics {
             Box::new(metrics.follower_lease.clone()),
             Box::new(metrics.access_log_dropped.clone()),
         ];
-        for collector in collectors {
+        for collector in collectors.into_iter().chain(metrics.policy.collectors()) {
             if let Err(e) = metrics.registry.register(collector) {
                 tracing::error!(error = %e, "metric registration failed");
             }

@@ -7,7 +7,7 @@
 //!
 //! Layout: [`config`] (YAML in, validated values out), [`store`] (sessions,
 //! challenges, chain cursor), [`chain`] (RPC, follower, devnet), [`auth`]
-//! (cookie, memo), [`proxy`] (the pingora gateway), [`pages`] (HTML),
+//! (cookie, memo), [`policy`] (who may enter, from chain facts), [`proxy`] (the pingora gateway), [`pages`] (HTML),
 //! [`report`] (the stale-follows demo app), [`admin`] (health, metrics),
 //! [`server`] (wiring it all into one process), [`reload`] (SIGHUP),
 //! [`access_log`] (one line per request, written off the request path).
@@ -23,6 +23,7 @@ pub mod demo;
 pub mod hello;
 pub mod logging;
 pub mod pages;
+pub mod policy;
 pub mod proxy;
 pub mod random;
 pub mod reload;

@@ -112,10 +112,14 @@ fn main() -> ExitCode {
             }),
         Command::Check { config } => match steemgate::config::Config::load(&config) {
             Ok(c) => {
+                for warning in &c.warnings {
+                    println!("{}: warning: {warning}", config.display());
+                }
                 println!(
-                    "{}: OK ({} routes, chain {} as @{})",
+                    "{}: OK ({} routes, {} policies, chain {} as @{})",
                     config.display(),
                     c.routes.len(),
+                    c.policies.len(),
                     c.chain.name.as_str(),
                     c.chain.account
                 );

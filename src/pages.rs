@@ -15,6 +15,10 @@ use serde::Serialize;
 const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("message.html", include_str!("../templates/message.html")),
+    (
+        "policy_denied.html",
+        include_str!("../templates/policy_denied.html"),
+    ),
     ("login.html", include_str!("../templates/login.html")),
     ("hello.html", include_str!("../templates/hello.html")),
     (

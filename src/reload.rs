@@ -112,6 +112,19 @@ pub fn reloaded_state(
         Arc::new(crate::proxy::limits::ClientLimits::new(&new.limits))
     };
     let route_counters = crate::proxy::RouteCounters::new(&old.services.metrics, &routes);
+    // Cached decisions stay valid only while the policies they decided and
+    // the cache settings are the same.
+    let policies = if running.policies == new.policies && running.policy_cache == new.policy_cache {
+        old.policies.clone()
+    } else {
+        Arc::new(crate::policy::PolicyEngine::new(
+            new.chain.name,
+            old.services.chain.clone(),
+            &new.policies,
+            new.policy_cache,
+            old.services.metrics.policy.clone(),
+        ))
+    };
     Ok(GatewayState {
         services: old.services.clone(),
         routes,
@@ -120,6 +133,7 @@ pub fn reloaded_state(
         site_name: new.site_name.clone(),
         limits,
         trusted_proxies: new.trusted_proxies.clone(),
+        policies,
     })
 }
 

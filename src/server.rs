@@ -351,6 +351,9 @@ fn build_services(
 /// on success (pingora exits the process).
 pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    for warning in &config.warnings {
+        tracing::warn!("config: {warning}");
+    }
     ensure_listen_address_free(config.listen)?;
     let metrics = Arc::new(Metrics::new());
     let store: SharedStore = Arc::new(crate::store::timed::TimedStore::new(
@@ -381,6 +384,13 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         build_services(&config, &store, &chain_status, &logins, &metrics);
     let route_counters = crate::proxy::RouteCounters::new(&metrics, &routes);
     let tls = services.tls;
+    let policies = Arc::new(crate::policy::PolicyEngine::new(
+        config.chain.name,
+        services.chain.clone(),
+        &config.policies,
+        config.policy_cache,
+        metrics.policy.clone(),
+    ));
     let state = Arc::new(GatewayState {
         services,
         routes,
@@ -389,6 +399,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         site_name: config.site_name.clone(),
         limits: Arc::new(crate::proxy::limits::ClientLimits::new(&config.limits)),
         trusted_proxies: config.trusted_proxies.clone(),
+        policies,
     });
 
     let state = Arc::new(arc_swap::ArcSwap::new(state));

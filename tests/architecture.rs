@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["chain"],
     &["config"],
     &["logging", "pages"],
-    &["auth"],
+    &["auth", "policy"],
     &["access_log", "admin", "report", "hello"],
     &["proxy"],
     &["reload"],

@@ -249,6 +249,10 @@ pub struct AssertionClaims {
     /// `steem` or `hive`.
     pub chain: String,
     pub jti: String,
+    /// The access policies the account satisfied on this route (absent
+    /// when the route has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
 }
 
 /// Settings from the config (`assertion:`).
@@ -274,7 +278,7 @@ pub struct Asserter {
     ring: ArcSwapOption<KeyRing>,
     /// One store refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
-    tokens: Mutex<HashMap<(String, String, String), CachedToken>>,
+    tokens: Mutex<HashMap<(String, String, String, String), CachedToken>>,
 }
 
 impl Asserter {
@@ -303,8 +307,9 @@ impl Asserter {
         account: &str,
         audience: &str,
         issuer: &str,
+        policies: &[Arc<str>],
     ) -> Result<String, AssertionError> {
-        self.assertion_at(account, audience, issuer, now_unix())
+        self.assertion_at(account, audience, issuer, policies, now_unix())
             .await
     }
 
@@ -314,12 +319,14 @@ impl Asserter {
         account: &str,
         audience: &str,
         issuer: &str,
+        policies: &[Arc<str>],
         now: UnixTime,
     ) -> Result<String, AssertionError> {
         let cache_key = (
             account.to_string(),
             audience.to_string(),
             issuer.to_string(),
+            policies.join(","),
         );
         if let Ok(tokens) = self.tokens.lock()
             && let Some(cached) = tokens.get(&cache_key)
@@ -340,6 +347,7 @@ impl Asserter {
             exp: now.saturating_add(TOKEN_TTL.as_secs()),
             chain: self.settings.chain.clone(),
             jti: hex::encode(jti),
+            policies: policies.iter().map(|p| p.to_string()).collect(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
@@ -487,7 +495,7 @@ mod tests {
         let asserter = asserter(store);
         let now = now_unix();
         let token = asserter
-            .assertion_at("alice", "app.example", "https://gate.example", now)
+            .assertion_at("alice", "app.example", "https://gate.example", &[], now)
             .await
             .unwrap();
         let jwks = asserter.key_ring_at(now).await.unwrap().jwks();
@@ -496,17 +504,29 @@ mod tests {
         assert_eq!(claims.chain, "steem");
         assert_eq!(claims.exp - claims.iat, TOKEN_TTL.as_secs());
         let again = asserter
-            .assertion_at("alice", "app.example", "https://gate.example", now + 30)
+            .assertion_at(
+                "alice",
+                "app.example",
+                "https://gate.example",
+                &[],
+                now + 30,
+            )
             .await
             .unwrap();
         assert_eq!(again, token);
         let later = asserter
-            .assertion_at("alice", "app.example", "https://gate.example", now + 61)
+            .assertion_at(
+                "alice",
+                "app.example",
+                "https://gate.example",
+                &[],
+                now + 61,
+            )
             .await
             .unwrap();
         assert_ne!(later, token);
         let other = asserter
-            .assertion_at("bob", "app.example", "https://gate.example", now + 61)
+            .assertion_at("bob", "app.example", "https://gate.example", &[], now + 61)
             .await
             .unwrap();
         assert_eq!(verify(&other, &jwks, now + 61).sub, "bob");
@@ -537,6 +557,7 @@ mod tests {
                 "alice",
                 "app.example",
                 "https://gate.example",
+                &[],
                 now + 7 * DAY,
             )
             .await
@@ -589,7 +610,7 @@ mod tests {
         let asserter = asserter(store);
         assert!(matches!(
             asserter
-                .assertion("alice", "app.example", "https://gate.example")
+                .assertion("alice", "app.example", "https://gate.example", &[])
                 .await,
             Err(AssertionError::Corrupt(_))
         ));

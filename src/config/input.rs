@@ -46,6 +46,11 @@ pub struct ConfigInput {
     pub assertion: AssertionInput,
     #[serde(default)]
     pub log: LogInput,
+    /// Named access policies decided by chain facts.
+    #[serde(default)]
+    pub policies: super::policy::PoliciesInput,
+    #[serde(default)]
+    pub policy_cache: super::policy::PolicyCacheInput,
     pub routes: Routes,
 }
 
@@ -198,6 +203,8 @@ pub struct RouteInput {
     /// Also send a signed `X-Steem-Assertion` JWT with the account.
     #[serde(default)]
     pub assertion: bool,
+    /// A policy name, or a list of names that must all hold.
+    pub policy: Option<OneOrMany>,
 }
 
 /// Reads a string scalar and converts it *inside* the visitor: serde_norway

@@ -8,14 +8,17 @@
 
 pub mod input;
 mod locate;
+pub mod policy;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chain::{AccountName, ChainName, Confirm, Symbol};
 pub use input::AuthMode;
 use input::{ConfigInput, OneOrMany, UpstreamInput};
+pub use policy::{Condition, Policy, PolicyCacheConfig};
 
 /// Shortest accepted cookie secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -143,6 +146,13 @@ pub struct Config {
     /// Sorted: longest path prefix first, then host-specific before
     /// host-less, so the first match is the most specific.
     pub routes: Vec<Route>,
+    /// Every named policy, in file order (routes hold their own `Arc`s;
+    /// forward auth may name any of these).
+    pub policies: Vec<Arc<Policy>>,
+    pub policy_cache: PolicyCacheConfig,
+    /// Things that work but are probably not what the operator meant
+    /// (`steemgate check` prints them; `run` logs them).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,6 +333,8 @@ pub struct Route {
     pub allow: Vec<AccountName>,
     /// Send a signed `X-Steem-Assertion` with the account.
     pub assertion: bool,
+    /// Policies that must all hold (empty: none).
+    pub policies: Vec<Arc<Policy>>,
 }
 
 impl Route {
@@ -426,11 +438,11 @@ impl Config {
             base,
         )?;
 
-        let mut routes: Vec<Route> = input
-            .routes
-            .0
-            .into_iter()
-            .map(|r| Route {
+        let policies = validate_policies(input.policies, chain.name)?;
+        let mut routes: Vec<Route> = Vec::with_capacity(input.routes.0.len());
+        for (i, r) in input.routes.0.into_iter().enumerate() {
+            let route_policies = route_policies(i, r.policy, r.auth, &policies)?;
+            routes.push(Route {
                 host: r.host.map(|h| h.0),
                 path: r.path.0,
                 upstream: match r.upstream {
@@ -440,8 +452,11 @@ impl Config {
                 auth: r.auth,
                 allow: r.allow,
                 assertion: r.assertion,
-            })
-            .collect();
+                policies: route_policies,
+            });
+        }
+        let warnings = unused_policy_warnings(&policies, &routes);
+        let policy_cache = validate_policy_cache(input.policy_cache)?;
         for (i, route) in routes.iter().enumerate() {
             if let Some(first) = routes[..i]
                 .iter()
@@ -557,8 +572,155 @@ impl Config {
                 }
             },
             routes,
+            policies,
+            policy_cache,
+            warnings,
         })
     }
+}
+
+/// Checks every policy against what the chain can answer and how many
+/// reads it needs; returns them in file order.
+fn validate_policies(
+    input: policy::PoliciesInput,
+    chain: ChainName,
+) -> Result<Vec<Arc<Policy>>, ConfigError> {
+    let mut policies = Vec::with_capacity(input.0.len());
+    for (name, condition) in input.0 {
+        let key = format!("policies.{name}");
+        let mut unsupported = None;
+        condition.walk(&mut |c| {
+            if unsupported.is_none() {
+                unsupported = crate::chain::facts::unsupported(chain, c.name()).map(|why| {
+                    format!(
+                        "`{}` cannot be decided on {}: {why}",
+                        c.name(),
+                        chain.as_str()
+                    )
+                });
+            }
+        });
+        if let Some(message) = unsupported {
+            return Err(invalid(&key, message));
+        }
+        let reads = condition.reads();
+        if reads > policy::MAX_READS_PER_POLICY {
+            return Err(invalid(
+                &key,
+                format!(
+                    "needs {reads} chain reads per visitor (follows, mutes, communities); \
+                     at most {} keep a first visit fast: split it into several policies",
+                    policy::MAX_READS_PER_POLICY
+                ),
+            ));
+        }
+        policies.push(Arc::new(Policy {
+            name: Arc::from(name.as_str()),
+            condition,
+        }));
+    }
+    Ok(policies)
+}
+
+/// `routes[i].policy`: names resolved to policies, each once.
+fn route_policies(
+    i: usize,
+    named: Option<OneOrMany>,
+    auth: AuthMode,
+    policies: &[Arc<Policy>],
+) -> Result<Vec<Arc<Policy>>, ConfigError> {
+    let key = format!("routes[{i}].policy");
+    let names = match named {
+        None => return Ok(Vec::new()),
+        Some(OneOrMany::One(name)) => vec![name],
+        Some(OneOrMany::Many(names)) if names.is_empty() => {
+            return Err(invalid(
+                &key,
+                "an empty list: name at least one policy or drop the key",
+            ));
+        }
+        Some(OneOrMany::Many(names)) => names,
+    };
+    if auth == AuthMode::Public {
+        return Err(invalid(
+            &key,
+            "a public route has no visitor account to check: use `auth: required` (or `optional`, where a visitor who fails is proxied anonymously)",
+        ));
+    }
+    let mut resolved: Vec<Arc<Policy>> = Vec::with_capacity(names.len());
+    for name in names {
+        let name = name.trim();
+        let Some(policy) = policies.iter().find(|p| &*p.name == name) else {
+            let known: Vec<&str> = policies.iter().map(|p| &*p.name).collect();
+            return Err(invalid(
+                &key,
+                if known.is_empty() {
+                    format!("no policy named {name:?}: define it under `policies:`")
+                } else {
+                    format!("no policy named {name:?} (defined: {})", known.join(", "))
+                },
+            ));
+        };
+        if !resolved.iter().any(|p| Arc::ptr_eq(p, policy)) {
+            resolved.push(Arc::clone(policy));
+        }
+    }
+    Ok(resolved)
+}
+
+fn unused_policy_warnings(policies: &[Arc<Policy>], routes: &[Route]) -> Vec<String> {
+    policies
+        .iter()
+        .filter(|policy| {
+            !routes
+                .iter()
+                .any(|r| r.policies.iter().any(|p| Arc::ptr_eq(p, policy)))
+        })
+        .map(|policy| {
+            format!(
+                "policies.{}: no route uses this policy (only forward auth can: /.steemgate/auth?policy={})",
+                policy.name, policy.name
+            )
+        })
+        .collect()
+}
+
+fn validate_policy_cache(
+    input: policy::PolicyCacheInput,
+) -> Result<PolicyCacheConfig, ConfigError> {
+    let defaults = PolicyCacheConfig::default();
+    let ttl = duration_in(
+        "policy_cache.ttl",
+        input.ttl.map_or(defaults.ttl, |d| d.0),
+        SECOND,
+        DAY,
+    )?;
+    let max_stale = duration_in(
+        "policy_cache.max_stale",
+        input.max_stale.map_or(defaults.max_stale.max(ttl), |d| d.0),
+        Duration::ZERO,
+        DAY * 7,
+    )?;
+    if max_stale < ttl {
+        return Err(invalid(
+            "policy_cache.max_stale",
+            format!(
+                "must be at least policy_cache.ttl ({}): a decision is always good for its ttl",
+                humantime::format_duration(ttl)
+            ),
+        ));
+    }
+    let timeout = duration_in(
+        "policy_cache.timeout",
+        input.timeout.map_or(defaults.timeout, |d| d.0),
+        MS * 100,
+        MINUTE,
+    )?;
+    Ok(PolicyCacheConfig {
+        ttl,
+        max_stale,
+        timeout,
+    })
 }
 
 /// Resolves the TLS paths and checks that they hold what pingora will load

@@ -160,6 +160,7 @@ fn prefix_matches_on_segment_boundaries() {
         auth: AuthMode::Public,
         allow: vec![],
         assertion: false,
+        policies: vec![],
     };
     assert!(route.matches_path("/app"));
     assert!(route.matches_path("/app/x"));

@@ -21,6 +21,8 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use pingora::proxy::Session;
 use serde_json::json;
 
@@ -72,7 +74,9 @@ pub async fn handle(
         ("POST", "/.steemgate/logout") => logout(state, session).await,
         ("POST", "/.steemgate/challenge") => super::wallet::challenge(state, session).await,
         ("POST", "/.steemgate/verify") => super::wallet::verify(state, session).await,
-        ("GET" | "HEAD", "/.steemgate/auth") => forward_auth(state, session, vouched).await,
+        ("GET" | "HEAD", "/.steemgate/auth") => {
+            forward_auth(state, session, params.get("policy"), vouched).await
+        }
         ("GET" | "HEAD", asset) if asset.starts_with("/.steemgate/assets/") => {
             match ASSETS.iter().find(|(name, _, _)| *name == asset) {
                 Some((_, content_type, body)) => {
@@ -96,6 +100,9 @@ pub async fn handle(
         ("GET" | "HEAD", "/.steemgate/jwks.json") => jwks(state, session).await,
         ("POST", "/.steemgate/devnet/transfer") if state.services.simulated => {
             devnet_transfer(state, session).await
+        }
+        ("POST", "/.steemgate/devnet/join") if state.services.simulated => {
+            super::policy::devnet_join(state, session).await
         }
         (
             _,
@@ -285,12 +292,17 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
         )
         .await;
     }
-    if let Some(id) = presented_session(state, session)
-        && let Err(e) = state.services.sessions.logout(&id).await
-    {
-        state.services.metrics.store_errors.inc();
-        tracing::warn!(error = %e, "logout failed: store unavailable");
-        return unavailable_page(state, session).await;
+    if let Some(id) = presented_session(state, session) {
+        // The account's policy decisions go with the session: logging in
+        // again rechecks the chain at once.
+        if let Ok(Some(account)) = state.services.sessions.account(&id, now_unix()).await {
+            state.policies.forget(&account).await;
+        }
+        if let Err(e) = state.services.sessions.logout(&id).await {
+            state.services.metrics.store_errors.inc();
+            tracing::warn!(error = %e, "logout failed: store unavailable");
+            return unavailable_page(state, session).await;
+        }
     }
     let clear = Some(state.services.sessions.clear_cookie());
     if wants_html(session) {
@@ -317,20 +329,50 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
 async fn forward_auth(
     state: &GatewayState,
     session: &mut Session,
+    policy: Option<&str>,
     vouched: &mut Option<String>,
 ) -> pingora::Result<()> {
+    // `?policy=a,b`: every named policy must hold. Checked before the
+    // session so that a typo in a proxy's config shows at once.
+    let policies: Vec<Arc<str>> = policy
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(Arc::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(unknown) = policies.iter().find(|p| !state.policies.knows(p)) {
+        let body = format!("no policy named {unknown:?}\n");
+        return LocalResponse::new(400, "text/plain; charset=utf-8", body)
+            .send(session)
+            .await;
+    }
     let account = match presented_session(state, session) {
         None => Ok(None),
         Some(id) => state.services.sessions.account(&id, now_unix()).await,
     };
     match account {
-        Ok(Some(account)) => {
-            *vouched = Some(account.clone());
-            LocalResponse::text(200, "ok\n")
-                .header(super::headers::IDENTITY_HEADER, account)
-                .send(session)
-                .await
-        }
+        Ok(Some(account)) => match super::policy::route_access(state, &policies, &account).await {
+            super::policy::RouteAccess::Granted => {
+                *vouched = Some(account.clone());
+                LocalResponse::text(200, "ok\n")
+                    .header(super::headers::IDENTITY_HEADER, account)
+                    .send(session)
+                    .await
+            }
+            super::policy::RouteAccess::Denied(denied) => {
+                LocalResponse::json(403, &super::policy::denial_json(&account, &denied))
+                    .send(session)
+                    .await
+            }
+            super::policy::RouteAccess::Undecidable => {
+                LocalResponse::text(503, "policy undecidable: the chain cannot be read\n")
+                    .send(session)
+                    .await
+            }
+        },
         Ok(None) => {
             LocalResponse::text(401, "not logged in\n")
                 .send(session)

@@ -23,6 +23,7 @@ pub mod limits;
 pub mod messages;
 pub mod origin;
 pub mod path;
+pub mod policy;
 pub mod redirect;
 pub mod respond;
 pub mod routes;
@@ -93,6 +94,9 @@ pub struct GatewayState {
     pub limits: Arc<limits::ClientLimits>,
     /// Peers whose `X-Forwarded-For` is kept (config `trusted_proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Access policies and their decisions (rebuilt when a reload changes
+    /// `policies` or `policy_cache`).
+    pub policies: Arc<crate::policy::PolicyEngine>,
 }
 
 /// The gateway's long-lived services: sessions, the chain, wallet logins,
@@ -203,6 +207,10 @@ enum Admission {
     LoginRequired,
     /// Logged in, but not on the route's allowlist.
     Forbidden(String),
+    /// Logged in, but a route policy fails (required routes).
+    PolicyDenied(String, Vec<Arc<crate::policy::Decision>>),
+    /// A route policy cannot be decided (required routes): fail closed.
+    PolicyUndecidable,
     /// The store could not answer on a required route.
     Unavailable,
 }
@@ -262,6 +270,23 @@ impl Gateway {
             (AuthMode::Required, Some(account)) if !route.allows(&account) => {
                 Admission::Forbidden(account)
             }
+            (auth, Some(account)) if !route.policies.is_empty() => {
+                match (
+                    auth,
+                    policy::route_access(state, &route.policies, &account).await,
+                ) {
+                    (_, policy::RouteAccess::Granted) => Admission::Proceed(Some(account)),
+                    (AuthMode::Required, policy::RouteAccess::Denied(denied)) => {
+                        Admission::PolicyDenied(account, denied)
+                    }
+                    (AuthMode::Required, policy::RouteAccess::Undecidable) => {
+                        Admission::PolicyUndecidable
+                    }
+                    // Optional routes: a visitor the policy does not admit
+                    // (or cannot decide) is proxied anonymously.
+                    _ => Admission::Proceed(None),
+                }
+            }
             (_, account) => Admission::Proceed(account),
         }
     }
@@ -274,12 +299,13 @@ impl Gateway {
         account: &str,
         host: &str,
         required: bool,
+        policies: &[Arc<str>],
     ) -> Assertion {
         let issuer = state.services.assertions.issuer_for(state.scheme(), host);
         match state
             .services
             .assertions
-            .assertion(account, host, &issuer)
+            .assertion(account, host, &issuer, policies)
             .await
         {
             Ok(token) => Assertion::Signed(token),
@@ -385,6 +411,16 @@ impl ProxyHttp for Gateway {
                 ctx.account = Some(account);
                 return Ok(true);
             }
+            Admission::PolicyDenied(account, denied) => {
+                let original = target.to_origin_form();
+                policy::denied_page(state, session, &account, &denied, &original).await?;
+                ctx.account = Some(account);
+                return Ok(true);
+            }
+            Admission::PolicyUndecidable => {
+                policy::undecidable_page(state, session).await?;
+                return Ok(true);
+            }
             Admission::Unavailable => {
                 messages::unavailable_page(state, session).await?;
                 return Ok(true);
@@ -406,7 +442,9 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             };
             let required = route.auth == AuthMode::Required;
-            match Self::sign_assertion(state, &account, &host, required).await {
+            // Proxied with an account on a route with policies: every one of
+            // them held (see `admit`), so the assertion names them all.
+            match Self::sign_assertion(state, &account, &host, required, &route.policies).await {
                 Assertion::Signed(token) => ctx.assertion = Some(token),
                 Assertion::DropIdentity => ctx.account = None,
                 Assertion::Unavailable => {

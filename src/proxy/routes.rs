@@ -23,6 +23,8 @@ pub struct CompiledRoute {
     pub assertion: bool,
     /// Label for metrics and logs: the configured path (and host).
     pub label: std::sync::Arc<str>,
+    /// Names of the policies that must all hold (empty: none).
+    pub policies: Vec<std::sync::Arc<str>>,
 }
 
 impl CompiledRoute {
@@ -70,6 +72,7 @@ impl RouteTable {
                     upstream,
                     assertion: route.assertion,
                     label: label.into(),
+                    policies: route.policies.iter().map(|p| p.name.clone()).collect(),
                 })
             })
             .collect::<Result<Vec<_>, RouteError>>()?;
