@@ -183,6 +183,24 @@ pub fn valid_policy_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// A policy's name, checked inside its visitor so an error carries the
+/// name's own line.
+struct PolicyName(String);
+
+impl<'de> Deserialize<'de> for PolicyName {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::input::scalar(d, "a policy name", |raw| {
+            if valid_policy_name(raw) {
+                Ok(PolicyName(raw.to_string()))
+            } else {
+                Err(format!(
+                    "policy name {raw:?}: use 1 to 64 lowercase letters, digits, '_' or '-'"
+                ))
+            }
+        })
+    }
+}
+
 /// `policies:` as written: name → condition, in file order.
 #[derive(Debug, Default)]
 pub struct PoliciesInput(pub Vec<(String, Condition)>);
@@ -200,12 +218,7 @@ impl<'de> Deserialize<'de> for PoliciesInput {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PoliciesInput, A::Error> {
                 let mut policies: Vec<(String, Condition)> = Vec::new();
-                while let Some(name) = map.next_key::<String>()? {
-                    if !valid_policy_name(&name) {
-                        return Err(de::Error::custom(format!(
-                            "policy name {name:?}: use 1 to 64 lowercase letters, digits, '_' or '-'"
-                        )));
-                    }
+                while let Some(PolicyName(name)) = map.next_key::<PolicyName>()? {
                     if policies.iter().any(|(known, _)| *known == name) {
                         return Err(de::Error::custom(format!(
                             "policy {name:?} is defined twice"

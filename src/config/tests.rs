@@ -554,3 +554,266 @@ fn access_log_keys() {
     let e = err(&with_log("{access_path: /tmp/x}"));
     assert!(e.contains("access_path"), "{e}");
 }
+
+/// The issue's example policies, in block style, on one route each.
+fn with_policies(policies: &str, route_extra: &str) -> String {
+    format!(
+        "listen: \"127.0.0.1:8080\"\nchain:\n  name: steem\n  account: mygate\nsession:\n  secret: \"{SECRET}\"\npolicies:\n{policies}routes:\n  - path: /\n    upstream: \"http://127.0.0.1:3000\"\n    auth: required\n{route_extra}"
+    )
+}
+
+const CONTRACT_POLICIES: &str = "  regulars:
+    all:
+      - account_age: 30d
+      - reputation: 40
+      - stake: 50
+  friends:
+    any:
+      - followed_by: alice
+      - followed_by: bob
+  members:
+    community: hive-123456
+  staff:
+    community: {name: hive-123456, role: mod}
+  voters:
+    witness_vote: gtg
+  clean:
+    not: {muted_by: alice}
+  vip:
+    accounts: [carol, dave]
+  fans:
+    - follows: alice
+    - reputation: -5.5
+";
+
+#[test]
+fn the_issue_policies_parse_into_conditions() {
+    let text = with_policies(CONTRACT_POLICIES, "    policy: [regulars, friends]\n");
+    let config = Config::from_yaml(&text, Path::new(".")).unwrap();
+    let names: Vec<&str> = config.policies.iter().map(|p| &*p.name).collect();
+    assert_eq!(
+        names,
+        [
+            "regulars", "friends", "members", "staff", "voters", "clean", "vip", "fans"
+        ]
+    );
+    let by_name = |n: &str| {
+        &config
+            .policies
+            .iter()
+            .find(|p| &*p.name == n)
+            .unwrap()
+            .condition
+    };
+    let account = |n: &str| AccountName::parse(n).unwrap();
+    let hive = crate::chain::facts::CommunityName::parse("hive-123456").unwrap();
+    assert_eq!(
+        by_name("regulars"),
+        &Condition::All(vec![
+            Condition::AccountAge(Duration::from_secs(30 * 86_400)),
+            Condition::Reputation(40.0),
+            Condition::Stake(50.0),
+        ])
+    );
+    assert_eq!(
+        by_name("friends"),
+        &Condition::Any(vec![
+            Condition::FollowedBy(account("alice")),
+            Condition::FollowedBy(account("bob")),
+        ])
+    );
+    assert_eq!(
+        by_name("members"),
+        &Condition::Community {
+            name: hive.clone(),
+            role: None
+        }
+    );
+    assert_eq!(
+        by_name("staff"),
+        &Condition::Community {
+            name: hive,
+            role: Some(crate::chain::facts::CommunityRole::Mod)
+        }
+    );
+    assert_eq!(by_name("voters"), &Condition::WitnessVote(account("gtg")));
+    assert_eq!(
+        by_name("clean"),
+        &Condition::Not(Box::new(Condition::MutedBy(account("alice"))))
+    );
+    assert_eq!(
+        by_name("vip"),
+        &Condition::Accounts([account("carol"), account("dave")].into())
+    );
+    assert_eq!(
+        by_name("fans"),
+        &Condition::All(vec![
+            Condition::Follows(account("alice")),
+            Condition::Reputation(-5.5)
+        ])
+    );
+    let route = &config.routes[0];
+    let on_route: Vec<&str> = route.policies.iter().map(|p| &*p.name).collect();
+    assert_eq!(on_route, ["regulars", "friends"]);
+    // Six policies no route names: one warning each, naming forward auth.
+    assert_eq!(config.warnings.len(), 6, "{:?}", config.warnings);
+    assert!(
+        config.warnings[0].contains("policies.members"),
+        "{:?}",
+        config.warnings
+    );
+    assert!(config.warnings[0].contains("/.steemgate/auth?policy=members"));
+    assert_eq!(config.policy_cache, PolicyCacheConfig::default());
+}
+
+/// Every policy mistake names its key path and line.
+#[test]
+fn policy_mistakes_name_the_key_path_and_line() {
+    let base = with_policies(CONTRACT_POLICIES, "    policy: members\n");
+    // (replace this, with that, expected words, expected line)
+    let cases: &[(&str, &str, &str, usize)] = &[
+        (
+            "reputation: 40",
+            "reputation: lots",
+            "policies.regulars",
+            11,
+        ),
+        (
+            "reputation: 40",
+            "reputation: 400",
+            "between -100 and 100",
+            11,
+        ),
+        ("stake: 50", "stake: -1", "stake", 12),
+        (
+            "account_age: 30d",
+            "account_age: 30 fortnights",
+            "policies.regulars",
+            10,
+        ),
+        ("account_age: 30d", "account_age: 0s", "account_age", 10),
+        (
+            "followed_by: bob",
+            "followed_by: B0b!",
+            "policies.friends",
+            16,
+        ),
+        (
+            "followed_by: bob",
+            "followed_b: bob",
+            "unknown condition `followed_b`",
+            16,
+        ),
+        (
+            "community: hive-123456\n",
+            "community: hive-12\n",
+            "not a community name",
+            18,
+        ),
+        ("role: mod", "role: janitor", "role \"janitor\"", 20),
+        ("role: mod", "role: muted", "role \"muted\"", 20),
+        (
+            "witness_vote: gtg",
+            "witness_vote: gtg\n    accounts: [x1y]",
+            "one condition per map",
+            22,
+        ),
+        (
+            "accounts: [carol, dave]",
+            "accounts: []",
+            "at least one account",
+            26,
+        ),
+        ("    any:\n", "    any: []\n    x:\n", "at least one", 14),
+        (
+            "    policy: members\n",
+            "    policy: member\n",
+            "routes[0].policy",
+            34,
+        ),
+        (
+            "    policy: members\n",
+            "    policy: []\n",
+            "routes[0].policy",
+            34,
+        ),
+        (
+            "    auth: required\n    policy",
+            "    auth: public\n    policy",
+            "public route",
+            34,
+        ),
+        ("  vip:\n", "  Vip:\n", "policy name \"Vip\"", 25),
+    ];
+    for (from, to, words, line) in cases {
+        let text = base.replacen(from, to, 1);
+        assert_ne!(text, base, "{from:?} not found");
+        let e = err(&text);
+        assert!(
+            e.contains(words) && e.contains(&format!("line {line}")),
+            "expected {words:?} at line {line} in: {e}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_policy_defined_twice_is_refused() {
+    let e = err(&with_policies(
+        &CONTRACT_POLICIES.replace("  fans:\n", "  clean:\n"),
+        "    policy: members\n",
+    ));
+    assert!(e.contains("policy \"clean\" is defined twice"), "{e}");
+}
+
+#[test]
+fn policy_cache_settings_have_ranges() {
+    let route = "  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n";
+    let ok = Config::from_yaml(
+        &minimal(route).replace(
+            "routes:",
+            "policy_cache: {ttl: 1m, max_stale: 2h, timeout: 500ms}\nroutes:",
+        ),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(
+        ok.policy_cache,
+        PolicyCacheConfig {
+            ttl: Duration::from_secs(60),
+            max_stale: Duration::from_secs(7200),
+            timeout: Duration::from_millis(500),
+        }
+    );
+    // A ttl longer than the default max_stale raises max_stale with it.
+    let long = Config::from_yaml(
+        &minimal(route).replace("routes:", "policy_cache: {ttl: 2h}\nroutes:"),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(long.policy_cache.max_stale, Duration::from_secs(7200));
+    for (cache, key) in [
+        ("{ttl: 0s}", "policy_cache.ttl"),
+        ("{ttl: 2d}", "policy_cache.ttl"),
+        ("{ttl: 10m, max_stale: 5m}", "policy_cache.max_stale"),
+        ("{timeout: 2m}", "policy_cache.timeout"),
+        ("{ttl: 1m, colour: red}", "colour"),
+    ] {
+        let e = err(&minimal(route).replace("routes:", &format!("policy_cache: {cache}\nroutes:")));
+        assert!(e.contains(key), "{cache}: {e}");
+    }
+}
+
+#[test]
+fn a_policy_needing_too_many_reads_is_refused() {
+    let many: String = (0..17)
+        .map(|i| format!("      - followed_by: friend{i}\n"))
+        .collect();
+    let e = err(&with_policies(
+        &format!("  crowd:\n    any:\n{many}"),
+        "    policy: crowd\n",
+    ));
+    assert!(
+        e.contains("policies.crowd") && e.contains("17 chain reads"),
+        "{e}"
+    );
+}
