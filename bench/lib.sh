@@ -186,7 +186,8 @@ start_devnet() {
 }
 
 # start_gateway NAME STORE UPSTREAM_URL: a gateway with a `public` route
-# (/public), a `required` route (/app) and the devnet as its chain;
+# (/public), a `required` route (/app), a `required` route with a chain
+# policy (/club) and the devnet as its chain;
 # GATE_EXTRA_YAML is appended to its config.
 # Sets GATE_URL, GATE_ADMIN_URL and GATE_PID.
 GATE_URL=""
@@ -213,6 +214,10 @@ store: "$store"
 routes:
   - {path: /public, upstream: "$upstream", auth: public}
   - {path: /app, upstream: "$upstream", auth: required}
+  - {path: /club, upstream: "$upstream", auth: required, policy: regulars}
+policies:
+  # Read from the devnet on the first request, then a cached decision.
+  regulars: {all: [{reputation: 0}, {stake: 0}]}
 ${GATE_EXTRA_YAML:-}
 EOF
     "$STEEMGATE" check --config "$WORK_DIR/$name.yaml" >/dev/null

@@ -18,6 +18,7 @@ ORDER = [
     "pingora-bare",
     "steemgate-public",
     "steemgate-authenticated",
+    "steemgate-policy",
 ]
 DESCRIPTIONS = {
     "upstream-direct": "the upstream alone (reference: the load generator's ceiling)",
@@ -26,6 +27,7 @@ DESCRIPTIONS = {
     "pingora-bare": "the smallest pingora proxy (bench/pingora_bare.rs) → upstream: the floor under steemgate",
     "steemgate-public": "steemgate, `public` route → upstream",
     "steemgate-authenticated": "steemgate, `required` route, logged-in cookie → upstream",
+    "steemgate-policy": "steemgate, `required` route with a chain policy (cached decision), logged-in cookie → upstream",
 }
 
 
@@ -147,6 +149,9 @@ def main():
     ratios = {
         "steemgate-authenticated / nginx-plain": ratio(
             rows, "steemgate-authenticated", "nginx-plain"
+        ),
+        "steemgate-policy / steemgate-authenticated": ratio(
+            rows, "steemgate-policy", "steemgate-authenticated"
         ),
         "steemgate-authenticated / steemgate-public": ratio(
             rows, "steemgate-authenticated", "steemgate-public"

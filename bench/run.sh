@@ -165,6 +165,7 @@ TARGETS=(
     "pingora-bare|http://127.0.0.1:$BARE_PORT/app|$BARE_PID"
     "steemgate-public|$GATE_URL/public|$GATE_PID"
     "steemgate-authenticated|$GATE_URL/app|$GATE_PID"
+    "steemgate-policy|$GATE_URL/club|$GATE_PID"
 )
 
 # Each target must answer 200, and the identity must reach the upstream.
@@ -179,6 +180,7 @@ for target in "${TARGETS[@]}"; do
 done
 expect_body "http://127.0.0.1:$AUTHREQ_PORT/app/whoami" "account=$SENDER_ACCOUNT"
 expect_body "$GATE_URL/app/whoami" "account=$SENDER_ACCOUNT"
+expect_body "$GATE_URL/club/whoami" "account=$SENDER_ACCOUNT"
 expect_body "$GATE_URL/public/whoami" "account="
 [[ "$(curl -s -o /dev/null -w '%{http_code}' "$GATE_URL/app")" == 401 ]] ||
     die "the required route let an anonymous request through"
