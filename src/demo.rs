@@ -3,9 +3,11 @@
 //! Why: a visitor of the README must see a login work end to end with only
 //! a Rust toolchain: no node, no Redis, no app. The demo runs the gateway on
 //! the embedded store, the devnet (a simulated chain, labelled as such on
-//! every page), the `hello` app on `/` (and on `/members`, for `alice`
-//! only: the allowlist and its 403 page), the stale-follows report on
-//! `/stale`, and prints how to simulate the login transfer.
+//! every page), the `hello` app on `/`, on `/members` (an access policy:
+//! subscribers of the devnet's demo community, which `demo` can join from
+//! the 403 page) and on `/vip` (for `alice` only: the allowlist and its 403
+//! page), the stale-follows report on `/stale`, and prints how to simulate
+//! the login transfer.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -20,9 +22,13 @@ use crate::config::Config;
 /// The account the demo gateway is paid at.
 pub const DEMO_GATE_ACCOUNT: &str = "gate-demo";
 
-/// The only account the demo's `/members` route lets in (its allowlist):
+/// The only account the demo's `/vip` route lets in (its allowlist):
 /// logged in as anyone else, a visitor sees the 403 page.
 pub const DEMO_MEMBER: &str = "alice";
+
+/// The devnet community whose subscribers the demo's `/members` policy
+/// admits (`demo` is not subscribed at first).
+pub const DEMO_COMMUNITY: &str = "hive-100001";
 
 /// A fresh 32-byte secret from the OS CSPRNG, hex-encoded.
 pub fn fresh_secret() -> anyhow::Result<String> {
@@ -58,11 +64,15 @@ session:
   secret: "{secret}"
   challenge_ttl: 15m
 store: "file:{store}"
+policies:
+  members:
+    community: {DEMO_COMMUNITY}
 routes:
   - {{path: /, upstream: "builtin:hello", auth: required}}
   - {{path: /public, upstream: "builtin:hello", auth: public}}
   - {{path: /stale, upstream: "builtin:stale-follows", auth: required}}
-  - {{path: /members, upstream: "builtin:hello", auth: required, allow: [{DEMO_MEMBER}]}}
+  - {{path: /members, upstream: "builtin:hello", auth: required, policy: members}}
+  - {{path: /vip, upstream: "builtin:hello", auth: required, allow: [{DEMO_MEMBER}]}}
 "#,
         secret = fresh_secret()?,
         store = data_dir.display(),
@@ -79,7 +89,8 @@ routes:
          \n  open        http://{listen}/            (protected: you will be asked to log in)\n\
          \x20 public      http://{listen}/public\n\
          \x20 report      http://{listen}/stale       (stale follows of the logged-in account)\n\
-         \x20 members     http://{listen}/members     (only @{DEMO_MEMBER} may enter: an allowlist)\n\
+         \x20 members     http://{listen}/members     (subscribers of {DEMO_COMMUNITY}: an access policy read from the chain)\n\
+         \x20 vip         http://{listen}/vip         (only @{DEMO_MEMBER} may enter: an allowlist)\n\
          \nTo log in, press \"Simulate transfer\" on the login page, or send the memo it shows with:\n\
          \n  steemgate devnet transfer --node http://{devnet_addr} --from demo --to {DEMO_GATE_ACCOUNT} --amount \"0.001 STEEM\" --memo \"<memo>\"\n\
          \n(try account `demo`: it follows ~3,000 accounts for the report)\n"

@@ -552,12 +552,12 @@ fn the_403_page_logs_out_and_every_keychain_button_works_with_a_stub_wallet() {
     intercept_off_site_links(&tab);
     inject_on_new_document(&tab, KEYCHAIN_STUB);
 
-    // bob logs in with the simulation and opens the members' page.
-    open(&tab, &demo.url("/members"));
-    assert_eq!(location(&tab), "/.steemgate/login?rd=%2Fmembers");
+    // bob logs in with the simulation and opens alice's page.
+    open(&tab, &demo.url("/vip"));
+    assert_eq!(location(&tab), "/.steemgate/login?rd=%2Fvip");
     memo_on_login_page(&tab);
     simulate_transfer(&tab, "bob");
-    wait_for_page(&tab, "/members", "Not allowed");
+    wait_for_page(&tab, "/vip", "Not allowed");
     assert!(text(&tab, "main").contains("You are logged in as @bob"));
     assert_accessible(&tab, axe.as_deref(), "403");
     screenshot(&tab, "demo-403");
@@ -575,8 +575,8 @@ fn the_403_page_logs_out_and_every_keychain_button_works_with_a_stub_wallet() {
         "the session cookie is still set (it was {before:?}): {:?}",
         tab.get_cookies()
     );
-    open(&tab, &demo.url("/members"));
-    assert_eq!(location(&tab), "/.steemgate/login?rd=%2Fmembers");
+    open(&tab, &demo.url("/vip"));
+    assert_eq!(location(&tab), "/.steemgate/login?rd=%2Fvip");
 
     // The Keychain buttons, with a stub wallet.
     assert!(
@@ -617,7 +617,7 @@ fn the_403_page_logs_out_and_every_keychain_button_works_with_a_stub_wallet() {
     wait_for_state(&tab, "Keychain did not sign: User declined");
 
     // "Sign in with Keychain": the challenge text, signed with alice's
-    // posting key, logs her in and returns her to the members' page.
+    // posting key, logs her in and returns her to her page.
     let request = keychain_request(&tab, "#wallet-signature");
     assert_eq!(request["method"], json!("requestSignBuffer"), "{request}");
     assert_eq!(request["args"][0], json!("alice"));
@@ -627,8 +627,8 @@ fn the_403_page_logs_out_and_every_keychain_button_works_with_a_stub_wallet() {
         &tab,
         &json!({"success": true, "result": sign_text(&alice.posting, challenge), "message": "Signed"}),
     );
-    wait_for_page(&tab, "/members", "Hello @alice");
-    assert_accessible(&tab, axe.as_deref(), "members' hello");
+    wait_for_page(&tab, "/vip", "Hello @alice");
+    assert_accessible(&tab, axe.as_deref(), "vip hello");
     assert!(off_site_clicks(&tab).is_empty());
 }
 
