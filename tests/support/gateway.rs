@@ -179,7 +179,7 @@ pub struct Background {
 }
 
 impl Background {
-    fn start<F, Fut>(serve: F) -> Self
+    pub fn start<F, Fut>(serve: F) -> Self
     where
         F: FnOnce(tokio::net::TcpListener, tokio::sync::oneshot::Receiver<()>) -> Fut
             + Send
