@@ -92,6 +92,71 @@ enum DevnetAction {
         #[arg(long, default_value = "http://127.0.0.1:8091")]
         node: url::Url,
     },
+    /// Subscribe an account to a community on a running devnet.
+    Subscribe {
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        node: url::Url,
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = steemgate::chain::devnet::DEMO_COMMUNITY)]
+        community: String,
+    },
+    /// Unsubscribe an account from a community on a running devnet.
+    Unsubscribe {
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        node: url::Url,
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = steemgate::chain::devnet::DEMO_COMMUNITY)]
+        community: String,
+    },
+    /// Give an account a role in a community (muted, guest, member, mod, admin, owner).
+    SetRole {
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        node: url::Url,
+        #[arg(long, default_value = steemgate::chain::devnet::DEMO_COMMUNITY)]
+        community: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Change an account's policy facts on a running devnet.
+    SetAccount {
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        node: url::Url,
+        #[arg(long)]
+        account: String,
+        /// Raw reputation (0 shows as 25; 2200000000000 as 55; negative below 25).
+        #[arg(long, allow_negative_numbers = true)]
+        reputation: Option<i64>,
+        /// Own VESTS, e.g. "1084316" (≈ 600 SP on the devnet).
+        #[arg(long)]
+        vesting_shares: Option<String>,
+        /// VESTS delegated out.
+        #[arg(long)]
+        delegated: Option<String>,
+        /// VESTS delegated in.
+        #[arg(long)]
+        received: Option<String>,
+        /// Creation time, e.g. 2024-01-31T12:00:00 (UTC).
+        #[arg(long)]
+        created: Option<String>,
+        /// Witness vote proxy; "" clears it.
+        #[arg(long)]
+        proxy: Option<String>,
+    },
+    /// Vote (or with --unvote, unvote) for a witness on a running devnet.
+    WitnessVote {
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        node: url::Url,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        witness: String,
+        #[arg(long)]
+        unvote: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -166,6 +231,45 @@ fn devnet_client(action: DevnetAction) -> anyhow::Result<()> {
             DevnetAction::ProduceBlock { node } => {
                 let block = steemgate::chain::devnet::produce_block_rpc(&node).await?;
                 println!("simulated block {block} produced");
+            }
+            DevnetAction::Subscribe { node, account, community } => {
+                steemgate::chain::devnet::subscribe_rpc(&node, &account, &community).await?;
+                println!("simulated: {account} subscribed to {community}");
+            }
+            DevnetAction::Unsubscribe { node, account, community } => {
+                steemgate::chain::devnet::unsubscribe_rpc(&node, &account, &community).await?;
+                println!("simulated: {account} unsubscribed from {community}");
+            }
+            DevnetAction::SetRole { node, community, account, role } => {
+                steemgate::chain::devnet::set_role_rpc(&node, &community, &account, &role).await?;
+                println!("simulated: {account} is {role} in {community}");
+            }
+            DevnetAction::SetAccount { node, account, reputation, vesting_shares, delegated, received, created, proxy } => {
+                let mut fields = serde_json::Map::new();
+                if let Some(reputation) = reputation {
+                    fields.insert("reputation".into(), reputation.into());
+                }
+                for (key, value) in [
+                    ("vesting_shares", vesting_shares),
+                    ("delegated", delegated),
+                    ("received", received),
+                    ("created", created),
+                    ("proxy", proxy),
+                ] {
+                    if let Some(value) = value {
+                        fields.insert(key.into(), value.into());
+                    }
+                }
+                if fields.is_empty() {
+                    anyhow::bail!("nothing to change: give at least one of --reputation, --vesting-shares, --delegated, --received, --created, --proxy");
+                }
+                steemgate::chain::devnet::set_account_rpc(&node, &account, fields).await?;
+                println!("simulated: {account} updated");
+            }
+            DevnetAction::WitnessVote { node, account, witness, unvote } => {
+                steemgate::chain::devnet::witness_vote_rpc(&node, &account, &witness, !unvote).await?;
+                let verb = if unvote { "no longer votes" } else { "votes" };
+                println!("simulated: {account} {verb} for witness {witness}");
             }
         }
         Ok(())

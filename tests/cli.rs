@@ -1,5 +1,6 @@
 //! The `steemgate` subcommands a newcomer runs first, run as the binary:
-//! `secret`, `devnet` (serve, `transfer`, `produce-block`) and `demo`.
+//! `secret`, `devnet` (serve, `transfer`, `produce-block`, the policy
+//! commands `subscribe`, `set-role`, `set-account`, `witness-vote`) and `demo`.
 //!
 //! Why: the README's quick start is these commands. Library tests cover the
 //! pieces, but only running the binary shows that the flags parse, that
@@ -311,6 +312,143 @@ fn devnet_refuses_an_unknown_chain_and_a_dead_node_clearly() {
         "{}",
         stderr(&produce)
     );
+}
+
+/// The policy commands (`subscribe`, `unsubscribe`, `set-role`,
+/// `set-account`, `witness-vote`) change what the devnet answers next, say
+/// what they did, and fail with a clear error on bad input.
+#[test]
+fn devnet_policy_commands_change_what_the_devnet_answers() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut devnet = Running::start(
+        &["devnet", "--listen", "127.0.0.1:0", "--block-interval", "0"],
+        cwd.path(),
+    );
+    let mut url = None;
+    wait_until(Duration::from_secs(20), || {
+        url = devnet
+            .stdout()
+            .split("chain on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string);
+        url.is_some() || devnet.exited().is_some()
+    });
+    let url = url.unwrap_or_else(|| panic!("no address:\n{}{}", devnet.stdout(), devnet.stderr()));
+    let addr: SocketAddr = url.strip_prefix("http://").unwrap().parse().unwrap();
+    let context = |account: &str| {
+        rpc(
+            addr,
+            "bridge.get_community_context",
+            json!({"name": "hive-100001", "account": account}),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let mut all = vec!["devnet"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--node", &url]);
+        let output = run(&all);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+
+    assert_eq!(
+        context("demo"),
+        json!({"role": "guest", "subscribed": false, "title": ""})
+    );
+    assert_eq!(
+        ok(&["subscribe", "--account", "demo"]),
+        "simulated: demo subscribed to hive-100001\n"
+    );
+    assert_eq!(context("demo")["subscribed"], true);
+    ok(&["set-role", "--account", "demo", "--role", "mod"]);
+    assert_eq!(context("demo")["role"], "mod");
+    ok(&[
+        "unsubscribe",
+        "--account",
+        "demo",
+        "--community",
+        "hive-100001",
+    ]);
+    assert_eq!(
+        context("demo"),
+        json!({"role": "mod", "subscribed": false, "title": ""})
+    );
+
+    ok(&[
+        "set-account",
+        "--account",
+        "newbie",
+        "--reputation",
+        "-7000000000",
+        "--vesting-shares",
+        "2000",
+        "--created",
+        "2020-01-02T03:04:05",
+    ]);
+    let newbie = &rpc(addr, "condenser_api.get_accounts", json!([["newbie"]]))[0];
+    assert_eq!(
+        (
+            &newbie["reputation"],
+            &newbie["vesting_shares"],
+            &newbie["created"]
+        ),
+        (
+            &json!("-7000000000"),
+            &json!("2000.000000 VESTS"),
+            &json!("2020-01-02T03:04:05")
+        )
+    );
+    assert_eq!(
+        ok(&[
+            "witness-vote",
+            "--account",
+            "newbie",
+            "--witness",
+            "devnet-witness"
+        ]),
+        "simulated: newbie votes for witness devnet-witness\n"
+    );
+    ok(&[
+        "witness-vote",
+        "--account",
+        "demo",
+        "--witness",
+        "devnet-witness",
+        "--unvote",
+    ]);
+    let votes = |name: &str| {
+        rpc(addr, "condenser_api.get_accounts", json!([[name]]))[0]["witness_votes"].clone()
+    };
+    assert_eq!(votes("newbie"), json!(["devnet-witness"]));
+    assert_eq!(votes("demo"), json!([]));
+
+    for refused in [
+        vec!["set-role", "--account", "demo", "--role", "king"],
+        vec!["subscribe", "--account", "nobody"],
+        vec!["set-account", "--account", "demo"],
+        vec![
+            "set-account",
+            "--account",
+            "demo",
+            "--vesting-shares",
+            "lots",
+        ],
+    ] {
+        let mut all = vec!["devnet"];
+        all.extend_from_slice(&refused);
+        all.extend_from_slice(&["--node", &url]);
+        let output = run(&all);
+        assert_eq!(output.status.code(), Some(1), "{refused:?}");
+        assert!(
+            stderr(&output).starts_with("error: "),
+            "{refused:?}: {}",
+            stderr(&output)
+        );
+        assert!(stdout(&output).is_empty());
+    }
+    let status = devnet.interrupt();
+    assert!(status.success(), "{status}: {}", devnet.stderr());
 }
 
 // -------------------------------------------------------------------- demo

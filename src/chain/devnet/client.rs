@@ -84,3 +84,62 @@ pub async fn produce_block_rpc(node: &url::Url) -> Result<u64, DevnetError> {
             ))
         })
 }
+
+/// `account` subscribes to `community` on the devnet at `node` (what the
+/// demo's "join the community" button does).
+pub async fn subscribe_rpc(
+    node: &url::Url,
+    account: &str,
+    community: &str,
+) -> Result<(), DevnetError> {
+    let params = json!({"account": account, "community": community});
+    call(node, "devnet.subscribe", params).await.map(|_| ())
+}
+
+/// `account` leaves `community` on the devnet at `node`.
+pub async fn unsubscribe_rpc(
+    node: &url::Url,
+    account: &str,
+    community: &str,
+) -> Result<(), DevnetError> {
+    let params = json!({"account": account, "community": community});
+    call(node, "devnet.unsubscribe", params).await.map(|_| ())
+}
+
+/// Gives `account` `role` (muted, guest, member, mod, admin, owner) in
+/// `community` on the devnet at `node`.
+pub async fn set_role_rpc(
+    node: &url::Url,
+    community: &str,
+    account: &str,
+    role: &str,
+) -> Result<(), DevnetError> {
+    let params = json!({"community": community, "account": account, "role": role});
+    call(node, "devnet.set_role", params).await.map(|_| ())
+}
+
+/// Changes `account`'s policy facts on the devnet at `node`: `fields` are
+/// `devnet.set_account` parameters (`reputation`, `vesting_shares`,
+/// `delegated`, `received`, `created`, `proxy`).
+pub async fn set_account_rpc(
+    node: &url::Url,
+    account: &str,
+    fields: serde_json::Map<String, Value>,
+) -> Result<(), DevnetError> {
+    let mut params = fields;
+    params.insert("account".into(), json!(account));
+    call(node, "devnet.set_account", Value::Object(params))
+        .await
+        .map(|_| ())
+}
+
+/// `account` votes for `witness` (or removes the vote) on the devnet at `node`.
+pub async fn witness_vote_rpc(
+    node: &url::Url,
+    account: &str,
+    witness: &str,
+    approve: bool,
+) -> Result<(), DevnetError> {
+    let params = json!({"account": account, "witness": witness, "approve": approve});
+    call(node, "devnet.witness_vote", params).await.map(|_| ())
+}

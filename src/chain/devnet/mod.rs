@@ -19,6 +19,7 @@
 //! blocks behind the head still finds a consistent chain.
 
 pub mod client;
+mod policy;
 mod seed;
 pub mod server;
 mod shapes;
@@ -34,7 +35,11 @@ use super::account::{AccountName, AccountNameError};
 use super::asset::{Amount, AmountError, Symbol};
 use crate::clock::{UnixTime, now_unix};
 
-pub use client::{produce_block_rpc, submit_transfer_rpc};
+pub use client::{
+    produce_block_rpc, set_account_rpc, set_role_rpc, submit_transfer_rpc, subscribe_rpc,
+    unsubscribe_rpc, witness_vote_rpc,
+};
+pub use policy::{AccountUpdate, DEMO_COMMUNITY, DEMO_COMMUNITY_TITLE, parse_vests};
 
 /// The number of most recent blocks the devnet remembers.
 pub const MAX_BLOCKS: u64 = 100_000;
@@ -76,13 +81,32 @@ impl Default for DevnetOptions {
 }
 
 /// The named accounts a seeded devnet holds (besides about 3,000 generated
-/// accounts that `demo` follows).
-pub const SEEDED_ACCOUNTS: [&str; 5] = [
+/// accounts that `demo` follows), with the policy facts they are seeded
+/// with (reputation score, stake at the devnet's vesting ratio, ≈ SP/HP):
+///
+/// | account | created | reputation | stake | witness votes |
+/// |---|---|---|---|---|
+/// | `demo` | 2 years ago | ≈ 55 | ≈ 600 | `devnet-witness` |
+/// | `alice` | 2016 | ≈ 65 | ≈ 10,000 | none: proxies to `demo` |
+/// | `bob` | 1 year ago | ≈ 45 | ≈ 100 own, delegates ≈ 27 to `carol` | none |
+/// | `carol` | 1 year ago | ≈ 35 | ≈ 5 own + ≈ 27 received | `devnet-witness` |
+/// | `gate-demo` | 1 year ago | 25 | ≈ 0.55 | none |
+/// | `newbie` | 2 days ago | 25 (raw 0) | ≈ 0.55 | none |
+/// | `spammer` | 100 days ago | ≈ 6 (negative raw) | ≈ 0.55 | none |
+/// | `devnet-witness` | 2016 | ≈ 57 | ≈ 1,000 | itself |
+///
+/// The demo community [`DEMO_COMMUNITY`] ("Quiet Readers"): owner
+/// `gate-demo`, admin `alice`, mod `bob`, member `carol` (subscribed),
+/// `demo` neither a member nor subscribed.
+pub const SEEDED_ACCOUNTS: [&str; 8] = [
     seed::DEMO_ACCOUNT,
     "alice",
     "bob",
     "carol",
     seed::GATEWAY_ACCOUNT,
+    "newbie",
+    "spammer",
+    DEVNET_WITNESS,
 ];
 
 /// Why the devnet refused a request, or a devnet client call failed.
@@ -107,6 +131,13 @@ pub enum DevnetError {
     InvalidTransaction(String),
     #[error("invalid timestamp {0:?}: expected YYYY-MM-DDTHH:MM:SS")]
     InvalidTimestamp(String),
+    #[error("no such account {0:?} on the devnet")]
+    UnknownAccount(String),
+    #[error("no such community {0:?} on the devnet")]
+    UnknownCommunity(String),
+    /// A policy fact that cannot be set (bad role, reputation, VESTS…).
+    #[error("{0}")]
+    InvalidFact(String),
     /// The devnet answered with a JSON-RPC error.
     #[error("devnet error {code}: {message}")]
     Rpc { code: i64, message: String },
@@ -132,6 +163,39 @@ struct SimAccount {
     native_units: u64,
     /// Thousandths of the chain's dollar asset.
     dollar_units: u64,
+    /// Raw reputation (served as a string, as nodes do).
+    reputation_raw: i64,
+    /// Own VESTS, in micro-VESTS.
+    vesting_micro: u64,
+    /// VESTS delegated out, in micro-VESTS.
+    delegated_micro: u64,
+    /// VESTS delegated in, in micro-VESTS.
+    received_micro: u64,
+    /// Witnesses voted for (at most 30, as on chain).
+    witness_votes: BTreeSet<String>,
+    /// Witness vote proxy.
+    proxy: Option<String>,
+}
+
+impl SimAccount {
+    /// A fresh account as `ensure_account` and the seed create it.
+    fn new(id: u64, created: UnixTime) -> Self {
+        Self {
+            id,
+            created,
+            last_post: 0,
+            last_root_post: 0,
+            post_count: 0,
+            native_units: 1_000_000,
+            dollar_units: 100_000,
+            reputation_raw: 0,
+            vesting_micro: policy::DEFAULT_VESTS_MICRO,
+            delegated_micro: 0,
+            received_micro: 0,
+            witness_votes: BTreeSet::new(),
+            proxy: None,
+        }
+    }
 }
 
 /// A transfer, validated.
@@ -187,6 +251,8 @@ struct ChainState {
     authorities: BTreeMap<String, SimAuthorities>,
     /// `devnet.drop_broadcasts`: accept broadcasts but never include them.
     drop_broadcasts: bool,
+    /// Communities by name (`hive-…`).
+    communities: BTreeMap<String, policy::SimCommunity>,
 }
 
 /// An account's keys as tests set them (`devnet.set_keys`): served instead
@@ -232,6 +298,7 @@ impl Devnet {
             transactions_submitted: 0,
             authorities: BTreeMap::new(),
             drop_broadcasts: false,
+            communities: BTreeMap::new(),
         };
         if opts.seed {
             seed::seed(&mut state, now);
@@ -466,18 +533,8 @@ impl ChainState {
         if !self.accounts.contains_key(name) {
             let id = self.next_account_id;
             self.next_account_id += 1;
-            self.accounts.insert(
-                name.to_string(),
-                SimAccount {
-                    id,
-                    created,
-                    last_post: 0,
-                    last_root_post: 0,
-                    post_count: 0,
-                    native_units: 1_000_000,
-                    dollar_units: 100_000,
-                },
-            );
+            self.accounts
+                .insert(name.to_string(), SimAccount::new(id, created));
         }
     }
 

@@ -116,13 +116,12 @@ fn add_account(
     state.accounts.insert(
         name.to_string(),
         SimAccount {
-            id,
-            created,
             last_post,
             last_root_post,
             post_count,
             native_units: rng.between(0, 50_000_000),
             dollar_units: rng.between(0, 500_000),
+            ..SimAccount::new(id, created)
         },
     );
 }
@@ -173,6 +172,8 @@ pub(super) fn seed(state: &mut ChainState, now: UnixTime) {
     ] {
         follow(state, follower, following);
     }
+
+    super::policy::seed(state, now);
 
     let mut generated = 0;
     while generated < DEMO_FOLLOWING {

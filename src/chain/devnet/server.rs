@@ -7,8 +7,10 @@
 //! `call` form. Errors use the codes real nodes use (see the error fixtures);
 //! bad input never panics and never yields a 500. On top of that, a few
 //! `devnet.*` methods drive the simulation (submit a transfer, produce a
-//! block, set an account's keys, drop broadcasts), and every response
-//! carries `X-Devnet: simulated`. `condenser_api.broadcast_transaction`
+//! block, set an account's keys, drop broadcasts; and, in `policy`, the
+//! community and account facts access policies read), hivemind's
+//! `bridge.get_community`/`get_community_context` are answered by
+//! `policy`, and every response carries `X-Devnet: simulated`. `condenser_api.broadcast_transaction`
 //! queues a wallet-signed transfer (signatures are not checked).
 
 use std::time::Duration;
@@ -57,7 +59,7 @@ impl RpcFailure {
         }
     }
 
-    fn method_not_found(method: &str) -> Self {
+    pub(super) fn method_not_found(method: &str) -> Self {
         Self {
             code: -32601,
             message: "Method not found".into(),
@@ -66,7 +68,7 @@ impl RpcFailure {
     }
 
     /// hivemind's answer to bad parameters (see the get_following error fixture).
-    fn invalid_params(detail: impl Into<String>) -> Self {
+    pub(super) fn invalid_params(detail: impl Into<String>) -> Self {
         Self {
             code: -32602,
             message: "Invalid parameters".into(),
@@ -161,7 +163,8 @@ async fn notice(State(devnet): State<Devnet>) -> Response {
         "steemgate devnet: a SIMULATED {chain} chain. Nothing here is real: no real accounts, no real money,\n\
          no signatures. Head block: {head}.\n\n\
          JSON-RPC 2.0 on POST / (condenser_api.get_dynamic_global_properties, get_block, get_ops_in_block,\n\
-         get_following, get_accounts; also the \"call\" form and batches).\n\n\
+         get_following, get_accounts; also the \"call\" form and batches; bridge.get_community,\n\
+         bridge.get_community_context).\n\n\
          Submit a simulated transfer:\n  \
          curl -s -X POST URL -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"devnet.transfer\",\
          \"params\":{{\"from\":\"demo\",\"to\":\"gate-demo\",\"amount\":\"0.001 {symbol}\",\"memo\":\"YOUR-MEMO\"}}}}'\n\
@@ -283,6 +286,8 @@ fn run(devnet: &Devnet, api: &str, method: &str, params: Value) -> Result<Value,
             condenser(devnet, method, args)
         }
         "devnet" => simulation(devnet, method, params),
+        "bridge" => super::policy::bridge(devnet, method, &params)
+            .unwrap_or_else(|| Err(RpcFailure::method_not_found(&format!("bridge.{method}")))),
         _ => Err(RpcFailure::method_not_found(&format!("{api}.{method}"))),
     }
 }
@@ -468,7 +473,7 @@ fn get_following(devnet: &Devnet, args: &[Value]) -> Result<Value, RpcFailure> {
 }
 
 /// A named-or-positional parameter: `params.name` or `params[index]`.
-fn param<'a>(params: &'a Value, name: &str, index: usize) -> Option<&'a Value> {
+pub(super) fn param<'a>(params: &'a Value, name: &str, index: usize) -> Option<&'a Value> {
     match params {
         Value::Object(map) => map.get(name),
         Value::Array(items) => items.get(index),
@@ -477,7 +482,7 @@ fn param<'a>(params: &'a Value, name: &str, index: usize) -> Option<&'a Value> {
     .filter(|value| !value.is_null())
 }
 
-fn string_param<'a>(
+pub(super) fn string_param<'a>(
     params: &'a Value,
     name: &str,
     index: usize,
@@ -544,7 +549,8 @@ fn simulation(devnet: &Devnet, method: &str, params: Value) -> Result<Value, Rpc
                 "max_blocks_kept": super::MAX_BLOCKS,
             }))
         }
-        _ => Err(RpcFailure::method_not_found(&format!("devnet.{method}"))),
+        _ => super::policy::simulation(devnet, method, &params)
+            .unwrap_or_else(|| Err(RpcFailure::method_not_found(&format!("devnet.{method}")))),
     }
 }
 
