@@ -32,9 +32,9 @@ use headless_chrome::Tab;
 use headless_chrome::protocol::cdp::Network;
 use serde_json::{Value, json};
 use support::browser::{
-    Chromium, STEP, assert_accessible, axe_source, click, cookie, eval, grant_clipboard,
-    inject_on_new_document, intercept_off_site_links, location, off_site_clicks, record_requests,
-    retype, screenshot, wait_for,
+    Chromium, STEP, assert_accessible, axe_source, click, cookie, emulate_color_scheme, eval,
+    grant_clipboard, inject_on_new_document, intercept_off_site_links, location, off_site_clicks,
+    record_requests, retype, screenshot, wait_for,
 };
 use support::gateway::{Stack, get, raw_request};
 use support::redis_server::RedisServer;
@@ -722,4 +722,57 @@ fn the_503_page_is_accessible_and_try_again_recovers() {
         text(&tab, "h1")
     );
     memo_on_login_page(&tab);
+}
+
+/// The demo's `/members` (an access policy: subscribers of the devnet's
+/// community): `demo` is refused with a page that says why, "Check again"
+/// rechecks, and the simulation button subscribes `demo` on the devnet and
+/// lets it in, which the chain itself then confirms.
+#[test]
+fn the_policy_page_says_why_and_joining_the_community_lets_demo_in() {
+    let Some(chromium) = Chromium::launch() else {
+        return;
+    };
+    let axe = axe_source();
+    let demo = Demo::start();
+    let tab = chromium.tab();
+    intercept_off_site_links(&tab);
+
+    open(&tab, &demo.url("/members"));
+    assert_eq!(location(&tab), "/.steemgate/login?rd=%2Fmembers");
+    memo_on_login_page(&tab);
+    simulate_transfer(&tab, "demo");
+    wait_for_page(&tab, "/members", "Not open to @demo");
+    let reasons = text(&tab, "ul.reasons");
+    assert!(
+        reasons.contains("Quiet Readers") && reasons.contains("@demo is not subscribed"),
+        "{reasons}"
+    );
+    assert_accessible(&tab, axe.as_deref(), "policy 403");
+    screenshot(&tab, "demo-policy-403");
+    emulate_color_scheme(&tab, "dark");
+    screenshot(&tab, "demo-policy-403-dark");
+    emulate_color_scheme(&tab, "light");
+
+    // "Check again": the chain has not changed, neither has the answer.
+    click(&tab, "a.button.secondary");
+    wait_for_page(&tab, "/members", "Not open to @demo");
+
+    // The simulation: demo subscribes on the devnet and is let in.
+    assert_eq!(
+        text(&tab, "form[action='/.steemgate/devnet/join'] button"),
+        "Simulate: @demo subscribes to hive-100001"
+    );
+    click(&tab, "form[action='/.steemgate/devnet/join'] button");
+    wait_for_page(&tab, "/members", "Hello @demo");
+    let community = demo.rpc(
+        "bridge.get_community",
+        json!({"name": "hive-100001", "observer": "demo"}),
+    );
+    assert_eq!(
+        community["context"]["subscribed"],
+        json!(true),
+        "{community}"
+    );
+    assert!(off_site_clicks(&tab).is_empty());
 }
