@@ -319,6 +319,54 @@ impl FromStr for CommunityName {
     }
 }
 
+/// Deserializes a string through `FromStr`, validating inside the visitor
+/// so that a YAML error carries the line of the value itself (as
+/// `AccountName` does).
+fn deserialize_parsed<'de, D, T>(d: D, expecting: &'static str) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: FromStr<Err = String>,
+{
+    struct Parsed<T>(&'static str, std::marker::PhantomData<T>);
+    impl<T: FromStr<Err = String>> serde::de::Visitor<'_> for Parsed<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<T, E> {
+            raw.trim().parse().map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Parsed(expecting, std::marker::PhantomData))
+}
+
+impl<'de> serde::Deserialize<'de> for CommunityName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_parsed(d, "a community name such as hive-123456")
+    }
+}
+
+impl serde::Serialize for CommunityName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CommunityRole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_parsed(
+            d,
+            "a community role (muted, guest, member, mod, admin, owner)",
+        )
+    }
+}
+
+impl serde::Serialize for CommunityRole {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// An account's standing in one community.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommunityFacts {
@@ -893,6 +941,23 @@ mod tests {
             assert!(Vests::parse_legacy(bad).is_err(), "{bad}");
         }
         assert_eq!(Vests(1_500_000).to_string(), "1.500000 VESTS");
+    }
+
+    #[test]
+    fn names_and_roles_through_serde() {
+        let name: CommunityName = serde_json::from_value(json!(" hive-123456 ")).unwrap();
+        assert_eq!(name.as_str(), "hive-123456");
+        assert_eq!(serde_json::to_value(&name).unwrap(), json!("hive-123456"));
+        let error = serde_json::from_value::<CommunityName>(json!("gtg")).unwrap_err();
+        assert!(
+            error.to_string().contains("not a community name"),
+            "{error}"
+        );
+        assert!(serde_json::from_value::<CommunityName>(json!(5)).is_err());
+        let role: CommunityRole = serde_json::from_value(json!("mod")).unwrap();
+        assert_eq!(role, CommunityRole::Mod);
+        assert_eq!(serde_json::to_value(role).unwrap(), json!("mod"));
+        assert!(serde_json::from_value::<CommunityRole>(json!("moderator")).is_err());
     }
 
     #[test]
