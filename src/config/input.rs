@@ -11,12 +11,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 
 use crate::chain::{AccountName, ChainName, Confirm};
+
+pub use super::scalar::HumanDuration;
+pub(crate) use super::scalar::scalar;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,52 +207,6 @@ pub struct RouteInput {
     pub assertion: bool,
     /// A policy name, or a list of names that must all hold.
     pub policy: Option<OneOrMany>,
-}
-
-/// Reads a string scalar and converts it *inside* the visitor: serde_norway
-/// then attaches the scalar's own line and full key path (`session.ttl`) to
-/// a conversion error. Converting after `String::deserialize` returned would
-/// report the enclosing section's line instead.
-pub(crate) fn scalar<'de, D, T>(
-    d: D,
-    expecting: &'static str,
-    convert: impl FnOnce(&str) -> Result<T, String>,
-) -> Result<T, D::Error>
-where
-    D: de::Deserializer<'de>,
-{
-    struct ScalarVisitor<F> {
-        expecting: &'static str,
-        convert: F,
-    }
-    impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for ScalarVisitor<F> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str(self.expecting)
-        }
-        fn visit_str<E: de::Error>(self, raw: &str) -> Result<T, E> {
-            (self.convert)(raw).map_err(E::custom)
-        }
-    }
-    d.deserialize_str(ScalarVisitor { expecting, convert })
-}
-
-/// A duration such as `15m`, `30d`, `500ms`.
-#[derive(Debug, Clone, Copy)]
-pub struct HumanDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        scalar(d, "a duration such as 15m", |raw| {
-            humantime::parse_duration(raw.trim())
-                .map(HumanDuration)
-                .map_err(|e| {
-                    format!(
-                        "invalid duration {raw:?} ({e}); write e.g. \"15m\", \"30d\", \"500ms\""
-                    )
-                })
-        })
-    }
 }
 
 /// A trusted proxy: an IP address (`10.0.0.5`, `::1`) or a CIDR network

@@ -9,6 +9,7 @@
 pub mod input;
 mod locate;
 pub mod policy;
+mod scalar;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -21,7 +21,7 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use crate::chain::AccountName;
 use crate::chain::facts::{CommunityName, CommunityRole};
 
-use super::input::HumanDuration;
+use super::scalar::HumanDuration;
 
 /// The condition names, as the YAML spells them (and `check` lists them).
 pub const CONDITION_NAMES: [&str; 12] = [
@@ -189,7 +189,7 @@ struct PolicyName(String);
 
 impl<'de> Deserialize<'de> for PolicyName {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        super::input::scalar(d, "a policy name", |raw| {
+        super::scalar::scalar(d, "a policy name", |raw| {
             if valid_policy_name(raw) {
                 Ok(PolicyName(raw.to_string()))
             } else {
