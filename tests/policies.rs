@@ -279,6 +279,24 @@ fn forward_auth_evaluates_named_policies() {
     );
     // Without `policy`, forward auth is what it was: any logged-in account.
     assert_eq!(auth("/.steemgate/auth", &demo).status, 200);
+
+    // The status document reports policies without refusing anything.
+    let (status, document) = json_get(
+        &stack,
+        "/.steemgate/status?policy=members,staff,nonesuch,ghosts",
+        &carol,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(document["account"], "carol");
+    assert_eq!(document["policies"]["members"], json!({"pass": true}));
+    assert_eq!(document["policies"]["staff"]["pass"], json!(false));
+    assert_eq!(
+        document["policies"]["staff"]["failed"][0]["condition"],
+        "community"
+    );
+    assert_eq!(document["policies"]["nonesuch"], json!({"unknown": true}));
+    assert_eq!(document["policies"]["ghosts"], json!({"undecidable": true}));
 }
 
 #[test]

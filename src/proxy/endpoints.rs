@@ -21,8 +21,6 @@
 
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use pingora::proxy::Session;
 use serde_json::json;
 
@@ -69,7 +67,7 @@ pub async fn handle(
             if client_ip(state, session).is_some_and(|ip| !state.limits.allow_status(ip)) {
                 return too_many_requests(state, session).await;
             }
-            status(state, session, params.wait()).await
+            status(state, session, params.wait(), params.get("policy")).await
         }
         ("POST", "/.steemgate/logout") => logout(state, session).await,
         ("POST", "/.steemgate/challenge") => super::wallet::challenge(state, session).await,
@@ -236,6 +234,7 @@ async fn status(
     state: &GatewayState,
     session: &mut Session,
     wait: Duration,
+    policy: Option<&str>,
 ) -> pingora::Result<()> {
     let mut logins = state.services.logins.subscribe();
     let Some(mut live) = live_session(state, session).await? else {
@@ -274,7 +273,17 @@ async fn status(
         }
     }
     let view = status_view(state, &live.record, now_unix());
-    let body = serde_json::to_value(&view).unwrap_or_default();
+    let mut body = serde_json::to_value(&view).unwrap_or_default();
+    // `?policy=a,b`: how the logged-in visitor fares with those policies.
+    if let (Some(names), Some(account)) = (policy, live.record.account.as_deref())
+        && let Some(fields) = body.as_object_mut()
+    {
+        let names = super::policy::policy_names(names);
+        fields.insert(
+            "policies".into(),
+            super::policy::policy_report(state, account, &names).await,
+        );
+    }
     LocalResponse::json(200, &body)
         .set_cookie(cookie)
         .send(session)
@@ -334,15 +343,7 @@ async fn forward_auth(
 ) -> pingora::Result<()> {
     // `?policy=a,b`: every named policy must hold. Checked before the
     // session so that a typo in a proxy's config shows at once.
-    let policies: Vec<Arc<str>> = policy
-        .map(|list| {
-            list.split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .map(Arc::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let policies = policy.map(super::policy::policy_names).unwrap_or_default();
     if let Some(unknown) = policies.iter().find(|p| !state.policies.knows(p)) {
         let body = format!("no policy named {unknown:?}\n");
         return LocalResponse::new(400, "text/plain; charset=utf-8", body)

@@ -62,6 +62,45 @@ pub async fn route_access(
     }
 }
 
+/// Policy names from a query value (`a,b`), each once, in order.
+pub fn policy_names(list: &str) -> Vec<Arc<str>> {
+    let mut names: Vec<Arc<str>> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !names.iter().any(|known| &**known == name) {
+            names.push(Arc::from(name));
+        }
+    }
+    names
+}
+
+/// `/.steemgate/status?policy=…`: per policy `{"pass": true}`,
+/// `{"pass": false, "failed": […]}`, `{"undecidable": true}` or
+/// `{"unknown": true}`, without refusing anything.
+pub async fn policy_report(
+    state: &GatewayState,
+    account: &str,
+    names: &[Arc<str>],
+) -> serde_json::Value {
+    let mut report = serde_json::Map::new();
+    for name in names {
+        let entry = if !state.policies.knows(name) {
+            json!({"unknown": true})
+        } else {
+            match state.policies.decide(account, name).await {
+                Outcome::Decided(decision) => match &decision.verdict {
+                    crate::policy::Verdict::Pass => json!({"pass": true}),
+                    crate::policy::Verdict::Fail(failures) => {
+                        json!({"pass": false, "failed": failures})
+                    }
+                },
+                Outcome::Undecidable { .. } => json!({"undecidable": true}),
+            }
+        };
+        report.insert(name.to_string(), entry);
+    }
+    serde_json::Value::Object(report)
+}
+
 /// The JSON body of a policy refusal: the first failing policy and what
 /// failed in it (`{"error":"policy","policy":…,"failed":[…]}`), plus every
 /// failing policy's name.
