@@ -420,3 +420,30 @@ fn without_a_stale_allowance_a_failing_node_closes_the_route_after_the_ttl() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(json_get(&stack, "/club", &carol, &[]).0, 503);
 }
+
+#[test]
+fn a_reload_that_changes_a_policy_drops_its_cached_decisions() {
+    let (stack, _node) = start("1h");
+    assert!(
+        support::wait_until(Duration::from_secs(10), || stack
+            .gateway
+            .log()
+            .contains(steemgate::reload::READY_MESSAGE)),
+        "reload handler never installed"
+    );
+    let demo = stack.login_as("demo");
+    assert_eq!(json_get(&stack, "/club", &demo, &[]).0, 403);
+    // The ttl is 1 s; a reload must not wait for it (nor for max_stale).
+    let path = &stack.gateway.config_path;
+    let original = std::fs::read_to_string(path).unwrap();
+    let changed = original.replace(
+        "  members: {community: hive-100001}",
+        "  members: {accounts: [demo]}",
+    );
+    assert_ne!(changed, original);
+    std::fs::write(path, changed).unwrap();
+    stack.reload_and_wait_for("config reloaded");
+    let (status, echo) = json_get(&stack, "/club", &demo, &[]);
+    assert_eq!(status, 200, "{echo}");
+    assert_eq!(upstream_saw(&echo, "x-steem-account"), vec!["demo"]);
+}

@@ -13,32 +13,6 @@ use steemgate::reload::READY_MESSAGE;
 use support::gateway::{Stack, get};
 use support::wait_until;
 
-fn hang_up(stack: &Stack) {
-    let pid = stack.gateway.pid().expect("gateway running");
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-}
-
-/// Sends SIGHUP and waits until the log has one more line containing `marker`.
-fn reload_and_wait_for(stack: &Stack, marker: &str) {
-    let before = stack.gateway.log().matches(marker).count();
-    hang_up(stack);
-    assert!(
-        wait_until(Duration::from_secs(10), || stack
-            .gateway
-            .log()
-            .matches(marker)
-            .count()
-            > before),
-        "no {marker:?} in the log after SIGHUP:\n{}",
-        stack.gateway.log()
-    );
-}
-
-/// One response from a keep-alive connection: (status, body).
 fn exchange(stream: &mut TcpStream, path: &str, host: &str) -> (u16, String) {
     stream
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
@@ -88,7 +62,7 @@ fn sighup_applies_a_new_allowlist_keeps_connections_and_refuses_a_broken_file() 
     let original = std::fs::read_to_string(path).unwrap();
     assert!(original.contains("allow: [alice]"));
     std::fs::write(path, original.replace("allow: [alice]", "allow: [bob]")).unwrap();
-    reload_and_wait_for(&stack, "config reloaded");
+    stack.reload_and_wait_for("config reloaded");
     assert_eq!(get(stack.addr(), "/admin", &[&alice]).status, 403);
     // The connection opened before the reload still serves requests.
     assert_eq!(exchange(&mut kept, "/public", &host).0, 200);
@@ -99,7 +73,7 @@ fn sighup_applies_a_new_allowlist_keeps_connections_and_refuses_a_broken_file() 
         original.replace("allow: [alice]", "allow: [alice], colour: red"),
     )
     .unwrap();
-    reload_and_wait_for(&stack, "config reload failed");
+    stack.reload_and_wait_for("config reload failed");
     let log = stack.gateway.log();
     let failure = log
         .lines()
@@ -120,7 +94,7 @@ fn sighup_applies_a_new_allowlist_keeps_connections_and_refuses_a_broken_file() 
     );
     assert_ne!(moved, original);
     std::fs::write(path, moved).unwrap();
-    reload_and_wait_for(&stack, "config reloaded");
+    stack.reload_and_wait_for("config reloaded");
     let log = stack.gateway.log();
     assert!(
         log.lines()

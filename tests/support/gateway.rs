@@ -688,6 +688,28 @@ impl Stack {
         panic!("session never logged in as {account}");
     }
 
+    /// Sends SIGHUP and waits (10 s at most) until the gateway's log has
+    /// one more line containing `marker` (e.g. "config reloaded").
+    pub fn reload_and_wait_for(&self, marker: &str) {
+        let before = self.gateway.log().matches(marker).count();
+        let pid = self.gateway.pid().expect("gateway running");
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        assert!(
+            super::wait_until(Duration::from_secs(10), || self
+                .gateway
+                .log()
+                .matches(marker)
+                .count()
+                > before),
+            "no {marker:?} in the log after SIGHUP:\n{}",
+            self.gateway.log()
+        );
+    }
+
     /// Status document for a cookie.
     pub fn status(&self, cookie: &str) -> Value {
         get(
