@@ -11,7 +11,9 @@ pub mod asset;
 pub mod block;
 pub mod crypto;
 pub mod devnet;
+pub mod follow;
 pub mod follower;
+pub mod hotsign;
 pub mod rpc;
 pub mod status;
 

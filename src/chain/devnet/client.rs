@@ -1,6 +1,6 @@
 //! Client helpers for a running devnet, used by the CLI.
 //!
-//! Why: `steemgate devnet transfer` and demo scripts drive a devnet that may
+//! Why: `steemgate devnet transfer`, `steemgate devnet follow` and demo scripts drive a devnet that may
 //! run in another process; these wrap the `devnet.*` JSON-RPC methods so the
 //! CLI does not hand-build requests or parse answers.
 
@@ -83,4 +83,17 @@ pub async fn produce_block_rpc(node: &url::Url) -> Result<u64, DevnetError> {
                 "devnet.produce_block answered without block_num: {result}"
             ))
         })
+}
+
+/// Queues a follow operation on the devnet at `node` (`what`: `[]`
+/// unfollows, `["blog"]` follows, `["ignore"]` mutes); it is applied when
+/// the next block is produced.
+pub async fn follow_rpc(
+    node: &url::Url,
+    follower: &str,
+    following: &str,
+    what: &[String],
+) -> Result<(), DevnetError> {
+    let params = json!({"follower": follower, "following": following, "what": what});
+    call(node, "devnet.follow", params).await.map(|_| ())
 }
