@@ -997,6 +997,27 @@ async fn broadcast_follow_operations_apply_when_the_block_is_produced() {
         .await;
     assert_eq!(relation["follows"], false);
 
+    // At most 5 custom_json of one account per block, as on Hive: a
+    // sixth waits for the next block.
+    let six: Vec<_> = before[2..8]
+        .iter()
+        .map(|name| unfollow("demo", name))
+        .collect();
+    let tx = follow_transaction(&net, six, &[]).await;
+    let too_many = net
+        .call("condenser_api.broadcast_transaction", json!([tx]))
+        .await;
+    assert_eq!(too_many["error"]["code"], -32003, "{too_many}");
+    assert!(
+        too_many["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 5"),
+        "{too_many}"
+    );
+    net.result("devnet.produce_block", json!({})).await;
+    assert_eq!(following_of(&net, "demo", "blog").await[0], before[2]);
+
     // devnet.follow (the CLI's method): mute, then follow again.
     net.result(
         "devnet.follow",
@@ -1041,9 +1062,13 @@ async fn follow_broadcasts_need_the_followers_posting_authority() {
         json!({"account": "alice", "posting": [support::wallet::stm(&posting)], "active": [support::wallet::stm(&active)]}),
     )
     .await;
+    // Refused as steemd refuses: an assert exception naming the reason.
     let refused = |answer: &Value| {
-        assert_eq!(answer["error"]["code"], -32602, "{answer}");
-        answer["error"]["data"].as_str().unwrap_or("").to_string()
+        assert_eq!(answer["error"]["code"], -32003, "{answer}");
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     };
     // Unsigned, signed with the active key, or naming another account as
     // the posting authority: refused, and nothing is applied.

@@ -26,6 +26,7 @@ pub mod path;
 pub mod redirect;
 pub mod respond;
 pub mod routes;
+pub mod simwallet;
 pub mod visitor;
 pub mod wallet;
 

@@ -268,6 +268,30 @@ pub(super) fn check_broadcast(
     Ok(follow)
 }
 
+/// Most `custom_json` operations one account may have in one block (Hive
+/// refuses a sixth: "already submitted 5 custom json operation(s) this
+/// block"); the devnet applies the same limit to follow operations.
+pub const MAX_CUSTOM_JSON_PER_BLOCK: usize = 5;
+
+/// Refuses `new` follows when, with those already waiting for the next
+/// block, one follower would have more than [`MAX_CUSTOM_JSON_PER_BLOCK`].
+pub(super) fn check_block_limit(pending: &[Follow], new: &[Follow]) -> Result<(), DevnetError> {
+    for follow in new {
+        let count = pending
+            .iter()
+            .chain(new)
+            .filter(|other| other.follower == follow.follower)
+            .count();
+        if count > MAX_CUSTOM_JSON_PER_BLOCK {
+            return Err(DevnetError::InvalidTransaction(format!(
+                "account {} would have {count} custom json operations in this block; at most {MAX_CUSTOM_JSON_PER_BLOCK} are allowed",
+                follow.follower
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A follow from `devnet.follow {follower, following, what}`: the same
 /// checks as a broadcast operation (names, one relation, no self-follow),
 /// built through the operation itself so both paths agree.

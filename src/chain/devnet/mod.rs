@@ -361,6 +361,7 @@ impl Devnet {
                 }
             }
         }
+        follows::check_block_limit(&state.pending_follows, &follows)?;
         if state.drop_broadcasts {
             return Ok(id);
         }

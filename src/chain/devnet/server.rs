@@ -376,7 +376,11 @@ fn condenser(devnet: &Devnet, method: &str, args: Vec<Value>) -> Result<Value, R
             let transaction: crate::chain::crypto::Transaction =
                 serde_json::from_value(args[0].clone())
                     .map_err(|e| RpcFailure::invalid_params(format!("not a transaction: {e}")))?;
-            let id = devnet.broadcast(&transaction)?;
+            // As steemd, a refused transaction is an assert with the reason
+            // in the message (wallets show the message).
+            let id = devnet
+                .broadcast(&transaction)
+                .map_err(|e| RpcFailure::assert_failed(method, e.to_string()))?;
             if method == "broadcast_transaction" {
                 Ok(json!({}))
             } else {
