@@ -386,33 +386,50 @@ async fn handle(
 
 impl StaleFollows {
     /// The unfollow operations of `names` for `account`'s wallet, and per
-    /// name the hot-sign link and the operation JSON to copy.
-    fn prepare(&self, account: &AccountName, names: &[AccountName]) -> serde_json::Value {
-        let operations: Vec<Operation> = names
-            .iter()
-            .map(|name| Operation::CustomJson(unfollow_operation(account, name)))
-            .collect();
-        let by_hand: Vec<serde_json::Value> = names
-            .iter()
-            .zip(&operations)
-            .map(|(name, operation)| {
-                let Operation::CustomJson(op) = operation else {
-                    return serde_json::Value::Null;
-                };
-                serde_json::json!({
-                    "name": name.as_str(),
-                    "hot_sign_url": custom_json_url(self.settings.chain, op),
-                    "operation": serde_json::to_string(operation).unwrap_or_default(),
-                })
-            })
-            .collect();
-        serde_json::json!({
-            "account": account.as_str(),
-            "key_type": "Posting",
-            "operations": operations,
-            "by_hand": by_hand,
-        })
+    /// name the hot-sign link and the operation JSON to copy. Serialized
+    /// from structs, so fields keep the chain's order in the answer.
+    fn prepare(&self, account: &AccountName, names: &[AccountName]) -> Prepared {
+        let mut operations = Vec::with_capacity(names.len());
+        let mut by_hand = Vec::with_capacity(names.len());
+        for name in names {
+            let op = unfollow_operation(account, name);
+            let hot_sign_url = custom_json_url(self.settings.chain, &op);
+            let operation = Operation::CustomJson(op);
+            by_hand.push(ByHand {
+                name: name.as_str().to_string(),
+                hot_sign_url,
+                // Serializing strings cannot fail.
+                operation: serde_json::to_string(&operation).unwrap_or_default(),
+            });
+            operations.push(operation);
+        }
+        Prepared {
+            account: account.as_str().to_string(),
+            key_type: "Posting",
+            operations,
+            by_hand,
+        }
     }
+}
+
+/// The `?prepare=` answer.
+#[derive(Serialize)]
+struct Prepared {
+    account: String,
+    /// What to pass as Keychain's key type.
+    key_type: &'static str,
+    /// For `requestBroadcast`, in one batch.
+    operations: Vec<Operation>,
+    by_hand: Vec<ByHand>,
+}
+
+/// One account's unfollow for a wallet without Keychain.
+#[derive(Serialize)]
+struct ByHand {
+    name: String,
+    hot_sign_url: String,
+    /// The operation as JSON text, to copy.
+    operation: String,
 }
 
 fn script() -> Response {
