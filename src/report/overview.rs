@@ -7,7 +7,8 @@
 //! inactivity (30.44 days) from 0 to 23, then one bar for 24 months and
 //! more; accounts that never posted get a bar of their own, set apart. The
 //! threshold is a line at its exact place on the month axis, and bars past
-//! it are marked stale.
+//! it are marked stale. Heights are on a square-root scale (said under the
+//! chart), so a few silent months stay visible next to a tall "active" bar.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -105,9 +106,11 @@ pub fn overview(
         if max_count == 0 || count == 0 {
             return 0;
         }
-        // At least 1 unit so a single account stays visible.
-        let scaled = (count as u64 * u64::from(PLOT_HEIGHT)) / max_count as u64;
-        u32::try_from(scaled).unwrap_or(PLOT_HEIGHT).max(1)
+        // Square-root scale: a follow list is usually dominated by the
+        // recently active, and a linear scale would flatten every month of
+        // silence to nothing. At least 1 unit so one account stays visible.
+        let ratio = (count as f64 / max_count as f64).sqrt();
+        ((ratio * f64::from(PLOT_HEIGHT)).round() as u32).clamp(1, PLOT_HEIGHT)
     };
     let baseline = TOP + PLOT_HEIGHT;
     let threshold_months_x100 = u64::from(threshold_days) * 10_000 / MONTH_CENTIDAYS;
@@ -171,7 +174,7 @@ pub fn overview(
         threshold_days
     );
     Overview {
-        width: never_x + BAR + 8,
+        width: never_x + BAR + 28,
         height: baseline + 30,
         baseline,
         bars,
@@ -226,6 +229,8 @@ mod tests {
         assert_eq!(view.bars[0].height, PLOT_HEIGHT);
         assert_eq!(view.bars[0].y, TOP);
         assert_eq!(view.bars[2].height, 0);
+        // Square-root scale: one account of three is sqrt(1/3) of the plot.
+        assert_eq!(view.bars[1].height, 81);
         // 40 days = 1.31 months: the line sits inside the second bar, which
         // is not wholly stale; the third is.
         assert!(view.threshold_x > LEFT + SLOT && view.threshold_x < LEFT + 2 * SLOT);
