@@ -297,4 +297,6 @@
   // Keychain injects itself after load; look again a moment later.
   refresh();
   setTimeout(refresh, 500);
+  // For bench/report_page.rs: when the page became usable.
+  if (window.performance && performance.mark) performance.mark("stale-ready");
 })();
