@@ -87,6 +87,18 @@ enum DevnetAction {
         #[arg(long)]
         memo: String,
     },
+    /// Follow, mute or unfollow on a running devnet (applied in the next block).
+    Follow {
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        node: url::Url,
+        #[arg(long)]
+        follower: String,
+        #[arg(long)]
+        following: String,
+        /// blog (follow), ignore (mute) or none (unfollow).
+        #[arg(long, default_value = "blog", value_parser = ["blog", "ignore", "none"])]
+        what: String,
+    },
     /// Ask a running devnet to produce a block now.
     ProduceBlock {
         #[arg(long, default_value = "http://127.0.0.1:8091")]
@@ -227,6 +239,11 @@ fn devnet_client(action: DevnetAction) -> anyhow::Result<()> {
             DevnetAction::Transfer { node, from, to, amount, memo } => {
                 let txid = steemgate::chain::devnet::submit_transfer_rpc(&node, &from, &to, &amount, &memo).await?;
                 println!("simulated transfer {txid} submitted: {from} -> {to}, {amount}, memo {memo:?} (it lands in the next block)");
+            }
+            DevnetAction::Follow { node, follower, following, what } => {
+                let list: Vec<String> = if what == "none" { Vec::new() } else { vec![what.clone()] };
+                steemgate::chain::devnet::follow_rpc(&node, &follower, &following, &list).await?;
+                println!("simulated follow submitted: {follower} -> {following}, what {list:?} (it lands in the next block)");
             }
             DevnetAction::ProduceBlock { node } => {
                 let block = steemgate::chain::devnet::produce_block_rpc(&node).await?;

@@ -208,6 +208,7 @@ fn stale_follows_router(
     let mut settings =
         crate::report::ReportSettings::from_config(&config.report, config.chain.name);
     settings.site_name = config.site_name.clone();
+    settings.simulated = config.chain.devnet;
     settings.behind_seconds = Some(Arc::new(move || {
         chain_status.behind_seconds(crate::clock::now_unix())
     }));

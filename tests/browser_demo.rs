@@ -32,9 +32,9 @@ use headless_chrome::Tab;
 use headless_chrome::protocol::cdp::Network;
 use serde_json::{Value, json};
 use support::browser::{
-    Chromium, STEP, assert_accessible, axe_source, click, cookie, emulate_color_scheme, eval,
-    grant_clipboard, inject_on_new_document, intercept_off_site_links, location, off_site_clicks,
-    record_requests, retype, screenshot, wait_for,
+    Chromium, STEP, assert_accessible, axe_source, click, cookie, eval, grant_clipboard,
+    inject_on_new_document, intercept_off_site_links, location, off_site_clicks, record_requests,
+    retype, screenshot, wait_for,
 };
 use support::gateway::{Stack, get, raw_request};
 use support::redis_server::RedisServer;
@@ -362,7 +362,11 @@ fn simulate_transfer_then_every_control_of_the_app_report_and_gateway_pages() {
     );
     click(&tab, "form button[type=submit]");
     assert!(
-        wait_for(&tab, "location.search === '?days=7&by=root'", STEP),
+        wait_for(
+            &tab,
+            "location.search === '?days=7&by=root&sort=days'",
+            STEP
+        ),
         "Update did not submit the form; at {}",
         location(&tab)
     );
@@ -383,9 +387,9 @@ fn simulate_transfer_then_every_control_of_the_app_report_and_gateway_pages() {
          {stale_after} vs {stale_before}"
     );
     assert!(
-        text(&tab, "p").contains("have not written a top-level post"),
+        text(&tab, "p.muted").contains("top-level posts only"),
         "{}",
-        text(&tab, "p")
+        text(&tab, "p.muted")
     );
     // The first row's profile link leaves for the chain's front end.
     let first = eval(&tab, "document.querySelector('tbody a').href");
@@ -397,7 +401,7 @@ fn simulate_transfer_then_every_control_of_the_app_report_and_gateway_pages() {
     click(&tab, "a[href*='format=json']");
     assert!(wait_for(
         &tab,
-        "location.search === '?days=7&by=root&format=json'",
+        "location.search === '?days=7&by=root&sort=days&format=json'",
         STEP
     ));
     let report: Value = serde_json::from_str(
@@ -724,6 +728,521 @@ fn the_503_page_is_accessible_and_try_again_recovers() {
     memo_on_login_page(&tab);
 }
 
+// ---------------------------------------------------------------- the report as a tool (issue 16)
+
+/// Logs `demo` in with the simulated transfer and opens the report.
+fn report_as_demo(tab: &Tab, demo: &Demo) {
+    open(tab, &demo.url("/stale"));
+    memo_on_login_page(tab);
+    simulate_transfer(tab, "demo");
+    wait_for_page(tab, "/stale", "Stale follows of @demo");
+    assert!(
+        wait_for(tab, "!document.getElementById('toolbar').hidden", STEP),
+        "the report's script never ran"
+    );
+}
+
+/// The names of the table rows, in order.
+fn row_names(tab: &Tab) -> Vec<String> {
+    let names = eval(
+        tab,
+        "JSON.stringify(Array.prototype.map.call(document.querySelectorAll('tbody tr'), function (r) { return r.getAttribute('data-name'); }))",
+    );
+    serde_json::from_str(names.as_str().unwrap()).unwrap()
+}
+
+/// Clicks the checkbox of `name` (on the current page).
+fn pick(tab: &Tab, name: &str) {
+    click(tab, &format!("input.pick[value='{name}']"));
+}
+
+fn checked(tab: &Tab) -> Vec<String> {
+    let names = eval(
+        tab,
+        "JSON.stringify(Array.prototype.filter.call(document.querySelectorAll('input.pick'), function (b) { return b.checked; }).map(function (b) { return b.value; }))",
+    );
+    serde_json::from_str(names.as_str().unwrap()).unwrap()
+}
+
+/// The devnet's blog follows of `account` (all pages).
+fn chain_follows(demo: &Demo, account: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut start = String::new();
+    loop {
+        let page = demo.rpc(
+            "condenser_api.get_following",
+            json!([account, start, "blog", 1000]),
+        );
+        let page = page.as_array().unwrap();
+        let mut added = 0;
+        for entry in page {
+            let name = entry["following"].as_str().unwrap().to_string();
+            if !names.contains(&name) {
+                names.push(name);
+                added += 1;
+            }
+        }
+        if page.len() < 1000 || added == 0 {
+            return names;
+        }
+        start = names.last().unwrap().clone();
+    }
+}
+
+/// Waits until the progress list has an entry with `data-outcome=outcome`
+/// for batch `batch`, and returns its text.
+fn batch_outcome(tab: &Tab, batch: u32, outcome: &str) -> String {
+    let selector = format!("#progress li[data-batch='{batch}'][data-outcome='{outcome}']");
+    assert!(
+        wait_for(
+            tab,
+            &format!("!!document.querySelector({})", json!(selector)),
+            Duration::from_secs(60)
+        ),
+        "batch {batch} never became {outcome:?}; the progress says {}",
+        text(tab, "#progress")
+    );
+    text(tab, &selector)
+}
+
+/// Emulates a phone screen (390×844 CSS pixels, touch) or undoes it.
+fn phone(tab: &Tab, on: bool) {
+    use headless_chrome::protocol::cdp::Emulation;
+    if on {
+        tab.call_method(Emulation::SetDeviceMetricsOverride {
+            width: 390,
+            height: 844,
+            device_scale_factor: 2.0,
+            mobile: true,
+            scale: None,
+            screen_width: None,
+            screen_height: None,
+            position_x: None,
+            position_y: None,
+            dont_set_visible_size: None,
+            screen_orientation: None,
+            viewport: None,
+            display_feature: None,
+            device_posture: None,
+        })
+        .expect("phone metrics");
+    } else {
+        tab.call_method(Emulation::ClearDeviceMetricsOverride(None))
+            .expect("clear metrics");
+    }
+}
+
+#[test]
+fn report_select_sort_csv_and_unfollow_with_the_simulated_wallet() {
+    let Some(chromium) = Chromium::launch() else {
+        return;
+    };
+    let axe = axe_source();
+    let demo = Demo::start();
+    let tab = chromium.tab();
+    intercept_off_site_links(&tab);
+    report_as_demo(&tab, &demo);
+    assert_accessible(&tab, axe.as_deref(), "report tool");
+    let following: usize = text(&tab, ".following-count").parse().unwrap();
+    let stale: usize = text(&tab, ".stale-count").parse().unwrap();
+    assert_eq!(following, chain_follows(&demo, "demo").len());
+    assert!(stale > 500, "the demo's stale follows span pages: {stale}");
+    assert!(text(&tab, "main").contains(&format!("Showing 1–500 of {stale}")));
+    // The chart is on the page, drawn by the server.
+    assert_eq!(
+        eval(&tab, "document.querySelectorAll('#chart rect.bar').length"),
+        json!(26)
+    );
+    assert!(
+        eval(
+            &tab,
+            "document.querySelector('#chart line.threshold') !== null"
+        )
+        .as_bool()
+        .unwrap()
+    );
+    assert_eq!(
+        text(&tab, "#unfollow-simulated"),
+        "Unfollow with Simulate wallet"
+    );
+    assert!(text(&tab, ".toolbar").contains("SIMULATION"));
+
+    // Pick three rows by clicking their checkboxes.
+    let rows = row_names(&tab);
+    let chosen: Vec<String> = vec![rows[0].clone(), rows[3].clone(), rows[7].clone()];
+    for name in &chosen {
+        pick(&tab, name);
+    }
+    assert_eq!(text(&tab, "#selected-count"), "3 selected");
+
+    // Sort by name (a click on the column header): the server sorts, the
+    // selection is still there.
+    click(&tab, "th a[href*='sort=name']");
+    assert!(
+        wait_for(&tab, "location.search.includes('sort=name')", STEP),
+        "the sort link did not navigate"
+    );
+    assert!(wait_for(
+        &tab,
+        "!document.getElementById('toolbar').hidden",
+        STEP
+    ));
+    let sorted = row_names(&tab);
+    let mut expected = sorted.clone();
+    expected.sort();
+    assert_eq!(sorted, expected, "rows in name order");
+    assert_eq!(text(&tab, "#selected-count"), "3 selected");
+    let mut visible_chosen: Vec<String> = chosen
+        .iter()
+        .filter(|n| sorted.contains(n))
+        .cloned()
+        .collect();
+    visible_chosen.sort();
+    assert_eq!(checked(&tab), visible_chosen);
+
+    // CSV: the same rows, downloaded by a click on the link.
+    let downloads = tempfile::tempdir().unwrap();
+    tab.call_method(
+        headless_chrome::protocol::cdp::Browser::SetDownloadBehavior {
+            behavior:
+                headless_chrome::protocol::cdp::Browser::SetDownloadBehaviorBehaviorOption::Allow,
+            browser_context_id: None,
+            download_path: Some(downloads.path().to_string_lossy().into_owned()),
+            events_enabled: None,
+        },
+    )
+    .expect("allow downloads");
+    click(&tab, "a[href*='format=csv']");
+    let csv_path = downloads.path().join("stale-follows-demo-40d.csv");
+    assert!(
+        wait_until(Duration::from_secs(30), || csv_path.exists()
+            && std::fs::read_to_string(&csv_path)
+                .is_ok_and(|t| t.ends_with("\r\n"))),
+        "no CSV download in {:?}",
+        std::fs::read_dir(downloads.path()).map(|d| d.count())
+    );
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(lines[0], "name,last_post,days_inactive");
+    assert_eq!(lines.len(), stale + 1);
+    let csv_names: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        &csv_names[..sorted.len()],
+        sorted
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+    );
+
+    // Unfollow the selection with the simulated wallet: the rows disappear
+    // and the chain no longer lists them.
+    click(&tab, "#unfollow-simulated");
+    let outcome = batch_outcome(&tab, 1, "confirmed");
+    assert!(
+        outcome.contains("3 of 3 confirmed on the chain"),
+        "{outcome}"
+    );
+    assert!(text(&tab, "#progress").contains("Done: 3 unfollowed"));
+    let after = row_names(&tab);
+    for name in &chosen {
+        assert!(!after.contains(name), "{name} is still in the table");
+    }
+    assert_eq!(text(&tab, "#selected-count"), "0 selected");
+    assert_eq!(text(&tab, ".following-count"), (following - 3).to_string());
+    let on_chain = chain_follows(&demo, "demo");
+    assert_eq!(on_chain.len(), following - 3);
+    for name in &chosen {
+        assert!(
+            !on_chain.contains(name),
+            "{name} still followed on the chain"
+        );
+    }
+    // A reload reads the chain again: the same numbers.
+    open(&tab, &demo.url("/stale"));
+    wait_for_page(&tab, "/stale", "Stale follows of @demo");
+    assert_eq!(text(&tab, ".following-count"), (following - 3).to_string());
+    assert_eq!(text(&tab, ".stale-count"), (stale - 3).to_string());
+
+    // "Select all stale", then the by-hand panel: hot-sign links of the
+    // same operation, one account at a time.
+    assert!(wait_for(
+        &tab,
+        "!document.getElementById('toolbar').hidden",
+        STEP
+    ));
+    click(&tab, "#select-all");
+    assert_eq!(
+        text(&tab, "#selected-count"),
+        format!("{} selected", stale - 3)
+    );
+    click(&tab, "#by-hand summary");
+    assert!(wait_for(
+        &tab,
+        "document.querySelectorAll('#by-hand-list a').length === 50",
+        STEP
+    ));
+    let first = eval(&tab, "document.querySelector('#by-hand-list a').href");
+    let first = first.as_str().unwrap().to_string();
+    let link = url::Url::parse(&first).unwrap();
+    assert_eq!(link.host_str(), Some("steemlogin.com"));
+    let op_text = text(&tab, "#by-hand-list code");
+    let json_param = link
+        .query_pairs()
+        .find(|(k, _)| k == "json")
+        .unwrap()
+        .1
+        .into_owned();
+    let op: Value = serde_json::from_str(&op_text).unwrap();
+    assert_eq!(op[1]["json"], json!(json_param));
+    click(&tab, "#by-hand-list a");
+    assert_eq!(off_site_clicks(&tab), vec![first]);
+    click(&tab, "#select-none");
+    assert_eq!(text(&tab, "#selected-count"), "0 selected");
+
+    // Dark mode and a phone: screenshots for the README.
+    // (assert_accessible checks both schemes and leaves the light one.)
+    assert_accessible(&tab, axe.as_deref(), "report tool after unfollow");
+    open(&tab, &demo.url("/stale"));
+    wait_for_page(&tab, "/stale", "Stale follows of @demo");
+    support::browser::emulate_color_scheme(&tab, "dark");
+    screenshot(&tab, "report-dark");
+    support::browser::emulate_color_scheme(&tab, "light");
+    screenshot(&tab, "report-light");
+    phone(&tab, true);
+    support::browser::emulate_color_scheme(&tab, "light");
+    open(&tab, &demo.url("/stale"));
+    wait_for_page(&tab, "/stale", "Stale follows of @demo");
+    let overflow = eval(
+        &tab,
+        "document.documentElement.scrollWidth <= window.innerWidth + 1",
+    );
+    assert_eq!(
+        overflow,
+        json!(true),
+        "the report scrolls sideways on a phone"
+    );
+    screenshot(&tab, "report-phone");
+    support::browser::emulate_color_scheme(&tab, "dark");
+    screenshot(&tab, "report-phone-dark");
+    phone(&tab, false);
+}
+
+/// Keychain with `requestBroadcast`: each request is recorded in
+/// `window.__keychain` (method, the first three arguments, the argument
+/// count, the callback's type) and its callback kept for
+/// `window.__keychainAnswer(reply)`.
+const BROADCAST_STUB: &str = r#"
+window.__keychain = [];
+window.__keychainCallbacks = [];
+window.__keychainAnswer = function (reply) {
+  window.__keychain = [];
+  window.__keychainCallbacks.shift()(reply);
+  return true;
+};
+window.steem_keychain = {
+  requestHandshake: function (callback) { callback(); },
+  requestBroadcast: function () {
+    var args = Array.prototype.slice.call(arguments);
+    window.__keychain.push({ method: "requestBroadcast", args: args.slice(0, 3), count: args.length, callback: typeof args[3] });
+    window.__keychainCallbacks.push(args[3]);
+  }
+};
+"#;
+
+/// Waits for the one pending Keychain request and returns it.
+fn pending_broadcast(tab: &Tab) -> Value {
+    assert!(
+        wait_for(tab, "window.__keychain.length === 1", STEP),
+        "Keychain was asked nothing; the progress says {}",
+        eval(tab, "document.getElementById('progress').textContent")
+    );
+    let requests = eval(tab, "JSON.stringify(window.__keychain)");
+    let mut requests: Value = serde_json::from_str(requests.as_str().unwrap()).unwrap();
+    requests[0].take()
+}
+
+/// The exact unfollow operation of the issue, as JSON text.
+fn unfollow_text(follower: &str, following: &str) -> String {
+    format!(
+        r#"["custom_json",{{"required_auths":[],"required_posting_auths":["{follower}"],"id":"follow","json":"[\"follow\",{{\"follower\":\"{follower}\",\"following\":\"{following}\",\"what\":[]}}]"}}]"#
+    )
+}
+
+/// Signs `operations` with `key` on the demo's head block, as Keychain does.
+fn signed_transaction(demo: &Demo, operations: &Value, key: &k256::ecdsa::SigningKey) -> Value {
+    let props = demo.rpc("condenser_api.get_dynamic_global_properties", json!([]));
+    let (num, prefix) = steemgate::chain::crypto::serialize::ref_block_from_id(
+        props["head_block_id"].as_str().unwrap(),
+    )
+    .unwrap();
+    let head = steemgate::chain::crypto::ChainTime::parse(props["time"].as_str().unwrap()).unwrap();
+    let unsigned = json!({
+        "ref_block_num": num,
+        "ref_block_prefix": prefix,
+        "expiration": steemgate::chain::crypto::ChainTime(head.0 + 60).to_string(),
+        "operations": operations,
+        "extensions": [],
+    });
+    support::wallet::sign_transaction(key, &unsigned)
+}
+
+/// A devnet broadcast that may fail (the demo's `rpc` asserts success).
+fn try_broadcast(demo: &Demo, tx: &Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "condenser_api.broadcast_transaction", "params": [tx]}).to_string();
+    let raw = format!(
+        "POST / HTTP/1.1\r\nHost: devnet\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    raw_request(demo.devnet.unwrap(), raw.as_bytes()).json()
+}
+
+#[test]
+fn report_unfollow_with_a_stub_keychain_exact_operations_refusal_and_failure() {
+    let Some(chromium) = Chromium::launch() else {
+        return;
+    };
+    let demo = Demo::start();
+    // demo's keys on the chain: the devnet checks the posting signature.
+    let wallet = Wallet::new("demo");
+    demo.rpc(
+        "devnet.set_keys",
+        json!({"account": "demo", "posting": [stm(&wallet.posting)], "active": [stm(&wallet.active)], "memo": stm(&wallet.memo)}),
+    );
+    let tab = chromium.tab();
+    intercept_off_site_links(&tab);
+    inject_on_new_document(&tab, BROADCAST_STUB);
+    report_as_demo(&tab, &demo);
+    assert!(
+        wait_for(
+            tab.as_ref(),
+            "!document.getElementById('unfollow-keychain').hidden",
+            STEP
+        ),
+        "no Keychain button with Keychain present"
+    );
+    let rows = row_names(&tab);
+
+    // Seven rows: two batches (5 + 2), one requestBroadcast each.
+    let chosen: Vec<String> = rows[..7].to_vec();
+    for name in &chosen {
+        pick(&tab, name);
+    }
+    click(&tab, "#unfollow-keychain");
+    let mut sorted = chosen.clone();
+    sorted.sort();
+    for (batch, names) in sorted.chunks(5).enumerate() {
+        let request = pending_broadcast(&tab);
+        assert_eq!(request["method"], "requestBroadcast");
+        assert_eq!(
+            request["count"], 4,
+            "account, operations, key type, callback"
+        );
+        assert_eq!(request["callback"], "function");
+        assert_eq!(request["args"][0], "demo");
+        assert_eq!(request["args"][2], "Posting");
+        // Byte for byte: the operations as the page handed them over.
+        let handed = eval(&tab, "JSON.stringify(window.__keychain[0].args[1])");
+        let expected = format!(
+            "[{}]",
+            names
+                .iter()
+                .map(|n| unfollow_text("demo", n))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(handed.as_str().unwrap(), expected);
+        // The wallet signs with demo's posting key and broadcasts.
+        let tx = signed_transaction(&demo, &request["args"][1], &wallet.posting);
+        let sent = try_broadcast(&demo, &tx);
+        assert!(sent.get("error").is_none(), "{sent}");
+        let id =
+            steemgate::chain::crypto::Transaction::id(&serde_json::from_value(tx.clone()).unwrap())
+                .unwrap();
+        keychain_answer(
+            &tab,
+            &json!({"success": true, "error": null, "result": {"id": id}, "message": "The transaction has been broadcast successfully."}),
+        );
+        let outcome = batch_outcome(&tab, batch as u32 + 1, "confirmed");
+        assert!(
+            outcome.contains(&format!("{} of {} confirmed", names.len(), names.len())),
+            "{outcome}"
+        );
+    }
+    assert!(text(&tab, "#progress").contains("Done: 7 unfollowed"));
+    let on_chain = chain_follows(&demo, "demo");
+    let left = row_names(&tab);
+    for name in &chosen {
+        assert!(!on_chain.contains(name) && !left.contains(name), "{name}");
+    }
+
+    // A refused approval: shown as such, nothing removed, row flagged.
+    let refused = left[0].clone();
+    pick(&tab, &refused);
+    click(&tab, "#unfollow-keychain");
+    pending_broadcast(&tab);
+    keychain_answer(
+        &tab,
+        &json!({"success": false, "error": "user_cancel", "result": null, "message": "Request was canceled by the user."}),
+    );
+    let outcome = batch_outcome(&tab, 1, "refused");
+    assert!(outcome.contains("approval refused"), "{outcome}");
+    assert!(row_names(&tab).contains(&refused));
+    assert!(chain_follows(&demo, "demo").contains(&refused));
+    assert_eq!(
+        text(&tab, &format!("tr[data-name='{refused}'] .row-state")),
+        "not sent: approval refused"
+    );
+
+    // A failing broadcast: signed with the wrong key, the node refuses it;
+    // the wallet reports the node's error and the page shows it.
+    click(&tab, "#unfollow-keychain");
+    let request = pending_broadcast(&tab);
+    let tx = signed_transaction(&demo, &request["args"][1], &wallet.active);
+    let refusal = try_broadcast(&demo, &tx);
+    let message = refusal["error"]["message"]
+        .as_str()
+        .expect("the node refuses")
+        .to_string();
+    assert!(message.contains("posting authority"), "{message}");
+    keychain_answer(
+        &tab,
+        &json!({"success": false, "error": message, "result": null, "message": message}),
+    );
+    let outcome = batch_outcome(&tab, 1, "failed");
+    assert!(
+        outcome.contains("failed") && outcome.contains("posting authority"),
+        "{outcome}"
+    );
+    assert!(row_names(&tab).contains(&refused));
+
+    // The wallet says done but nothing reaches the chain: after the wait
+    // the row is flagged as still followed, never counted as unfollowed.
+    click(&tab, "#unfollow-keychain");
+    pending_broadcast(&tab);
+    keychain_answer(
+        &tab,
+        &json!({"success": true, "error": null, "result": {"id": "0000000000000000000000000000000000000000"}, "message": "done"}),
+    );
+    let outcome = batch_outcome(&tab, 1, "unconfirmed");
+    assert!(outcome.contains("0 of 1 confirmed"), "{outcome}");
+    assert!(
+        outcome.contains(&format!(
+            "still followed after the wallet said done: {refused}"
+        )),
+        "{outcome}"
+    );
+    assert!(text(&tab, "#progress").contains("Done: 0 unfollowed"));
+    assert_eq!(
+        text(&tab, &format!("tr[data-name='{refused}'] .row-state")),
+        "still followed on the chain"
+    );
+    assert!(off_site_clicks(&tab).is_empty());
+}
+
 /// The demo's `/members` (an access policy: subscribers of the devnet's
 /// community): `demo` is refused with a page that says why, "Check again"
 /// rechecks, and the simulation button subscribes `demo` on the devnet and
@@ -750,9 +1269,9 @@ fn the_policy_page_says_why_and_joining_the_community_lets_demo_in() {
     );
     assert_accessible(&tab, axe.as_deref(), "policy 403");
     screenshot(&tab, "demo-policy-403");
-    emulate_color_scheme(&tab, "dark");
+    support::browser::emulate_color_scheme(&tab, "dark");
     screenshot(&tab, "demo-policy-403-dark");
-    emulate_color_scheme(&tab, "light");
+    support::browser::emulate_color_scheme(&tab, "light");
 
     // "Check again": the chain has not changed, neither has the answer.
     click(&tab, "a.button.secondary");

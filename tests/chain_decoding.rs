@@ -347,6 +347,35 @@ fn check_fixture(name: &str) {
             );
             assert!(GlobalProperties::from_json(&Value::Array(follows.clone())).is_err());
         }
+        n if n.starts_with("hive-bridge.get_relationship_between_accounts-") => {
+            // The devnet answers in exactly this shape (tests/devnet.rs):
+            // five booleans, the one in the file name true.
+            let relation = result_of(&load(name));
+            let object = relation.as_object().unwrap();
+            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                [
+                    "blacklists",
+                    "follows",
+                    "follows_blacklists",
+                    "follows_muted",
+                    "ignores"
+                ]
+            );
+            let set: Vec<&str> = object
+                .iter()
+                .filter(|(_, v)| v.as_bool().unwrap())
+                .map(|(k, _)| k.as_str())
+                .collect();
+            let kind = n
+                .trim_start_matches("hive-bridge.get_relationship_between_accounts-")
+                .trim_end_matches(".json");
+            let expected: Vec<&str> = if kind == "none" { vec![] } else { vec![kind] };
+            assert_eq!(set, expected, "{name}");
+            assert!(GlobalProperties::from_json(&relation).is_err());
+        }
         other => panic!("fixture {other} is not classified in tests/chain_decoding.rs"),
     }
 }

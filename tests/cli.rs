@@ -1,5 +1,5 @@
 //! The `steemgate` subcommands a newcomer runs first, run as the binary:
-//! `secret`, `devnet` (serve, `transfer`, `produce-block`, the policy
+//! `secret`, `devnet` (serve, `transfer`, `follow`, `produce-block`, the policy
 //! commands `subscribe`, `set-role`, `set-account`, `witness-vote`) and `demo`.
 //!
 //! Why: the README's quick start is these commands. Library tests cover the
@@ -287,6 +287,79 @@ fn devnet_serves_and_its_client_commands_transfer_and_produce_blocks() {
         stderr(&refused)
     );
     assert!(stdout(&refused).is_empty());
+
+    // `devnet follow`: bob follows demo, then mutes carol's follow of
+    // alice away (unfollow); both land with the next block.
+    let follows_of = |account: &str, kind: &str| -> Vec<String> {
+        rpc(
+            addr,
+            "condenser_api.get_following",
+            json!([account, null, kind, 100]),
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["following"].as_str().unwrap().to_string())
+        .collect()
+    };
+    assert_eq!(follows_of("carol", "blog"), ["alice"]);
+    let follow = run(&[
+        "devnet",
+        "follow",
+        "--node",
+        &url,
+        "--follower",
+        "bob",
+        "--following",
+        "demo",
+    ]);
+    assert!(follow.status.success(), "{}", stderr(&follow));
+    assert!(
+        stdout(&follow).contains("bob -> demo, what [\"blog\"]"),
+        "{}",
+        stdout(&follow)
+    );
+    let unfollow = run(&[
+        "devnet",
+        "follow",
+        "--node",
+        &url,
+        "--follower",
+        "carol",
+        "--following",
+        "alice",
+        "--what",
+        "none",
+    ]);
+    assert!(unfollow.status.success(), "{}", stderr(&unfollow));
+    assert!(follows_of("bob", "blog").contains(&"alice".to_string()));
+    assert!(
+        !follows_of("bob", "blog").contains(&"demo".to_string()),
+        "not before the block"
+    );
+    assert!(
+        run(&["devnet", "produce-block", "--node", &url])
+            .status
+            .success()
+    );
+    assert!(follows_of("bob", "blog").contains(&"demo".to_string()));
+    assert!(follows_of("carol", "blog").is_empty());
+    let refused = run(&[
+        "devnet",
+        "follow",
+        "--node",
+        &url,
+        "--follower",
+        "bob",
+        "--following",
+        "bob",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("follow itself"),
+        "{}",
+        stderr(&refused)
+    );
 
     // Ctrl-C stops it cleanly.
     let status = devnet.interrupt();
@@ -577,9 +650,16 @@ fn demo_logs_in_the_seeded_account_by_simulated_transfer_and_serves_its_stale_re
         "{}",
         page.body
     );
-    let rows = page.body.matches("<tr>").count();
-    // One header row plus one per stale account.
-    assert_eq!(rows, stale.len() + 1);
+    // One row per stale account, 500 to a page; the count says them all.
+    let rows = page.body.matches("<tr data-name=").count();
+    assert_eq!(rows, stale.len().min(steemgate::report::PAGE_SIZE));
+    assert!(
+        page.body.contains(&format!(
+            "<strong class=\"stale-count\">{}</strong>",
+            stale.len()
+        )),
+        "the count names every stale account"
+    );
     let first = stale[0]["name"].as_str().unwrap();
     assert!(page.body.contains(&format!("@{first}</a>")), "{first}");
 

@@ -795,3 +795,322 @@ async fn answers_have_the_recorded_top_level_keys() {
         net.stop().await;
     }
 }
+
+/// A transaction of `operations` referencing the devnet's head, valid for
+/// ten minutes, signed with `keys` (none: unsigned).
+async fn follow_transaction(
+    net: &Running,
+    operations: Vec<steemgate::chain::crypto::Operation>,
+    keys: &[&k256::ecdsa::SigningKey],
+) -> Value {
+    use steemgate::chain::crypto::{ChainTime, Transaction};
+    let props = net
+        .result("condenser_api.get_dynamic_global_properties", json!([]))
+        .await;
+    let (ref_block_num, ref_block_prefix) = steemgate::chain::crypto::serialize::ref_block_from_id(
+        props["head_block_id"].as_str().unwrap(),
+    )
+    .unwrap();
+    let head = ChainTime::parse(props["time"].as_str().unwrap()).unwrap();
+    let mut tx = Transaction {
+        ref_block_num,
+        ref_block_prefix,
+        expiration: ChainTime(head.0 + 600),
+        operations,
+        extensions: Vec::new(),
+        signatures: Vec::new(),
+    };
+    let digest = tx.digest(ChainName::Steem).unwrap();
+    for key in keys {
+        tx.signatures.push(hex::encode(
+            steemgate::chain::crypto::signature::sign_compact(key, &digest),
+        ));
+    }
+    serde_json::to_value(&tx).unwrap()
+}
+
+fn unfollow(follower: &str, following: &str) -> steemgate::chain::crypto::Operation {
+    use steemgate::chain::AccountName;
+    steemgate::chain::crypto::Operation::CustomJson(steemgate::chain::follow::unfollow_operation(
+        &AccountName::parse(follower).unwrap(),
+        &AccountName::parse(following).unwrap(),
+    ))
+}
+
+async fn following_of(net: &Running, account: &str, kind: &str) -> Vec<String> {
+    net.result(
+        "condenser_api.get_following",
+        json!([account, "", kind, 1000]),
+    )
+    .await
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|entry| {
+        assert_eq!(entry["follower"], account);
+        assert_eq!(entry["what"], json!([kind]));
+        entry["following"].as_str().unwrap().to_string()
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn seeded_follow_graph_has_mutes_followers_and_relationships() {
+    let net = Running::start(ChainName::Steem, None).await;
+    // bob mutes carol: listed only as "ignore", in the node's shape.
+    let mutes = net
+        .result(
+            "condenser_api.get_following",
+            json!(["bob", null, "ignore", 10]),
+        )
+        .await;
+    assert_eq!(
+        mutes,
+        json!([{"follower": "bob", "following": "carol", "what": ["ignore"]}])
+    );
+    assert_eq!(following_of(&net, "bob", "blog").await, vec!["alice"]);
+    let muted_by = net
+        .result(
+            "condenser_api.get_followers",
+            json!(["carol", null, "ignore", 10]),
+        )
+        .await;
+    assert_eq!(
+        muted_by,
+        json!([{"follower": "bob", "following": "carol", "what": ["ignore"]}])
+    );
+    // alice follows demo; get_followers of demo lists her, alphabetical by
+    // follower, and named parameters (as hivemind takes them) work too.
+    let followers = net
+        .result(
+            "condenser_api.get_followers",
+            json!({"account": "demo", "start": null, "follow_type": "blog", "limit": 10}),
+        )
+        .await;
+    assert_eq!(
+        followers,
+        json!([{"follower": "alice", "following": "demo", "what": ["blog"]}])
+    );
+    // Steem includes the start account; Hive excludes it (checked below).
+    let from_bob = net
+        .result(
+            "condenser_api.get_followers",
+            json!(["alice", "bob", "blog", 10]),
+        )
+        .await;
+    let names: Vec<&str> = from_bob
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["follower"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["bob", "carol"]);
+    // The relationship answers carry exactly the recorded Hive keys.
+    let recorded: Vec<Value> = ["none", "follows", "ignores"]
+        .iter()
+        .map(|kind| {
+            fixture_result(&format!(
+                "hive-bridge.get_relationship_between_accounts-{kind}.json"
+            ))
+        })
+        .collect();
+    for (a, b, follows, ignores) in [
+        ("alice", "demo", true, false),
+        ("demo", "alice", false, false),
+        ("bob", "carol", false, true),
+        ("carol", "bob", false, false),
+    ] {
+        let answer = net
+            .result("bridge.get_relationship_between_accounts", json!([a, b]))
+            .await;
+        assert_eq!(answer["follows"], follows, "{a} follows {b}");
+        assert_eq!(answer["ignores"], ignores, "{a} ignores {b}");
+        let shape = match (follows, ignores) {
+            (true, _) => &recorded[1],
+            (_, true) => &recorded[2],
+            _ => &recorded[0],
+        };
+        assert_eq!(&answer, shape, "{a} -> {b} as the recorded answer");
+    }
+    let named = net
+        .result(
+            "bridge.get_relationship_between_accounts",
+            json!({"account1": "alice", "account2": "demo"}),
+        )
+        .await;
+    assert_eq!(named["follows"], true);
+    let bad = net
+        .call(
+            "bridge.get_relationship_between_accounts",
+            json!(["alice", "NOT OK"]),
+        )
+        .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let bad_type = net
+        .call(
+            "condenser_api.get_followers",
+            json!(["demo", null, "feed", 10]),
+        )
+        .await;
+    assert_eq!(bad_type["error"]["code"], -32602, "{bad_type}");
+    net.stop().await;
+
+    let hive = Running::start(ChainName::Hive, None).await;
+    let from_bob = hive
+        .result(
+            "condenser_api.get_followers",
+            json!(["alice", "bob", "blog", 10]),
+        )
+        .await;
+    assert_eq!(from_bob.as_array().unwrap().len(), 1, "{from_bob}");
+    assert_eq!(from_bob[0]["follower"], "carol");
+    hive.stop().await;
+}
+
+#[tokio::test]
+async fn broadcast_follow_operations_apply_when_the_block_is_produced() {
+    let net = Running::start(ChainName::Steem, None).await;
+    let before = following_of(&net, "demo", "blog").await;
+    assert_eq!(before.len(), 1000, "first page of the 3,000 seeded follows");
+    let (first, second) = (before[0].clone(), before[1].clone());
+    let tx = follow_transaction(
+        &net,
+        vec![unfollow("demo", &first), unfollow("demo", &second)],
+        &[],
+    )
+    .await;
+    let answer = net
+        .result("condenser_api.broadcast_transaction", json!([tx]))
+        .await;
+    assert_eq!(answer, json!({}));
+    // Nothing changes before the block.
+    assert_eq!(following_of(&net, "demo", "blog").await[0], first);
+    net.result("devnet.produce_block", json!({})).await;
+    let after = following_of(&net, "demo", "blog").await;
+    assert!(!after.contains(&first) && !after.contains(&second));
+    assert_eq!(after[0], before[2]);
+    let relation = net
+        .result(
+            "bridge.get_relationship_between_accounts",
+            json!(["demo", first]),
+        )
+        .await;
+    assert_eq!(relation["follows"], false);
+
+    // At most 5 custom_json of one account per block, as on Hive: a
+    // sixth waits for the next block.
+    let six: Vec<_> = before[2..8]
+        .iter()
+        .map(|name| unfollow("demo", name))
+        .collect();
+    let tx = follow_transaction(&net, six, &[]).await;
+    let too_many = net
+        .call("condenser_api.broadcast_transaction", json!([tx]))
+        .await;
+    assert_eq!(too_many["error"]["code"], -32003, "{too_many}");
+    assert!(
+        too_many["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 5"),
+        "{too_many}"
+    );
+    net.result("devnet.produce_block", json!({})).await;
+    assert_eq!(following_of(&net, "demo", "blog").await[0], before[2]);
+
+    // devnet.follow (the CLI's method): mute, then follow again.
+    net.result(
+        "devnet.follow",
+        json!({"follower": "demo", "following": first, "what": ["ignore"]}),
+    )
+    .await;
+    net.result("devnet.produce_block", json!({})).await;
+    assert_eq!(
+        following_of(&net, "demo", "ignore").await,
+        vec![first.clone()]
+    );
+    steemgate::chain::devnet::follow_rpc(&net.url, "demo", &first, &["blog".to_string()])
+        .await
+        .expect("follow_rpc");
+    produce_block_rpc(&net.url).await.expect("block");
+    assert_eq!(following_of(&net, "demo", "blog").await[0], first);
+    assert!(following_of(&net, "demo", "ignore").await.is_empty());
+    let refused = net
+        .call(
+            "devnet.follow",
+            json!({"follower": "demo", "following": "demo", "what": []}),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let refused = net
+        .call(
+            "devnet.follow",
+            json!({"follower": "demo", "following": "alice", "what": ["blog", "ignore"]}),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn follow_broadcasts_need_the_followers_posting_authority() {
+    let net = Running::start(ChainName::Steem, None).await;
+    let posting = support::wallet::key_from("alice/posting");
+    let active = support::wallet::key_from("alice/active");
+    net.result(
+        "devnet.set_keys",
+        json!({"account": "alice", "posting": [support::wallet::stm(&posting)], "active": [support::wallet::stm(&active)]}),
+    )
+    .await;
+    // Refused as steemd refuses: an assert exception naming the reason.
+    let refused = |answer: &Value| {
+        assert_eq!(answer["error"]["code"], -32003, "{answer}");
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    // Unsigned, signed with the active key, or naming another account as
+    // the posting authority: refused, and nothing is applied.
+    let unsigned = follow_transaction(&net, vec![unfollow("alice", "bob")], &[]).await;
+    let why = refused(
+        &net.call("condenser_api.broadcast_transaction", json!([unsigned]))
+            .await,
+    );
+    assert!(why.contains("posting authority"), "{why}");
+    let wrong_key = follow_transaction(&net, vec![unfollow("alice", "bob")], &[&active]).await;
+    refused(
+        &net.call("condenser_api.broadcast_transaction", json!([wrong_key]))
+            .await,
+    );
+    let mut forged = follow_transaction(&net, vec![unfollow("alice", "bob")], &[&posting]).await;
+    forged["operations"][0][1]["required_posting_auths"] = json!(["bob"]);
+    refused(
+        &net.call("condenser_api.broadcast_transaction", json!([forged]))
+            .await,
+    );
+    // A transfer and a non-follow custom_json are refused as a whole.
+    let mut other_id = follow_transaction(&net, vec![unfollow("alice", "bob")], &[&posting]).await;
+    other_id["operations"][0][1]["id"] = json!("notify");
+    refused(
+        &net.call("condenser_api.broadcast_transaction", json!([other_id]))
+            .await,
+    );
+    net.result("devnet.produce_block", json!({})).await;
+    assert!(
+        following_of(&net, "alice", "blog")
+            .await
+            .contains(&"bob".to_string())
+    );
+    // Signed with the posting key: applied in the next block.
+    let signed = follow_transaction(&net, vec![unfollow("alice", "bob")], &[&posting]).await;
+    net.result("condenser_api.broadcast_transaction", json!([signed]))
+        .await;
+    net.result("devnet.produce_block", json!({})).await;
+    assert!(
+        !following_of(&net, "alice", "blog")
+            .await
+            .contains(&"bob".to_string())
+    );
+    net.stop().await;
+}

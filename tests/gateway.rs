@@ -840,11 +840,29 @@ fn the_stale_follows_route_reports_on_the_logged_in_account() {
         }
     }
 
-    // The page lists the same rows.
-    let page = get(addr, "/stale?days=40", &["Accept: text/html", &cookie]);
-    assert_eq!(page.status, 200);
-    assert!(page.body.contains("Stale follows of @demo"));
-    assert_eq!(page.body.matches("<tr>").count(), stale.len() + 1);
+    // The page lists the same rows, 500 to a page, in the same order.
+    let page_size = steemgate::report::PAGE_SIZE;
+    let pages = stale.len().div_ceil(page_size);
+    let mut listed = Vec::new();
+    for n in 1..=pages {
+        let page = get(
+            addr,
+            &format!("/stale?days=40&page={n}"),
+            &["Accept: text/html", &cookie],
+        );
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Stale follows of @demo"));
+        let rows: Vec<String> = page
+            .body
+            .split("<tr data-name=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().to_string())
+            .collect();
+        assert!(rows.len() <= page_size);
+        listed.extend(rows);
+    }
+    let names: Vec<&str> = stale.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(listed, names);
 
     // A forged identity header or query does not change whose report it is.
     let forged = get(
@@ -923,4 +941,129 @@ fn without_chain_devnet_the_simulation_is_absent() {
             "{path}: {response:?}"
         );
     }
+}
+
+/// The report's "Simulate wallet": `POST /.steemgate/devnet/broadcast`
+/// broadcasts the logged-in account's follow operations to the devnet, and
+/// nothing else, for no one else, from no other site.
+#[test]
+fn the_simulated_wallet_broadcasts_only_the_visitors_own_follow_operations() {
+    let stack = Stack::start_seeded_with(|config| config);
+    let addr = stack.addr();
+    let cookie = stack.login_as("alice");
+    let following = |account: &str| -> Vec<String> {
+        stack
+            .devnet
+            .rpc(
+                "condenser_api.get_following",
+                json!([account, null, "blog", 100]),
+            )
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["following"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(following("alice").contains(&"bob".to_string()));
+    let unfollow = |follower: &str, following: &str| {
+        json!({"operations": [["custom_json", {
+            "required_auths": [], "required_posting_auths": [follower], "id": "follow",
+            "json": format!("[\"follow\",{{\"follower\":\"{follower}\",\"following\":\"{following}\",\"what\":[]}}]")
+        }]]})
+        .to_string()
+    };
+    let same_origin = format!("Origin: http://{addr}");
+    let send =
+        |headers: &[&str], body: &str| post(addr, "/.steemgate/devnet/broadcast", headers, body);
+    let with_cookie = format!("Cookie: {cookie}");
+
+    // Another site: refused before anything is read.
+    let cross = send(
+        &[
+            &with_cookie,
+            "Sec-Fetch-Site: cross-site",
+            "Content-Type: application/json",
+        ],
+        &unfollow("alice", "bob"),
+    );
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    // No login: refused.
+    let anonymous = send(
+        &[&same_origin, "Content-Type: application/json"],
+        &unfollow("alice", "bob"),
+    );
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    // Someone else's follows, a transfer, junk: refused with the reason.
+    for (body, why) in [
+        (unfollow("bob", "alice"), "only for @alice"),
+        (
+            json!({"operations": [["transfer", {"from": "alice", "to": "bob", "amount": "1.000 STEEM", "memo": ""}]]}).to_string(),
+            "follow operations only",
+        ),
+        ("{\"operations\": []}".to_string(), "1 to 50"),
+        ("not json".to_string(), "not a list of operations"),
+    ] {
+        let refused = send(&[&with_cookie, &same_origin, "Content-Type: application/json"], &body);
+        assert_eq!(refused.status, 400, "{body}: {}", refused.body);
+        assert_eq!(refused.json()["success"], json!(false));
+        assert!(refused.json()["error"].as_str().unwrap().contains(why), "{}", refused.body);
+    }
+    stack.devnet.produce_block(None);
+    assert!(following("alice").contains(&"bob".to_string()));
+    assert!(following("bob").contains(&"alice".to_string()));
+
+    // Her own unfollow: broadcast, applied with the next block.
+    let sent = send(
+        &[
+            &with_cookie,
+            &same_origin,
+            "Sec-Fetch-Site: same-origin",
+            "Content-Type: application/json",
+        ],
+        &unfollow("alice", "bob"),
+    );
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let answer = sent.json();
+    assert_eq!(answer["success"], json!(true), "{answer}");
+    assert_eq!(answer["result"]["id"].as_str().map(str::len), Some(40));
+    stack.devnet.produce_block(None);
+    assert!(!following("alice").contains(&"bob".to_string()));
+    // The devnet's own refusal reaches the page as the wallet's error.
+    let six: Vec<Value> = ["aaa1", "aaa2", "aaa3", "aaa4", "aaa5", "aaa6"]
+        .iter()
+        .map(|n| {
+            json!(["custom_json", {"required_auths": [], "required_posting_auths": ["alice"], "id": "follow",
+                "json": format!("[\"follow\",{{\"follower\":\"alice\",\"following\":\"{n}\",\"what\":[\"blog\"]}}]")}])
+        })
+        .collect();
+    let too_many = json!({ "operations": six }).to_string();
+    let refused = send(
+        &[&with_cookie, &same_origin, "Content-Type: application/json"],
+        &too_many,
+    );
+    assert_eq!(refused.status, 502, "{}", refused.body);
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 5"),
+        "{}",
+        refused.body
+    );
+}
+
+#[test]
+fn without_chain_devnet_there_is_no_simulated_wallet() {
+    let stack = Stack::start_with(|config| config.replace("  devnet: true\n", ""));
+    let addr = stack.addr();
+    let answer = post(
+        addr,
+        "/.steemgate/devnet/broadcast",
+        &[
+            &format!("Origin: http://{addr}"),
+            "Content-Type: application/json",
+        ],
+        "{\"operations\": []}",
+    );
+    assert_eq!(answer.status, 404, "{}", answer.body);
 }

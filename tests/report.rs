@@ -54,6 +54,8 @@ struct FakeNode {
     behaviour: Behaviour,
     delay: Duration,
     following_calls: Mutex<Vec<Value>>,
+    /// Follows the chain has dropped since (an applied unfollow).
+    unfollowed: Mutex<HashSet<String>>,
     account_batches: Mutex<Vec<usize>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -68,6 +70,7 @@ impl FakeNode {
             behaviour: Behaviour::Answer,
             delay: Duration::ZERO,
             following_calls: Mutex::new(Vec::new()),
+            unfollowed: Mutex::new(HashSet::new()),
             account_batches: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
@@ -94,7 +97,12 @@ impl FakeNode {
                 message: format!("limit = {limit} outside valid range [1:1000]"),
             });
         }
-        let mut listed: Vec<&(String, &str)> = self.follows.iter().collect();
+        let unfollowed = self.unfollowed.lock().unwrap().clone();
+        let mut listed: Vec<&(String, &str)> = self
+            .follows
+            .iter()
+            .filter(|(name, _)| !unfollowed.contains(name))
+            .collect();
         match self.order {
             FollowOrder::AlphabeticalInclusive
             | FollowOrder::AlphabeticalExclusive
@@ -217,6 +225,7 @@ fn owner() -> AccountName {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    headers: axum::http::HeaderMap,
     body: String,
 }
 
@@ -236,6 +245,7 @@ async fn get(app: &Arc<StaleFollows>, uri: &str, headers: &[(&str, &str)]) -> An
         .await
         .unwrap();
     let status = response.status();
+    let headers = response.headers().clone();
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -247,6 +257,7 @@ async fn get(app: &Arc<StaleFollows>, uri: &str, headers: &[(&str, &str)]) -> An
     Answer {
         status,
         content_type,
+        headers,
         body: String::from_utf8(body.to_vec()).unwrap(),
     }
 }
@@ -846,6 +857,18 @@ async fn identity_comes_only_from_one_valid_header() {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{headers:?}");
         assert!(answer.content_type.starts_with("text/html"), "{headers:?}");
         assert!(answer.body.contains("Not logged in"));
+        // Every other answer of the report needs the identity too.
+        for uri in [
+            "/stale?format=csv",
+            "/stale?verify=fresh",
+            "/stale?prepare=fresh",
+            "/stale?asset=stale.js",
+            "/stale?sort=name&page=2",
+        ] {
+            let answer = get(&app, uri, headers).await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{uri} {headers:?}");
+            assert!(!answer.body.contains("fresh"), "{uri}");
+        }
     }
     let json = get(&app, "/stale", &[("accept", "application/json")]).await;
     assert_eq!(json.status, StatusCode::UNAUTHORIZED);
@@ -865,4 +888,294 @@ async fn only_get_is_answered() {
     let response = router(app).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()[header::ALLOW], "GET, HEAD");
+}
+
+// ---------------------------------------------------------------- the tool (issue 16)
+
+/// `count` followed accounts, account i silent for 45 + i days; every 10th
+/// never posted.
+fn many_stale_node(count: usize) -> FakeNode {
+    let names: Vec<String> = (0..count).map(|i| format!("stale{i:05}")).collect();
+    let mut node = FakeNode::new(names.clone(), FollowOrder::AlphabeticalExclusive);
+    for (i, name) in names.iter().enumerate() {
+        let when = if i % 10 == 0 {
+            "1970-01-01T00:00:00".to_string()
+        } else {
+            chain_time(45 + i as i64)
+        };
+        node = node.with_account(name, &when, &when);
+    }
+    node
+}
+
+fn names_in(report: &Value) -> Vec<String> {
+    report["stale"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn sort_orders_every_format_and_csv_carries_the_same_rows() {
+    let app = app(Arc::new(recent_activity_node()), settings());
+    let by_days = get_as(&app, "owner", "/stale?format=json").await.json();
+    assert_eq!(names_in(&by_days), ["silent", "ancient", "middling"]);
+    let by_name = get_as(&app, "owner", "/stale?format=json&sort=name")
+        .await
+        .json();
+    assert_eq!(names_in(&by_name), ["ancient", "middling", "silent"]);
+    let recent = get_as(&app, "owner", "/stale?format=json&sort=last_post")
+        .await
+        .json();
+    assert_eq!(names_in(&recent), ["middling", "ancient", "silent"]);
+    // The JSON keeps its documented keys whatever the sort.
+    let keys: HashSet<&str> = by_name
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        HashSet::from(["account", "threshold_days", "by", "following", "stale"])
+    );
+
+    let csv = get_as(&app, "owner", "/stale?format=csv&sort=name&days=40").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.content_type, "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"stale-follows-owner-40d.csv\""
+    );
+    assert_eq!(csv.headers[header::CACHE_CONTROL], "private, no-store");
+    let lines: Vec<&str> = csv.body.split("\r\n").collect();
+    assert_eq!(lines[0], "name,last_post,days_inactive");
+    assert_eq!(lines.len(), 5, "header, three rows, final empty: {lines:?}");
+    assert_eq!(lines[4], "");
+    let by_name_rows = by_name["stale"].as_array().unwrap();
+    for (line, row) in lines[1..4].iter().zip(by_name_rows) {
+        let expected = match row["days_inactive"].as_u64() {
+            Some(days) => format!(
+                "{},{},{days}",
+                row["name"].as_str().unwrap(),
+                row["last_post"].as_str().unwrap()
+            ),
+            None => format!("{},never,", row["name"].as_str().unwrap()),
+        };
+        assert_eq!(*line, expected);
+    }
+    assert_eq!(lines[3], "silent,never,");
+
+    // The HTML table follows the sort too and marks the sorted column.
+    let html = get_as(&app, "owner", "/stale?sort=name").await.body;
+    let (a, m, s) = (
+        html.find("@ancient").unwrap(),
+        html.find("@middling").unwrap(),
+        html.find("@silent").unwrap(),
+    );
+    assert!(a < m && m < s, "alphabetical rows");
+    assert!(html.contains(r#"aria-sort="ascending""#));
+    assert!(
+        html.contains("href=\"?days=40&amp;by=post&amp;sort=days\""),
+        "sort links keep the threshold"
+    );
+}
+
+#[tokio::test]
+async fn the_page_has_the_overview_chart_selection_and_its_own_script() {
+    let app = app(Arc::new(recent_activity_node()), settings());
+    let page = get_as(&app, "owner", "/stale").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"));
+    assert!(!csp.contains("script-src 'self' 'unsafe-inline'"));
+    let html = page.body;
+    // No inline script: the only <script> elements are the served file and
+    // the JSON data block, which browsers never execute.
+    let scripts: Vec<&str> = html
+        .match_indices("<script")
+        .map(|(i, _)| &html[i..i + 50.min(html.len() - i)])
+        .collect();
+    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    assert!(scripts[0].starts_with("<script src=\"?asset=stale.js\""));
+    assert!(scripts[1].starts_with("<script type=\"application/json\" id=\"stale-names\">"));
+    let names_start = html.find("id=\"stale-names\">").unwrap() + "id=\"stale-names\">".len();
+    let names_end = names_start + html[names_start..].find("</script>").unwrap();
+    let names: Vec<String> = serde_json::from_str(&html[names_start..names_end]).unwrap();
+    assert_eq!(names, ["silent", "ancient", "middling"]);
+    // The overview: counts and an inline SVG with a bar per month, a bar
+    // for never-posted accounts and the threshold line.
+    assert!(html.contains(r#"<strong class="following-count">4</strong>"#));
+    assert!(html.contains(r#"<strong class="stale-count">3</strong>"#));
+    assert!(html.contains(r#"<strong class="never-count">1</strong>"#));
+    assert!(html.contains("<svg id=\"chart\" role=\"img\""));
+    assert_eq!(html.matches("<rect class=\"bar").count(), 26);
+    assert!(html.contains("<title>never posted: 1</title>"));
+    assert!(html.contains("class=\"threshold\""));
+    assert!(
+        !html.contains("http://") || !html.contains("<image"),
+        "no external images"
+    );
+    // One checkbox per row, labelled.
+    assert_eq!(html.matches("class=\"pick\"").count(), 3);
+    assert!(html.contains(r#"aria-label="Select @silent""#));
+    // The simulated wallet is only offered on a devnet.
+    assert!(html.contains("data-simulated=\"0\""));
+    assert!(!html.contains("SIMULATION"));
+    let simulated = app_for_settings(ReportSettings {
+        simulated: true,
+        ..settings()
+    });
+    let html = get_as(&simulated, "owner", "/stale").await.body;
+    assert!(html.contains("data-simulated=\"1\"") && html.contains("SIMULATION"));
+
+    let script = get_as(&app, "owner", "/stale?asset=stale.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert_eq!(script.content_type, "text/javascript; charset=utf-8");
+    assert_eq!(script.body, steemgate::report::SCRIPT);
+    assert!(
+        script
+            .body
+            .contains("requestBroadcast(account, operations, \"Posting\"")
+    );
+}
+
+fn assert_contains_ops(body: &str, expected: &str) {
+    let needle = format!("\"operations\":{expected}");
+    assert!(body.contains(&needle), "{body}\nlacks\n{needle}");
+}
+
+fn app_for_settings(settings: ReportSettings) -> Arc<StaleFollows> {
+    app(Arc::new(recent_activity_node()), settings)
+}
+
+#[tokio::test]
+async fn prepare_hands_out_the_exact_unfollow_operations_and_links() {
+    let app = app(Arc::new(recent_activity_node()), settings());
+    let answer = get_as(&app, "owner", "/stale?prepare=silent,ancient").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers[header::CACHE_CONTROL], "private, no-store");
+    let prepared = answer.json();
+    assert_eq!(prepared["key_type"], "Posting");
+    // Byte for byte, in the chain's field order, as the page hands them on.
+    assert_contains_ops(
+        &answer.body,
+        r#"[["custom_json",{"required_auths":[],"required_posting_auths":["owner"],"id":"follow","json":"[\"follow\",{\"follower\":\"owner\",\"following\":\"silent\",\"what\":[]}]"}],["custom_json",{"required_auths":[],"required_posting_auths":["owner"],"id":"follow","json":"[\"follow\",{\"follower\":\"owner\",\"following\":\"ancient\",\"what\":[]}]"}]]"#,
+    );
+    let by_hand = prepared["by_hand"].as_array().unwrap();
+    assert_eq!(by_hand[0]["name"], "silent");
+    assert_eq!(
+        by_hand[0]["operation"],
+        r#"["custom_json",{"required_auths":[],"required_posting_auths":["owner"],"id":"follow","json":"[\"follow\",{\"follower\":\"owner\",\"following\":\"silent\",\"what\":[]}]"}]"#
+    );
+    let link = url::Url::parse(by_hand[0]["hot_sign_url"].as_str().unwrap()).unwrap();
+    assert_eq!(link.host_str(), Some("steemlogin.com"));
+    assert_eq!(link.path(), "/sign/custom-json");
+    let json_param = link.query_pairs().find(|(k, _)| k == "json").unwrap().1;
+    assert_eq!(
+        json_param,
+        r#"["follow",{"follower":"owner","following":"silent","what":[]}]"#
+    );
+    // Names are checked: nothing but canonical account names, at most 50.
+    for bad in ["prepare=Silent", "prepare=a", "prepare=", "prepare=x%22y"] {
+        let answer = get_as(&app, "owner", &format!("/stale?{bad}")).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let hive = app_for_settings(ReportSettings::new(ChainName::Hive));
+    let prepared = get_as(&hive, "owner", "/stale?prepare=silent").await.json();
+    assert!(
+        prepared["by_hand"][0]["hot_sign_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://hivesigner.com/sign/custom-json?")
+    );
+}
+
+#[tokio::test]
+async fn verify_drops_the_cache_and_believes_only_the_chain() {
+    let node = Arc::new(recent_activity_node());
+    let app = app(Arc::clone(&node), settings());
+    let before = get_as(&app, "owner", "/stale?format=json").await.json();
+    assert_eq!(before["following"], 4);
+    // The wallet says done, but the chain has not applied anything yet.
+    let answer = get_as(&app, "owner", "/stale?verify=silent,ancient")
+        .await
+        .json();
+    assert_eq!(
+        answer,
+        json!({"account": "owner", "gone": [], "still_following": ["silent", "ancient"]})
+    );
+    let fresh = get_as(&app, "owner", "/stale?format=json").await.json();
+    // The chain applies one of the two; the report keeps its cache until
+    // the page asks it to verify.
+    node.unfollowed.lock().unwrap().insert("silent".into());
+    let cached = get_as(&app, "owner", "/stale?format=json").await.json();
+    assert_eq!(
+        cached["following"], 4,
+        "still the cached data until verified"
+    );
+    assert_eq!(fresh, cached);
+    let calls = node.following_calls.lock().unwrap().len();
+    let answer = get_as(&app, "owner", "/stale?verify=silent,ancient")
+        .await
+        .json();
+    assert_eq!(
+        answer,
+        json!({"account": "owner", "gone": ["silent"], "still_following": ["ancient"]})
+    );
+    assert!(
+        node.following_calls.lock().unwrap().len() > calls,
+        "re-read from the node"
+    );
+    let after = get_as(&app, "owner", "/stale?format=json").await.json();
+    assert_eq!(after["following"], 3);
+    assert_eq!(names_in(&after), ["ancient", "middling"]);
+    // A failing node is an error, never "gone".
+    let failing = FakeNode {
+        behaviour: Behaviour::Fail,
+        ..recent_activity_node()
+    };
+    let failing = app_for_node(failing);
+    let answer = get_as(&failing, "owner", "/stale?verify=silent").await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+}
+
+fn app_for_node(node: FakeNode) -> Arc<StaleFollows> {
+    app(Arc::new(node), settings())
+}
+
+#[tokio::test]
+async fn ten_thousand_follows_are_paged_but_select_all_and_csv_see_every_row() {
+    let app = app(
+        Arc::new(many_stale_node(10_000)),
+        ReportSettings {
+            request_budget: Duration::from_secs(30),
+            ..settings()
+        },
+    );
+    let page = get_as(&app, "owner", "/stale").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = &page.body;
+    assert_eq!(
+        html.matches("class=\"pick\"").count(),
+        steemgate::report::PAGE_SIZE
+    );
+    assert!(html.contains("page 1 of 20"));
+    assert!(html.contains(r#"aria-current="page">1</a>"#));
+    assert!(html.contains("href=\"?days=40&amp;by=post&amp;sort=days&amp;page=20\""));
+    let names_start = html.find("id=\"stale-names\">").unwrap() + "id=\"stale-names\">".len();
+    let names_end = names_start + html[names_start..].find("</script>").unwrap();
+    let names: Vec<String> = serde_json::from_str(&html[names_start..names_end]).unwrap();
+    assert_eq!(names.len(), 10_000);
+    let last = get_as(&app, "owner", "/stale?page=20&sort=name").await.body;
+    assert!(last.contains("@stale09999") && !last.contains("@stale00000<"));
+    // A page past the end shows the last one.
+    let beyond = get_as(&app, "owner", "/stale?page=99&sort=name").await.body;
+    assert!(beyond.contains("page 20 of 20"));
+    let csv = get_as(&app, "owner", "/stale?format=csv").await.body;
+    assert_eq!(csv.matches("\r\n").count(), 10_001);
 }

@@ -12,7 +12,9 @@ pub mod block;
 pub mod crypto;
 pub mod devnet;
 pub mod facts;
+pub mod follow;
 pub mod follower;
+pub mod hotsign;
 pub mod rpc;
 pub mod status;
 

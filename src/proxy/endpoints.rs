@@ -16,6 +16,8 @@
 //! - `POST /.steemgate/challenge`, `POST /.steemgate/verify`: wallet logins
 //!   (see [`super::wallet`]).
 //! - `POST /.steemgate/devnet/transfer`: devnet only, simulates the transfer.
+//! - `POST /.steemgate/devnet/broadcast`: devnet only, the report's
+//!   "Simulate wallet" (see [`super::simwallet`]).
 //! - `GET  /.steemgate/jwks.json`: the public keys that verify
 //!   `X-Steem-Assertion` (see `auth::assertion`).
 
@@ -101,6 +103,9 @@ pub async fn handle(
         }
         ("POST", "/.steemgate/devnet/join") if state.services.simulated => {
             super::policy::devnet_join(state, session).await
+        }
+        ("POST", "/.steemgate/devnet/broadcast") if state.services.simulated => {
+            super::simwallet::broadcast(state, session).await
         }
         (
             _,

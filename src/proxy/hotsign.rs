@@ -2,40 +2,27 @@
 //! its QR code.
 //!
 //! Why a module: the link must be built with exact percent-encoding (a memo
-//! mangled on the way to the wallet is a login that never happens), and the
-//! QR code is rendered here, on the server, as inline SVG, so the login page
+//! mangled on the way to the wallet is a login that never happens; the
+//! encoding itself lives in `chain::hotsign`), and the QR code is rendered here, on the server, as inline SVG, so the login page
 //! never asks a third-party host for an image. The link itself points at the
 //! chain's usual signing service; following it is the visitor's choice.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use qrcode::QrCode;
 use qrcode::render::svg;
 
 use super::PaymentInfo;
-
-/// Everything but RFC 3986 unreserved characters is encoded, so a space is
-/// `%20` (not `+`) and `#`, `&`, `=` in a memo stay inside their parameter.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+use crate::chain::ChainName;
 
 /// The hot-sign transfer link for `memo`: Hive Signer on Hive, SteemLogin on
-/// Steem (both take `to`, `amount` as `"0.001 HIVE"` and `memo`).
+/// Steem (both take `to`, `amount` as `"0.001 HIVE"` and `memo`); the
+/// encoding is `chain::hotsign`'s, shared with the report's unfollow links.
 pub fn hot_sign_url(payment: &PaymentInfo, memo: &str) -> String {
-    let base = if payment.chain == "hive" {
-        "https://hivesigner.com/sign/transfer"
+    let chain = if payment.chain == "hive" {
+        ChainName::Hive
     } else {
-        "https://steemlogin.com/sign/transfer"
+        ChainName::Steem
     };
-    let encode = |value: &str| utf8_percent_encode(value, QUERY_VALUE).to_string();
-    format!(
-        "{base}?to={}&amount={}&memo={}",
-        encode(&payment.pay_to),
-        encode(&payment.amount),
-        encode(memo)
-    )
+    crate::chain::hotsign::transfer_url(chain, &payment.pay_to, &payment.amount, memo)
 }
 
 /// `text` as a QR code in inline SVG (no XML declaration), one user unit per

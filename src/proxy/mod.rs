@@ -27,6 +27,7 @@ pub mod policy;
 pub mod redirect;
 pub mod respond;
 pub mod routes;
+pub mod simwallet;
 pub mod visitor;
 pub mod wallet;
 

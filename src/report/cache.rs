@@ -71,6 +71,16 @@ impl FollowCache {
         Ok(Arc::clone(data))
     }
 
+    /// Forgets `account`'s entry, so the next request reads the chain again
+    /// (after an unfollow the wallet reported as broadcast). A fetch already
+    /// in flight finishes for its own callers but is not kept.
+    pub fn invalidate(&self, account: &AccountName) {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(account);
+    }
+
     /// Number of accounts currently held (fresh, stale or in flight).
     pub fn len(&self) -> usize {
         self.slots
@@ -175,6 +185,17 @@ mod tests {
             4
         );
         assert_eq!(calls.load(Ordering::SeqCst), 4);
+        // An invalidated entry is fetched again, the others are kept.
+        cache.invalidate(&name("alice"));
+        assert_eq!(
+            cache
+                .get_or_fetch(&name("alice"), || fetch(5))
+                .await
+                .unwrap()
+                .following,
+            5
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
     }
 
     #[tokio::test]

@@ -6,12 +6,22 @@
 //! the visitor can prune their feed. Unlike the 2018 original (one page of
 //! 1,000 follows) it reads the whole follow list.
 //!
+//! It is also the tool to act on the list (issue 16): an overview with a
+//! server-drawn histogram ([`overview`]), sorting, selection, CSV, and the
+//! unfollow of the selection through the visitor's own wallet. The report
+//! never holds a key: it hands the page the exact follow operations
+//! (`chain::follow`) and hot-sign links (`chain::hotsign`), the wallet signs
+//! and broadcasts, and the report only believes the chain: `?verify=` drops
+//! its cache for the account and re-reads the follow list.
+//!
 //! Layout: [`fetch`] talks to the chain (pagination, batching), [`stale`]
 //! applies a threshold to fetched data, [`cache`] keeps fetched data per
-//! account; this file is the HTTP side (identity, query, HTML/JSON, errors).
+//! account, [`overview`] draws the chart; this file is the HTTP side
+//! (identity, query, HTML/JSON/CSV, the page script, errors).
 
 pub mod cache;
 pub mod fetch;
+pub mod overview;
 pub mod stale;
 
 use std::fmt;
@@ -25,17 +35,34 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::auth::identity::{NoIdentity, forwarded_account};
+use crate::chain::crypto::Operation;
+use crate::chain::follow::unfollow_operation;
+use crate::chain::hotsign::custom_json_url;
 use crate::chain::{AccountName, ChainName, RpcCall, RpcError};
 use crate::config::ReportConfig;
 use crate::pages::Pages;
 
 pub use cache::{FollowCache, FollowData};
 pub use fetch::{Activity, fetch_activity, fetch_following};
-pub use stale::{InactiveBy, StaleAccount, stale_accounts};
+pub use stale::{InactiveBy, SortBy, StaleAccount, sort_stale, stale_accounts};
 
-/// The header the gateway sets to the logged-in account.
 /// The report's template (extends `base.html`).
 pub const TEMPLATE: &str = "stale_follows.html";
+/// The page script, served by the report itself at `?asset=stale.js` (the
+/// page CSP allows scripts from this origin only, never inline).
+pub const SCRIPT: &str = include_str!("../../templates/assets/stale.js");
+/// The report's own CSP: its script, inline styles and the chart, nothing
+/// from other hosts; `fetch` only to this origin.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Rows per HTML page (`?page=`): a 10,000-follow account stays light on a
+/// phone; CSV and JSON always carry every row.
+pub const PAGE_SIZE: usize = 500;
+/// Follow operations per wallet request: Hive refuses a sixth `custom_json`
+/// of one account in one block, so each batch of 5 is confirmed on the
+/// chain before the next is sent.
+pub const UNFOLLOW_BATCH: usize = 5;
+/// Most names one `?prepare=` or `?verify=` request may name.
+pub const MAX_NAMES_PER_REQUEST: usize = 50;
 /// Accepted `?days=` range.
 pub const DAYS_RANGE: std::ops::RangeInclusive<u32> = 1..=3650;
 
@@ -61,6 +88,9 @@ pub struct ReportSettings {
     pub site_name: Option<String>,
     /// Optional lag of the chain data, shown on the page when it answers.
     pub behind_seconds: Option<BehindSeconds>,
+    /// The chain is the devnet: the page offers the gateway's clearly
+    /// labelled "Simulate wallet" (`POST /.steemgate/devnet/broadcast`).
+    pub simulated: bool,
 }
 
 impl ReportSettings {
@@ -76,6 +106,7 @@ impl ReportSettings {
             concurrency: 4,
             site_name: None,
             behind_seconds: None,
+            simulated: false,
         }
     }
 
@@ -103,6 +134,7 @@ impl fmt::Debug for ReportSettings {
                 "behind_seconds",
                 &self.behind_seconds.as_ref().map(|_| "<provider>"),
             )
+            .field("simulated", &self.simulated)
             .finish()
     }
 }
@@ -176,7 +208,7 @@ impl StaleFollows {
             .map_err(|_| ReportError::Timeout(budget))?
     }
 
-    /// The report for `account` as of now.
+    /// The report for `account` as of now (most stale first).
     pub async fn report(
         &self,
         account: &AccountName,
@@ -184,7 +216,16 @@ impl StaleFollows {
         by: InactiveBy,
     ) -> Result<Report, ReportError> {
         let data = self.follow_data(account).await?;
-        Ok(Report {
+        Ok(Self::report_of(account, &data, threshold_days, by))
+    }
+
+    fn report_of(
+        account: &AccountName,
+        data: &FollowData,
+        threshold_days: u32,
+        by: InactiveBy,
+    ) -> Report {
+        Report {
             account: account.as_str().to_string(),
             threshold_days,
             by: by.as_str(),
@@ -195,7 +236,31 @@ impl StaleFollows {
                 by,
                 OffsetDateTime::now_utc(),
             ),
-        })
+        }
+    }
+
+    /// After a broadcast: drops `account`'s cached data and reads its follow
+    /// list from the chain again; splits `names` into those no longer
+    /// followed and those still followed. The next page load reads
+    /// everything fresh.
+    pub async fn verify_unfollowed(
+        &self,
+        account: &AccountName,
+        names: &[AccountName],
+    ) -> Result<(Vec<String>, Vec<String>), ReportError> {
+        self.cache.invalidate(account);
+        let budget = self.settings.request_budget;
+        let following = tokio::time::timeout(budget, fetch_following(self.rpc.as_ref(), account))
+            .await
+            .map_err(|_| ReportError::Timeout(budget))??;
+        let followed: std::collections::HashSet<&str> =
+            following.iter().map(AccountName::as_str).collect();
+        let (still, gone): (Vec<&AccountName>, Vec<&AccountName>) = names
+            .iter()
+            .partition(|name| followed.contains(name.as_str()));
+        let strings =
+            |names: Vec<&AccountName>| names.iter().map(|n| n.as_str().to_string()).collect();
+        Ok((strings(gone), strings(still)))
     }
 
     fn profile_url(&self, name: &str) -> String {
@@ -212,10 +277,35 @@ pub fn router(app: Arc<StaleFollows>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(app)
 }
 
+/// What the request asks for besides the report itself.
+#[derive(Debug, PartialEq, Eq)]
+enum Action {
+    /// The report as HTML, JSON or CSV.
+    Report(Format),
+    /// `?prepare=a,b`: the unfollow operations and hot-sign links of names.
+    Prepare(Vec<AccountName>),
+    /// `?verify=a,b`: which of the names the chain still shows as followed.
+    Verify(Vec<AccountName>),
+    /// `?asset=stale.js`: the page script.
+    Script,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Html,
+    Json,
+    Csv,
+}
+
 /// What the query string asked for.
+#[derive(Debug)]
 struct ReportQuery {
     days: u32,
     by: InactiveBy,
+    sort: SortBy,
+    /// 1-based page of the HTML table.
+    page: usize,
+    action: Action,
 }
 
 async fn handle(
@@ -245,13 +335,40 @@ async fn handle(
         Ok(account) => account,
         Err(why) => return reply.error(StatusCode::UNAUTHORIZED, "Not logged in", &why),
     };
-    let params = match parse_query(query, app.settings.default_days) {
+    let params = match parse_query(query, app.settings.default_days, wants_json) {
         Ok(params) => params,
         Err(why) => return reply.error(StatusCode::BAD_REQUEST, "Bad request", &why),
     };
-    match app.report(&account, params.days, params.by).await {
-        Ok(report) if wants_json => no_store(Json(report).into_response()),
-        Ok(report) => reply.page(&report),
+    let outcome = match &params.action {
+        Action::Script => return script(),
+        Action::Prepare(names) => {
+            return no_store(Json(app.prepare(&account, names)).into_response());
+        }
+        Action::Verify(names) => match app.verify_unfollowed(&account, names).await {
+            Ok((gone, still)) => {
+                return no_store(
+                    Json(serde_json::json!({
+                        "account": account.as_str(),
+                        "gone": gone,
+                        "still_following": still,
+                    }))
+                    .into_response(),
+                );
+            }
+            Err(error) => Err(error),
+        },
+        Action::Report(format) => app.follow_data(&account).await.map(|data| (*format, data)),
+    };
+    match outcome {
+        Ok((format, data)) => {
+            let mut report = StaleFollows::report_of(&account, &data, params.days, params.by);
+            sort_stale(&mut report.stale, params.sort);
+            match format {
+                Format::Json => no_store(Json(report).into_response()),
+                Format::Csv => csv(&report),
+                Format::Html => reply.page(&report, &data, &params),
+            }
+        }
         Err(error) => {
             tracing::warn!(account = %account, %error, "stale-follows report failed");
             let title = match error {
@@ -267,8 +384,107 @@ async fn handle(
     }
 }
 
+impl StaleFollows {
+    /// The unfollow operations of `names` for `account`'s wallet, and per
+    /// name the hot-sign link and the operation JSON to copy. Serialized
+    /// from structs, so fields keep the chain's order in the answer.
+    fn prepare(&self, account: &AccountName, names: &[AccountName]) -> Prepared {
+        let mut operations = Vec::with_capacity(names.len());
+        let mut by_hand = Vec::with_capacity(names.len());
+        for name in names {
+            let op = unfollow_operation(account, name);
+            let hot_sign_url = custom_json_url(self.settings.chain, &op);
+            let operation = Operation::CustomJson(op);
+            by_hand.push(ByHand {
+                name: name.as_str().to_string(),
+                hot_sign_url,
+                // Serializing strings cannot fail.
+                operation: serde_json::to_string(&operation).unwrap_or_default(),
+            });
+            operations.push(operation);
+        }
+        Prepared {
+            account: account.as_str().to_string(),
+            key_type: "Posting",
+            operations,
+            by_hand,
+        }
+    }
+}
+
+/// The `?prepare=` answer.
+#[derive(Serialize)]
+struct Prepared {
+    account: String,
+    /// What to pass as Keychain's key type.
+    key_type: &'static str,
+    /// For `requestBroadcast`, in one batch.
+    operations: Vec<Operation>,
+    by_hand: Vec<ByHand>,
+}
+
+/// One account's unfollow for a wallet without Keychain.
+#[derive(Serialize)]
+struct ByHand {
+    name: String,
+    hot_sign_url: String,
+    /// The operation as JSON text, to copy.
+    operation: String,
+}
+
+fn script() -> Response {
+    let mut response = SCRIPT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// `name,last_post,days_inactive` with CRLF line ends (RFC 4180); a
+/// never-posted account has `never` as its last post and no days. Names are
+/// chain account names (letters, digits, `-`, `.`), so no field needs
+/// quoting and none can start a spreadsheet formula.
+fn csv(report: &Report) -> Response {
+    let mut body = String::with_capacity(32 * (report.stale.len() + 1));
+    body.push_str("name,last_post,days_inactive\r\n");
+    for row in &report.stale {
+        body.push_str(&row.name);
+        body.push(',');
+        match row.days_inactive {
+            Some(days) => {
+                body.push_str(&row.last_post);
+                body.push(',');
+                body.push_str(&days.to_string());
+            }
+            None => body.push_str("never,"),
+        }
+        body.push_str("\r\n");
+    }
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let filename = format!(
+        "attachment; filename=\"stale-follows-{}-{}d.csv\"",
+        report.account, report.threshold_days
+    );
+    if let Ok(value) = HeaderValue::from_str(&filename) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    no_store(response)
+}
+
 /// JSON when `?format=json`, or when the client accepts JSON and the query
-/// does not force `?format=html`.
+/// does not force another `?format=`.
 fn wants_json(headers: &HeaderMap, query: &str) -> bool {
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         if key == "format" {
@@ -291,9 +507,39 @@ fn account_from_headers(headers: &HeaderMap) -> Result<AccountName, String> {
     })
 }
 
-fn parse_query(query: &str, default_days: u32) -> Result<ReportQuery, String> {
+/// `a,b,c`: 1 to [`MAX_NAMES_PER_REQUEST`] canonical account names.
+fn parse_names(key: &str, value: &str) -> Result<Vec<AccountName>, String> {
+    let mut names = Vec::new();
+    for raw in value.split(',').filter(|raw| !raw.is_empty()) {
+        let name = AccountName::parse(raw)
+            .ok()
+            .filter(|name| name.as_str() == raw)
+            .ok_or_else(|| format!("{key}: {raw:?} is not an account name."))?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() || names.len() > MAX_NAMES_PER_REQUEST {
+        return Err(format!(
+            "{key} takes 1 to {MAX_NAMES_PER_REQUEST} account names, comma-separated."
+        ));
+    }
+    Ok(names)
+}
+
+fn parse_query(query: &str, default_days: u32, wants_json: bool) -> Result<ReportQuery, String> {
     let mut days = None;
     let mut by = None;
+    let mut sort = None;
+    let mut page = None;
+    let mut format = None;
+    let mut action = None;
+    let mut set_action = |value: Action| {
+        if action.replace(value).is_some() {
+            return Err("Give only one of prepare, verify and asset.".to_string());
+        }
+        Ok(())
+    };
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
             "days" => {
@@ -326,12 +572,66 @@ fn parse_query(query: &str, default_days: u32) -> Result<ReportQuery, String> {
                     }
                 });
             }
+            "sort" => {
+                if sort.is_some() {
+                    return Err("Give ?sort= only once.".into());
+                }
+                sort = Some(SortBy::parse(&value).ok_or_else(|| {
+                    format!("sort must be \"name\", \"days\" or \"last_post\", got {value:?}.")
+                })?);
+            }
+            "page" => {
+                if page.is_some() {
+                    return Err("Give ?page= only once.".into());
+                }
+                page = Some(
+                    value
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|p| (1..=100_000).contains(p))
+                        .ok_or_else(|| {
+                            format!("page must be a whole number from 1, got {value:?}.")
+                        })?,
+                );
+            }
+            "format" => {
+                if format.is_some() {
+                    return Err("Give ?format= only once.".into());
+                }
+                format = Some(match value.as_ref() {
+                    "html" => Format::Html,
+                    "json" => Format::Json,
+                    "csv" => Format::Csv,
+                    other => {
+                        return Err(format!(
+                            "format must be \"html\", \"json\" or \"csv\", got {other:?}."
+                        ));
+                    }
+                });
+            }
+            "prepare" => set_action(Action::Prepare(parse_names("prepare", &value)?))?,
+            "verify" => set_action(Action::Verify(parse_names("verify", &value)?))?,
+            "asset" => {
+                if value != "stale.js" {
+                    return Err(format!("there is no asset {value:?}."));
+                }
+                set_action(Action::Script)?;
+            }
             _ => {}
         }
     }
+    let format = format.unwrap_or(if wants_json {
+        Format::Json
+    } else {
+        Format::Html
+    });
     Ok(ReportQuery {
         days: days.unwrap_or(default_days),
         by: by.unwrap_or(InactiveBy::LastPost),
+        sort: sort.unwrap_or(SortBy::DaysInactive),
+        page: page.unwrap_or(1),
+        action: action.unwrap_or(Action::Report(format)),
     })
 }
 
@@ -358,6 +658,14 @@ struct Row<'a> {
     days_inactive: Option<u64>,
 }
 
+/// A link in the pager or a sortable column header.
+#[derive(Serialize)]
+struct Link {
+    href: String,
+    text: String,
+    current: bool,
+}
+
 /// Everything `stale_follows.html` can use.
 #[derive(Serialize)]
 struct PageContext<'a> {
@@ -365,9 +673,26 @@ struct PageContext<'a> {
     chain: &'static str,
     threshold_days: u32,
     by: &'static str,
+    /// `post` or `root`, as the query writes it.
+    by_param: &'static str,
+    sort: &'static str,
     following: usize,
     stale_count: usize,
+    never_count: usize,
     rows: Vec<Row<'a>>,
+    /// Every stale name (all pages), for "select all stale".
+    all_stale: Vec<&'a str>,
+    sort_links: Vec<Link>,
+    pages: Vec<Link>,
+    page: usize,
+    page_count: usize,
+    first_row: usize,
+    last_row: usize,
+    csv_href: String,
+    json_href: String,
+    chart: overview::Overview,
+    batch_size: usize,
+    simulated: bool,
     behind_seconds: Option<u64>,
     site_name: Option<&'a str>,
 }
@@ -391,11 +716,13 @@ impl Reply<'_> {
         no_store((status, body).into_response())
     }
 
-    fn page(&self, report: &Report) -> Response {
+    fn page(&self, report: &Report, data: &FollowData, query: &ReportQuery) -> Response {
         let settings = &self.app.settings;
-        let rows: Vec<Row<'_>> = report
-            .stale
-            .iter()
+        let page_count = report.stale.len().div_ceil(PAGE_SIZE).max(1);
+        let page = query.page.min(page_count);
+        let start = (page - 1) * PAGE_SIZE;
+        let shown = report.stale.iter().skip(start).take(PAGE_SIZE);
+        let rows: Vec<Row<'_>> = shown
             .map(|stale| Row {
                 name: &stale.name,
                 profile_url: self.app.profile_url(&stale.name),
@@ -403,19 +730,87 @@ impl Reply<'_> {
                 days_inactive: stale.days_inactive,
             })
             .collect();
+        let by_param = match query.by {
+            InactiveBy::LastPost => "post",
+            InactiveBy::LastRootPost => "root",
+        };
+        let href = |sort: SortBy, page: usize, format: Option<&str>| {
+            let mut href = format!(
+                "?days={}&by={by_param}&sort={}",
+                report.threshold_days,
+                sort.as_str()
+            );
+            if page > 1 {
+                href.push_str(&format!("&page={page}"));
+            }
+            if let Some(format) = format {
+                href.push_str(&format!("&format={format}"));
+            }
+            href
+        };
+        let sort_links = [
+            (SortBy::Name, "Account"),
+            (SortBy::DaysInactive, "Inactive"),
+            (SortBy::LastPost, "Last post"),
+        ]
+        .into_iter()
+        .map(|(sort, text)| Link {
+            href: href(sort, 1, None),
+            text: text.to_string(),
+            current: sort == query.sort,
+        })
+        .collect();
+        let pages = (1..=page_count)
+            .map(|n| Link {
+                href: href(query.sort, n, None),
+                text: n.to_string(),
+                current: n == page,
+            })
+            .collect();
         let context = PageContext {
             account: &report.account,
             chain: settings.chain.as_str(),
             threshold_days: report.threshold_days,
             by: report.by,
+            by_param,
+            sort: query.sort.as_str(),
             following: report.following,
             stale_count: report.stale.len(),
+            never_count: report
+                .stale
+                .iter()
+                .filter(|s| s.days_inactive.is_none())
+                .count(),
+            first_row: if rows.is_empty() { 0 } else { start + 1 },
+            last_row: start + rows.len(),
             rows,
+            all_stale: report.stale.iter().map(|s| s.name.as_str()).collect(),
+            sort_links,
+            pages,
+            page,
+            page_count,
+            csv_href: href(query.sort, 1, Some("csv")),
+            json_href: href(query.sort, 1, Some("json")),
+            chart: overview::overview(
+                &data.activity,
+                report.threshold_days,
+                query.by,
+                OffsetDateTime::now_utc(),
+            ),
+            batch_size: UNFOLLOW_BATCH,
+            simulated: settings.simulated,
             behind_seconds: settings.behind_seconds.as_ref().and_then(|behind| behind()),
             site_name: settings.site_name.as_deref(),
         };
         match self.app.pages.render(TEMPLATE, context) {
-            Ok(html) => no_store(Html(html).into_response()),
+            Ok(html) => {
+                let mut response = no_store(Html(html).into_response());
+                response.headers_mut().insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(CSP),
+                );
+                response
+            }
             Err(error) => {
                 tracing::error!(%error, "cannot render the stale-follows page");
                 self.error(
@@ -434,10 +829,33 @@ mod tests {
 
     #[test]
     fn query_parsing() {
-        let q = parse_query("", 40).unwrap();
+        let q = parse_query("", 40, false).unwrap();
         assert_eq!((q.days, q.by), (40, InactiveBy::LastPost));
-        let q = parse_query("days=90&by=root&format=json", 40).unwrap();
+        assert_eq!(q.action, Action::Report(Format::Html));
+        assert_eq!((q.sort, q.page), (SortBy::DaysInactive, 1));
+        let q = parse_query("days=90&by=root&format=json", 40, false).unwrap();
         assert_eq!((q.days, q.by), (90, InactiveBy::LastRootPost));
+        assert_eq!(q.action, Action::Report(Format::Json));
+        let q = parse_query("sort=name&page=3&format=csv", 40, true).unwrap();
+        assert_eq!((q.sort, q.page), (SortBy::Name, 3));
+        assert_eq!(q.action, Action::Report(Format::Csv));
+        assert_eq!(
+            parse_query("", 40, true).unwrap().action,
+            Action::Report(Format::Json)
+        );
+        let q = parse_query("verify=bob,alice,bob", 40, false).unwrap();
+        let names = |raw: &[&str]| {
+            raw.iter()
+                .map(|n| AccountName::parse(n).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(q.action, Action::Verify(names(&["bob", "alice"])));
+        let q = parse_query("prepare=carol", 40, false).unwrap();
+        assert_eq!(q.action, Action::Prepare(names(&["carol"])));
+        assert_eq!(
+            parse_query("asset=stale.js", 40, false).unwrap().action,
+            Action::Script
+        );
         for bad in [
             "days=0",
             "days=3651",
@@ -446,10 +864,25 @@ mod tests {
             "days=1&days=2",
             "by=comments",
             "days=",
+            "sort=size",
+            "sort=name&sort=days",
+            "page=0",
+            "page=x",
+            "format=xml",
+            "verify=",
+            "verify=Bob",
+            "verify=a",
+            "prepare=alice&verify=bob",
+            "asset=../etc/passwd",
         ] {
-            assert!(parse_query(bad, 40).is_err(), "{bad}");
+            assert!(parse_query(bad, 40, false).is_err(), "{bad}");
         }
-        assert_eq!(parse_query("days=3650", 40).unwrap().days, 3650);
+        let too_many = (0..=MAX_NAMES_PER_REQUEST)
+            .map(|i| format!("name{i:03}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(parse_query(&format!("verify={too_many}"), 40, false).is_err());
+        assert_eq!(parse_query("days=3650", 40, false).unwrap().days, 3650);
     }
 
     #[test]

@@ -82,6 +82,50 @@ pub fn stale_accounts(
     stale
 }
 
+/// How the table is ordered (`?sort=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    /// Longest inactive first, never-posted before everyone (the default).
+    DaysInactive,
+    /// Account name, a to z.
+    Name,
+    /// Most recent post first, never-posted last.
+    LastPost,
+}
+
+impl SortBy {
+    /// The `?sort=` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortBy::DaysInactive => "days",
+            SortBy::Name => "name",
+            SortBy::LastPost => "last_post",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "" | "days" | "days_inactive" => Some(SortBy::DaysInactive),
+            "name" => Some(SortBy::Name),
+            "last_post" | "recent" => Some(SortBy::LastPost),
+            _ => None,
+        }
+    }
+}
+
+/// Orders `stale` (as [`stale_accounts`] returned it) by `sort`; ties by name.
+pub fn sort_stale(stale: &mut [StaleAccount], sort: SortBy) {
+    match sort {
+        SortBy::DaysInactive => {
+            stale.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.name.cmp(&b.name)));
+        }
+        SortBy::Name => stale.sort_by(|a, b| a.name.cmp(&b.name)),
+        SortBy::LastPost => {
+            stale.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.name.cmp(&b.name)));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +173,17 @@ mod tests {
                 ("forty-one".to_string(), Some(41))
             ]
         );
+        let mut stale = stale_accounts(&data, 40, InactiveBy::LastPost, now);
+        let order =
+            |stale: &[StaleAccount]| stale.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        sort_stale(&mut stale, SortBy::Name);
+        assert_eq!(order(&stale), ["ancient", "forty-one", "never"]);
+        sort_stale(&mut stale, SortBy::LastPost);
+        assert_eq!(order(&stale), ["forty-one", "ancient", "never"]);
+        sort_stale(&mut stale, SortBy::DaysInactive);
+        assert_eq!(order(&stale), ["never", "ancient", "forty-one"]);
+        assert_eq!(SortBy::parse("name"), Some(SortBy::Name));
+        assert_eq!(SortBy::parse(""), Some(SortBy::DaysInactive));
+        assert_eq!(SortBy::parse("size"), None);
     }
 }

@@ -19,7 +19,9 @@ pub mod signature;
 pub use authority::{Authority, AuthorityError, AuthorityParseError, Role};
 pub use challenge::{ChallengeError, LoginChallenge};
 pub use keys::{KeyError, PublicKey};
-pub use serialize::{ChainTime, Operation, SerializeError, Transaction, TransferOperation};
+pub use serialize::{
+    ChainTime, CustomJsonOperation, Operation, SerializeError, Transaction, TransferOperation,
+};
 pub use signature::{CompactSignature, SignatureError};
 
 use sha2::{Digest, Sha256};

@@ -13,7 +13,8 @@
 //! returned transaction can be compared field by field with the stored one.
 //!
 //! Only the operations a login needs (`transfer`, plus `vote` for the
-//! published vectors) are supported; anything else is refused, never
+//! published vectors) and `custom_json` (the follow/unfollow operations of
+//! the stale-follows report, which the devnet applies) are supported; anything else is refused, never
 //! approximated. Non-empty `extensions` are refused for the same reason.
 
 use std::fmt;
@@ -302,11 +303,25 @@ pub struct VoteOperation {
     pub weight: i16,
 }
 
+/// `custom_json` (operation id 18): an app's payload, e.g. a follow. The
+/// account sets are written in the order given; wallets send them sorted
+/// (the chain's `flat_set`), and one name is always sorted.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomJsonOperation {
+    pub required_auths: Vec<String>,
+    pub required_posting_auths: Vec<String>,
+    pub id: String,
+    /// The payload as a JSON text (not an object): signed byte for byte.
+    pub json: String,
+}
+
 /// One operation, `["name", {fields}]` in JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Operation {
     Vote(VoteOperation),
     Transfer(TransferOperation),
+    CustomJson(CustomJsonOperation),
 }
 
 impl Operation {
@@ -315,6 +330,7 @@ impl Operation {
         match self {
             Operation::Vote(_) => 0,
             Operation::Transfer(_) => 2,
+            Operation::CustomJson(_) => 18,
         }
     }
 
@@ -322,6 +338,7 @@ impl Operation {
         match self {
             Operation::Vote(_) => "vote",
             Operation::Transfer(_) => "transfer",
+            Operation::CustomJson(_) => "custom_json",
         }
     }
 
@@ -340,6 +357,16 @@ impl Operation {
                 out.asset(&LegacyAsset::parse(&transfer.amount)?);
                 out.string(&transfer.memo)?;
             }
+            Operation::CustomJson(custom) => {
+                for names in [&custom.required_auths, &custom.required_posting_auths] {
+                    out.count(names.len())?;
+                    for name in names {
+                        out.string(name)?;
+                    }
+                }
+                out.string(&custom.id)?;
+                out.string(&custom.json)?;
+            }
         }
         Ok(())
     }
@@ -353,6 +380,7 @@ impl serde::Serialize for Operation {
         match self {
             Operation::Vote(vote) => pair.serialize_element(vote)?,
             Operation::Transfer(transfer) => pair.serialize_element(transfer)?,
+            Operation::CustomJson(custom) => pair.serialize_element(custom)?,
         }
         pair.end()
     }
@@ -369,6 +397,9 @@ impl<'de> serde::Deserialize<'de> for Operation {
                 .map_err(D::Error::custom),
             "vote" => serde_json::from_value(body)
                 .map(Operation::Vote)
+                .map_err(D::Error::custom),
+            "custom_json" => serde_json::from_value(body)
+                .map(Operation::CustomJson)
                 .map_err(D::Error::custom),
             other => Err(D::Error::custom(format!("unsupported operation {other:?}"))),
         }

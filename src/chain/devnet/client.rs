@@ -1,6 +1,6 @@
 //! Client helpers for a running devnet, used by the CLI.
 //!
-//! Why: `steemgate devnet transfer` and demo scripts drive a devnet that may
+//! Why: `steemgate devnet transfer`, `steemgate devnet follow` and demo scripts drive a devnet that may
 //! run in another process; these wrap the `devnet.*` JSON-RPC methods so the
 //! CLI does not hand-build requests or parse answers.
 
@@ -142,4 +142,17 @@ pub async fn witness_vote_rpc(
 ) -> Result<(), DevnetError> {
     let params = json!({"account": account, "witness": witness, "approve": approve});
     call(node, "devnet.witness_vote", params).await.map(|_| ())
+}
+
+/// Queues a follow operation on the devnet at `node` (`what`: `[]`
+/// unfollows, `["blog"]` follows, `["ignore"]` mutes); it is applied when
+/// the next block is produced.
+pub async fn follow_rpc(
+    node: &url::Url,
+    follower: &str,
+    following: &str,
+    what: &[String],
+) -> Result<(), DevnetError> {
+    let params = json!({"follower": follower, "following": following, "what": what});
+    call(node, "devnet.follow", params).await.map(|_| ())
 }

@@ -10,7 +10,8 @@
 //!
 //! Layout: this file holds the chain state and the Rust API; [`server`] the
 //! JSON-RPC over HTTP front; `shapes` the node-shaped JSON; `seed` the demo
-//! accounts; [`client`] the helpers the CLI uses to talk to a running devnet.
+//! accounts; `follows` the follow graph and the follow operations that
+//! change it; [`client`] the helpers the CLI uses to talk to a running devnet.
 //!
 //! Memory is bounded: at most [`MAX_BLOCKS`] recent blocks are kept and older
 //! block numbers answer `null` (as a node answers for a block it does not
@@ -19,6 +20,7 @@
 //! blocks behind the head still finds a consistent chain.
 
 pub mod client;
+mod follows;
 mod policy;
 mod seed;
 pub mod server;
@@ -36,8 +38,8 @@ use super::asset::{Amount, AmountError, Symbol};
 use crate::clock::{UnixTime, now_unix};
 
 pub use client::{
-    produce_block_rpc, set_account_rpc, set_role_rpc, submit_transfer_rpc, subscribe_rpc,
-    unsubscribe_rpc, witness_vote_rpc,
+    follow_rpc, produce_block_rpc, set_account_rpc, set_role_rpc, submit_transfer_rpc,
+    subscribe_rpc, unsubscribe_rpc, witness_vote_rpc,
 };
 pub use policy::{AccountUpdate, DEMO_COMMUNITY, DEMO_COMMUNITY_TITLE, parse_vests};
 
@@ -243,8 +245,10 @@ struct ChainState {
     genesis_time: UnixTime,
     pending: Vec<SimTransaction>,
     accounts: BTreeMap<String, SimAccount>,
-    /// follower → accounts it follows (blog), alphabetical.
-    following: BTreeMap<String, BTreeSet<String>>,
+    /// Who follows or mutes whom.
+    follows: follows::FollowGraph,
+    /// Follow operations waiting for the next block.
+    pending_follows: Vec<crate::chain::follow::Follow>,
     next_account_id: u64,
     transactions_submitted: u64,
     /// Keys set with `devnet.set_keys`, served by `get_accounts`.
@@ -293,7 +297,8 @@ impl Devnet {
             genesis_time: now,
             pending: Vec::new(),
             accounts: BTreeMap::new(),
-            following: BTreeMap::new(),
+            follows: follows::FollowGraph::default(),
+            pending_follows: Vec::new(),
             next_account_id: 1,
             transactions_submitted: 0,
             authorities: BTreeMap::new(),
@@ -334,6 +339,23 @@ impl Devnet {
         Ok(state.queue(transfer))
     }
 
+    /// Queues a follow operation of `follower` for the next block (the
+    /// `devnet.follow` method): `what` is `[]` (unfollow), `["blog"]`
+    /// (follow) or `["ignore"]` (mute). Both accounts must be valid names.
+    pub fn follow(
+        &self,
+        follower: &str,
+        following: &str,
+        what: &[String],
+    ) -> Result<(), DevnetError> {
+        let follow = follows::simulated_follow(follower, following, what)?;
+        let mut state = self.lock();
+        let now = now_unix().max(state.head_time);
+        state.ensure_account(follow.follower.as_str(), now);
+        state.pending_follows.push(follow);
+        Ok(())
+    }
+
     /// Sets the keys `get_accounts` serves for `account` (created if
     /// unknown). Every key must be a valid `STM…` public key.
     pub fn set_keys(&self, account: &str, keys: SimAuthorities) -> Result<(), DevnetError> {
@@ -365,9 +387,13 @@ impl Devnet {
     }
 
     /// Accepts a signed transaction (`condenser_api.broadcast_transaction`):
-    /// its transfers go into the next block under the transaction's own id.
-    /// Signatures are not checked (the devnet has no consensus), but the
-    /// transaction must serialize and must not have expired.
+    /// its transfers go into the next block under the transaction's own id,
+    /// its follow operations (`custom_json` id `follow`) are applied to the
+    /// follow graph when that block is produced. Transfer signatures are not
+    /// checked (the devnet has no consensus); a follow must carry the
+    /// follower's posting authority when the follower has keys (see
+    /// `follows::check_broadcast`). The transaction must serialize and must
+    /// not have expired; one bad operation refuses the whole transaction.
     pub fn broadcast(
         &self,
         transaction: &crate::chain::crypto::Transaction,
@@ -385,19 +411,29 @@ impl Devnet {
             )));
         }
         let mut transfers = Vec::new();
+        let mut follows = Vec::new();
         for operation in &transaction.operations {
-            let crate::chain::crypto::Operation::Transfer(op) = operation else {
-                return Err(DevnetError::InvalidTransaction(format!(
-                    "operation {} is not simulated",
-                    operation.name()
-                )));
-            };
-            transfers.push(state.validate_transfer(&op.from, &op.to, &op.amount, &op.memo)?);
+            match operation {
+                crate::chain::crypto::Operation::Transfer(op) => {
+                    transfers.push(state.validate_transfer(&op.from, &op.to, &op.amount, &op.memo)?)
+                }
+                crate::chain::crypto::Operation::CustomJson(op) => {
+                    follows.push(follows::check_broadcast(&state, transaction, op)?);
+                }
+                other => {
+                    return Err(DevnetError::InvalidTransaction(format!(
+                        "operation {} is not simulated",
+                        other.name()
+                    )));
+                }
+            }
         }
+        follows::check_block_limit(&state.pending_follows, &follows)?;
         if state.drop_broadcasts {
             return Ok(id);
         }
         let now = now_unix().max(state.head_time);
+        state.pending_follows.extend(follows);
         for transfer in transfers {
             for name in [transfer.from.as_str(), transfer.to.as_str()] {
                 state.ensure_account(name, now);
@@ -542,6 +578,9 @@ impl ChainState {
         let timestamp = timestamp.unwrap_or_else(|| now_unix().max(self.head_time));
         let number = self.head_number + 1;
         let transactions = std::mem::take(&mut self.pending);
+        for follow in std::mem::take(&mut self.pending_follows) {
+            self.follows.apply(&follow);
+        }
         let mut hasher = Blake2b512::new();
         hasher.update(b"devnet-block");
         hasher.update(number.to_be_bytes());

@@ -8,6 +8,7 @@
 
 use super::{ChainState, SimAccount};
 use crate::chain::account::AccountName;
+use crate::chain::follow::FollowWhat;
 use crate::clock::UnixTime;
 
 /// The visitor account of the demo.
@@ -127,11 +128,7 @@ fn add_account(
 }
 
 fn follow(state: &mut ChainState, follower: &str, following: &str) {
-    state
-        .following
-        .entry(follower.to_string())
-        .or_default()
-        .insert(following.to_string());
+    state.follows.set(follower, following, FollowWhat::Blog);
 }
 
 /// Fills `state` with the demo accounts, dated relative to `now`.
@@ -169,9 +166,12 @@ pub(super) fn seed(state: &mut ChainState, now: UnixTime) {
         ("alice", "carol"),
         ("bob", "alice"),
         ("carol", "alice"),
+        // The access-policy work relies on these two facts.
+        ("alice", DEMO_ACCOUNT),
     ] {
         follow(state, follower, following);
     }
+    state.follows.set("bob", "carol", FollowWhat::Ignore);
 
     super::policy::seed(state, now);
 
@@ -215,7 +215,9 @@ mod tests {
         });
         let mut state = net.lock();
         seed(&mut state, now);
-        state.following[DEMO_ACCOUNT]
+        state
+            .follows
+            .following(DEMO_ACCOUNT, FollowWhat::Blog)
             .iter()
             .map(|name| {
                 let account = &state.accounts[name];

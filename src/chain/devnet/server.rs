@@ -6,12 +6,15 @@
 //! `METHOD` form (jussi routes it to condenser_api) and the legacy
 //! `call` form. Errors use the codes real nodes use (see the error fixtures);
 //! bad input never panics and never yields a 500. On top of that, a few
-//! `devnet.*` methods drive the simulation (submit a transfer, produce a
-//! block, set an account's keys, drop broadcasts; and, in `policy`, the
-//! community and account facts access policies read), hivemind's
-//! `bridge.get_community`/`get_community_context` are answered by
-//! `policy`, and every response carries `X-Devnet: simulated`. `condenser_api.broadcast_transaction`
-//! queues a wallet-signed transfer (signatures are not checked).
+//! `devnet.*` methods drive the simulation (submit a transfer, follow,
+//! produce a block, set an account's keys, drop broadcasts; and, in `policy`,
+//! the community and account facts access policies read), and every response
+//! carries `X-Devnet: simulated`. `condenser_api.broadcast_transaction`
+//! queues a wallet-signed transfer (signatures are not checked) or follow
+//! operations (see `follows`). Hivemind's `bridge.get_community` and
+//! `get_community_context` are answered by `policy`;
+//! `bridge.get_relationship_between_accounts` (Hive) and `bridge.get_profile`
+//! with an observer (Steem) read the follow graph.
 
 use std::time::Duration;
 
@@ -23,16 +26,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::{Devnet, DevnetError, parse_chain_time, shapes};
-use crate::chain::ChainName;
+use super::{Devnet, DevnetError, follows, parse_chain_time, shapes};
 
 /// The header every devnet response carries.
 pub const DEVNET_HEADER: &str = "x-devnet";
 
 /// Most names one `get_accounts` call may ask for (as on real nodes).
 const MAX_ACCOUNTS_PER_CALL: usize = 1000;
-/// `get_following` limits, as hivemind enforces them.
-const MAX_FOLLOWING_LIMIT: i64 = 1000;
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,13 +163,17 @@ async fn notice(State(devnet): State<Devnet>) -> Response {
         "steemgate devnet: a SIMULATED {chain} chain. Nothing here is real: no real accounts, no real money,\n\
          no signatures. Head block: {head}.\n\n\
          JSON-RPC 2.0 on POST / (condenser_api.get_dynamic_global_properties, get_block, get_ops_in_block,\n\
-         get_following, get_accounts; also the \"call\" form and batches; bridge.get_community,\n\
-         bridge.get_community_context).\n\n\
+         get_following, get_followers, get_accounts, broadcast_transaction; also the \"call\" form\n\
+         and batches; bridge.get_community, bridge.get_community_context,\n\
+         bridge.get_relationship_between_accounts, bridge.get_profile).\n\n\
          Submit a simulated transfer:\n  \
          curl -s -X POST URL -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"devnet.transfer\",\
          \"params\":{{\"from\":\"demo\",\"to\":\"gate-demo\",\"amount\":\"0.001 {symbol}\",\"memo\":\"YOUR-MEMO\"}}}}'\n\
          It lands in the next block; produce one now with\n  \
-         curl -s -X POST URL -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"devnet.produce_block\"}}'\n",
+         curl -s -X POST URL -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"devnet.produce_block\"}}'\n\n\
+         Follow, mute (what [\"ignore\"]) or unfollow (what []) in the next block:\n  \
+         curl -s -X POST URL -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"devnet.follow\",\
+         \"params\":{{\"follower\":\"demo\",\"following\":\"alice\",\"what\":[\"blog\"]}}}}'\n",
         chain = chain.as_str(),
         head = devnet.head(),
     );
@@ -277,6 +281,9 @@ fn run(devnet: &Devnet, api: &str, method: &str, params: Value) -> Result<Value,
             let args = match params {
                 Value::Null => Vec::new(),
                 Value::Array(args) => args,
+                Value::Object(named) if matches!(method, "get_following" | "get_followers") => {
+                    follow_list_params(named)
+                }
                 _ => {
                     return Err(RpcFailure::invalid_params(
                         "condenser_api expects positional (array) params",
@@ -286,6 +293,14 @@ fn run(devnet: &Devnet, api: &str, method: &str, params: Value) -> Result<Value,
             condenser(devnet, method, args)
         }
         "devnet" => simulation(devnet, method, params),
+        "bridge" if method == "get_relationship_between_accounts" => {
+            let state = devnet.lock();
+            follows::relationship(&state, &params).map_err(RpcFailure::invalid_params)
+        }
+        "bridge" if method == "get_profile" => {
+            let state = devnet.lock();
+            follows::profile(&state, &params).map_err(RpcFailure::invalid_params)
+        }
         "bridge" => super::policy::bridge(devnet, method, &params)
             .unwrap_or_else(|| Err(RpcFailure::method_not_found(&format!("bridge.{method}")))),
         _ => Err(RpcFailure::method_not_found(&format!("{api}.{method}"))),
@@ -341,7 +356,8 @@ fn condenser(devnet: &Devnet, method: &str, args: Vec<Value>) -> Result<Value, R
                 shapes::ops_in_block(&state, &block, only_virtual)
             }))
         }
-        "get_following" => get_following(devnet, &args),
+        "get_following" => list_follows(devnet, follows::Direction::Following, &args),
+        "get_followers" => list_follows(devnet, follows::Direction::Followers, &args),
         "get_accounts" => {
             expect_args(1..=1)?;
             let Value::Array(names) = &args[0] else {
@@ -370,7 +386,11 @@ fn condenser(devnet: &Devnet, method: &str, args: Vec<Value>) -> Result<Value, R
             let transaction: crate::chain::crypto::Transaction =
                 serde_json::from_value(args[0].clone())
                     .map_err(|e| RpcFailure::invalid_params(format!("not a transaction: {e}")))?;
-            let id = devnet.broadcast(&transaction)?;
+            // As steemd, a refused transaction is an assert with the reason
+            // in the message (wallets show the message).
+            let id = devnet
+                .broadcast(&transaction)
+                .map_err(|e| RpcFailure::assert_failed(method, e.to_string()))?;
             if method == "broadcast_transaction" {
                 Ok(json!({}))
             } else {
@@ -404,72 +424,30 @@ fn block_number(raw: &Value) -> Result<Option<u64>, RpcFailure> {
     ))
 }
 
-/// `get_following(account, start, type, limit)`, alphabetical by `following`.
-/// The start account is included on Steem (steemd/Steem hivemind) and
-/// excluded on Hive (the recorded current hivemind), so clients that page
-/// through it must cope with both, as with real nodes.
-fn get_following(devnet: &Devnet, args: &[Value]) -> Result<Value, RpcFailure> {
-    let Some(account) = args.first().filter(|v| !v.is_null()) else {
-        return Err(RpcFailure::invalid_params(
-            "'account' parameter lacking default value",
-        ));
-    };
-    let Some(account) = account.as_str() else {
-        return Err(RpcFailure::invalid_params("account must be a string"));
-    };
-    if crate::chain::AccountName::parse(account).is_err() {
-        return Err(RpcFailure::invalid_params(format!(
-            "invalid account name {account:?}"
-        )));
-    }
-    let start = match args.get(1) {
-        None | Some(Value::Null) => "",
-        Some(Value::String(start)) => start.as_str(),
-        Some(_) => {
-            return Err(RpcFailure::invalid_params(
-                "start must be an account name or null",
-            ));
-        }
-    };
-    let follow_type = match args.get(2) {
-        None | Some(Value::Null) => "blog",
-        Some(Value::String(kind)) => kind.as_str(),
-        Some(_) => return Err(RpcFailure::invalid_params("follow type must be a string")),
-    };
-    if follow_type != "blog" && follow_type != "ignore" {
-        return Err(RpcFailure::invalid_params(
-            "Unsupported follow_type, valid values: blog, ignore",
-        ));
-    }
-    let limit = match args.get(3) {
-        None | Some(Value::Null) => MAX_FOLLOWING_LIMIT,
-        Some(value) => value
-            .as_i64()
-            .ok_or_else(|| RpcFailure::invalid_params("limit must be an integer"))?,
-    };
-    if !(1..=MAX_FOLLOWING_LIMIT).contains(&limit) {
-        return Err(RpcFailure::hivemind_assert(format!(
-            "limit = {limit} outside valid range [1:{MAX_FOLLOWING_LIMIT}]"
-        )));
-    }
-    if follow_type == "ignore" {
-        // Mutes are not simulated.
-        return Ok(json!([]));
-    }
+/// `get_following` / `get_followers` (see `follows` for the rules).
+fn list_follows(
+    devnet: &Devnet,
+    direction: follows::Direction,
+    args: &[Value],
+) -> Result<Value, RpcFailure> {
+    let args = follows::list_args(args).map_err(|bad| match bad {
+        Ok(limit) => RpcFailure::hivemind_assert(format!(
+            "limit = {limit} outside valid range [1:{}]",
+            follows::MAX_FOLLOW_LIMIT
+        )),
+        Err(text) => RpcFailure::invalid_params(text),
+    })?;
     let state = devnet.lock();
-    let Some(followed) = state.following.get(account) else {
-        return Ok(json!([]));
-    };
-    let limit = usize::try_from(limit).unwrap_or(1000);
-    let entries: Vec<Value> = followed
-        .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
-        .filter(|name| {
-            state.chain == ChainName::Steem || start.is_empty() || name.as_str() != start
-        })
-        .take(limit)
-        .map(|name| shapes::follow_entry(account, name))
-        .collect();
-    Ok(Value::Array(entries))
+    Ok(follows::list(&state, direction, &args))
+}
+
+/// hivemind also takes `get_following` / `get_followers` parameters by
+/// name: `{account, start, follow_type, limit}` becomes positional.
+fn follow_list_params(params: serde_json::Map<String, Value>) -> Vec<Value> {
+    ["account", "start", "follow_type", "limit"]
+        .iter()
+        .map(|key| params.get(*key).cloned().unwrap_or(Value::Null))
+        .collect()
 }
 
 /// A named-or-positional parameter: `params.name` or `params[index]`.
@@ -521,6 +499,22 @@ fn simulation(devnet: &Devnet, method: &str, params: Value) -> Result<Value, Rpc
                 .transpose()?;
             let block_num = devnet.produce_block(timestamp);
             Ok(json!({"block_num": block_num, "simulated": true}))
+        }
+        "follow" => {
+            let follower = string_param(&params, "follower", 0, true)?.unwrap_or_default();
+            let following = string_param(&params, "following", 1, true)?.unwrap_or_default();
+            let what = match param(&params, "what", 2) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_string))
+                    .collect::<Option<Vec<String>>>(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                RpcFailure::invalid_params("what must be [], [\"blog\"] or [\"ignore\"]")
+            })?;
+            devnet.follow(follower, following, &what)?;
+            Ok(json!({"simulated": true}))
         }
         "set_keys" => {
             let account = string_param(&params, "account", 0, true)?.unwrap_or_default();

@@ -350,7 +350,7 @@ pub fn account(chain: ChainName, name: &str, account: &SimAccount) -> Value {
     value
 }
 
-/// One entry of `condenser_api.get_following`.
-pub fn follow_entry(follower: &str, following: &str) -> Value {
-    json!({"follower": follower, "following": following, "what": ["blog"]})
+/// One entry of `condenser_api.get_following` / `get_followers`.
+pub fn follow_entry(follower: &str, following: &str, what: &[&str]) -> Value {
+    json!({"follower": follower, "following": following, "what": what})
 }
