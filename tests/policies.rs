@@ -21,8 +21,12 @@ const POLICIES: &str = r#"policies:
   staff: {community: {name: hive-100001, role: mod}}
   ghosts: {community: hive-199999}
   unused: {accounts: [alice]}
+  friends: {followed_by: alice}
+  clean: {not: {muted_by: bob}}
 policy_cache: {ttl: 1s, max_stale: MAX_STALE}
 routes:
+  - {path: /friends, upstream: "http://UPSTREAM", auth: required, policy: friends}
+  - {path: /clean, upstream: "http://UPSTREAM", auth: required, policy: clean}
   - {path: /club, upstream: "http://UPSTREAM", auth: required, policy: members}
   - {path: /staff, upstream: "http://UPSTREAM", auth: required, policy: [members, staff]}
   - {path: /feed, upstream: "http://UPSTREAM", auth: optional, policy: members}
@@ -446,4 +450,40 @@ fn a_reload_that_changes_a_policy_drops_its_cached_decisions() {
     let (status, echo) = json_get(&stack, "/club", &demo, &[]);
     assert_eq!(status, 200, "{echo}");
     assert_eq!(upstream_saw(&echo, "x-steem-account"), vec!["demo"]);
+}
+
+/// Follows and mutes on the Steem devnet (read with `bridge.get_profile`
+/// and an observer): alice follows demo (not newbie), bob mutes carol; an unfollow on
+/// chain counts after the ttl.
+#[test]
+fn follows_and_mutes_come_from_the_chain() {
+    let (stack, _node) = start("1h");
+    let demo = stack.login_as("demo");
+    let carol = stack.login_as("carol");
+    let newbie = stack.login_as("newbie");
+    assert_eq!(json_get(&stack, "/friends", &demo, &[]).0, 200);
+    let (status, refusal) = json_get(&stack, "/friends", &newbie, &[]);
+    assert_eq!(status, 403, "{refusal}");
+    assert_eq!(refusal["failed"][0]["condition"], "followed_by");
+    assert_eq!(json_get(&stack, "/clean", &demo, &[]).0, 200);
+    let (status, refusal) = json_get(&stack, "/clean", &carol, &[]);
+    assert_eq!(status, 403, "{refusal}");
+    assert_eq!(refusal["failed"][0]["condition"], "not");
+    assert_eq!(refusal["failed"][0]["have"], "muted by @bob");
+    // alice unfollows demo on chain: after the ttl, demo is out.
+    stack.devnet.rpc(
+        "devnet.follow",
+        json!({"follower": "alice", "following": "demo", "what": []}),
+    );
+    stack.devnet.produce_block(None);
+    assert!(
+        support::wait_until(Duration::from_secs(10), || json_get(
+            &stack,
+            "/friends",
+            &demo,
+            &[]
+        )
+        .0 == 403),
+        "the unfollow never counted"
+    );
 }
