@@ -117,8 +117,10 @@ pub fn reloaded_state(
     let policies = if running.policies == new.policies && running.policy_cache == new.policy_cache {
         old.policies.clone()
     } else {
+        // `chain` needs a restart: the engine keeps reading the chain the
+        // process is connected to.
         Arc::new(crate::policy::PolicyEngine::new(
-            new.chain.name,
+            old.policies.chain(),
             old.services.chain.clone(),
             &new.policies,
             new.policy_cache,

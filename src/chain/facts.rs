@@ -172,8 +172,9 @@ impl AccountFacts {
 /// The front-ends' reputation score from the raw value: 25 for 0, else
 /// `±max(log10(|raw|) − 9, 0) × 9 + 25` with the sign of `raw` (so a
 /// negative raw value scores below 25). Condenser shows the integer part,
-/// hivemind's `get_profile` two decimals; comparing this unrounded score
-/// with an integer threshold gives the same answer as either.
+/// hivemind's `get_profile` two decimals; policies compare this unrounded
+/// score (for positive scores and integer thresholds the same answer as
+/// condenser's integer part).
 pub fn reputation_score(raw: i64) -> f64 {
     if raw == 0 {
         return 25.0;

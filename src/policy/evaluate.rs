@@ -184,13 +184,13 @@ fn check(
             if age >= minimum.as_secs() {
                 return Ok(true);
             }
-            let need_days = days(minimum.as_secs()).max(1);
+            let need = humantime::format_duration(*minimum);
+            let have = humantime::format_duration(std::time::Duration::from_secs(age));
             fail(
-                json!({"days": need_days}),
-                json!({"days": days(age)}),
+                json!({"days": days(minimum.as_secs()), "seconds": minimum.as_secs()}),
+                json!({"days": days(age), "seconds": age}),
                 format!(
-                    "Accounts at least {need_days} days old only: @{visitor} was created {} days ago. Come back when it is older.",
-                    days(age)
+                    "Accounts created at least {need} ago only: @{visitor} was created {have} ago. Come back when it is older."
                 ),
                 None,
             )
@@ -349,11 +349,12 @@ fn check(
             if accounts.contains(visitor) {
                 return Ok(true);
             }
-            let names: Vec<String> = accounts.iter().map(|a| format!("@{a}")).collect();
+            // The list is the operator's, not public chain data: the
+            // refusal says a list exists, never who is on it.
             fail(
-                json!(accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
+                json!("a listed account"),
                 json!(visitor.as_str()),
-                format!("Only {} may enter; you are @{visitor}.", names.join(", ")),
+                format!("This area is open to a list of accounts; @{visitor} is not on it."),
                 None,
             )
         }

@@ -37,6 +37,11 @@ use gather::Needs;
 /// Most (account) decisions kept per policy; beyond, the least used go.
 const MAX_DECISIONS_PER_POLICY: u64 = 100_000;
 
+/// After a failed evaluation, requests for the same (policy, account) are
+/// answered without the chain (stale or undecidable) this long, at most
+/// the ttl.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
+
 /// A policy's decision for one account.
 #[derive(Debug)]
 pub struct Decision {
@@ -139,6 +144,8 @@ struct PolicySlot {
     /// The last decision per account, kept `max_stale`: served only when a
     /// new evaluation fails.
     last_good: Cache<String, Arc<Decision>>,
+    /// Accounts whose last evaluation failed, for a short back-off.
+    failing: Cache<String, ()>,
 }
 
 /// Evaluates and caches the configured policies. Built anew on every
@@ -149,6 +156,9 @@ pub struct PolicyEngine {
     settings: PolicyCacheConfig,
     slots: HashMap<Arc<str>, PolicySlot>,
     metrics: PolicyMetrics,
+    /// When each account was last forgotten (kept as long as an evaluation
+    /// started before could still finish).
+    forgotten: Cache<String, Instant>,
 }
 
 /// Why a fresh evaluation failed (shared by every request that waited for it).
@@ -186,6 +196,10 @@ impl PolicyEngine {
                         .max_capacity(MAX_DECISIONS_PER_POLICY)
                         .time_to_live(settings.max_stale)
                         .build(),
+                    failing: Cache::builder()
+                        .max_capacity(MAX_DECISIONS_PER_POLICY)
+                        .time_to_live(settings.ttl.min(FAILURE_BACKOFF))
+                        .build(),
                 };
                 (Arc::clone(&policy.name), slot)
             })
@@ -196,6 +210,10 @@ impl PolicyEngine {
             settings,
             slots,
             metrics,
+            forgotten: Cache::builder()
+                .max_capacity(MAX_DECISIONS_PER_POLICY)
+                .time_to_live(settings.timeout.saturating_mul(2))
+                .build(),
         }
     }
 
@@ -224,34 +242,85 @@ impl PolicyEngine {
             self.count(policy, &decision, false);
             return Outcome::Decided(decision);
         }
-        let evaluation = slot
-            .fresh
-            .try_get_with_by_ref(account, self.evaluate(name, slot, account))
-            .await;
-        match evaluation {
-            Ok(decision) => {
-                self.count(policy, &decision, false);
+        // The chain failed for this account a moment ago: do not make every
+        // request wait for the nodes again (nor load them) until the
+        // back-off ends.
+        if slot.failing.contains_key(account) {
+            return self
+                .without_chain(name, slot, account, "the chain failed a moment ago")
+                .await;
+        }
+        // One retry: a decision read before a `forget` of this account (a
+        // logout while it was being read) is not kept.
+        for _ in 0..2 {
+            let evaluation = slot
+                .fresh
+                .try_get_with_by_ref(account, self.evaluate(name, slot, account))
+                .await;
+            match evaluation {
+                Ok(decision) if self.forgotten_since(account, decision.decided_at).await => {
+                    slot.fresh.invalidate(account).await;
+                    slot.last_good.invalidate(account).await;
+                }
+                Ok(decision) => {
+                    self.count(policy, &decision, false);
+                    return Outcome::Decided(decision);
+                }
+                Err(error) => {
+                    tracing::warn!(policy, account, error = %error, "policy: cannot read the chain");
+                    slot.failing.insert(account.to_string(), ()).await;
+                    return self
+                        .without_chain(name, slot, account, &error.to_string())
+                        .await;
+                }
+            }
+        }
+        self.undecidable(
+            name,
+            "the account was logged out while it was being decided",
+        )
+    }
+
+    /// The answer when the chain cannot be read: the last decision while
+    /// younger than `max_stale`, else undecidable.
+    async fn without_chain(
+        &self,
+        name: &Arc<str>,
+        slot: &PolicySlot,
+        account: &str,
+        why: &str,
+    ) -> Outcome {
+        match slot.last_good.get(account).await {
+            Some(decision) => {
+                self.count(name, &decision, true);
                 Outcome::Decided(decision)
             }
-            Err(error) => match slot.last_good.get(account).await {
-                Some(decision) => {
-                    tracing::warn!(policy, account = %account, error = %error, "policy: chain unreadable, serving the last decision");
-                    self.count(policy, &decision, true);
-                    Outcome::Decided(decision)
-                }
-                None => {
-                    tracing::warn!(policy, account = %account, error = %error, "policy undecidable: failing closed");
-                    self.metrics
-                        .decisions
-                        .with_label_values(&[policy, "undecidable"])
-                        .inc();
-                    Outcome::Undecidable {
-                        policy: Arc::clone(name),
-                        why: error.to_string(),
-                    }
-                }
-            },
+            None => self.undecidable(name, why),
         }
+    }
+
+    fn undecidable(&self, name: &Arc<str>, why: &str) -> Outcome {
+        self.metrics
+            .decisions
+            .with_label_values(&[name, "undecidable"])
+            .inc();
+        Outcome::Undecidable {
+            policy: Arc::clone(name),
+            why: why.to_string(),
+        }
+    }
+
+    /// Whether `account` was forgotten after `decided_at`.
+    async fn forgotten_since(&self, account: &str, decided_at: Instant) -> bool {
+        self.forgotten
+            .get(account)
+            .await
+            .is_some_and(|forgotten_at| forgotten_at > decided_at)
+    }
+
+    /// The chain the engine reads (a reload keeps the running chain).
+    pub fn chain(&self) -> ChainName {
+        self.chain
     }
 
     fn count(&self, policy: &str, decision: &Decision, stale: bool) {
@@ -310,10 +379,15 @@ impl PolicyEngine {
         Ok(decision)
     }
 
-    /// Drops every decision about `account` (logout, a new login): the
-    /// next request reads the chain again.
+    /// Drops every decision about `account` (logout, a simulated change on
+    /// the devnet): the next request reads the chain again, and a decision
+    /// still being read is not kept.
     pub async fn forget(&self, account: &str) {
+        self.forgotten
+            .insert(account.to_string(), Instant::now())
+            .await;
         for slot in self.slots.values() {
+            slot.failing.invalidate(account).await;
             slot.fresh.invalidate(account).await;
             slot.last_good.invalidate(account).await;
         }

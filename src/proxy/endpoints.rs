@@ -283,7 +283,8 @@ async fn status(
     if let (Some(names), Some(account)) = (policy, live.record.account.as_deref())
         && let Some(fields) = body.as_object_mut()
     {
-        let names = super::policy::policy_names(names);
+        let mut names = super::policy::policy_names(names);
+        names.truncate(MAX_POLICIES_PER_QUERY);
         fields.insert(
             "policies".into(),
             super::policy::policy_report(state, account, &names).await,
@@ -340,6 +341,9 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
     }
 }
 
+/// Most policy names one `?policy=` may list (each is a decision).
+const MAX_POLICIES_PER_QUERY: usize = 16;
+
 async fn forward_auth(
     state: &GatewayState,
     session: &mut Session,
@@ -349,6 +353,11 @@ async fn forward_auth(
     // `?policy=a,b`: every named policy must hold. Checked before the
     // session so that a typo in a proxy's config shows at once.
     let policies = policy.map(super::policy::policy_names).unwrap_or_default();
+    if policies.len() > MAX_POLICIES_PER_QUERY {
+        return LocalResponse::text(400, "too many policies in one request\n")
+            .send(session)
+            .await;
+    }
     if let Some(unknown) = policies.iter().find(|p| !state.policies.knows(p)) {
         let body = format!("no policy named {unknown:?}\n");
         return LocalResponse::new(400, "text/plain; charset=utf-8", body)

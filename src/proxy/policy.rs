@@ -44,7 +44,16 @@ pub async fn route_access(
 ) -> RouteAccess {
     let outcomes = match policies {
         [] => return RouteAccess::Granted,
-        [only] => vec![state.policies.decide(account, only).await],
+        // The common case, without collecting.
+        [only] => {
+            return match state.policies.decide(account, only).await {
+                Outcome::Undecidable { .. } => RouteAccess::Undecidable,
+                Outcome::Decided(decision) if !decision.passed() => {
+                    RouteAccess::Denied(vec![decision])
+                }
+                Outcome::Decided(_) => RouteAccess::Granted,
+            };
+        }
         many => join_all(many.iter().map(|p| state.policies.decide(account, p))).await,
     };
     let mut denied = Vec::new();
