@@ -172,6 +172,17 @@ fn policy(name: &str, condition: Condition) -> Arc<Policy> {
     })
 }
 
+/// Subscribers of (or role holders in) hive-100001.
+fn members() -> Arc<Policy> {
+    policy(
+        "members",
+        Condition::Community {
+            name: community("hive-100001"),
+            role: None,
+        },
+    )
+}
+
 fn settings(ttl_ms: u64, max_stale_ms: u64) -> PolicyCacheConfig {
     PolicyCacheConfig {
         ttl: Duration::from_millis(ttl_ms),
@@ -529,13 +540,7 @@ async fn a_cached_decision_makes_no_call_and_concurrent_first_requests_share_one
 async fn a_change_on_chain_counts_after_the_ttl_and_at_once_after_forget() {
     let node = ScriptedNode::new();
     node.community("hive-100001", "bob", "member", true);
-    let policies = [policy(
-        "members",
-        Condition::Community {
-            name: community("hive-100001"),
-            role: None,
-        },
-    )];
+    let policies = [members()];
     let engine = engine(&node, &policies, settings(300, 3000));
     assert_eq!(verdict(&engine, "bob", "members").await, Verdict::Pass);
     // bob leaves: within the ttl the cached pass stands …
@@ -624,13 +629,7 @@ async fn an_unknown_community_or_account_is_undecidable_not_a_refusal() {
 async fn the_last_decision_serves_while_younger_than_max_stale_then_fails_closed() {
     let node = ScriptedNode::new();
     node.community("hive-100001", "bob", "member", true);
-    let policies = [policy(
-        "members",
-        Condition::Community {
-            name: community("hive-100001"),
-            role: None,
-        },
-    )];
+    let policies = [members()];
     let engine = engine(&node, &policies, settings(200, 1200));
     assert_eq!(verdict(&engine, "bob", "members").await, Verdict::Pass);
     node.fault(Fault::Unavailable);
@@ -666,13 +665,7 @@ async fn the_last_decision_serves_while_younger_than_max_stale_then_fails_closed
 async fn during_an_outage_requests_do_not_wait_for_the_node_again_and_again() {
     let node = ScriptedNode::new();
     node.community("hive-100001", "bob", "member", true);
-    let policies = [policy(
-        "members",
-        Condition::Community {
-            name: community("hive-100001"),
-            role: None,
-        },
-    )];
+    let policies = [members()];
     let engine = engine(&node, &policies, settings(300, 60_000));
     assert_eq!(verdict(&engine, "bob", "members").await, Verdict::Pass);
     node.fault(Fault::Hang);
@@ -692,13 +685,7 @@ async fn a_decision_read_while_the_account_is_forgotten_is_not_kept() {
     let node = ScriptedNode::new();
     node.community("hive-100001", "bob", "guest", false);
     *node.delay.lock().unwrap() = Duration::from_millis(200);
-    let policies = [policy(
-        "members",
-        Condition::Community {
-            name: community("hive-100001"),
-            role: None,
-        },
-    )];
+    let policies = [members()];
     let engine = Arc::new(engine(&node, &policies, LONG));
     let reading = {
         let engine = engine.clone();
@@ -717,13 +704,7 @@ async fn a_decision_read_while_the_account_is_forgotten_is_not_kept() {
 async fn without_max_stale_beyond_the_ttl_a_dead_node_fails_closed_at_once() {
     let node = ScriptedNode::new();
     node.community("hive-100001", "bob", "member", true);
-    let policies = [policy(
-        "members",
-        Condition::Community {
-            name: community("hive-100001"),
-            role: None,
-        },
-    )];
+    let policies = [members()];
     let engine = engine(&node, &policies, settings(200, 200));
     assert_eq!(verdict(&engine, "bob", "members").await, Verdict::Pass);
     node.fault(Fault::Hang);

@@ -47,8 +47,6 @@ const ASSETS: &[(&str, &str, &str)] = &[(
 )];
 /// Longest long poll a client may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
-/// Largest request body an endpoint reads (the devnet form).
-const MAX_BODY: usize = 4096;
 
 /// Routes a `/.steemgate/...` request. `vouched` receives the account the
 /// gateway vouched for in its answer (forward auth), for the access log.
@@ -485,14 +483,9 @@ async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora
         )
         .await;
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY {
-            return message_page(state, session, 413, "Too large", "The form is too large.").await;
-        }
-    }
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let Some(form) = super::messages::read_form(state, session).await? else {
+        return Ok(());
+    };
     let from = form
         .iter()
         .find(|(k, _)| k == "from")

@@ -89,3 +89,23 @@ pub async fn forbidden_page(
             .await
     }
 }
+
+/// Largest form our own pages post.
+const MAX_FORM_BYTES: usize = 4096;
+
+/// A form posted by one of our pages, or `None` after answering 413 with
+/// the branded page.
+pub async fn read_form(
+    state: &GatewayState,
+    session: &mut Session,
+) -> pingora::Result<Option<Vec<(String, String)>>> {
+    match super::respond::read_body(session, MAX_FORM_BYTES).await? {
+        Some(body) => Ok(Some(
+            url::form_urlencoded::parse(&body).into_owned().collect(),
+        )),
+        None => {
+            message_page(state, session, 413, "Too large", "The form is too large.").await?;
+            Ok(None)
+        }
+    }
+}

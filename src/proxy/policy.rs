@@ -21,9 +21,6 @@ use super::wants_html;
 use crate::clock::now_unix;
 use crate::policy::{Decision, Outcome, Remedy};
 
-/// Largest demo form accepted.
-const MAX_FORM_BYTES: usize = 4096;
-
 /// What a route's policies make of a logged-in visitor.
 pub enum RouteAccess {
     /// Every policy holds.
@@ -234,14 +231,9 @@ pub async fn devnet_join(state: &GatewayState, session: &mut Session) -> pingora
         )
         .await;
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_FORM_BYTES {
-            return message_page(state, session, 413, "Too large", "The form is too large.").await;
-        }
-    }
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let Some(form) = super::messages::read_form(state, session).await? else {
+        return Ok(());
+    };
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)

@@ -87,3 +87,17 @@ impl LocalResponse {
         Ok(())
     }
 }
+
+/// The request body if it is at most `limit` bytes; `Ok(None)` when it is
+/// larger (the caller answers 413 in its own format). Reading stops at the
+/// first chunk past the limit.
+pub async fn read_body(session: &mut Session, limit: usize) -> pingora::Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > limit {
+            return Ok(None);
+        }
+    }
+    Ok(Some(body))
+}

@@ -56,15 +56,11 @@ pub async fn broadcast(state: &GatewayState, session: &mut Session) -> pingora::
                 .await;
         }
     };
-    let mut body = Vec::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY {
-            return failure(413, "the request body is too large")
-                .send(session)
-                .await;
-        }
-    }
+    let Some(body) = super::respond::read_body(session, MAX_BODY).await? else {
+        return failure(413, "the request body is too large")
+            .send(session)
+            .await;
+    };
     let operations = match parse_operations(&body, &account) {
         Ok(operations) => operations,
         Err(why) => return failure(400, &why).send(session).await,

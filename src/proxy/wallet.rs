@@ -101,17 +101,13 @@ fn error_json(status: u16, message: &str) -> LocalResponse {
 
 /// The request body, or an answer already sent (`None`).
 async fn read_body(session: &mut Session) -> pingora::Result<Option<Vec<u8>>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_WALLET_BODY {
-            error_json(413, "the request body is too large")
-                .send(session)
-                .await?;
-            return Ok(None);
-        }
+    let body = super::respond::read_body(session, MAX_WALLET_BODY).await?;
+    if body.is_none() {
+        error_json(413, "the request body is too large")
+            .send(session)
+            .await?;
     }
-    Ok(Some(body))
+    Ok(body)
 }
 
 /// The body read by `parse`, or an answer already sent (`None`): 413 for
