@@ -57,6 +57,8 @@ struct FakeNode {
     /// Follows the chain has dropped since (an applied unfollow).
     unfollowed: Mutex<HashSet<String>>,
     account_batches: Mutex<Vec<usize>>,
+    /// `bridge.get_profile` calls (one relationship read each).
+    profile_calls: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -70,6 +72,7 @@ impl FakeNode {
             behaviour: Behaviour::Answer,
             delay: Duration::ZERO,
             following_calls: Mutex::new(Vec::new()),
+            profile_calls: AtomicUsize::new(0),
             unfollowed: Mutex::new(HashSet::new()),
             account_batches: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
@@ -131,6 +134,19 @@ impl FakeNode {
         Ok(Value::Array(page))
     }
 
+    /// Steem's `bridge.get_profile {account, observer}`: whether the owner
+    /// (the observer) follows `account` now.
+    fn profile(&self, params: &Value) -> Value {
+        let name = params["account"].as_str().expect("account");
+        assert_eq!(params["observer"], "owner");
+        let followed = self
+            .follows
+            .iter()
+            .any(|(n, what)| n == name && *what == "blog")
+            && !self.unfollowed.lock().unwrap().contains(name);
+        json!({"name": name, "id": 1, "context": {"followed": followed}})
+    }
+
     fn get_accounts(&self, params: &Value) -> Value {
         let names = params[0].as_array().expect("[[names]]");
         // Answer in reverse order: the app must match by name, not position.
@@ -156,6 +172,9 @@ impl RpcCall for FakeNode {
                 .lock()
                 .unwrap()
                 .push(params[0].as_array().map_or(0, Vec::len)),
+            "bridge.get_profile" => {
+                self.profile_calls.fetch_add(1, AtomicOrdering::SeqCst);
+            }
             other => panic!("unexpected method {other}"),
         }
         let now = self.in_flight.fetch_add(1, AtomicOrdering::SeqCst) + 1;
@@ -176,6 +195,7 @@ impl RpcCall for FakeNode {
         self.in_flight.fetch_sub(1, AtomicOrdering::SeqCst);
         match method {
             "condenser_api.get_following" => self.get_following(&params),
+            "bridge.get_profile" => Ok(self.profile(&params)),
             _ => Ok(self.get_accounts(&params)),
         }
     }
@@ -1120,6 +1140,7 @@ async fn verify_drops_the_cache_and_believes_only_the_chain() {
     );
     assert_eq!(fresh, cached);
     let calls = node.following_calls.lock().unwrap().len();
+    let profiles = node.profile_calls.load(AtomicOrdering::SeqCst);
     let answer = get_as(&app, "owner", "/stale?verify=silent,ancient")
         .await
         .json();
@@ -1127,13 +1148,24 @@ async fn verify_drops_the_cache_and_believes_only_the_chain() {
         answer,
         json!({"account": "owner", "gone": ["silent"], "still_following": ["ancient"]})
     );
-    assert!(
-        node.following_calls.lock().unwrap().len() > calls,
-        "re-read from the node"
+    // One relationship read per named account, never the whole follow list.
+    assert_eq!(
+        node.profile_calls.load(AtomicOrdering::SeqCst),
+        profiles + 2
     );
+    assert_eq!(node.following_calls.lock().unwrap().len(), calls);
+    // The cache listed "silent": it is dropped, the page reads afresh.
     let after = get_as(&app, "owner", "/stale?format=json").await.json();
     assert_eq!(after["following"], 3);
     assert_eq!(names_in(&after), ["ancient", "middling"]);
+    // Naming accounts the owner never followed costs one read each and
+    // leaves the cached report alone (no whole-list re-read on demand).
+    let calls = node.following_calls.lock().unwrap().len();
+    let answer = get_as(&app, "owner", "/stale?verify=stranger").await.json();
+    assert_eq!(answer["gone"], json!(["stranger"]));
+    let again = get_as(&app, "owner", "/stale?format=json").await.json();
+    assert_eq!(again, after);
+    assert_eq!(node.following_calls.lock().unwrap().len(), calls);
     // A failing node is an error, never "gone".
     let failing = FakeNode {
         behaviour: Behaviour::Fail,

@@ -24,7 +24,7 @@ use crate::clock::now_unix;
 /// Largest body read: a batch of follow operations is about 200 bytes each.
 const MAX_BODY: usize = 16 * 1024;
 /// Most operations in one simulated broadcast.
-pub const MAX_OPERATIONS: usize = 50;
+pub const MAX_OPERATIONS: usize = crate::report::UNFOLLOW_BATCH;
 /// How long the simulated transaction stays valid after the head block.
 const EXPIRATION_SECONDS: u32 = 60;
 
@@ -84,8 +84,9 @@ pub async fn broadcast(state: &GatewayState, session: &mut Session) -> pingora::
     }
 }
 
-/// `{"operations": [...]}`: 1 to [`MAX_OPERATIONS`] follow operations of
-/// `account`, nothing else.
+/// `{"operations": [...]}`: 1 to [`MAX_OPERATIONS`] unfollow operations
+/// of `account` (the report's batch; the chain takes no more per block),
+/// nothing else.
 fn parse_operations(body: &[u8], account: &str) -> Result<Vec<Operation>, String> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -110,6 +111,9 @@ fn parse_operations(body: &[u8], account: &str) -> Result<Vec<Operation>, String
                 "the simulated wallet signs only for @{account}, not @{}",
                 follow.follower
             ));
+        }
+        if follow.what != crate::chain::follow::FollowWhat::Nothing {
+            return Err("the simulated wallet only unfollows (`what: []`)".to_string());
         }
     }
     Ok(request.operations)

@@ -81,6 +81,17 @@ impl FollowCache {
             .remove(account);
     }
 
+    /// `account`'s data if it has arrived (fresh or not), without fetching.
+    pub fn peek(&self, account: &AccountName) -> Option<Arc<FollowData>> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(account)
+            .cloned()?;
+        slot.cell.get().map(|(_, data)| Arc::clone(data))
+    }
+
     /// Number of accounts currently held (fresh, stale or in flight).
     pub fn len(&self) -> usize {
         self.slots

@@ -146,12 +146,14 @@ pub enum ReportError {
     Node(#[from] RpcError),
     #[error("the chain node did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("the chain node could not say: {0}")]
+    Facts(#[from] crate::chain::facts::FactError),
 }
 
 impl ReportError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ReportError::Node(_) => StatusCode::BAD_GATEWAY,
+            ReportError::Node(_) | ReportError::Facts(_) => StatusCode::BAD_GATEWAY,
             ReportError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -239,28 +241,51 @@ impl StaleFollows {
         }
     }
 
-    /// After a broadcast: drops `account`'s cached data and reads its follow
-    /// list from the chain again; splits `names` into those no longer
-    /// followed and those still followed. The next page load reads
-    /// everything fresh.
+    /// After a broadcast: asks the chain, one relationship read per name
+    /// (at most [`UNFOLLOW_BATCH`] at a time), whether `account` still
+    /// follows each of `names`; splits them into gone and still followed.
+    /// The cached report is dropped only when it still lists a name the
+    /// chain shows as gone, so naming accounts never followed costs one
+    /// read each and never a whole follow list.
     pub async fn verify_unfollowed(
         &self,
         account: &AccountName,
         names: &[AccountName],
     ) -> Result<(Vec<String>, Vec<String>), ReportError> {
-        self.cache.invalidate(account);
         let budget = self.settings.request_budget;
-        let following = tokio::time::timeout(budget, fetch_following(self.rpc.as_ref(), account))
+        let chain = self.settings.chain;
+        let rpc = self.rpc.as_ref();
+        let reads = async {
+            let mut relations: Vec<(&AccountName, bool)> = Vec::with_capacity(names.len());
+            for chunk in names.chunks(UNFOLLOW_BATCH) {
+                let found = futures::future::try_join_all(chunk.iter().map(|name| {
+                    crate::chain::facts::fetch_relationship(rpc, chain, account, name)
+                }))
+                .await?;
+                relations.extend(chunk.iter().zip(found).map(|(n, r)| (n, r.follows)));
+            }
+            Ok::<_, crate::chain::facts::FactError>(relations)
+        };
+        let relations = tokio::time::timeout(budget, reads)
             .await
             .map_err(|_| ReportError::Timeout(budget))??;
-        let followed: std::collections::HashSet<&str> =
-            following.iter().map(AccountName::as_str).collect();
-        let (still, gone): (Vec<&AccountName>, Vec<&AccountName>) = names
-            .iter()
-            .partition(|name| followed.contains(name.as_str()));
-        let strings =
-            |names: Vec<&AccountName>| names.iter().map(|n| n.as_str().to_string()).collect();
-        Ok((strings(gone), strings(still)))
+        let (still, gone): (Vec<_>, Vec<_>) =
+            relations.into_iter().partition(|(_, follows)| *follows);
+        let names_of = |list: Vec<(&AccountName, bool)>| {
+            list.iter()
+                .map(|(n, _)| n.as_str().to_string())
+                .collect::<Vec<_>>()
+        };
+        let gone = names_of(gone);
+        if let Some(cached) = self.cache.peek(account)
+            && cached
+                .activity
+                .iter()
+                .any(|a| gone.iter().any(|g| g == a.name.as_str()))
+        {
+            self.cache.invalidate(account);
+        }
+        Ok((gone, names_of(still)))
     }
 
     fn profile_url(&self, name: &str) -> String {
@@ -341,6 +366,13 @@ async fn handle(
     };
     let outcome = match &params.action {
         Action::Script => return script(),
+        Action::Prepare(names) if names.contains(&account) => {
+            return reply.error(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "An account cannot unfollow itself.",
+            );
+        }
         Action::Prepare(names) => {
             return no_store(Json(app.prepare(&account, names)).into_response());
         }
@@ -372,7 +404,7 @@ async fn handle(
         Err(error) => {
             tracing::warn!(account = %account, %error, "stale-follows report failed");
             let title = match error {
-                ReportError::Node(_) => "The chain node failed",
+                ReportError::Node(_) | ReportError::Facts(_) => "The chain node failed",
                 ReportError::Timeout(_) => "The chain node is too slow",
             };
             reply.error(

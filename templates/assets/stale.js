@@ -23,16 +23,17 @@
   var namesEl = document.getElementById("stale-names");
   var allStale = [];
   try { allStale = JSON.parse(namesEl ? namesEl.textContent : "[]"); } catch (e) { allStale = []; }
-  var staleSet = {};
+  // Null-prototype maps: an account may be called "constructor".
+  var staleSet = Object.create(null);
   allStale.forEach(function (n) { staleSet[n] = true; });
 
   var storeKey = "steemgate-stale-selection:" + account;
-  var selected = {};
+  var selected = Object.create(null);
   try {
     (JSON.parse(sessionStorage.getItem(storeKey) || "[]") || []).forEach(function (n) {
       if (staleSet[n]) selected[n] = true;
     });
-  } catch (e) { selected = {}; }
+  } catch (e) { selected = Object.create(null); }
 
   var countEl = document.getElementById("selected-count");
   var keychainButton = document.getElementById("unfollow-keychain");
@@ -201,17 +202,37 @@
       var li = step("Batch " + index + " of " + batches.length + " (" + batch.join(", ") + "): asking the wallet…");
       li.setAttribute("data-batch", String(index));
       return getJSON("prepare=" + batch.join(",")).then(function (prepared) {
+        // Another tab may have logged in as someone else since this page
+        // loaded: never sign or send one account's operations as another.
+        if (prepared.account !== account) {
+          throw new Error("you are now logged in as @" + prepared.account + ", not @" + account + "; reload the page");
+        }
         return broadcast(wallet, prepared.operations);
       }).then(function (answer) {
         if (!answer || !answer.success) {
           var why = (answer && (answer.message || answer.error)) || "no answer";
-          var refused = answer && (answer.error === "user_cancel" || /cancel|declin|refus|reject/i.test(String(answer.message || "")));
-          li.textContent = "Batch " + index + ": " + (refused ? "approval refused" : "failed") + ": " + why +
-            ". Nothing in it was unfollowed" + (index < batches.length ? "; the remaining batches were not sent." : ".");
+          // Both Keychains say "user_cancel" when the person declines.
+          var refused = !!answer && answer.error === "user_cancel";
+          var rest = index < batches.length ? "; the remaining batches were not sent." : ".";
           li.className = "failed";
           li.setAttribute("data-outcome", refused ? "refused" : "failed");
-          batch.forEach(function (n) { flag(n, refused ? "not sent: approval refused" : "failed: " + why); });
-          return "stop";
+          if (refused) {
+            li.textContent = "Batch " + index + ": approval refused: " + why + ". Nothing in it was sent" + rest;
+            batch.forEach(function (n) { flag(n, "not sent: approval refused"); });
+            return "stop";
+          }
+          // A wallet or node error may come after the node took the
+          // transaction: ask the chain instead of assuming nothing happened.
+          li.textContent = "Batch " + index + ": failed: " + why + "; asking the chain what it shows…";
+          return getJSON("verify=" + batch.join(",")).then(function (answer) {
+            answer.gone.forEach(function (n) { done += 1; gone(n); });
+            answer.still_following.forEach(function (n) { flag(n, "failed: " + why); });
+            li.textContent = "Batch " + index + ": failed: " + why + ". The chain shows " + answer.gone.length +
+              " of " + batch.length + " unfollowed" + rest;
+          }, function () {
+            batch.forEach(function (n) { flag(n, "unknown: the chain could not be asked"); });
+            li.textContent = "Batch " + index + ": failed: " + why + ". The chain could not be asked what it shows" + rest;
+          }).then(function () { return "stop"; });
         }
         li.textContent = "Batch " + index + ": the wallet broadcast it; waiting for the chain…";
         return confirm(batch).then(function (result) {
@@ -231,9 +252,11 @@
       }).then(function (stop) {
         return stop === "stop" ? null : next();
       }, function (e) {
-        li.textContent = "Batch " + index + ": failed: " + e.message + ".";
+        li.textContent = "Batch " + index + ": failed: " + e.message +
+          (index < batches.length ? "; the remaining batches were not sent." : ".");
         li.className = "failed";
         li.setAttribute("data-outcome", "failed");
+        batch.forEach(function (n) { flag(n, "unknown: " + e.message); });
       });
     }
     next().then(function () {
