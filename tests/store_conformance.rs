@@ -18,6 +18,7 @@ use steemgate::store::{
     ChainCursor, Claim, ClaimOutcome, LoginMethod, LoginProof, PendingConfirmation, SessionKey,
     SessionRecord, Store, WalletChallenge,
 };
+use support::redis_ha::{ClusterSet, SentinelSet};
 use support::redis_server::RedisServer;
 
 const OP_TIMEOUT: Duration = Duration::from_millis(500);
@@ -87,6 +88,38 @@ fn redis_harness() -> Option<Harness> {
     })
 }
 
+/// Two stores on the master a Sentinel set names (logouts wait for a replica).
+fn sentinel_harness() -> Option<Harness> {
+    let set = SentinelSet::start()?;
+    let open = || -> Arc<dyn Store> {
+        Arc::new(
+            RedisStore::connect(&set.url("sgtest"), "sgtest", OP_TIMEOUT)
+                .expect("connect sentinel store"),
+        )
+    };
+    Some(Harness {
+        first: open(),
+        second: open(),
+        _keep_alive: Box::new(set),
+    })
+}
+
+/// Two stores on a three-master Cluster (logouts wait for a replica).
+fn cluster_harness() -> Option<Harness> {
+    let set = ClusterSet::start()?;
+    let open = || -> Arc<dyn Store> {
+        Arc::new(
+            RedisStore::connect(&set.url("sgtest"), "sgtest", OP_TIMEOUT)
+                .expect("connect cluster store"),
+        )
+    };
+    Some(Harness {
+        first: open(),
+        second: open(),
+        _keep_alive: Box::new(set),
+    })
+}
+
 /// Runs every conformance body against the store built by `$harness`.
 macro_rules! suite {
     ($module:ident, $harness:path) => {
@@ -127,6 +160,8 @@ macro_rules! suite {
 
 suite!(embedded, super::embedded_harness);
 suite!(redis, super::redis_harness);
+suite!(redis_sentinel, super::sentinel_harness);
+suite!(redis_cluster, super::cluster_harness);
 suite!(memory, super::memory_harness);
 suite!(timed, super::timed_harness);
 
