@@ -149,10 +149,7 @@ impl SentinelSet {
             let Some(port) = self.master_port().filter(|p| *p != old_port) else {
                 return false;
             };
-            let mut con = raw(port);
-            let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut con).unwrap_or_default();
-            let is_master =
-                matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master");
+            let is_master = is_master(port);
             if is_master {
                 new = self.nodes.iter().position(|n| n.port() == port);
             }
@@ -262,6 +259,13 @@ impl ClusterSet {
             .query(&mut con)
             .expect("myid")
     }
+}
+
+/// Whether the node on `port` says `ROLE` master.
+pub fn is_master(port: u16) -> bool {
+    let mut con = raw(port);
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut con).unwrap_or_default();
+    matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master")
 }
 
 /// `cluster_state:ok` in `CLUSTER INFO` on `port`.

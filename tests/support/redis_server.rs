@@ -147,6 +147,18 @@ impl RedisServer {
             .map(String::as_str)
     }
 
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the process: a frozen node
+    /// keeps its connections but answers nothing.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("a running server").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
     /// Whether the process is running (not killed, not exited).
     pub fn is_running(&mut self) -> bool {
         self.child.is_some() && super::child_exited(&mut self.child).is_none()
