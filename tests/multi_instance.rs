@@ -21,7 +21,7 @@ use support::gateway::{
     Background, GATE, GatewayProcess, Response, SECRET, TestDevnet, echo_upstream, get, metric,
     post, start_login_at, test_config_with_store, upstream_saw, wait_logged_in_at,
 };
-use support::redis_ha::SentinelSet;
+use support::redis_ha::{ClusterSet, SentinelSet};
 use support::redis_server::RedisServer;
 use support::wallet::{Wallet, set_keys_on, sign_transaction};
 use support::{free_addr, wait_until};
@@ -635,4 +635,90 @@ fn a_sentinel_failover_answers_503_then_the_same_cookies_work_everywhere() {
         assert_eq!(pair.lease_holders(), holders);
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+/// `HGETALL` calls (session reads) summed over the data nodes on `ports`.
+fn session_reads(ports: &[u16]) -> u64 {
+    ports
+        .iter()
+        .map(|&port| {
+            let mut connection = support::redis_ha::raw(port);
+            let info: String = redis::cmd("INFO")
+                .arg("commandstats")
+                .query(&mut connection)
+                .unwrap();
+            info.lines()
+                .find_map(|line| line.strip_prefix("cmdstat_hgetall:calls="))
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|calls| calls.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Logs alice in, warms instance 0's cache, then 100 requests read no
+/// session from the data nodes on `ports`; a cold instance does.
+fn warm_requests_send_no_session_read<R>(pair: &Pair<R>, ports: &[u16]) {
+    let (cookie, _, _) = pair.login_via(0, "alice");
+    assert_eq!(
+        forwarded_account(&app(pair.addr(0), &cookie, "application/json")),
+        Some(vec!["alice".to_string()])
+    );
+    let before = session_reads(ports);
+    assert!(before > 0, "the session was read from Redis once");
+    for _ in 0..100 {
+        assert_eq!(
+            forwarded_account(&app(pair.addr(0), &cookie, "application/json")),
+            Some(vec!["alice".to_string()])
+        );
+    }
+    assert_eq!(
+        session_reads(ports),
+        before,
+        "100 requests with a warm cache read no session from Redis"
+    );
+    assert_eq!(
+        forwarded_account(&app(pair.addr(1), &cookie, "application/json")),
+        Some(vec!["alice".to_string()])
+    );
+    assert!(session_reads(ports) > before, "a cold instance reads it");
+}
+
+#[test]
+fn steady_state_requests_do_not_read_redis_on_sentinel() {
+    let Some(set) = SentinelSet::start() else {
+        return;
+    };
+    let url = set.url("steemgate");
+    let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
+    let pair = Pair::start_on(set, &url, "  cache_ttl: 60s\n");
+    warm_requests_send_no_session_read(&pair, &ports);
+}
+
+#[test]
+fn two_gateways_on_a_cluster_share_logins_and_send_no_read_when_warm() {
+    let Some(set) = ClusterSet::start() else {
+        return;
+    };
+    let url = set.url("steemgate");
+    let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
+    let pair = Pair::start_on(set, &url, "  cache_ttl: 60s\n");
+    warm_requests_send_no_session_read(&pair, &ports);
+    // A logout on one instance reaches the other through the Cluster.
+    let (cookie, _, _) = pair.login_via(1, "bob");
+    assert_eq!(
+        forwarded_account(&app(pair.addr(0), &cookie, "application/json")),
+        Some(vec!["bob".to_string()])
+    );
+    let out = post(
+        pair.addr(1),
+        "/.steemgate/logout",
+        &[&format!("Cookie: {cookie}"), "Accept: application/json"],
+        "",
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    let refused = wait_until(Duration::from_secs(10), || {
+        app(pair.addr(0), &cookie, "application/json").status == 401
+    });
+    assert!(refused, "instance 0 still honoured bob after his logout");
 }
