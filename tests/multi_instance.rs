@@ -1,5 +1,6 @@
 //! Several gateways behind one load balancer, sharing one Redis: the real
-//! binary, twice, against one in-test devnet and a private `redis-server`.
+//! binary, twice, against one in-test devnet and a private `redis-server`
+//! (or a private Sentinel set or Cluster, `support::redis_ha`).
 //!
 //! Why end to end: what matters here (a login seen by every instance, a
 //! logout honoured everywhere, exactly one follower, failing closed while

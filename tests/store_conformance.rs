@@ -1,8 +1,10 @@
 //! One conformance suite for every `Store`: the same async bodies run
-//! against the embedded (redb) store and the Redis store, so both keep the
-//! semantics documented on the trait. Adding a store is one `suite!` line
+//! against the embedded (redb) store and the Redis store (one Redis, a
+//! Sentinel set, a Cluster), so all keep the semantics documented on the
+//! trait. Adding a store is one `suite!` line
 //! plus a harness constructor. Store-specific behaviour (reopening, file
-//! locks, key TTLs, Redis restarts) is tested at the end.
+//! locks, key TTLs, Redis restarts, Sentinel and Cluster failovers) is
+//! tested at the end.
 
 mod support;
 
