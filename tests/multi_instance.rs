@@ -723,3 +723,49 @@ fn two_gateways_on_a_cluster_share_logins_and_send_no_read_when_warm() {
     });
     assert!(refused, "instance 0 still honoured bob after his logout");
 }
+
+#[test]
+fn a_logout_no_replica_acknowledges_is_refused_not_reported_done() {
+    let Some(set) = SentinelSet::start() else {
+        return;
+    };
+    let url = set.url("steemgate");
+    let pair = Pair::start_on(set, &url, "");
+    let (cookie, _, _) = pair.login_via(0, "alice");
+    // Both replicas freeze: the master still answers, but no replica can
+    // take the deletion, so a failover now could undo it.
+    let master = pair.redis.master_index();
+    let replicas: Vec<usize> = (0..3).filter(|&i| i != master).collect();
+    for &i in &replicas {
+        pair.redis.nodes[i].signal("STOP");
+    }
+    let refused = post(
+        pair.addr(1),
+        "/.steemgate/logout",
+        &[&format!("Cookie: {cookie}"), "Accept: application/json"],
+        "",
+    );
+    for &i in &replicas {
+        pair.redis.nodes[i].signal("CONT");
+    }
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.header("set-cookie").is_none(),
+        "the cookie is kept, so the visitor can log out again"
+    );
+    // With the replicas back, the same logout goes through and holds on
+    // both instances.
+    let out = post(
+        pair.addr(1),
+        "/.steemgate/logout",
+        &[&format!("Cookie: {cookie}"), "Accept: application/json"],
+        "",
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    for i in 0..2 {
+        let gone = wait_until(Duration::from_secs(10), || {
+            app(pair.addr(i), &cookie, "application/json").status == 401
+        });
+        assert!(gone, "instance {i} still honours the logged-out session");
+    }
+}
