@@ -91,6 +91,94 @@ fn redis_harness() -> Option<Harness> {
     })
 }
 
+/// A private CA and a certificate for 127.0.0.1 signed by it, in `dir`:
+/// `ca.pem`, `cert.pem`, `key.pem`.
+fn make_certificates(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "steemgate redis test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+}
+
+/// A Redis that also listens with TLS: the server, its scratch dir, the
+/// TLS port and the CA file that signed its certificate.
+fn tls_server() -> Option<(RedisServer, tempfile::TempDir, u16, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_certificates(dir.path());
+    let tls_port = support::free_addr().port();
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let server = RedisServer::start_with_args(&[
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &file("cert.pem"),
+        "--tls-key-file",
+        &file("key.pem"),
+        "--tls-ca-cert-file",
+        &file("ca.pem"),
+        "--tls-auth-clients",
+        "no",
+    ])?;
+    let ca = file("ca.pem");
+    Some((server, dir, tls_port, ca))
+}
+
+/// Two stores on a Redis reached over TLS (`rediss://` with `ca_file`,
+/// the private CA that signed the server's certificate).
+fn redis_tls_harness() -> Option<Harness> {
+    let (server, dir, tls_port, ca) = tls_server()?;
+    let url = format!("rediss://127.0.0.1:{tls_port}?ca_file={ca}");
+    let open = || -> Arc<dyn Store> {
+        Arc::new(RedisStore::connect(&url, "sgtls", OP_TIMEOUT).expect("connect TLS store"))
+    };
+    Some(Harness {
+        first: open(),
+        second: open(),
+        _keep_alive: Box::new((server, dir)),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_trusts_only_the_configured_ca() {
+    let Some((_server, _dir, tls_port, ca)) = tls_server() else {
+        return;
+    };
+    let store = |url: String| RedisStore::connect(&url, "sgtls", OP_TIMEOUT).expect("store");
+    store(format!("rediss://127.0.0.1:{tls_port}?ca_file={ca}"))
+        .ping()
+        .await
+        .expect("trusted through ca_file");
+    // The system roots do not know the private CA: refused, never a
+    // plaintext fallback.
+    assert!(
+        store(format!("rediss://127.0.0.1:{tls_port}"))
+            .ping()
+            .await
+            .is_err()
+    );
+    // Another CA file is no better.
+    let other = tempfile::tempdir().unwrap();
+    make_certificates(other.path());
+    let other_ca = other.path().join("ca.pem").display().to_string();
+    assert!(
+        store(format!("rediss://127.0.0.1:{tls_port}?ca_file={other_ca}"))
+            .ping()
+            .await
+            .is_err()
+    );
+}
+
 /// Two stores on the master a Sentinel set names (logouts wait for a replica).
 fn sentinel_harness() -> Option<Harness> {
     let set = SentinelSet::start()?;
@@ -163,6 +251,7 @@ macro_rules! suite {
 
 suite!(embedded, super::embedded_harness);
 suite!(redis, super::redis_harness);
+suite!(redis_tls, super::redis_tls_harness);
 suite!(redis_sentinel, super::sentinel_harness);
 suite!(redis_cluster, super::cluster_harness);
 suite!(memory, super::memory_harness);

@@ -265,6 +265,14 @@ fn redis_sentinel_and_cluster_urls() {
         (spec.password.as_deref(), spec.wait_replicas),
         (Some("pw"), 0)
     );
+    // A private CA for TLS, read from a file.
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let spec = redis_store(&base, "rediss+cluster://n1:7000?ca_file=ca.pem", dir.path()).unwrap();
+    assert!(spec.tls && spec.ca_pem.is_some());
     // A single Redis may take its password from a file too.
     let spec = redis_store(
         &base,
@@ -299,6 +307,8 @@ fn redis_sentinel_and_cluster_urls() {
         ),
         ("redis+sentinal://h/m", "unknown scheme"),
         ("redis://127.0.0.1:6379?prefx=a", "unknown query parameter"),
+        ("redis+cluster://n1:7000?ca_file=ca.pem", "needs TLS"),
+        ("rediss://n1:6379?ca_file=data.pw", "no PEM certificate"),
     ] {
         let e = redis_store(&base, value, dir.path()).unwrap_err();
         assert!(

@@ -78,7 +78,7 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncCommands, AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
-    Script, TlsMode,
+    Script, TlsCertificates, TlsMode,
 };
 use tokio::sync::{broadcast, watch};
 
@@ -290,6 +290,9 @@ pub struct RedisSpec {
     pub password: Option<String>,
     /// The key prefix (`?prefix=`, default `steemgate`).
     pub prefix: String,
+    /// With TLS: the PEM roots to trust instead of the system's
+    /// (`?ca_file=`), e.g. a private CA.
+    pub ca_pem: Option<Vec<u8>>,
     /// Replicas that must acknowledge (`WAIT`) a logout or a revocation
     /// before it counts as done (`?wait_replicas=`; default 1 with Sentinel
     /// and Cluster, 0 on a single Redis).
@@ -309,6 +312,7 @@ impl std::fmt::Debug for RedisSpec {
             .field("tls", &self.tls)
             .field("prefix", &self.prefix)
             .field("wait_replicas", &self.wait_replicas)
+            .field("ca_file", &self.ca_pem.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -322,7 +326,8 @@ impl RedisSpec {
     /// `redis+cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]` (and the
     /// `rediss+…` forms), with the query parameters `prefix`,
     /// `password_file`, `sentinel_password`, `sentinel_password_file`,
-    /// `wait_replicas`. Relative password files are read from `base`.
+    /// `wait_replicas`, `ca_file` (TLS only). Relative files are read from
+    /// `base`.
     /// Errors never echo a password.
     pub fn parse(raw: &str, base: &std::path::Path) -> Result<Self, String> {
         let raw = raw.trim();
@@ -352,6 +357,7 @@ impl RedisSpec {
         let mut sentinel_password = None;
         let mut sentinel_password_file = None;
         let mut wait_replicas = None;
+        let mut ca_file = None;
         let mut passthrough = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             match key.as_ref() {
@@ -364,6 +370,10 @@ impl RedisSpec {
                     prefix = value.into_owned();
                 }
                 "password_file" => password_file = Some(value.into_owned()),
+                "ca_file" if tls => ca_file = Some(value.into_owned()),
+                "ca_file" => {
+                    return Err("`ca_file` needs TLS: use a rediss… scheme".to_string());
+                }
                 "sentinel_password" if mode == "sentinel" => {
                     sentinel_password = Some(value.into_owned())
                 }
@@ -396,6 +406,21 @@ impl RedisSpec {
                 return Err(format!("the {what} file {} is empty", path.display()));
             }
             Ok(secret.to_string())
+        };
+        let ca_pem = match &ca_file {
+            None => None,
+            Some(file) => {
+                let path = base.join(file);
+                let pem = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    return Err(format!(
+                        "the CA file {} holds no PEM certificate",
+                        path.display()
+                    ));
+                }
+                Some(pem)
+            }
         };
         let (authority, path) = match before_query.split_once('/') {
             Some((a, p)) => (a, p),
@@ -513,6 +538,7 @@ impl RedisSpec {
                 password
             },
             prefix,
+            ca_pem,
             wait_replicas: wait_replicas.unwrap_or(default_wait),
         })
     }
@@ -707,6 +733,14 @@ impl RedisStore {
         }
         // Errors never echo the URL, which may hold a password.
         let bad = |e: redis::RedisError| StoreError::new(format!("invalid Redis set-up: {e}"));
+        let certificates = || TlsCertificates {
+            client_tls: None,
+            root_cert: spec.ca_pem.clone(),
+        };
+        let client_for = |info: redis::ConnectionInfo| match spec.ca_pem {
+            Some(_) => redis::Client::build_with_tls(info, certificates()),
+            None => redis::Client::open(info),
+        };
         let (backend, key_base) = match &spec.topology {
             RedisTopology::Single { url } => {
                 let mut info = url.as_str().into_connection_info().map_err(bad)?;
@@ -715,7 +749,7 @@ impl RedisStore {
                     info = info.set_redis_settings(settings);
                 }
                 (
-                    Backend::Single(redis::Client::open(info).map_err(bad)?),
+                    Backend::Single(client_for(info).map_err(bad)?),
                     spec.prefix.clone(),
                 )
             }
@@ -736,6 +770,11 @@ impl RedisStore {
                     builder = builder
                         .set_client_to_redis_tls_mode(TlsMode::Secure)
                         .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+                }
+                if spec.ca_pem.is_some() {
+                    builder = builder
+                        .set_client_to_redis_certificates(certificates())
+                        .set_client_to_sentinel_certificates(certificates());
                 }
                 if let Some(user) = &spec.username {
                     builder = builder.set_client_to_redis_username(user);
@@ -771,7 +810,7 @@ impl RedisStore {
                     .map_err(bad)?;
                 let seeds = infos
                     .iter()
-                    .map(|info| redis::Client::open(info.clone()))
+                    .map(|info| client_for(info.clone()))
                     .collect::<redis::RedisResult<Vec<_>>>()
                     .map_err(bad)?;
                 let mut builder = ClusterClientBuilder::new(infos)
@@ -785,6 +824,9 @@ impl RedisStore {
                 }
                 if spec.tls {
                     builder = builder.tls(TlsMode::Secure);
+                }
+                if spec.ca_pem.is_some() {
+                    builder = builder.certs(certificates());
                 }
                 (
                     Backend::Cluster {
