@@ -251,7 +251,7 @@ impl ClusterSet {
             .expect("keyslot")
     }
 
-    /// The running node ids: (index, node id).
+    /// `CLUSTER MYID` of node `index`.
     pub fn node_id(&self, index: usize) -> String {
         let mut con = raw(self.nodes[index].port());
         redis::cmd("CLUSTER")
