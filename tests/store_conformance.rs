@@ -1567,3 +1567,63 @@ async fn cluster_survives_resharding_and_a_master_failure() {
     // Logins keep working on the promoted replica.
     claimed_session(&store, "dave", "login:dddd-4444", "dave").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_revocations_reach_a_subscriber_whose_node_died() {
+    let Some(mut set) = ClusterSet::start() else {
+        return;
+    };
+    let url = set.url("rv");
+    let listener = RedisStore::connect(&url, "rv", Duration::from_secs(1)).expect("store");
+    let writer = RedisStore::connect(&url, "rv", Duration::from_secs(1)).expect("store");
+    let mut revoked = listener.revocations().expect("a feed");
+    let mut feed = listener.revocation_feed_status().expect("a feed status");
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| *up))
+        .await
+        .expect("subscribed in time")
+        .expect("feed");
+    // A logout by another instance reaches the listener.
+    let first = claimed_session(&writer, "first", "login:aaaa-1111", "alice").await;
+    assert!(writer.delete_session(&first).await.unwrap());
+    let heard = tokio::time::timeout(Duration::from_secs(5), revoked.recv())
+        .await
+        .expect("in time")
+        .expect("a key");
+    assert_eq!(heard, first);
+
+    // The subscriber listens on the first seed: kill it. The feed goes
+    // down, then up again on another node.
+    set.nodes[0].stop();
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| !*up))
+        .await
+        .expect("the feed noticed")
+        .expect("feed");
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| *up))
+        .await
+        .expect("resubscribed on another node")
+        .expect("feed");
+    // Whether or not the slot moved, the next logout is heard.
+    let second = until_ok("log in after the failure", || async {
+        let now = now_unix();
+        let k = key("second");
+        writer.put_session(&k, &pending(now, 600)).await?;
+        writer
+            .login_session(&k, "bob", &unconfirmed("tx-bob"), now + 600)
+            .await?;
+        Ok(k)
+    })
+    .await;
+    until_ok("logout", || writer.delete_session(&second)).await;
+    let heard = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match revoked.recv().await {
+                Ok(key) if key == second => return key,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("feed closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the second logout heard");
+    assert_eq!(heard, second);
+}
