@@ -542,16 +542,6 @@ impl RedisSpec {
             wait_replicas: wait_replicas.unwrap_or(default_wait),
         })
     }
-
-    /// A single Redis at `url` with keys under `prefix` and no `WAIT`.
-    pub fn single(url: &str, prefix: &str) -> Result<Self, String> {
-        let mut spec = Self::parse(url, std::path::Path::new("."))?;
-        if !matches!(spec.topology, RedisTopology::Single { .. }) {
-            return Err("expected a redis:// or rediss:// URL".into());
-        }
-        spec.prefix = prefix.to_string();
-        Ok(spec)
-    }
 }
 
 /// `HOST:PORT[,HOST:PORT…]` (IPv6 hosts in brackets); a missing port is
