@@ -29,7 +29,7 @@ done
 # (command that proves it is installed — or a file, when it starts with /
 # — and the Debian package)
 build_needs=("cc build-essential" "c++ build-essential" "make build-essential" "cmake cmake")
-test_needs=("redis-server redis-server" "nginx nginx" "caddy caddy" "python3 python3"
+test_needs=("redis-server redis-server" "redis-cli redis-tools" "nginx nginx" "caddy caddy" "python3 python3"
     "node nodejs" "npm npm" "systemd-analyze systemd" "chromium chromium" "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core")
 
 missing=()

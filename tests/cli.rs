@@ -158,6 +158,57 @@ fn secret_prints_a_fresh_64_hex_digit_secret_that_check_accepts() {
     assert!(stdout(&check).contains(": OK ("), "{}", stdout(&check));
 }
 
+#[test]
+fn check_validates_sentinel_and_cluster_stores_naming_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sentinel.pw"), "s3cret\n").unwrap();
+    let config = dir.path().join("steemgate.yaml");
+    let with_store = |store: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "listen: \"127.0.0.1:8080\"\nchain:\n  name: steem\n  account: gate\nsession:\n  secret: \"{}\"\nstore: \"{store}\"\nroutes:\n  - {{path: /, upstream: \"http://127.0.0.1:3000\", auth: required}}\n",
+                "ab".repeat(32)
+            ),
+        )
+        .unwrap();
+        run(&["check", "--config", config.to_str().unwrap()])
+    };
+    for good in [
+        "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster/1?prefix=gw&sentinel_password_file=sentinel.pw",
+        "rediss+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000?prefix=gw",
+    ] {
+        let check = with_store(good);
+        assert!(
+            check.status.success(),
+            "{good}: {}{}",
+            stdout(&check),
+            stderr(&check)
+        );
+        assert!(stdout(&check).contains(": OK ("), "{}", stdout(&check));
+    }
+    for (bad, words) in [
+        ("redis+sentinel://:hunter2@10.0.0.1:26379", "MASTER_NAME"),
+        ("redis+cluster://:hunter2@10.0.0.1:7000/3", "no path"),
+        (
+            "redis+sentinel://h/m?sentinel_password_file=nope.pw",
+            "cannot read",
+        ),
+    ] {
+        let check = with_store(bad);
+        assert!(!check.status.success(), "{bad} accepted");
+        let text = format!("{}{}", stdout(&check), stderr(&check));
+        assert!(
+            text.contains("store") && text.contains("line 7") && text.contains(words),
+            "{bad}: {text}"
+        );
+        assert!(
+            !text.contains("hunter2"),
+            "a password in the output: {text}"
+        );
+    }
+}
+
 // ------------------------------------------------------------------ devnet
 
 /// One JSON-RPC call to the devnet at `addr`: its `result`.

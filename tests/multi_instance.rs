@@ -1,5 +1,6 @@
 //! Several gateways behind one load balancer, sharing one Redis: the real
-//! binary, twice, against one in-test devnet and a private `redis-server`.
+//! binary, twice, against one in-test devnet and a private `redis-server`
+//! (or a private Sentinel set or Cluster, `support::redis_ha`).
 //!
 //! Why end to end: what matters here (a login seen by every instance, a
 //! logout honoured everywhere, exactly one follower, failing closed while
@@ -21,15 +22,16 @@ use support::gateway::{
     Background, GATE, GatewayProcess, Response, SECRET, TestDevnet, echo_upstream, get, metric,
     post, start_login_at, test_config_with_store, upstream_saw, wait_logged_in_at,
 };
+use support::redis_ha::{ClusterSet, SentinelSet};
 use support::redis_server::RedisServer;
 use support::wallet::{Wallet, set_keys_on, sign_transaction};
 use support::{free_addr, wait_until};
 
-/// Two gateways on one Redis and one devnet.
-struct Pair {
+/// Two gateways on one Redis (or a Sentinel set: `R`) and one devnet.
+struct Pair<R = RedisServer> {
     gateways: Vec<GatewayProcess>,
     devnet: TestDevnet,
-    redis: RedisServer,
+    redis: R,
     _upstream: Background,
     _dir: tempfile::TempDir,
 }
@@ -39,6 +41,14 @@ impl Pair {
     /// `session:` lines for both configs.
     fn start(redis_args: &[&str], session_extra: &str) -> Option<Self> {
         let redis = RedisServer::start_with_args(redis_args)?;
+        let url = redis.url();
+        Some(Self::start_on(redis, &url, session_extra))
+    }
+}
+
+impl<R> Pair<R> {
+    /// Two gateways on the store at `store_url`, which `redis` runs.
+    fn start_on(redis: R, store_url: &str, session_extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let devnet = TestDevnet::start();
         devnet.produce_block(None);
@@ -52,7 +62,7 @@ impl Pair {
                     admin,
                     &devnet.url(),
                     upstream.addr,
-                    &redis.url(),
+                    store_url,
                     session_extra,
                 );
                 GatewayProcess::start(&config, dir.path(), addr, admin)
@@ -78,7 +88,7 @@ impl Pair {
                 gateway.addr
             );
         }
-        Some(pair)
+        pair
     }
 
     fn addr(&self, i: usize) -> SocketAddr {
@@ -145,7 +155,7 @@ fn forwarded_account(response: &Response) -> Option<Vec<String>> {
         .map(|echo| upstream_saw(&echo, "x-steem-account"))
 }
 
-fn logins_total(pair: &Pair, instances: &[usize]) -> f64 {
+fn logins_total<R>(pair: &Pair<R>, instances: &[usize]) -> f64 {
     instances
         .iter()
         .map(|&i| metric(pair.admin(i), "steemgate_logins_total").unwrap_or(0.0))
@@ -487,4 +497,275 @@ fn an_instant_login_is_revoked_by_the_follower_when_its_verifier_died() {
         app(pair.addr(follower), &cookie, "application/json").status,
         401
     );
+}
+
+/// The cursor's block as the store at `url` has it now.
+fn cursor_block(runtime: &tokio::runtime::Runtime, store: &RedisStore) -> Option<u64> {
+    runtime
+        .block_on(store.cursor())
+        .ok()
+        .flatten()
+        .map(|cursor| cursor.block)
+}
+
+#[test]
+fn a_sentinel_failover_answers_503_then_the_same_cookies_work_everywhere() {
+    let Some(set) = SentinelSet::start() else {
+        return;
+    };
+    let url = set.url("steemgate");
+    // A long cache: only the revocation feed can make an instance forget.
+    let mut pair = Pair::start_on(set, &url, "  cache_ttl: 60s\n");
+    let (alice, alice_memo, _) = pair.login_via(0, "alice");
+    let (bob, _, _) = pair.login_via(1, "bob");
+    for i in 0..2 {
+        for (cookie, who) in [(&alice, "alice"), (&bob, "bob")] {
+            assert_eq!(
+                forwarded_account(&app(pair.addr(i), cookie, "application/json")),
+                Some(vec![who.to_string()])
+            );
+        }
+    }
+    let logins_before = logins_total(&pair, &[0, 1]);
+    assert_eq!(logins_before, 2.0);
+
+    // Kill the master and keep sending traffic: every answer is alice,
+    // proxied as herself, or a 503 from the gateway; never a request
+    // proxied without her identity, never "not logged in".
+    let old = pair.redis.master_index();
+    pair.redis.nodes[old].stop();
+    let killed = std::time::Instant::now();
+    let mut saw_503 = [false; 2];
+    let mut recovered = [None; 2];
+    while recovered.iter().any(Option::is_none) && killed.elapsed() < Duration::from_secs(40) {
+        for i in 0..2 {
+            if recovered[i].is_some() {
+                continue;
+            }
+            let response = app(pair.addr(i), &alice, "application/json");
+            match response.status {
+                200 => {
+                    assert_eq!(
+                        forwarded_account(&response),
+                        Some(vec!["alice".to_string()])
+                    );
+                    if saw_503[i] {
+                        recovered[i] = Some(killed.elapsed());
+                    }
+                }
+                503 => {
+                    assert_eq!(forwarded_account(&response), None);
+                    saw_503[i] = true;
+                }
+                other => panic!(
+                    "instance {i} answered {other} during the failover: {}",
+                    response.body
+                ),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        saw_503,
+        [true, true],
+        "both instances failed closed during the switch"
+    );
+    // The failover time to the first 200 (a figure for bench/results, not
+    // an assertion).
+    eprintln!("sentinel failover: first 200 after {recovered:?} (instances 0, 1)");
+    assert!(
+        recovered.iter().all(Option::is_some),
+        "an instance did not follow the new master: {recovered:?}"
+    );
+
+    // The same cookies work on both instances.
+    for i in 0..2 {
+        for (cookie, who) in [(&alice, "alice"), (&bob, "bob")] {
+            assert_eq!(
+                forwarded_account(&app(pair.addr(i), cookie, "application/json")),
+                Some(vec![who.to_string()]),
+                "instance {i}, {who}"
+            );
+        }
+    }
+
+    // Exactly-once claims: a replay of alice's memo after the failover logs
+    // nobody in, even if the follower re-reads blocks.
+    pair.devnet
+        .transfer("mallory", GATE, "0.001 STEEM", &alice_memo);
+    let replay_block = pair.devnet.produce_block(None);
+    let store = RedisStore::connect(&url, "steemgate", Duration::from_secs(2)).expect("store");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let processed = wait_until(Duration::from_secs(30), || {
+        cursor_block(&runtime, &store).is_some_and(|block| block >= replay_block)
+    });
+    assert!(processed, "the replay block was never processed");
+    // A new login after the failover works, through the other instance.
+    let (carol, _, _) = pair.login_via(1, "carol");
+    assert_eq!(
+        forwarded_account(&app(pair.addr(0), &carol, "application/json")),
+        Some(vec!["carol".to_string()])
+    );
+    assert_eq!(
+        logins_total(&pair, &[0, 1]),
+        logins_before + 1.0,
+        "carol's login, and no second login from alice's memo"
+    );
+
+    // Revocation propagates after the failover: bob logs out on instance 0,
+    // instance 1 (which cached him for 60 s) refuses him soon after.
+    let out = post(
+        pair.addr(0),
+        "/.steemgate/logout",
+        &[&format!("Cookie: {bob}"), "Accept: application/json"],
+        "",
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    let refused = wait_until(Duration::from_secs(10), || {
+        app(pair.addr(1), &bob, "application/json").status == 401
+    });
+    assert!(refused, "instance 1 still honoured bob after his logout");
+
+    // Exactly one follower after the failover, and it stays one.
+    let holders = pair.wait_for_a_follower();
+    assert_eq!(holders.len(), 1, "one follower: {holders:?}");
+    for _ in 0..5 {
+        assert_eq!(pair.lease_holders(), holders);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// `HGETALL` calls (session reads) summed over the data nodes on `ports`.
+fn session_reads(ports: &[u16]) -> u64 {
+    ports
+        .iter()
+        .map(|&port| {
+            let mut connection = support::redis_ha::raw(port);
+            let info: String = redis::cmd("INFO")
+                .arg("commandstats")
+                .query(&mut connection)
+                .unwrap();
+            info.lines()
+                .find_map(|line| line.strip_prefix("cmdstat_hgetall:calls="))
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|calls| calls.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Logs alice in, warms instance 0's cache, then 100 requests read no
+/// session from the data nodes on `ports`; a cold instance does.
+fn warm_requests_send_no_session_read<R>(pair: &Pair<R>, ports: &[u16]) {
+    let (cookie, _, _) = pair.login_via(0, "alice");
+    assert_eq!(
+        forwarded_account(&app(pair.addr(0), &cookie, "application/json")),
+        Some(vec!["alice".to_string()])
+    );
+    let before = session_reads(ports);
+    assert!(before > 0, "the session was read from Redis once");
+    for _ in 0..100 {
+        assert_eq!(
+            forwarded_account(&app(pair.addr(0), &cookie, "application/json")),
+            Some(vec!["alice".to_string()])
+        );
+    }
+    assert_eq!(
+        session_reads(ports),
+        before,
+        "100 requests with a warm cache read no session from Redis"
+    );
+    assert_eq!(
+        forwarded_account(&app(pair.addr(1), &cookie, "application/json")),
+        Some(vec!["alice".to_string()])
+    );
+    assert!(session_reads(ports) > before, "a cold instance reads it");
+}
+
+#[test]
+fn steady_state_requests_do_not_read_redis_on_sentinel() {
+    let Some(set) = SentinelSet::start() else {
+        return;
+    };
+    let url = set.url("steemgate");
+    let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
+    let pair = Pair::start_on(set, &url, "  cache_ttl: 60s\n");
+    warm_requests_send_no_session_read(&pair, &ports);
+}
+
+#[test]
+fn two_gateways_on_a_cluster_share_logins_and_send_no_read_when_warm() {
+    let Some(set) = ClusterSet::start() else {
+        return;
+    };
+    let url = set.url("steemgate");
+    let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
+    let pair = Pair::start_on(set, &url, "  cache_ttl: 60s\n");
+    warm_requests_send_no_session_read(&pair, &ports);
+    // A logout on one instance reaches the other through the Cluster.
+    let (cookie, _, _) = pair.login_via(1, "bob");
+    assert_eq!(
+        forwarded_account(&app(pair.addr(0), &cookie, "application/json")),
+        Some(vec!["bob".to_string()])
+    );
+    let out = post(
+        pair.addr(1),
+        "/.steemgate/logout",
+        &[&format!("Cookie: {cookie}"), "Accept: application/json"],
+        "",
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    let refused = wait_until(Duration::from_secs(10), || {
+        app(pair.addr(0), &cookie, "application/json").status == 401
+    });
+    assert!(refused, "instance 0 still honoured bob after his logout");
+}
+
+#[test]
+fn a_logout_no_replica_acknowledges_is_refused_not_reported_done() {
+    let Some(set) = SentinelSet::start() else {
+        return;
+    };
+    let url = set.url("steemgate");
+    let pair = Pair::start_on(set, &url, "");
+    let (cookie, _, _) = pair.login_via(0, "alice");
+    // Both replicas freeze: the master still answers, but no replica can
+    // take the deletion, so a failover now could undo it.
+    let master = pair.redis.master_index();
+    let replicas: Vec<usize> = (0..3).filter(|&i| i != master).collect();
+    for &i in &replicas {
+        pair.redis.nodes[i].signal("STOP");
+    }
+    let refused = post(
+        pair.addr(1),
+        "/.steemgate/logout",
+        &[&format!("Cookie: {cookie}"), "Accept: application/json"],
+        "",
+    );
+    for &i in &replicas {
+        pair.redis.nodes[i].signal("CONT");
+    }
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.header("set-cookie").is_none(),
+        "the cookie is kept, so the visitor can log out again"
+    );
+    // With the replicas back, the same logout goes through and holds on
+    // both instances.
+    let out = post(
+        pair.addr(1),
+        "/.steemgate/logout",
+        &[&format!("Cookie: {cookie}"), "Accept: application/json"],
+        "",
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    for i in 0..2 {
+        let gone = wait_until(Duration::from_secs(10), || {
+            app(pair.addr(i), &cookie, "application/json").status == 401
+        });
+        assert!(gone, "instance {i} still honours the logged-out session");
+    }
 }

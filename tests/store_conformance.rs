@@ -1,8 +1,10 @@
 //! One conformance suite for every `Store`: the same async bodies run
-//! against the embedded (redb) store and the Redis store, so both keep the
-//! semantics documented on the trait. Adding a store is one `suite!` line
+//! against the embedded (redb) store and the Redis store (one Redis, a
+//! Sentinel set, a Cluster), so all keep the semantics documented on the
+//! trait. Adding a store is one `suite!` line
 //! plus a harness constructor. Store-specific behaviour (reopening, file
-//! locks, key TTLs, Redis restarts) is tested at the end.
+//! locks, key TTLs, Redis restarts, Sentinel and Cluster failovers) is
+//! tested at the end.
 
 mod support;
 
@@ -18,7 +20,9 @@ use steemgate::store::{
     ChainCursor, Claim, ClaimOutcome, LoginMethod, LoginProof, PendingConfirmation, SessionKey,
     SessionRecord, Store, WalletChallenge,
 };
+use support::redis_ha::{ClusterSet, SentinelSet};
 use support::redis_server::RedisServer;
+use support::wait_until;
 
 const OP_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -87,6 +91,126 @@ fn redis_harness() -> Option<Harness> {
     })
 }
 
+/// A private CA and a certificate for 127.0.0.1 signed by it, in `dir`:
+/// `ca.pem`, `cert.pem`, `key.pem`.
+fn make_certificates(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "steemgate redis test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+}
+
+/// A Redis that also listens with TLS: the server, its scratch dir, the
+/// TLS port and the CA file that signed its certificate.
+fn tls_server() -> Option<(RedisServer, tempfile::TempDir, u16, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_certificates(dir.path());
+    let tls_port = support::free_addr().port();
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let server = RedisServer::start_with_args(&[
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &file("cert.pem"),
+        "--tls-key-file",
+        &file("key.pem"),
+        "--tls-ca-cert-file",
+        &file("ca.pem"),
+        "--tls-auth-clients",
+        "no",
+    ])?;
+    let ca = file("ca.pem");
+    Some((server, dir, tls_port, ca))
+}
+
+/// Two stores on a Redis reached over TLS (`rediss://` with `ca_file`,
+/// the private CA that signed the server's certificate).
+fn redis_tls_harness() -> Option<Harness> {
+    let (server, dir, tls_port, ca) = tls_server()?;
+    let url = format!("rediss://127.0.0.1:{tls_port}?ca_file={ca}");
+    let open = || -> Arc<dyn Store> {
+        Arc::new(RedisStore::connect(&url, "sgtls", OP_TIMEOUT).expect("connect TLS store"))
+    };
+    Some(Harness {
+        first: open(),
+        second: open(),
+        _keep_alive: Box::new((server, dir)),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_trusts_only_the_configured_ca() {
+    let Some((_server, _dir, tls_port, ca)) = tls_server() else {
+        return;
+    };
+    let store = |url: String| RedisStore::connect(&url, "sgtls", OP_TIMEOUT).expect("store");
+    store(format!("rediss://127.0.0.1:{tls_port}?ca_file={ca}"))
+        .ping()
+        .await
+        .expect("trusted through ca_file");
+    // The system roots do not know the private CA: refused, never a
+    // plaintext fallback.
+    assert!(
+        store(format!("rediss://127.0.0.1:{tls_port}"))
+            .ping()
+            .await
+            .is_err()
+    );
+    // Another CA file is no better.
+    let other = tempfile::tempdir().unwrap();
+    make_certificates(other.path());
+    let other_ca = other.path().join("ca.pem").display().to_string();
+    assert!(
+        store(format!("rediss://127.0.0.1:{tls_port}?ca_file={other_ca}"))
+            .ping()
+            .await
+            .is_err()
+    );
+}
+
+/// Two stores on the master a Sentinel set names (logouts wait for a replica).
+fn sentinel_harness() -> Option<Harness> {
+    let set = SentinelSet::start()?;
+    let open = || -> Arc<dyn Store> {
+        Arc::new(
+            RedisStore::connect(&set.url("sgtest"), "sgtest", OP_TIMEOUT)
+                .expect("connect sentinel store"),
+        )
+    };
+    Some(Harness {
+        first: open(),
+        second: open(),
+        _keep_alive: Box::new(set),
+    })
+}
+
+/// Two stores on a three-master Cluster (logouts wait for a replica).
+fn cluster_harness() -> Option<Harness> {
+    let set = ClusterSet::start()?;
+    let open = || -> Arc<dyn Store> {
+        Arc::new(
+            RedisStore::connect(&set.url("sgtest"), "sgtest", OP_TIMEOUT)
+                .expect("connect cluster store"),
+        )
+    };
+    Some(Harness {
+        first: open(),
+        second: open(),
+        _keep_alive: Box::new(set),
+    })
+}
+
 /// Runs every conformance body against the store built by `$harness`.
 macro_rules! suite {
     ($module:ident, $harness:path) => {
@@ -127,6 +251,9 @@ macro_rules! suite {
 
 suite!(embedded, super::embedded_harness);
 suite!(redis, super::redis_harness);
+suite!(redis_tls, super::redis_tls_harness);
+suite!(redis_sentinel, super::sentinel_harness);
+suite!(redis_cluster, super::cluster_harness);
 suite!(memory, super::memory_harness);
 suite!(timed, super::timed_harness);
 
@@ -1222,4 +1349,281 @@ fn redis_store_is_built_outside_a_runtime_and_used_in_several() {
         });
         // The runtime (and its connection) is gone; the next one reconnects.
     }
+}
+
+// ---- Redis Sentinel and Cluster: failover and resharding -----------------
+
+/// Retries `op` (a store call) until it succeeds, for at most 30 s: the
+/// store must find the new master by itself, without being rebuilt.
+async fn until_ok<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = steemgate::store::StoreResult<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) if std::time::Instant::now() > deadline => panic!("{what}: still {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A session logged in through a claim on `memo`.
+async fn claimed_session(store: &RedisStore, name: &str, memo: &str, account: &str) -> SessionKey {
+    let now = now_unix();
+    let k = key(name);
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    store.issue_challenge(&k, memo, now + 600).await.unwrap();
+    assert_eq!(
+        store
+            .claim_challenge(memo, &claim(account, now + 1, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k.clone())
+    );
+    k
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_keeps_sessions_claims_once_and_never_loses_a_logout() {
+    let Some(mut set) = SentinelSet::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&set.url("fo"), "fo", Duration::from_secs(1)).expect("store");
+    let alice = claimed_session(&store, "alice", "login:aaaa-1111", "alice").await;
+    let bob = claimed_session(&store, "bob", "login:bbbb-2222", "bob").await;
+    // Bob logs out just before the master dies: the logout came back only
+    // once a replica had it, so the promoted replica has it too.
+    assert!(store.delete_session(&bob).await.unwrap());
+    let old = set.master_index();
+    let new = set.kill_master_and_wait_for_failover();
+    assert_ne!(old, new);
+
+    // The same store follows the new master.
+    let record = until_ok("get alice", || store.get_session(&alice))
+        .await
+        .expect("alice's session survived the failover");
+    assert_eq!(record.account.as_deref(), Some("alice"));
+    assert_eq!(
+        store.get_session(&bob).await.unwrap(),
+        None,
+        "bob stays out"
+    );
+    // Claims stay exactly-once: a replay of alice's memo changes nothing.
+    let now = now_unix();
+    assert_eq!(
+        store
+            .claim_challenge("login:aaaa-1111", &claim("mallory", now + 2, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::AlreadyClaimed
+    );
+    // New logins work on the new master.
+    let carol = claimed_session(&store, "carol", "login:cccc-3333", "carol").await;
+    let online = wait_until(Duration::from_secs(20), || {
+        support::redis_ha::online_replicas(set.nodes[new].port()) == 1
+    });
+    assert!(online, "the other replica follows the new master");
+
+    // With its only replica frozen, a logout cannot be made durable: the
+    // store says so instead of reporting success.
+    let replica = (0..3).find(|&i| i != old && i != new).expect("a replica");
+    set.nodes[replica].signal("STOP");
+    let refused = store.delete_session(&carol).await;
+    set.nodes[replica].signal("CONT");
+    let e = refused.expect_err("a logout no replica acknowledged");
+    assert!(e.to_string().contains("acknowledged"), "{e}");
+    // Once the replica is back, the logout is confirmed (carol is gone).
+    until_ok("confirm the logout", || store.delete_session(&carol)).await;
+    assert_eq!(store.get_session(&carol).await.unwrap(), None);
+}
+
+/// `CLUSTER SETSLOT slot NODE id` on every running node.
+fn assign_slot(set: &mut ClusterSet, slot: u16, owner: &str) {
+    for i in 0..set.nodes.len() {
+        if set.nodes[i].is_running() && support::redis_ha::is_master(set.nodes[i].port()) {
+            let mut con = support::redis_ha::raw(set.nodes[i].port());
+            let _: () = ::redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("NODE")
+                .arg(owner)
+                .query(&mut con)
+                .expect("SETSLOT NODE");
+        }
+    }
+}
+
+/// `MIGRATE` of `keys` from node `from` to node `to`.
+fn migrate(set: &ClusterSet, from: usize, to: usize, keys: &[String]) {
+    let mut con = support::redis_ha::raw(set.nodes[from].port());
+    let _: () = ::redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(set.nodes[to].port())
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS")
+        .arg(keys)
+        .query(&mut con)
+        .expect("MIGRATE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_survives_resharding_and_a_master_failure() {
+    let Some(mut set) = ClusterSet::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&set.url("mv"), "mv", Duration::from_secs(1)).expect("store");
+    let slot = set.slot_of("{mv}");
+    let alice = claimed_session(&store, "alice", "login:aaaa-1111", "alice").await;
+    let bob = claimed_session(&store, "bob", "login:bbbb-2222", "bob").await;
+
+    // Move the deployment's slot to another master, alice's session first:
+    // while the slot is migrating, the store follows `ASK` to her record.
+    let from = set.master_of_slot(slot).expect("slot owner");
+    let to = (0..6)
+        .find(|&i| i != from && support::redis_ha::is_master(set.nodes[i].port()))
+        .expect("another master");
+    let (from_id, to_id) = (set.node_id(from), set.node_id(to));
+    let setslot = |node: usize, state: &str, id: &str| {
+        let mut con = support::redis_ha::raw(set.nodes[node].port());
+        let _: () = ::redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg(state)
+            .arg(id)
+            .query(&mut con)
+            .expect("SETSLOT");
+    };
+    setslot(to, "IMPORTING", &from_id);
+    setslot(from, "MIGRATING", &to_id);
+    migrate(&set, from, to, &[store.session_key(&alice)]);
+    let record = store
+        .get_session(&alice)
+        .await
+        .unwrap()
+        .expect("alice via ASK");
+    assert_eq!(record.account.as_deref(), Some("alice"));
+    let bob_record = store
+        .get_session(&bob)
+        .await
+        .unwrap()
+        .expect("bob, not moved yet");
+    assert_eq!(bob_record.account.as_deref(), Some("bob"));
+    // The rest of the slot, then the new owner for everyone: `MOVED`.
+    let mut con = support::redis_ha::raw(set.nodes[from].port());
+    let rest: Vec<String> = ::redis::cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(1000)
+        .query(&mut con)
+        .unwrap();
+    assert!(!rest.is_empty());
+    migrate(&set, from, to, &rest);
+    assign_slot(&mut set, slot, &to_id);
+    assert_eq!(set.master_of_slot(slot), Some(to));
+    let now = now_unix();
+    assert_eq!(
+        store
+            .claim_challenge("login:bbbb-2222", &claim("mallory", now + 2, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::AlreadyClaimed,
+        "a claim after the move is still refused"
+    );
+    let carol = claimed_session(&store, "carol", "login:cccc-3333", "carol").await;
+    assert!(store.delete_session(&bob).await.unwrap());
+    let online = wait_until(Duration::from_secs(20), || {
+        support::redis_ha::online_replicas(set.nodes[to].port()) == 1
+    });
+    assert!(online, "the new owner has its replica");
+
+    // The owner dies; its replica takes over and the same store follows.
+    set.nodes[to].stop();
+    let promoted = wait_until(Duration::from_secs(30), || {
+        set.master_of_slot(slot).is_some_and(|i| i != to)
+    });
+    assert!(promoted, "no replica took over the slot");
+    let record = until_ok("get carol", || store.get_session(&carol))
+        .await
+        .expect("carol survived the failover");
+    assert_eq!(record.account.as_deref(), Some("carol"));
+    assert_eq!(
+        store.get_session(&bob).await.unwrap(),
+        None,
+        "bob stays out"
+    );
+    let now = now_unix();
+    let replay = claim("mallory", now + 2, now);
+    assert_eq!(
+        until_ok("replay", || store
+            .claim_challenge("login:cccc-3333", &replay))
+        .await,
+        ClaimOutcome::AlreadyClaimed
+    );
+    // Logins keep working on the promoted replica.
+    claimed_session(&store, "dave", "login:dddd-4444", "dave").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_revocations_reach_a_subscriber_whose_node_died() {
+    let Some(mut set) = ClusterSet::start() else {
+        return;
+    };
+    let url = set.url("rv");
+    let listener = RedisStore::connect(&url, "rv", Duration::from_secs(1)).expect("store");
+    let writer = RedisStore::connect(&url, "rv", Duration::from_secs(1)).expect("store");
+    let mut revoked = listener.revocations().expect("a feed");
+    let mut feed = listener.revocation_feed_status().expect("a feed status");
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| *up))
+        .await
+        .expect("subscribed in time")
+        .expect("feed");
+    // A logout by another instance reaches the listener.
+    let first = claimed_session(&writer, "first", "login:aaaa-1111", "alice").await;
+    assert!(writer.delete_session(&first).await.unwrap());
+    let heard = tokio::time::timeout(Duration::from_secs(5), revoked.recv())
+        .await
+        .expect("in time")
+        .expect("a key");
+    assert_eq!(heard, first);
+
+    // The subscriber listens on the first seed: kill it. The feed goes
+    // down, then up again on another node.
+    set.nodes[0].stop();
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| !*up))
+        .await
+        .expect("the feed noticed")
+        .expect("feed");
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| *up))
+        .await
+        .expect("resubscribed on another node")
+        .expect("feed");
+    // Whether or not the slot moved, the next logout is heard.
+    let second = until_ok("log in after the failure", || async {
+        let now = now_unix();
+        let k = key("second");
+        writer.put_session(&k, &pending(now, 600)).await?;
+        writer
+            .login_session(&k, "bob", &unconfirmed("tx-bob"), now + 600)
+            .await?;
+        Ok(k)
+    })
+    .await;
+    until_ok("logout", || writer.delete_session(&second)).await;
+    let heard = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match revoked.recv().await {
+                Ok(key) if key == second => return key,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("feed closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the second logout heard");
+    assert_eq!(heard, second);
 }

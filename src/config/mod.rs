@@ -1039,23 +1039,15 @@ fn parse_store(raw: &str, base: &Path) -> Result<StoreLocation, ConfigError> {
         }
         return Ok(StoreLocation::File(base.join(path)));
     }
-    if raw.starts_with("redis://") || raw.starts_with("rediss://") {
-        let url = url::Url::parse(raw)
-            .map_err(|e| invalid("store", format!("invalid Redis URL: {e}")))?;
-        let prefix = url
-            .query_pairs()
-            .find(|(k, _)| k == "prefix")
-            .map_or_else(|| "steemgate".to_string(), |(_, v)| v.into_owned());
-        let mut clean = url.clone();
-        clean.set_query(None);
-        return Ok(StoreLocation::Redis {
-            url: clean.to_string(),
-            prefix,
-        });
+    if raw.starts_with("redis") {
+        // Errors never quote the value: it may hold a password.
+        return crate::store::redis::RedisSpec::parse(raw, base)
+            .map(StoreLocation::Redis)
+            .map_err(|e| invalid("store", e));
     }
     Err(invalid(
         "store",
-        format!("{raw:?}: expected file:DIR or redis://HOST:PORT/DB"),
+        "expected file:DIR, redis://HOST:PORT/DB, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,…",
     ))
 }
 

@@ -2,6 +2,7 @@
 //! path and line an operator is told.
 
 use super::*;
+use crate::store::redis::{RedisSpec, RedisTopology};
 
 const SECRET: &str = "test-secret-test-secret-test-secret-1234";
 
@@ -176,15 +177,146 @@ fn redis_store_urls() {
         Path::new("."),
     )
     .unwrap();
+    let StoreLocation::Redis(spec) = config.store else {
+        panic!("not a Redis store");
+    };
     assert_eq!(
-        config.store,
-        StoreLocation::Redis {
-            url: "redis://:pw@127.0.0.1:6379/2".into(),
-            prefix: "gw1".into()
+        spec.topology,
+        RedisTopology::Single {
+            url: "redis://:pw@127.0.0.1:6379/2".into()
         }
     );
+    assert_eq!((spec.prefix.as_str(), spec.wait_replicas), ("gw1", 0));
     let e = err(&format!("{base}store: \"mysql://x\"\n"));
     assert!(e.contains("store"), "{e}");
+}
+
+fn redis_store(base: &str, value: &str, dir: &Path) -> Result<RedisSpec, String> {
+    match Config::from_yaml(&format!("{base}store: \"{value}\"\n"), dir) {
+        Ok(config) => match config.store {
+            StoreLocation::Redis(spec) => Ok(spec),
+            other => panic!("not a Redis store: {other:?}"),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn redis_sentinel_and_cluster_urls() {
+    let base = minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data.pw"), "data-secret\n").unwrap();
+    std::fs::write(dir.path().join("sentinel.pw"), "sentinel-secret\n").unwrap();
+    let spec = redis_store(
+        &base,
+        "redis+sentinel://:p%40ss@10.0.0.1:26379,10.0.0.2,[::1]:26380/mymaster/3?prefix=gw2",
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(
+        spec.topology,
+        RedisTopology::Sentinel {
+            sentinels: vec![
+                ("10.0.0.1".into(), 26379),
+                ("10.0.0.2".into(), 26379),
+                ("::1".into(), 26380)
+            ],
+            master: "mymaster".into(),
+            db: 3,
+            sentinel_password: None,
+        }
+    );
+    assert_eq!(spec.password.as_deref(), Some("p@ss"));
+    assert_eq!(
+        (spec.prefix.as_str(), spec.wait_replicas, spec.tls),
+        ("gw2", 1, false)
+    );
+    // Data-node and sentinel passwords from two files, relative to the config.
+    let spec = redis_store(
+        &base,
+        "rediss+sentinel://s1:26379/m?password_file=data.pw&sentinel_password_file=sentinel.pw&wait_replicas=2",
+        dir.path(),
+    )
+    .unwrap();
+    assert!(spec.tls);
+    assert_eq!(spec.password.as_deref(), Some("data-secret"));
+    assert!(matches!(
+        spec.topology,
+        RedisTopology::Sentinel { sentinel_password: Some(ref p), .. } if p == "sentinel-secret"
+    ));
+    assert_eq!(spec.wait_replicas, 2);
+    let spec = redis_store(
+        &base,
+        "redis+cluster://:pw@n1:7000,n2:7001,n3?wait_replicas=0",
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(
+        spec.topology,
+        RedisTopology::Cluster {
+            nodes: vec![
+                ("n1".into(), 7000),
+                ("n2".into(), 7001),
+                ("n3".into(), 6379)
+            ]
+        }
+    );
+    assert_eq!(
+        (spec.password.as_deref(), spec.wait_replicas),
+        (Some("pw"), 0)
+    );
+    // A private CA for TLS, read from a file.
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let spec = redis_store(&base, "rediss+cluster://n1:7000?ca_file=ca.pem", dir.path()).unwrap();
+    assert!(spec.tls && spec.ca_pem.is_some());
+    // A single Redis may take its password from a file too.
+    let spec = redis_store(
+        &base,
+        "redis://127.0.0.1:6379/1?password_file=data.pw",
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(spec.password.as_deref(), Some("data-secret"));
+    // Every mistake names the `store` key and its line, never the password.
+    for (value, words) in [
+        ("redis+sentinel://:hunter2@h1:26379", "MASTER_NAME"),
+        ("redis+sentinel://h1:26379/m/99", "database number"),
+        ("redis+sentinel://h1:99999/m", "port"),
+        ("redis+sentinel://h1:26379,,h2/m", "empty host"),
+        ("redis+cluster://:hunter2@n1:7000/2", "no path"),
+        (
+            "redis+cluster://n1:7000?sentinel_password=x",
+            "unknown query parameter",
+        ),
+        (
+            "redis+cluster://n1:7000?wait_replicas=many",
+            "wait_replicas",
+        ),
+        ("redis+cluster://n1:7000?prefix={x}", "prefix"),
+        (
+            "redis+sentinel://h/m?password_file=missing.pw",
+            "cannot read",
+        ),
+        (
+            "redis+sentinel://:hunter2@h/m?password_file=data.pw",
+            "not both",
+        ),
+        ("redis+sentinal://h/m", "unknown scheme"),
+        ("redis://127.0.0.1:6379?prefx=a", "unknown query parameter"),
+        ("redis+cluster://n1:7000?ca_file=ca.pem", "needs TLS"),
+        ("rediss://n1:6379?ca_file=data.pw", "no PEM certificate"),
+    ] {
+        let e = redis_store(&base, value, dir.path()).unwrap_err();
+        assert!(
+            e.contains("store") && e.contains("line 9") && e.contains(words),
+            "{value}: {e}"
+        );
+        assert!(!e.contains("hunter2"), "{value}: {e}");
+    }
 }
 
 #[test]

@@ -484,18 +484,17 @@ pub const REDIS_OP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 pub enum StoreLocation {
     /// The embedded database in this directory.
     File(std::path::PathBuf),
-    /// A Redis URL (`redis://`, `rediss://`), with an optional key prefix.
-    Redis { url: String, prefix: String },
+    /// A Redis, a Sentinel-managed master or a Cluster
+    /// (`redis://`, `redis+sentinel://`, `redis+cluster://`, TLS forms).
+    Redis(redis::RedisSpec),
 }
 
 pub fn open(location: &StoreLocation) -> StoreResult<SharedStore> {
     match location {
         StoreLocation::File(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
-        StoreLocation::Redis { url, prefix } => Ok(Arc::new(redis::RedisStore::connect(
-            url,
-            prefix,
-            REDIS_OP_TIMEOUT,
-        )?)),
+        StoreLocation::Redis(spec) => {
+            Ok(Arc::new(redis::RedisStore::open(spec, REDIS_OP_TIMEOUT)?))
+        }
     }
 }
 

@@ -3,6 +3,11 @@
 //! Why: instances must agree on sessions, on which transfer claimed a memo
 //! (first claim wins across processes) and on which instance follows the
 //! chain. Redis gives that with atomic Lua scripts and native key expiry.
+//! Three set-ups ([`RedisSpec`], parsed from `store:`): one Redis
+//! (`redis://`), a master found through Sentinel (`redis+sentinel://`), or
+//! a Redis Cluster (`redis+cluster://`); `rediss…` for TLS. The `redis`
+//! crate's own Sentinel and async Cluster clients do the discovery,
+//! `MOVED`/`ASK` redirects and slot-map refreshes.
 //!
 //! Key layout (`{prefix}` is configurable, so several deployments can share
 //! one Redis):
@@ -17,26 +22,64 @@
 //! - `{prefix}:cursor`: the follower's last processed block (one key).
 //! - `{prefix}:lease:follower`: the follower lease holder (PX ttl).
 //! - `{prefix}:v:{name}`: a named value (no TTL), e.g. the assertion keys.
+//! - `{prefix}:pending`: pending wallet confirmations (sorted set).
 //! - channel `{prefix}:revoked`: session keys deleted by any instance (one
 //!   subscriber per store; whether it is subscribed right now is reported by
 //!   `revocation_feed_status`, so session caches stop while it is down).
+//!
+//! **Cluster: one hash tag per deployment.** On a Cluster every key is
+//! spelled with the prefix in braces, `{steemgate}:s:…`, `{steemgate}:c:…`:
+//! Redis hashes only the part in braces, so all keys of one deployment live
+//! in one slot. That is what makes every atomic operation a one-slot script:
+//! a claim is found by its memo alone (the follower sees nothing else) and
+//! must write the session the challenge names, and issuing a challenge
+//! writes both; no split of the two keys by session or by memo can put both
+//! in one slot, because each is random and chosen separately. A script
+//! touching two slots would be refused (`CROSSSLOT`), and two separate
+//! writes would lose "first claim wins". The price is that one deployment's
+//! keys live on one master (and its replicas): the Cluster gives failover
+//! and spreads *deployments* (prefixes) over masters, not one deployment's
+//! sessions. That fits the load: with a warm session cache an
+//! authenticated request sends no command at all, so Redis sees logins,
+//! logouts and cache misses. Without a Cluster the braces are left out, so
+//! the keys of existing single-Redis deployments keep their names. The
+//! revocation channel uses classic `PUBLISH`, which a Cluster delivers to
+//! every node, so the subscriber may listen on any node.
+//!
+//! **Failover.** Replication is asynchronous: a write acknowledged by a
+//! master that dies before a replica has it is lost when that replica is
+//! promoted. A lost login only asks the visitor to log in again; a lost
+//! logout or revocation would re-open a session, so those two wait
+//! (`WAIT`) until `wait_replicas` replicas have them (default 1 with
+//! Sentinel and Cluster) and report an error otherwise: the gateway then
+//! says the logout failed instead of pretending it worked. With Sentinel,
+//! a connection is dropped after any failure, and the next call asks the
+//! sentinels for the master again; a demoted master's `READONLY` answer is
+//! such a failure.
 //!
 //! Hashes instead of JSON strings so the Lua scripts edit single fields and
 //! never re-encode numbers (Lua's doubles would mangle large integers).
 //!
 //! Every call is bounded by `op_timeout`: an unreachable Redis answers an
 //! error quickly, never a hang and never "no such session". Connections are
-//! `ConnectionManager`s (they reconnect by themselves after a Redis restart),
 //! created lazily, one per tokio runtime that uses the store: pingora runs
 //! each service on its own runtime, and a connection's I/O driver must live
-//! in a runtime that keeps running.
+//! in a runtime that keeps running. On one Redis they are
+//! `ConnectionManager`s (they reconnect by themselves after a restart).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{
+    AsyncCommands, AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
+    Script, TlsCertificates, TlsMode,
+};
 use tokio::sync::{broadcast, watch};
 
 use super::challenge_keep_until;
@@ -81,8 +124,8 @@ return 'ok'
 
 /// Claims a challenge. KEYS: challenge hash. ARGV: session key prefix
 /// (`{prefix}:s:`), account, block_time, now, new session expiry, login
-/// proof JSON. The session key comes from the challenge, so this script
-/// needs a standalone Redis (not Cluster).
+/// proof JSON. The session key comes from the challenge; on a Cluster it
+/// shares the challenge's hash tag, so it is in the same slot.
 const CLAIM_SCRIPT: &str = r#"
 local challenge = redis.call('HMGET', KEYS[1], 'session', 'expires_at', 'claimed_by')
 if not challenge[1] then
@@ -135,6 +178,23 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 "#;
 
+/// Replaces a session record. KEYS: session hash. ARGV: expiry, then
+/// field, value pairs.
+const PUT_SESSION_SCRIPT: &str = r#"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+return 1
+"#;
+
+/// Deletes a session and tells every instance. KEYS: session hash.
+/// ARGV: revocation channel, session key. Answers 1 if it existed.
+const DELETE_SESSION_SCRIPT: &str = r#"
+local deleted = redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return deleted
+"#;
+
 /// Takes the lease if free, renews it if `holder` has it. KEYS: lease key.
 /// ARGV: holder, ttl in milliseconds.
 const LEASE_SCRIPT: &str = r#"
@@ -165,19 +225,394 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 "#;
 
-/// The store of gateways sharing one Redis.
+/// Which Redis set-up the store talks to.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisTopology {
+    /// One Redis (`redis://`, `rediss://`): the URL as the `redis` crate
+    /// reads it (our own query parameters removed).
+    Single { url: String },
+    /// A master found through Sentinel (`redis+sentinel://`).
+    Sentinel {
+        /// The sentinels to ask, `(host, port)`.
+        sentinels: Vec<(String, u16)>,
+        /// The master's name in the sentinels' configuration.
+        master: String,
+        /// The database number on the data nodes.
+        db: i64,
+        /// The sentinels' password when it differs from the data nodes'.
+        sentinel_password: Option<String>,
+    },
+    /// Seed nodes of a Redis Cluster (`redis+cluster://`).
+    Cluster { nodes: Vec<(String, u16)> },
+}
+
+impl std::fmt::Debug for RedisTopology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a password: the single URL without its credentials.
+        match self {
+            Self::Single { url } => {
+                let shown = url::Url::parse(url).map_or_else(
+                    |_| "(unparsable)".to_string(),
+                    |mut url| {
+                        let _ = url.set_password(None);
+                        url.to_string()
+                    },
+                );
+                f.debug_struct("Single").field("url", &shown).finish()
+            }
+            Self::Sentinel {
+                sentinels,
+                master,
+                db,
+                sentinel_password,
+            } => f
+                .debug_struct("Sentinel")
+                .field("sentinels", sentinels)
+                .field("master", master)
+                .field("db", db)
+                .field("sentinel_password", &sentinel_password.is_some())
+                .finish(),
+            Self::Cluster { nodes } => f.debug_struct("Cluster").field("nodes", nodes).finish(),
+        }
+    }
+}
+
+/// A checked `store:` Redis location: where, with which credentials, under
+/// which key prefix, and how many replicas must acknowledge a logout.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSpec {
+    pub topology: RedisTopology,
+    /// TLS to every node (`rediss…`).
+    pub tls: bool,
+    /// The data nodes' ACL user, if any.
+    pub username: Option<String>,
+    /// The data nodes' password (from the URL or `password_file`).
+    pub password: Option<String>,
+    /// The key prefix (`?prefix=`, default `steemgate`).
+    pub prefix: String,
+    /// With TLS: the PEM roots to trust instead of the system's
+    /// (`?ca_file=`), e.g. a private CA.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Replicas that must acknowledge (`WAIT`) a logout or a revocation
+    /// before it counts as done (`?wait_replicas=`; default 1 with Sentinel
+    /// and Cluster, 0 on a single Redis).
+    pub wait_replicas: u32,
+}
+
+impl std::fmt::Debug for RedisSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the passwords.
+        let mode = match &self.topology {
+            RedisTopology::Single { .. } => "single",
+            RedisTopology::Sentinel { .. } => "sentinel",
+            RedisTopology::Cluster { .. } => "cluster",
+        };
+        f.debug_struct("RedisSpec")
+            .field("mode", &mode)
+            .field("tls", &self.tls)
+            .field("prefix", &self.prefix)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("ca_file", &self.ca_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most replicas a logout may be made to wait for.
+const MAX_WAIT_REPLICAS: u32 = 16;
+
+impl RedisSpec {
+    /// Parses a `store:` value: `redis://`, `rediss://`,
+    /// `redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB]`,
+    /// `redis+cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]` (and the
+    /// `rediss+…` forms), with the query parameters `prefix`,
+    /// `password_file`, `sentinel_password`, `sentinel_password_file`,
+    /// `wait_replicas`, `ca_file` (TLS only). Relative files are read from
+    /// `base`.
+    /// Errors never echo a password.
+    pub fn parse(raw: &str, base: &std::path::Path) -> Result<Self, String> {
+        let raw = raw.trim();
+        let (scheme, rest) = raw
+            .split_once("://")
+            .ok_or("expected redis://, rediss://, redis+sentinel:// or redis+cluster://")?;
+        let (mode, tls) = match scheme {
+            "redis" => ("single", false),
+            "rediss" => ("single", true),
+            "redis+sentinel" => ("sentinel", false),
+            "rediss+sentinel" => ("sentinel", true),
+            "redis+cluster" => ("cluster", false),
+            "rediss+cluster" => ("cluster", true),
+            other => {
+                return Err(format!(
+                    "unknown scheme {other:?}: expected redis, rediss, redis+sentinel, \
+                     rediss+sentinel, redis+cluster or rediss+cluster"
+                ));
+            }
+        };
+        let (before_query, query) = match rest.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (rest, None),
+        };
+        let mut prefix = "steemgate".to_string();
+        let mut password_file = None;
+        let mut sentinel_password = None;
+        let mut sentinel_password_file = None;
+        let mut wait_replicas = None;
+        let mut ca_file = None;
+        let mut passthrough = Vec::new();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match key.as_ref() {
+                "prefix" => {
+                    if value.is_empty() || value.contains(['{', '}']) || value.len() > 64 {
+                        return Err(
+                            "`prefix` must be 1 to 64 characters without braces".to_string()
+                        );
+                    }
+                    prefix = value.into_owned();
+                }
+                "password_file" => password_file = Some(value.into_owned()),
+                "ca_file" if tls => ca_file = Some(value.into_owned()),
+                "ca_file" => {
+                    return Err("`ca_file` needs TLS: use a rediss… scheme".to_string());
+                }
+                "sentinel_password" if mode == "sentinel" => {
+                    sentinel_password = Some(value.into_owned())
+                }
+                "sentinel_password_file" if mode == "sentinel" => {
+                    sentinel_password_file = Some(value.into_owned())
+                }
+                "wait_replicas" => {
+                    let n: u32 = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= MAX_WAIT_REPLICAS)
+                        .ok_or(format!(
+                            "`wait_replicas` must be a number from 0 to {MAX_WAIT_REPLICAS}"
+                        ))?;
+                    wait_replicas = Some(n);
+                }
+                // The redis crate's own single-node URL parameters.
+                "protocol" | "insecure" if mode == "single" => {
+                    passthrough.push((key.into_owned(), value.into_owned()))
+                }
+                other => return Err(format!("unknown query parameter {other:?}")),
+            }
+        }
+        let read_secret = |what: &str, path: &str| -> Result<String, String> {
+            let path = base.join(path);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            let secret = text.trim_end_matches(['\r', '\n']);
+            if secret.is_empty() {
+                return Err(format!("the {what} file {} is empty", path.display()));
+            }
+            Ok(secret.to_string())
+        };
+        let ca_pem = match &ca_file {
+            None => None,
+            Some(file) => {
+                let path = base.join(file);
+                let pem = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    return Err(format!(
+                        "the CA file {} holds no PEM certificate",
+                        path.display()
+                    ));
+                }
+                Some(pem)
+            }
+        };
+        let (authority, path) = match before_query.split_once('/') {
+            Some((a, p)) => (a, p),
+            None => (before_query, ""),
+        };
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let decode = |s: &str| -> Result<String, String> {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| "the credentials are not valid UTF-8 once decoded".to_string())
+        };
+        let (username, mut password) = match userinfo {
+            None => (None, None),
+            Some(info) => {
+                let (user, pass) = match info.split_once(':') {
+                    Some((u, p)) => (u, Some(p)),
+                    None => (info, None),
+                };
+                let user = (!user.is_empty()).then(|| decode(user)).transpose()?;
+                let pass = pass.filter(|p| !p.is_empty()).map(decode).transpose()?;
+                (user, pass)
+            }
+        };
+        if let Some(file) = &password_file {
+            if password.is_some() {
+                return Err("give the password in the URL or in `password_file`, not both".into());
+            }
+            password = Some(read_secret("password", file)?);
+        }
+        if let Some(file) = &sentinel_password_file {
+            if sentinel_password.is_some() {
+                return Err(
+                    "give `sentinel_password` or `sentinel_password_file`, not both".into(),
+                );
+            }
+            sentinel_password = Some(read_secret("sentinel password", file)?);
+        }
+        let topology = match mode {
+            "single" => {
+                // The redis crate reads the rest (host, port, db, user,
+                // password) itself; check it here so `steemgate check` sees it.
+                let mut url = url::Url::parse(&format!("{scheme}://{before_query}"))
+                    .map_err(|e| format!("invalid Redis URL: {e}"))?;
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err("the Redis URL needs a host".into());
+                }
+                if password_file.is_some() {
+                    url.set_password(None)
+                        .map_err(|()| "invalid Redis URL".to_string())?;
+                }
+                if passthrough.is_empty() {
+                    url.set_query(None);
+                } else {
+                    url.query_pairs_mut().clear().extend_pairs(&passthrough);
+                }
+                let url = url.to_string();
+                redis::Client::open(url.as_str()).map_err(|e| format!("invalid Redis URL: {e}"))?;
+                RedisTopology::Single { url }
+            }
+            "sentinel" => {
+                let sentinels = parse_hosts(hosts, 26379)?;
+                let mut parts = path.split('/');
+                let master = parts.next().unwrap_or_default();
+                if master.is_empty() {
+                    return Err(
+                        "a Sentinel URL names the master after the hosts: …/MASTER_NAME[/DB]"
+                            .into(),
+                    );
+                }
+                let master = decode(master)?;
+                let db = match parts.next() {
+                    None | Some("") => 0,
+                    Some(db) => db
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|db| (0..=15).contains(db))
+                        .ok_or("the database number after the master name must be 0 to 15")?,
+                };
+                if parts.next().is_some() {
+                    return Err("a Sentinel URL path is /MASTER_NAME[/DB], nothing more".into());
+                }
+                RedisTopology::Sentinel {
+                    sentinels,
+                    master,
+                    db,
+                    sentinel_password,
+                }
+            }
+            _ => {
+                if !path.is_empty() {
+                    return Err(
+                        "a Cluster URL has no path: Redis Cluster has only database 0".into(),
+                    );
+                }
+                RedisTopology::Cluster {
+                    nodes: parse_hosts(hosts, 6379)?,
+                }
+            }
+        };
+        let default_wait = match topology {
+            RedisTopology::Single { .. } => 0,
+            _ => 1,
+        };
+        Ok(Self {
+            topology,
+            tls,
+            username: if mode == "single" { None } else { username },
+            password: if mode == "single" && password_file.is_none() {
+                None
+            } else {
+                password
+            },
+            prefix,
+            ca_pem,
+            wait_replicas: wait_replicas.unwrap_or(default_wait),
+        })
+    }
+}
+
+/// `HOST:PORT[,HOST:PORT…]` (IPv6 hosts in brackets); a missing port is
+/// `default_port`.
+fn parse_hosts(list: &str, default_port: u16) -> Result<Vec<(String, u16)>, String> {
+    let mut hosts = Vec::new();
+    for item in list.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err("an empty host in the host list".into());
+        }
+        let (host, port) = if let Some(rest) = item.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or(format!("{item:?}: unclosed [ in an IPv6 address"))?;
+            match after {
+                "" => (host, None),
+                _ => (
+                    host,
+                    Some(
+                        after
+                            .strip_prefix(':')
+                            .ok_or(format!("{item:?}: expected :PORT after ]"))?,
+                    ),
+                ),
+            }
+        } else {
+            match item.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (item, None),
+            }
+        };
+        if host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        {
+            return Err(format!("{item:?}: not a host name or address"));
+        }
+        let port = match port {
+            None => default_port,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or(format!("{item:?}: the port must be 1 to 65535"))?,
+        };
+        hosts.push((host.to_string(), port));
+    }
+    Ok(hosts)
+}
+
+/// The store of gateways sharing one Redis (single, Sentinel or Cluster).
 pub struct RedisStore {
-    client: redis::Client,
+    backend: Arc<Backend>,
     prefix: String,
+    /// What every key starts with: the prefix, in braces on a Cluster (a
+    /// hash tag: every key of one deployment in one slot).
+    key_base: String,
     op_timeout: Duration,
+    wait_replicas: u32,
     /// One lazily created connection per tokio runtime using the store.
-    connections: Mutex<HashMap<tokio::runtime::Id, ConnectionManager>>,
+    connections: Mutex<HashMap<tokio::runtime::Id, Connection>>,
     issue_script: Script,
     claim_script: Script,
     lease_script: Script,
     swap_value_script: Script,
     login_script: Script,
     revoke_login_script: Script,
+    put_session_script: Script,
+    delete_session_script: Script,
     revoked: broadcast::Sender<SessionKey>,
     /// `true` while the subscriber is subscribed to the revocation channel.
     feed_up: watch::Sender<bool>,
@@ -185,6 +620,65 @@ pub struct RedisStore {
     subscriber_started: OnceLock<()>,
     /// Dropped with the store, which stops the subscriber task.
     alive: watch::Sender<()>,
+}
+
+/// How the store reaches Redis.
+enum Backend {
+    Single(redis::Client),
+    /// Asked for the current master whenever a connection is (re)made.
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    Cluster {
+        client: ClusterClient,
+        /// One client per seed node, for the revocation subscriber (a
+        /// classic `PUBLISH` on a Cluster reaches every node).
+        seeds: Vec<redis::Client>,
+    },
+}
+
+/// One runtime's connection, whatever the set-up.
+#[derive(Clone)]
+enum Connection {
+    /// Reconnects by itself (one Redis at a fixed address).
+    Manager(ConnectionManager),
+    /// To the master Sentinel named; dropped after any failure so the
+    /// next call asks the sentinels again.
+    Master(MultiplexedConnection),
+    /// Follows `MOVED`/`ASK` and refreshes the slot map by itself.
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Manager(c) => c.req_packed_command(cmd),
+            Self::Master(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Manager(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Master(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Manager(c) => c.get_db(),
+            Self::Master(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -196,26 +690,152 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+fn tls_addr(host: &str, port: u16, tls: bool) -> ConnectionAddr {
+    if tls {
+        ConnectionAddr::TcpTls {
+            host: host.to_string(),
+            port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(host.to_string(), port)
+    }
+}
+
 impl RedisStore {
-    /// A store on the Redis at `url` (`redis://[:password@]host[:port][/db]`),
+    /// A store on the Redis at `url` (any form [`RedisSpec::parse`] reads),
     /// keys under `prefix`, every call bounded by `op_timeout`.
+    pub fn connect(url: &str, prefix: &str, op_timeout: Duration) -> StoreResult<Self> {
+        let mut spec = RedisSpec::parse(url, std::path::Path::new("."))
+            .map_err(|e| StoreError::new(format!("invalid Redis URL: {e}")))?;
+        spec.prefix = prefix.to_string();
+        Self::open(&spec, op_timeout)
+    }
+
+    /// A store as `spec` says, every call bounded by `op_timeout`.
     ///
     /// Does not connect: connections open on first use, inside whichever
     /// tokio runtime uses the store. Call [`Store::ping`] to check Redis.
-    pub fn connect(url: &str, prefix: &str, op_timeout: Duration) -> StoreResult<Self> {
-        // The parse error never echoes the URL, which may hold a password.
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::new(format!("invalid Redis URL: {e}")))?;
-        if prefix.is_empty() {
+    pub fn open(spec: &RedisSpec, op_timeout: Duration) -> StoreResult<Self> {
+        if spec.prefix.is_empty() {
             return Err(StoreError::new("the Redis key prefix must not be empty"));
         }
+        // Errors never echo the URL, which may hold a password.
+        let bad = |e: redis::RedisError| StoreError::new(format!("invalid Redis set-up: {e}"));
+        let certificates = || TlsCertificates {
+            client_tls: None,
+            root_cert: spec.ca_pem.clone(),
+        };
+        let client_for = |info: redis::ConnectionInfo| match spec.ca_pem {
+            Some(_) => redis::Client::build_with_tls(info, certificates()),
+            None => redis::Client::open(info),
+        };
+        let (backend, key_base) = match &spec.topology {
+            RedisTopology::Single { url } => {
+                let mut info = url.as_str().into_connection_info().map_err(bad)?;
+                if let Some(password) = &spec.password {
+                    let settings = info.redis_settings().clone().set_password(password);
+                    info = info.set_redis_settings(settings);
+                }
+                (
+                    Backend::Single(client_for(info).map_err(bad)?),
+                    spec.prefix.clone(),
+                )
+            }
+            RedisTopology::Sentinel {
+                sentinels,
+                master,
+                db,
+                sentinel_password,
+            } => {
+                let addrs = sentinels
+                    .iter()
+                    .map(|(host, port)| tls_addr(host, *port, spec.tls));
+                let mut builder =
+                    SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)
+                        .map_err(bad)?
+                        .set_client_to_redis_db(*db);
+                if spec.tls {
+                    builder = builder
+                        .set_client_to_redis_tls_mode(TlsMode::Secure)
+                        .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+                }
+                if spec.ca_pem.is_some() {
+                    builder = builder
+                        .set_client_to_redis_certificates(certificates())
+                        .set_client_to_sentinel_certificates(certificates());
+                }
+                if let Some(user) = &spec.username {
+                    builder = builder.set_client_to_redis_username(user);
+                }
+                if let Some(password) = &spec.password {
+                    builder = builder.set_client_to_redis_password(password);
+                }
+                // The sentinels' own password, else the data nodes'.
+                if let Some(password) = sentinel_password.as_ref().or(spec.password.as_ref()) {
+                    builder = builder.set_client_to_sentinel_password(password);
+                }
+                (
+                    Backend::Sentinel(tokio::sync::Mutex::new(builder.build().map_err(bad)?)),
+                    spec.prefix.clone(),
+                )
+            }
+            RedisTopology::Cluster { nodes } => {
+                let infos = nodes
+                    .iter()
+                    .map(|(host, port)| {
+                        let mut settings = RedisConnectionInfo::default();
+                        if let Some(user) = &spec.username {
+                            settings = settings.set_username(user);
+                        }
+                        if let Some(password) = &spec.password {
+                            settings = settings.set_password(password);
+                        }
+                        tls_addr(host, *port, spec.tls)
+                            .into_connection_info()
+                            .map(|info| info.set_redis_settings(settings))
+                    })
+                    .collect::<redis::RedisResult<Vec<_>>>()
+                    .map_err(bad)?;
+                let seeds = infos
+                    .iter()
+                    .map(|info| client_for(info.clone()))
+                    .collect::<redis::RedisResult<Vec<_>>>()
+                    .map_err(bad)?;
+                let mut builder = ClusterClientBuilder::new(infos)
+                    .connection_timeout(op_timeout)
+                    .response_timeout(op_timeout);
+                if let Some(user) = &spec.username {
+                    builder = builder.username(user);
+                }
+                if let Some(password) = &spec.password {
+                    builder = builder.password(password);
+                }
+                if spec.tls {
+                    builder = builder.tls(TlsMode::Secure);
+                }
+                if spec.ca_pem.is_some() {
+                    builder = builder.certs(certificates());
+                }
+                (
+                    Backend::Cluster {
+                        client: builder.build().map_err(bad)?,
+                        seeds,
+                    },
+                    format!("{{{}}}", spec.prefix),
+                )
+            }
+        };
         let (revoked, _) = broadcast::channel(REVOCATION_BUFFER);
         let (alive, _) = watch::channel(());
         let (feed_up, _) = watch::channel(false);
         Ok(Self {
-            client,
-            prefix: prefix.to_string(),
+            backend: Arc::new(backend),
+            prefix: spec.prefix.clone(),
+            key_base,
             op_timeout,
+            wait_replicas: spec.wait_replicas,
             connections: Mutex::new(HashMap::new()),
             issue_script: Script::new(ISSUE_SCRIPT),
             claim_script: Script::new(CLAIM_SCRIPT),
@@ -223,6 +843,8 @@ impl RedisStore {
             swap_value_script: Script::new(SWAP_VALUE_SCRIPT),
             login_script: Script::new(LOGIN_SCRIPT),
             revoke_login_script: Script::new(REVOKE_LOGIN_SCRIPT),
+            put_session_script: Script::new(PUT_SESSION_SCRIPT),
+            delete_session_script: Script::new(DELETE_SESSION_SCRIPT),
             revoked,
             feed_up,
             subscriber_started: OnceLock::new(),
@@ -237,83 +859,149 @@ impl RedisStore {
 
     /// `{prefix}:s:{key}`.
     pub fn session_key(&self, key: &SessionKey) -> String {
-        format!("{}:s:{}", self.prefix, key.as_str())
+        format!("{}:s:{}", self.key_base, key.as_str())
     }
 
     /// `{prefix}:c:{canonical memo}`.
     pub fn challenge_key(&self, memo: &str) -> String {
-        format!("{}:c:{}", self.prefix, canonical_memo(memo))
+        format!("{}:c:{}", self.key_base, canonical_memo(memo))
     }
 
     /// `{prefix}:w:{key}`.
     pub fn wallet_challenge_key(&self, key: &SessionKey) -> String {
-        format!("{}:w:{}", self.prefix, key.as_str())
+        format!("{}:w:{}", self.key_base, key.as_str())
     }
 
     /// `{prefix}:pending`: a sorted set of JSON pending confirmations,
     /// scored by expiration.
     pub fn pending_key(&self) -> String {
-        format!("{}:pending", self.prefix)
+        format!("{}:pending", self.key_base)
     }
 
     /// `{prefix}:cursor`.
     pub fn cursor_key(&self) -> String {
-        format!("{}:cursor", self.prefix)
+        format!("{}:cursor", self.key_base)
     }
 
     /// `{prefix}:lease:follower`.
     pub fn lease_key(&self) -> String {
-        format!("{}:lease:follower", self.prefix)
+        format!("{}:lease:follower", self.key_base)
     }
 
     /// `{prefix}:v:{name}`, a named value.
     pub fn value_key(&self, name: &str) -> String {
-        format!("{}:v:{name}", self.prefix)
+        format!("{}:v:{name}", self.key_base)
     }
 
     /// `{prefix}:revoked`, the pub/sub channel of revoked session keys.
     pub fn revocation_channel(&self) -> String {
-        format!("{}:revoked", self.prefix)
+        format!("{}:revoked", self.key_base)
+    }
+
+    fn runtime_id() -> StoreResult<tokio::runtime::Id> {
+        Ok(tokio::runtime::Handle::try_current()
+            .map_err(|_| StoreError::new("the Redis store was used outside a tokio runtime"))?
+            .id())
     }
 
     /// This runtime's connection, created on first use.
-    fn connection(&self) -> StoreResult<ConnectionManager> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| StoreError::new("the Redis store was used outside a tokio runtime"))?
-            .id();
+    async fn connection(&self) -> StoreResult<Connection> {
+        let runtime = Self::runtime_id()?;
+        if let Some(connection) = self
+            .connections
+            .lock()
+            .map_err(|_| StoreError::new("Redis connection table poisoned"))?
+            .get(&runtime)
+        {
+            return Ok(connection.clone());
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.op_timeout))
+            .set_response_timeout(Some(self.op_timeout));
+        let connection = match &*self.backend {
+            Backend::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.op_timeout))
+                    .set_response_timeout(Some(self.op_timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(self.op_timeout);
+                Connection::Manager(
+                    ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(
+                        |e| StoreError::new(format!("Redis connection setup failed: {e}")),
+                    )?,
+                )
+            }
+            Backend::Sentinel(sentinel) => {
+                let client = sentinel
+                    .lock()
+                    .await
+                    .async_get_client()
+                    .await
+                    .map_err(|e| {
+                        StoreError::new(format!("no Redis master from the sentinels: {e}"))
+                    })?;
+                Connection::Master(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                        .map_err(|e| {
+                            StoreError::new(format!("cannot connect to the Redis master: {e}"))
+                        })?,
+                )
+            }
+            Backend::Cluster { client, .. } => Connection::Cluster(
+                client
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| StoreError::new(format!("cannot connect to the Cluster: {e}")))?,
+            ),
+        };
         let mut connections = self
             .connections
             .lock()
             .map_err(|_| StoreError::new("Redis connection table poisoned"))?;
-        if let Some(connection) = connections.get(&runtime) {
-            return Ok(connection.clone());
+        Ok(connections.entry(runtime).or_insert(connection).clone())
+    }
+
+    /// Forgets this runtime's connection to a master Sentinel named, so the
+    /// next call asks the sentinels again (the master may have changed).
+    fn forget_master(&self) {
+        if matches!(*self.backend, Backend::Sentinel(_))
+            && let Ok(runtime) = Self::runtime_id()
+            && let Ok(mut connections) = self.connections.lock()
+        {
+            connections.remove(&runtime);
         }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.op_timeout))
-            .set_response_timeout(Some(self.op_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(self.op_timeout);
-        let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            .map_err(|e| StoreError::new(format!("Redis connection setup failed: {e}")))?;
-        connections.insert(runtime, connection.clone());
-        Ok(connection)
     }
 
     /// Runs `op` on this runtime's connection within the op timeout.
     async fn run<T, F, Fut>(&self, what: &str, op: F) -> StoreResult<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let connection = self.connection()?;
-        match tokio::time::timeout(self.op_timeout, op(connection)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(StoreError::new(format!("Redis {what} failed: {e}"))),
+        self.run_checked(what, |con| async move { op(con).await.map_err(into_store) })
+            .await
+    }
+
+    /// Like [`RedisStore::run`] for an `op` that checks more than Redis
+    /// answers (e.g. a `WAIT` count).
+    async fn run_checked<T, F, Fut>(&self, what: &str, op: F) -> StoreResult<T>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = StoreResult<T>>,
+    {
+        let attempt = async { op(self.connection().await?).await };
+        let result = match tokio::time::timeout(self.op_timeout, attempt).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => Err(StoreError::new(format!("Redis {what} failed: {}", e.0))),
             Err(_) => Err(StoreError::new(format!(
                 "Redis {what} timed out after {:?}",
                 self.op_timeout
             ))),
-        }
+        };
+        self.forget_master();
+        result
     }
 
     /// Runs a prepared Lua script that answers 1 for "done", 0 for "not done".
@@ -330,19 +1018,86 @@ impl RedisStore {
         Ok(answer == 1)
     }
 
+    /// After a write on `con` to the slot of `key`: waits until
+    /// `wait_replicas` replicas have it (`WAIT`), so a failover cannot undo
+    /// it; an error when fewer acknowledge within the op timeout.
+    async fn wait_for_replicas(&self, con: &mut Connection, key: &str) -> StoreResult<()> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        // Half the op timeout, so the error below is seen before the
+        // whole call times out.
+        let wait_ms = (self.op_timeout.as_millis() / 2).max(1);
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.wait_replicas)
+            .arg(u64::try_from(wait_ms).unwrap_or(u64::MAX));
+        let acknowledged: i64 = match con {
+            // On a Cluster: the master of the key's slot, on the same
+            // connection as the write.
+            Connection::Cluster(cluster) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_key(key, SlotAddr::Master),
+                ));
+                let value = cluster
+                    .route_command(wait, routing)
+                    .await
+                    .map_err(into_store)?;
+                redis::from_redis_value(value).map_err(|e| StoreError::new(e.to_string()))?
+            }
+            _ => wait.query_async(con).await.map_err(into_store)?,
+        };
+        if acknowledged < i64::from(self.wait_replicas) {
+            return Err(StoreError::new(format!(
+                "only {acknowledged} of {} replicas acknowledged the write within {wait_ms} ms: \
+                 a failover now could undo it",
+                self.wait_replicas
+            )));
+        }
+        Ok(())
+    }
+
+    /// A client for the revocation subscriber: the single Redis, the
+    /// current master, or the `attempt`-th seed node of a Cluster.
+    async fn subscriber_client(
+        backend: &Backend,
+        attempt: usize,
+    ) -> redis::RedisResult<redis::Client> {
+        match backend {
+            Backend::Single(client) => Ok(client.clone()),
+            Backend::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await,
+            Backend::Cluster { seeds, .. } => seeds
+                .get(attempt % seeds.len().max(1))
+                .cloned()
+                .ok_or_else(|| {
+                    redis::RedisError::from((
+                        redis::ErrorKind::InvalidClientConfig,
+                        "no seed nodes",
+                    ))
+                }),
+        }
+    }
+
     /// Feeds `revoked` from the `{prefix}:revoked` channel until the store
     /// is dropped, reconnecting after failures; `feed_up` says whether it is
     /// subscribed right now.
     fn start_subscriber(&self, runtime: &tokio::runtime::Handle) {
-        let client = self.client.clone();
+        let backend = Arc::clone(&self.backend);
         let feed_up = self.feed_up.clone();
         let channel = self.revocation_channel();
         let sender = self.revoked.downgrade();
         let mut alive = self.alive.subscribe();
         let op_timeout = self.op_timeout;
         runtime.spawn(async move {
+            let mut attempt = 0usize;
             loop {
                 let session = async {
+                    let client = tokio::time::timeout(
+                        op_timeout,
+                        Self::subscriber_client(&backend, attempt),
+                    )
+                    .await
+                    .map_err(|_| ())?
+                    .map_err(|e| tracing::warn!("revocation subscriber finds no Redis: {e}"))?;
                     let mut pubsub = tokio::time::timeout(op_timeout, client.get_async_pubsub())
                         .await
                         .map_err(|_| ())?
@@ -378,6 +1133,7 @@ impl RedisStore {
                 }
                 // Revocations published from now on are missed until resubscribed.
                 feed_up.send_replace(false);
+                attempt = attempt.wrapping_add(1);
                 tokio::select! {
                     _ = alive.changed() => return,
                     _ = tokio::time::sleep(SUBSCRIBER_RETRY) => {}
@@ -387,6 +1143,10 @@ impl RedisStore {
     }
 }
 
+/// A Redis error as a store error (the caller adds what failed).
+fn into_store(e: redis::RedisError) -> StoreError {
+    StoreError::new(e.to_string())
+}
 /// The Redis expiry for a record expiring at `at`.
 /// A pending confirmation as its sorted-set member. Serde writes the
 /// fields in declaration order, so the same record always gives the same
@@ -465,37 +1225,35 @@ impl Store for RedisStore {
     }
 
     async fn put_session(&self, key: &SessionKey, record: &SessionRecord) -> StoreResult<()> {
-        let redis_key = self.session_key(key);
         let fields = session_fields(record)?;
-        let expiry = redis_expiry(record.expires_at);
-        self.run("put session", |mut con| async move {
-            redis::pipe()
-                .atomic()
-                .del(&redis_key)
-                .ignore()
-                .hset_multiple(&redis_key, &fields)
-                .ignore()
-                .expire_at(&redis_key, expiry)
-                .ignore()
-                .query_async::<()>(&mut con)
-                .await
-        })
-        .await
+        let mut invocation = self.put_session_script.prepare_invoke();
+        invocation
+            .key(self.session_key(key))
+            .arg(redis_expiry(record.expires_at));
+        for (name, value) in &fields {
+            invocation.arg(*name).arg(value);
+        }
+        self.run_flag_script("put session", invocation)
+            .await
+            .map(|_| ())
     }
 
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
         let redis_key = self.session_key(key);
-        let channel = self.revocation_channel();
-        let session = key.as_str().to_string();
-        let (deleted,): (usize,) = self
-            .run("delete session", |mut con| async move {
-                redis::pipe()
-                    .atomic()
-                    .del(&redis_key)
-                    .publish(&channel, &session)
-                    .ignore()
-                    .query_async(&mut con)
+        let mut invocation = self.delete_session_script.prepare_invoke();
+        invocation
+            .key(&redis_key)
+            .arg(self.revocation_channel())
+            .arg(key.as_str());
+        // A logout must survive a failover: it counts once replicas have it.
+        let deleted: i64 = self
+            .run_checked("delete session", |mut con| async move {
+                let deleted = invocation
+                    .invoke_async(&mut con)
                     .await
+                    .map_err(into_store)?;
+                self.wait_for_replicas(&mut con, &redis_key).await?;
+                Ok(deleted)
             })
             .await?;
         Ok(deleted > 0)
@@ -545,7 +1303,7 @@ impl Store for RedisStore {
         let mut invocation = self.claim_script.prepare_invoke();
         invocation
             .key(self.challenge_key(memo))
-            .arg(format!("{}:s:", self.prefix))
+            .arg(format!("{}:s:", self.key_base))
             .arg(&claim.account)
             .arg(claim.block_time)
             .arg(claim.now)
@@ -646,12 +1404,11 @@ impl Store for RedisStore {
                 .saturating_add(WALLET_CHALLENGE_GRACE_SECS),
         );
         self.run("put wallet challenge", |mut con| async move {
-            redis::pipe()
-                .atomic()
-                .set(&redis_key, &json)
-                .ignore()
-                .expire_at(&redis_key, expiry)
-                .ignore()
+            redis::cmd("SET")
+                .arg(&redis_key)
+                .arg(&json)
+                .arg("EXAT")
+                .arg(expiry)
                 .query_async::<()>(&mut con)
                 .await
         })
@@ -705,15 +1462,27 @@ impl Store for RedisStore {
         reason: &str,
     ) -> StoreResult<bool> {
         let proof_json = encode_proof(proof)?;
+        let redis_key = self.session_key(key);
         let mut invocation = self.revoke_login_script.prepare_invoke();
         invocation
-            .key(self.session_key(key))
+            .key(&redis_key)
             .arg(now_unix())
             .arg(proof_json)
             .arg(reason)
             .arg(self.revocation_channel())
             .arg(key.as_str());
-        self.run_flag_script("revoke login", invocation).await
+        // Like a logout, a revocation must survive a failover.
+        let revoked: i64 = self
+            .run_checked("revoke login", |mut con| async move {
+                let revoked = invocation
+                    .invoke_async(&mut con)
+                    .await
+                    .map_err(into_store)?;
+                self.wait_for_replicas(&mut con, &redis_key).await?;
+                Ok(revoked)
+            })
+            .await?;
+        Ok(revoked == 1)
     }
 
     async fn add_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {

@@ -117,5 +117,6 @@ pub fn fixture(path: &str) -> String {
 }
 pub mod attack;
 pub mod browser;
+pub mod redis_ha;
 pub mod redis_server;
 pub mod wallet;

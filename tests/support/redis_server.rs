@@ -28,6 +28,11 @@ pub struct RedisServer {
     extra_args: Vec<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Runs as a sentinel with this configuration file (written before the
+    /// first start; the sentinel rewrites it).
+    sentinel_config: Option<PathBuf>,
+    /// A Cluster node: its bus port, picked afresh on every spawn.
+    cluster_bus_port: Option<u16>,
 }
 
 /// Why a spawned server is not serving.
@@ -47,13 +52,37 @@ impl RedisServer {
     /// Like [`RedisServer::start`] with extra `redis-server` arguments
     /// (e.g. `["--requirepass", "secret"]`).
     pub fn start_with_args(extra_args: &[&str]) -> Option<Self> {
+        Self::start_kind(extra_args, None, false)
+    }
+
+    /// A sentinel (`redis-server CONFIG --sentinel`) whose configuration
+    /// file holds `config` (e.g. `sentinel monitor …` lines).
+    pub fn start_sentinel(config: &str) -> Option<Self> {
+        Self::start_kind(&[], Some(config), false)
+    }
+
+    /// A Cluster-enabled node (not yet part of a cluster), with
+    /// `extra_args`.
+    pub fn start_cluster_node(extra_args: &[&str]) -> Option<Self> {
+        Self::start_kind(extra_args, None, true)
+    }
+
+    fn start_kind(extra_args: &[&str], sentinel: Option<&str>, cluster: bool) -> Option<Self> {
         let binary = system_binary("redis-server")?;
+        let dir = tempfile::tempdir().expect("redis scratch dir");
+        let sentinel_config = sentinel.map(|config| {
+            let path = dir.path().join("sentinel.conf");
+            std::fs::write(&path, config).expect("write sentinel.conf");
+            path
+        });
         let mut server = Self {
             binary,
             port: 0,
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
-            dir: tempfile::tempdir().expect("redis scratch dir"),
+            dir,
             child: None,
+            sentinel_config,
+            cluster_bus_port: cluster.then_some(0),
         };
         for attempt in 1..=ATTEMPTS {
             server.port = free_addr().port();
@@ -118,8 +147,38 @@ impl RedisServer {
             .map(String::as_str)
     }
 
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the process: a frozen node
+    /// keeps its connections but answers nothing.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("a running server").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// Whether the process is running (not killed, not exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child.is_some() && super::child_exited(&mut self.child).is_none()
+    }
+
     fn spawn(&mut self) -> Result<(), NotReady> {
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(config) = &self.sentinel_config {
+            command.arg(config).arg("--sentinel");
+        }
+        if let Some(bus) = self.cluster_bus_port.as_mut() {
+            *bus = free_addr().port();
+            command
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-port", &bus.to_string()])
+                .args(["--cluster-node-timeout", "1000"])
+                .arg("--cluster-config-file")
+                .arg(self.dir.path().join(format!("nodes-{}.conf", self.port)));
+        }
+        let child = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])

@@ -1,0 +1,155 @@
+//! Benchmark of what `WAIT` adds to a logout (not a test, no assertions).
+//!
+//! Why: with Sentinel or Cluster, a logout and a revocation come back only
+//! once a replica has them (`wait_replicas`, default 1), so a failover
+//! cannot re-open the session. That costs one replica round trip per
+//! logout, never anything on an authenticated request. This starts a
+//! private master and two replicas (`redis-server`, random loopback ports),
+//! and times 2,000 logouts (`delete_session` of a fresh session) through
+//! the real store with `wait_replicas=0` and `wait_replicas=1`.
+//!
+//! Results go to stdout and `bench/results/redis-wait.md`. On loopback the
+//! round trip is tiny; across hosts add the network round trip to the
+//! replica. Run: `cargo bench --bench redis_wait --profile dev`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use steemgate::clock::now_unix;
+use steemgate::store::redis::RedisStore;
+use steemgate::store::{SessionKey, SessionRecord, Store};
+
+const LOGOUTS: usize = 2_000;
+
+/// A `redis-server` child, killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn start(port: u16, dir: &std::path::Path, extra: &[&str]) -> Server {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--repl-diskless-sync-delay", "0"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server on PATH");
+    Server(child)
+}
+
+fn online_replicas(port: u16) -> usize {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
+        return 0;
+    };
+    let Ok(mut con) = client.get_connection() else {
+        return 0;
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut con)
+        .unwrap_or_default();
+    info.lines()
+        .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+        .count()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+async fn logouts(store: &RedisStore) -> Vec<Duration> {
+    let now = now_unix();
+    let mut times = Vec::with_capacity(LOGOUTS);
+    for i in 0..LOGOUTS {
+        let key = SessionKey(format!("{i:0>64}"));
+        let mut record = SessionRecord::pending(now, now + 600);
+        record.account = Some("alice".into());
+        store.put_session(&key, &record).await.expect("put");
+        let start = Instant::now();
+        store.delete_session(&key).await.expect("logout");
+        times.push(start.elapsed());
+    }
+    times.sort();
+    times
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let master_port = free_port();
+    let _master = start(master_port, dir.path(), &[]);
+    let master = master_port.to_string();
+    let _replicas: Vec<Server> = (0..2)
+        .map(|i| {
+            let sub = dir.path().join(format!("r{i}"));
+            std::fs::create_dir_all(&sub).expect("dir");
+            start(free_port(), &sub, &["--replicaof", "127.0.0.1", &master])
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while online_replicas(master_port) < 2 {
+        assert!(Instant::now() < deadline, "replicas never came online");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut table =
+        String::from("| wait_replicas | logouts | p50 | p95 | p99 |\n|---|---|---|---|---|\n");
+    for wait in [0, 1, 2] {
+        let url = format!("redis://127.0.0.1:{master_port}?wait_replicas={wait}");
+        let store = RedisStore::connect(&url, &format!("bench{wait}"), Duration::from_secs(1))
+            .expect("store");
+        let times = runtime.block_on(logouts(&store));
+        let row = format!(
+            "| {wait} | {LOGOUTS} | {:.0} µs | {:.0} µs | {:.0} µs |\n",
+            percentile(&times, 0.50).as_secs_f64() * 1e6,
+            percentile(&times, 0.95).as_secs_f64() * 1e6,
+            percentile(&times, 0.99).as_secs_f64() * 1e6,
+        );
+        print!("{row}");
+        table.push_str(&row);
+    }
+    let report = format!(
+        "# Logout latency with WAIT (bench/redis_wait.rs)\n\n\
+         A master and two replicas on loopback (redis-server {}), a debug\n\
+         build, {LOGOUTS} sequential logouts each. `wait_replicas=0` is one\n\
+         script call; 1 and 2 add a `WAIT` for that many replicas.\n\n{table}",
+        redis_version()
+    );
+    if let Err(e) = std::fs::write("bench/results/redis-wait.md", report) {
+        eprintln!("cannot write bench/results/redis-wait.md: {e}");
+    }
+}
+
+fn redis_version() -> String {
+    Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|v| {
+            v.split_whitespace()
+                .find_map(|w| w.strip_prefix("v=").map(str::to_string))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
