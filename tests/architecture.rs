@@ -220,3 +220,38 @@ fn the_reader_finds_uses_in_groups_and_paths() {
         "fn a() {}\n"
     );
 }
+
+/// The built-in apps are upstreams like any other: they trust only the
+/// identity header the gateway sets, so they may read how that header is
+/// spelled (`auth::identity`) but never sessions, the store or policies.
+#[test]
+fn the_built_in_apps_trust_only_the_identity_header() {
+    const ALLOWED: &[&str] = &["chain", "clock", "config", "pages", "random", "auth"];
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for app in ["report", "hello"] {
+        let dir = src.join(app);
+        if dir.is_dir() {
+            sources(&dir, &mut files);
+        } else {
+            files.push(src.join(format!("{app}.rs")));
+        }
+    }
+    let mut wrong = Vec::new();
+    for file in &files {
+        let code = code_without_tests(&std::fs::read_to_string(file).unwrap());
+        let app = module_path(&src, file)[0].clone();
+        for used in names_after(&code, "crate::") {
+            if used != app && !ALLOWED.contains(&used.as_str()) {
+                wrong.push(format!("{} uses crate::{used}", file.display()));
+            }
+        }
+        for part in names_after(&code, "crate::auth::") {
+            if part != "identity" {
+                wrong.push(format!("{} uses crate::auth::{part}", file.display()));
+            }
+        }
+    }
+    assert!(!files.is_empty());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
