@@ -305,7 +305,8 @@ fn decode_err(message: impl Into<String>) -> RpcError {
     RpcError::Decode(message.into())
 }
 
-fn kind(v: &Value) -> &'static str {
+/// How a JSON value's type reads in an error ("a string", "null").
+pub(super) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -44,7 +44,7 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value, json};
 
-use super::block::{parse_timestamp, truncate};
+use super::block::{kind, parse_timestamp, truncate};
 use super::{AccountName, Amount, ChainName, RpcCall, RpcError, Symbol};
 use crate::clock::UnixTime;
 
@@ -410,17 +410,6 @@ impl From<RpcError> for FactError {
 
 fn decode(message: impl Into<String>) -> FactError {
     FactError::Decode(message.into())
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, FactError> {

@@ -462,30 +462,10 @@ pub async fn login_required(
 }
 
 async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
-    if !state.services.simulated {
-        return message_page(
-            state,
-            session,
-            404,
-            "Not found",
-            "There is nothing at this address.",
-        )
-        .await;
-    }
-    let devnet = &state.services.chain;
-    if !same_origin(session) {
-        return message_page(
-            state,
-            session,
-            403,
-            "Forbidden",
-            "Cross-site requests are refused.",
-        )
-        .await;
-    }
-    let Some(form) = super::messages::read_form(state, session).await? else {
+    let Some(form) = super::messages::devnet_form(state, session).await? else {
         return Ok(());
     };
+    let devnet = &state.services.chain;
     let from = form
         .iter()
         .find(|(k, _)| k == "from")

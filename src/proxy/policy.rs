@@ -16,7 +16,7 @@ use super::GatewayState;
 use super::messages::{message_page, render_message};
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
-use super::visitor::{presented_session, same_origin};
+use super::visitor::presented_session;
 use super::wants_html;
 use crate::clock::now_unix;
 use crate::policy::{Decision, Outcome, Remedy};
@@ -211,27 +211,7 @@ pub async fn undecidable_page(state: &GatewayState, session: &mut Session) -> pi
 /// subscribes to a community on the devnet, their cached decisions are
 /// dropped, and the browser goes back to the page it came from.
 pub async fn devnet_join(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
-    if !state.services.simulated {
-        return message_page(
-            state,
-            session,
-            404,
-            "Not found",
-            "There is nothing at this address.",
-        )
-        .await;
-    }
-    if !same_origin(session) {
-        return message_page(
-            state,
-            session,
-            403,
-            "Forbidden",
-            "Cross-site requests are refused.",
-        )
-        .await;
-    }
-    let Some(form) = super::messages::read_form(state, session).await? else {
+    let Some(form) = super::messages::devnet_form(state, session).await? else {
         return Ok(());
     };
     let field = |name: &str| {
