@@ -462,7 +462,7 @@ pub async fn login_required(
 }
 
 async fn devnet_transfer(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
-    let Some(form) = super::messages::devnet_form(state, session).await? else {
+    let Some(form) = super::visitor::devnet_form(state, session).await? else {
         return Ok(());
     };
     let devnet = &state.services.chain;

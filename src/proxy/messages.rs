@@ -109,35 +109,3 @@ pub async fn read_form(
         }
     }
 }
-
-/// The form of a devnet simulation button (`/.steemgate/devnet/*`), or
-/// `None` after answering: 404 unless the chain is the devnet, 403 for a
-/// cross-site request, 413 for a form too large.
-pub async fn devnet_form(
-    state: &GatewayState,
-    session: &mut Session,
-) -> pingora::Result<Option<Vec<(String, String)>>> {
-    if !state.services.simulated {
-        message_page(
-            state,
-            session,
-            404,
-            "Not found",
-            "There is nothing at this address.",
-        )
-        .await?;
-        return Ok(None);
-    }
-    if !super::visitor::same_origin(session) {
-        message_page(
-            state,
-            session,
-            403,
-            "Forbidden",
-            "Cross-site requests are refused.",
-        )
-        .await?;
-        return Ok(None);
-    }
-    read_form(state, session).await
-}

@@ -211,7 +211,7 @@ pub async fn undecidable_page(state: &GatewayState, session: &mut Session) -> pi
 /// subscribes to a community on the devnet, their cached decisions are
 /// dropped, and the browser goes back to the page it came from.
 pub async fn devnet_join(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
-    let Some(form) = super::messages::devnet_form(state, session).await? else {
+    let Some(form) = super::visitor::devnet_form(state, session).await? else {
         return Ok(());
     };
     let field = |name: &str| {

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::GatewayState;
 use super::hotsign;
-use super::messages::{render_message, unavailable_page};
+use super::messages::{message_page, render_message, unavailable_page};
 use super::respond::LocalResponse;
 use super::wants_html;
 use crate::auth::sessions::{ChallengeChange, LiveSession, SessionError};
@@ -204,4 +204,36 @@ pub(super) fn same_origin(session: &Session) -> bool {
             false
         }
     }
+}
+
+/// The form of a devnet simulation button (`/.steemgate/devnet/*`), or
+/// `None` after answering: 404 unless the chain is the devnet, 403 for a
+/// cross-site request, 413 for a form too large.
+pub async fn devnet_form(
+    state: &GatewayState,
+    session: &mut Session,
+) -> pingora::Result<Option<Vec<(String, String)>>> {
+    if !state.services.simulated {
+        message_page(
+            state,
+            session,
+            404,
+            "Not found",
+            "There is nothing at this address.",
+        )
+        .await?;
+        return Ok(None);
+    }
+    if !same_origin(session) {
+        message_page(
+            state,
+            session,
+            403,
+            "Forbidden",
+            "Cross-site requests are refused.",
+        )
+        .await?;
+        return Ok(None);
+    }
+    super::messages::read_form(state, session).await
 }
