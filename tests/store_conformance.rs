@@ -1153,6 +1153,66 @@ async fn redis_keys_have_ttls_matching_their_records() {
     }
 }
 
+/// The claim script reads everything before its first write: when the
+/// session read fails (here a key of the wrong type; on a Cluster, a slot
+/// that moved), the memo is not burned and a later claim still works.
+#[tokio::test]
+async fn redis_claim_whose_session_read_fails_leaves_the_memo_unclaimed() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "rb", OP_TIMEOUT).expect("connect");
+    let mut raw = raw_redis(&server).await;
+    let now = now_unix();
+    let k = key("readfirst");
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    store
+        .issue_challenge(&k, "login:readfirst", now + 300)
+        .await
+        .unwrap();
+    let session_key = store.session_key(&k);
+    let _: () = ::redis::cmd("DEL")
+        .arg(&session_key)
+        .query_async(&mut raw)
+        .await
+        .expect("DEL");
+    let _: () = ::redis::cmd("SET")
+        .arg(&session_key)
+        .arg("not a hash")
+        .query_async(&mut raw)
+        .await
+        .expect("SET");
+    assert!(
+        store
+            .claim_challenge("login:readfirst", &claim("alice", now, now))
+            .await
+            .is_err(),
+        "a session that cannot be read fails the claim"
+    );
+    let claimed_by: Option<String> = ::redis::cmd("HGET")
+        .arg("rb:c:login:readfirst")
+        .arg("claimed_by")
+        .query_async(&mut raw)
+        .await
+        .expect("HGET");
+    assert_eq!(claimed_by, None, "the failed claim burned the memo");
+
+    // Once the session is readable again, the same memo logs it in.
+    let _: () = ::redis::cmd("DEL")
+        .arg(&session_key)
+        .query_async(&mut raw)
+        .await
+        .expect("DEL");
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    assert_eq!(
+        store
+            .claim_challenge("login:readfirst", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k.clone())
+    );
+}
+
 #[tokio::test]
 async fn redis_prefixes_do_not_see_each_other() {
     let Some(server) = RedisServer::start() else {

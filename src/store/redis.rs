@@ -98,6 +98,9 @@ use super::MAX_EXPIRY;
 /// sees `Lagged` (and must drop everything).
 const REVOCATION_BUFFER: usize = 1024;
 
+/// How often a claim re-reads a challenge whose session changed under it.
+const CLAIM_ATTEMPTS: usize = 3;
+
 /// Pause before the revocation subscriber reconnects.
 const SUBSCRIBER_RETRY: Duration = Duration::from_millis(500);
 
@@ -122,14 +125,23 @@ end
 return 'ok'
 "#;
 
-/// Claims a challenge. KEYS: challenge hash. ARGV: session key prefix
-/// (`{prefix}:s:`), account, block_time, now, new session expiry, login
-/// proof JSON. The session key comes from the challenge; on a Cluster it
-/// shares the challenge's hash tag, so it is in the same slot.
+/// Claims a challenge. KEYS: challenge hash, session hash (the session the
+/// caller read from the challenge; on a Cluster it shares the challenge's
+/// hash tag, so both keys are in one slot). ARGV: session id as read,
+/// account, block_time, now, new session expiry, login proof JSON.
+///
+/// Every read comes before the first write, and both keys are declared, so
+/// a Cluster node that does not own the slot (e.g. during a migration)
+/// refuses the whole script instead of claiming the memo and then failing
+/// on the session. `moved` means the challenge now names another session:
+/// the caller reads it again.
 const CLAIM_SCRIPT: &str = r#"
 local challenge = redis.call('HMGET', KEYS[1], 'session', 'expires_at', 'claimed_by')
 if not challenge[1] then
   return {'unknown'}
+end
+if challenge[1] ~= ARGV[1] then
+  return {'moved'}
 end
 if challenge[3] then
   return {'claimed'}
@@ -137,15 +149,14 @@ end
 if tonumber(ARGV[3]) >= tonumber(challenge[2]) then
   return {'expired'}
 end
+local session_expires = redis.call('HGET', KEYS[2], 'expires_at')
 redis.call('HSET', KEYS[1], 'claimed_by', ARGV[2])
-local session = ARGV[1] .. challenge[1]
-local session_expires = redis.call('HGET', session, 'expires_at')
 if (not session_expires) or tonumber(session_expires) <= tonumber(ARGV[4]) then
   return {'gone', challenge[1]}
 end
-redis.call('HSET', session, 'account', ARGV[2], 'login', ARGV[6], 'expires_at', ARGV[5])
-redis.call('HDEL', session, 'memo')
-redis.call('EXPIREAT', session, ARGV[5])
+redis.call('HSET', KEYS[2], 'account', ARGV[2], 'login', ARGV[6], 'expires_at', ARGV[5])
+redis.call('HDEL', KEYS[2], 'memo')
+redis.call('EXPIREAT', KEYS[2], ARGV[5])
 return {'ok', challenge[1]}
 "#;
 
@@ -1297,35 +1308,55 @@ impl Store for RedisStore {
 
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
         // The same effect as `SessionRecord::apply_claim`; the script only
-        // checks and writes atomically.
+        // checks and writes atomically. The session is read first so the
+        // script can declare both keys it touches.
         let login_json = encode_proof(&claim.proof())?;
         let new_expiry = claim.session_expires_at();
-        let mut invocation = self.claim_script.prepare_invoke();
-        invocation
-            .key(self.challenge_key(memo))
-            .arg(format!("{}:s:", self.key_base))
-            .arg(&claim.account)
-            .arg(claim.block_time)
-            .arg(claim.now)
-            .arg(new_expiry)
-            .arg(login_json);
-        let answer: Vec<String> = self
-            .run("claim challenge", |mut con| async move {
-                invocation.invoke_async(&mut con).await
-            })
-            .await?;
-        match answer.as_slice() {
-            [status] if status == "unknown" => Ok(ClaimOutcome::UnknownMemo),
-            [status] if status == "claimed" => Ok(ClaimOutcome::AlreadyClaimed),
-            [status] if status == "expired" => Ok(ClaimOutcome::Expired),
-            [status, _] if status == "gone" => Ok(ClaimOutcome::SessionGone),
-            [status, session] if status == "ok" => {
-                Ok(ClaimOutcome::LoggedIn(SessionKey(session.clone())))
+        let challenge_key = self.challenge_key(memo);
+        for _ in 0..CLAIM_ATTEMPTS {
+            let key = challenge_key.clone();
+            let session: Option<String> = self
+                .run("read challenge", |mut con| async move {
+                    con.hget(key, "session").await
+                })
+                .await?;
+            let Some(session) = session else {
+                return Ok(ClaimOutcome::UnknownMemo);
+            };
+            let mut invocation = self.claim_script.prepare_invoke();
+            invocation
+                .key(&challenge_key)
+                .key(self.session_key(&SessionKey(session.clone())))
+                .arg(&session)
+                .arg(&claim.account)
+                .arg(claim.block_time)
+                .arg(claim.now)
+                .arg(new_expiry)
+                .arg(&login_json);
+            let answer: Vec<String> = self
+                .run("claim challenge", |mut con| async move {
+                    invocation.invoke_async(&mut con).await
+                })
+                .await?;
+            match answer.as_slice() {
+                [status] if status == "moved" => continue,
+                [status] if status == "unknown" => return Ok(ClaimOutcome::UnknownMemo),
+                [status] if status == "claimed" => return Ok(ClaimOutcome::AlreadyClaimed),
+                [status] if status == "expired" => return Ok(ClaimOutcome::Expired),
+                [status, _] if status == "gone" => return Ok(ClaimOutcome::SessionGone),
+                [status, session] if status == "ok" => {
+                    return Ok(ClaimOutcome::LoggedIn(SessionKey(session.clone())));
+                }
+                other => {
+                    return Err(StoreError::new(format!(
+                        "unexpected claim_challenge answer {other:?}"
+                    )));
+                }
             }
-            other => Err(StoreError::new(format!(
-                "unexpected claim_challenge answer {other:?}"
-            ))),
         }
+        Err(StoreError::new(
+            "Redis claim challenge: the challenge kept changing its session".to_string(),
+        ))
     }
 
     async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
