@@ -1213,6 +1213,46 @@ async fn redis_claim_whose_session_read_fails_leaves_the_memo_unclaimed() {
     );
 }
 
+/// The data nodes' password is never sent to the sentinels: a sentinel
+/// without a password serves a master that has one (a sentinel would
+/// refuse an `AUTH` it has no password for).
+#[tokio::test]
+async fn sentinel_without_a_password_serves_a_master_with_one() {
+    let Some(master) = RedisServer::start_with_args(&["--requirepass", "data-secret"]) else {
+        return;
+    };
+    let config = format!(
+        "sentinel monitor sgpw 127.0.0.1 {} 1\n\
+         sentinel auth-pass sgpw data-secret\n",
+        master.port()
+    );
+    let Some(sentinel) = RedisServer::start_sentinel(&config) else {
+        return;
+    };
+    let url = format!(
+        "redis+sentinel://:data-secret@127.0.0.1:{}/sgpw?prefix=pw&wait_replicas=0",
+        sentinel.port()
+    );
+    let store = RedisStore::connect(&url, "pw", OP_TIMEOUT).expect("connect");
+    let k = key("sentinelpw");
+    let now = now_unix();
+    store.put_session(&k, &pending(now, 60)).await.unwrap();
+    assert!(store.get_session(&k).await.unwrap().is_some());
+    // The session went to the master, with the data password.
+    let mut raw =
+        ::redis::Client::open(format!("redis://:data-secret@127.0.0.1:{}", master.port()))
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("raw connection");
+    let exists: bool = ::redis::cmd("EXISTS")
+        .arg(store.session_key(&k))
+        .query_async(&mut raw)
+        .await
+        .expect("EXISTS");
+    assert!(exists, "the session is on the master");
+}
+
 #[tokio::test]
 async fn redis_prefixes_do_not_see_each_other() {
     let Some(server) = RedisServer::start() else {

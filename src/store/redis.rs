@@ -783,8 +783,9 @@ impl RedisStore {
                 if let Some(password) = &spec.password {
                     builder = builder.set_client_to_redis_password(password);
                 }
-                // The sentinels' own password, else the data nodes'.
-                if let Some(password) = sentinel_password.as_ref().or(spec.password.as_ref()) {
+                // Only the sentinels' own password: the data nodes' is never
+                // sent to them (and sentinels without a password work).
+                if let Some(password) = sentinel_password {
                     builder = builder.set_client_to_sentinel_password(password);
                 }
                 (
