@@ -1347,6 +1347,19 @@ async fn redis_password_and_database_number_in_the_url() {
     assert!(RedisStore::connect("not a url", "auth", OP_TIMEOUT).is_err());
 }
 
+/// A password with unescaped `/`, `?` and `@` still reaches Redis whole:
+/// the credentials end at the last `@`.
+#[tokio::test]
+async fn redis_password_with_slash_question_mark_and_at_sign() {
+    let Some(server) = RedisServer::start_with_args(&["--requirepass", "pa/ss?x@y"]) else {
+        return;
+    };
+    let url = format!("redis://:pa/ss?x@y@127.0.0.1:{}/2", server.port());
+    let store = RedisStore::connect(&url, "odd", OP_TIMEOUT).expect("connect");
+    store.set_cursor(&ChainCursor::at(7)).await.unwrap();
+    assert_eq!(store.cursor().await.unwrap(), Some(ChainCursor::at(7)));
+}
+
 #[tokio::test]
 async fn redis_restart_fails_fast_then_recovers_without_a_new_store() {
     let Some(mut server) = RedisServer::start() else {

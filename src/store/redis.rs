@@ -359,6 +359,13 @@ impl RedisSpec {
                 ));
             }
         };
+        // The credentials end at the LAST `@`, cut before any other parsing:
+        // a password may hold unescaped `/`, `?` or `@`, and no later step
+        // (nor any error) sees it. An `@` in a query value is written `%40`.
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((u, r)) => (Some(u), r),
+            None => (None, rest),
+        };
         let (before_query, query) = match rest.split_once('?') {
             Some((a, q)) => (a, Some(q)),
             None => (rest, None),
@@ -433,13 +440,9 @@ impl RedisSpec {
                 Some(pem)
             }
         };
-        let (authority, path) = match before_query.split_once('/') {
+        let (hosts, path) = match before_query.split_once('/') {
             Some((a, p)) => (a, p),
             None => (before_query, ""),
-        };
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
         };
         let decode = |s: &str| -> Result<String, String> {
             percent_encoding::percent_decode_str(s)
@@ -482,8 +485,13 @@ impl RedisSpec {
                 if url.host_str().is_none_or(str::is_empty) {
                     return Err("the Redis URL needs a host".into());
                 }
-                if password_file.is_some() {
-                    url.set_password(None)
+                // The credentials go in through `Url`, which escapes them.
+                if let Some(user) = &username {
+                    url.set_username(user)
+                        .map_err(|()| "invalid Redis URL".to_string())?;
+                }
+                if password_file.is_none() && password.is_some() {
+                    url.set_password(password.as_deref())
                         .map_err(|()| "invalid Redis URL".to_string())?;
                 }
                 if passthrough.is_empty() {
