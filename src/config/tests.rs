@@ -347,6 +347,15 @@ fn redis_sentinel_and_cluster_urls() {
         ("redis://127.0.0.1:6379?prefx=a", "unknown query parameter"),
         ("redis+cluster://n1:7000?ca_file=ca.pem", "needs TLS"),
         ("rediss://n1:6379?ca_file=data.pw", "no PEM certificate"),
+        ("rediss://:hunter2@n1:6379/#insecure", "fragment"),
+        ("rediss://:hunter2@n1:6379#insecure", "fragment"),
+        (
+            "rediss+sentinel://:hunter2@h1/m?prefix=a#insecure",
+            "fragment",
+        ),
+        ("rediss+cluster://:hunter2@n1:7000/#x", "fragment"),
+        ("rediss://:hunter2@n1:6379/?insecure=true", "not accepted"),
+        ("rediss+cluster://n1:7000?insecure", "not accepted"),
         ("redis+sentinel://:hunter2/pa/ss@h1:26379", "MASTER_NAME"),
         (
             "redis+sentinel://:hunter2?pa?ss@h1:26379/m?bad=1",

@@ -366,6 +366,15 @@ impl RedisSpec {
             Some((u, r)) => (Some(u), r),
             None => (None, rest),
         };
+        // A fragment means nothing here, and the redis crate reads
+        // `#insecure` as "skip certificate checks": refuse every fragment.
+        if rest.contains('#') {
+            return Err(
+                "a Redis URL takes no #fragment (`#insecure` would turn TLS certificate \
+                 checks off; write a `#` inside a query value as `%23`)"
+                    .to_string(),
+            );
+        }
         let (before_query, query) = match rest.split_once('?') {
             Some((a, q)) => (a, Some(q)),
             None => (rest, None),
@@ -409,7 +418,14 @@ impl RedisSpec {
                     wait_replicas = Some(n);
                 }
                 // The redis crate's own single-node URL parameters.
-                "protocol" | "insecure" if mode == "single" => {
+                "insecure" => {
+                    return Err(
+                        "`insecure` is not accepted: TLS certificate checks cannot be \
+                         turned off (use `ca_file` for a private CA)"
+                            .to_string(),
+                    );
+                }
+                "protocol" if mode == "single" => {
                     passthrough.push((key.into_owned(), value.into_owned()))
                 }
                 other => return Err(format!("unknown query parameter {other:?}")),
