@@ -20,7 +20,7 @@ use steemgate::store::{
     ChainCursor, Claim, ClaimOutcome, LoginMethod, LoginProof, PendingConfirmation, SessionKey,
     SessionRecord, Store, WalletChallenge,
 };
-use support::redis_ha::{ClusterSet, SentinelSet};
+use support::redis_ha::{ClusterSet, SentinelSet, online_replicas};
 use support::redis_server::RedisServer;
 use support::wait_until;
 
@@ -1358,6 +1358,85 @@ async fn redis_password_with_slash_question_mark_and_at_sign() {
     let store = RedisStore::connect(&url, "odd", OP_TIMEOUT).expect("connect");
     store.set_cursor(&ChainCursor::at(7)).await.unwrap();
     assert_eq!(store.cursor().await.unwrap(), Some(ChainCursor::at(7)));
+}
+
+/// At startup the store reports a master with fewer connected replicas
+/// than `wait_replicas` (logouts there would answer 503), and nothing once
+/// there are enough.
+#[tokio::test]
+async fn redis_warns_when_the_master_has_fewer_replicas_than_wait_replicas() {
+    let Some(master) = RedisServer::start_with_args(&["--repl-diskless-sync-delay", "0"]) else {
+        return;
+    };
+    let url = |n: u32| format!("{}?wait_replicas={n}", master.url());
+    let store = RedisStore::connect(&url(1), "rep", OP_TIMEOUT).expect("connect");
+    assert_eq!(
+        store.replica_shortfall().await.unwrap(),
+        vec![("the master".to_string(), 0)]
+    );
+    let warnings = store.startup_warnings().await.unwrap();
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("wait_replicas is 1"),
+        "{warnings:?}"
+    );
+    let none = RedisStore::connect(&url(0), "rep", OP_TIMEOUT).expect("connect");
+    assert!(none.startup_warnings().await.unwrap().is_empty());
+
+    let port = master.port().to_string();
+    let Some(_replica) = RedisServer::start_with_args(&["--replicaof", "127.0.0.1", &port]) else {
+        return;
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || online_replicas(master.port())
+            == 1),
+        "the replica never came online"
+    );
+    assert!(store.startup_warnings().await.unwrap().is_empty());
+    let two = RedisStore::connect(&url(2), "rep", OP_TIMEOUT).expect("connect");
+    assert_eq!(
+        two.replica_shortfall().await.unwrap(),
+        vec![("the master".to_string(), 1)]
+    );
+}
+
+/// On a Cluster every master is checked, each named by its address.
+#[tokio::test]
+async fn cluster_replica_shortfall_names_each_master() {
+    let Some(set) = ClusterSet::start() else {
+        return;
+    };
+    let enough = RedisStore::connect(
+        &format!("{}&wait_replicas=1", set.url("rep")),
+        "rep",
+        OP_TIMEOUT,
+    )
+    .expect("connect");
+    let ok = wait_until(Duration::from_secs(20), || {
+        set.nodes
+            .iter()
+            .filter(|n| online_replicas(n.port()) == 1)
+            .count()
+            == 3
+    });
+    assert!(ok, "the replicas never came online");
+    assert!(enough.startup_warnings().await.unwrap().is_empty());
+    let too_many = RedisStore::connect(
+        &format!("{}&wait_replicas=2", set.url("rep")),
+        "rep",
+        OP_TIMEOUT,
+    )
+    .expect("connect");
+    let short = too_many.replica_shortfall().await.unwrap();
+    assert_eq!(short.len(), 3, "{short:?}");
+    for (node, connected) in &short {
+        assert_eq!(*connected, 1, "{node}");
+        assert!(
+            set.nodes
+                .iter()
+                .any(|n| node.contains(&n.port().to_string())),
+            "{node} is not one of ours"
+        );
+    }
 }
 
 #[tokio::test]

@@ -74,7 +74,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncCommands, AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
@@ -1092,6 +1094,58 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Masters with fewer connected replicas than `wait_replicas` (the
+    /// master's address, or "the master", and its count): logouts written
+    /// there answer 503 until enough replicas connect. Empty when
+    /// `wait_replicas` is 0.
+    pub async fn replica_shortfall(&self) -> StoreResult<Vec<(String, u32)>> {
+        if self.wait_replicas == 0 {
+            return Ok(Vec::new());
+        }
+        let infos: Vec<(String, String)> = self
+            .run("read replication", |mut con| async move {
+                let mut info = redis::cmd("INFO");
+                info.arg("replication");
+                match &mut con {
+                    Connection::Cluster(cluster) => {
+                        let routing =
+                            RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                        let value = cluster.route_command(info, routing).await?;
+                        let redis::Value::Map(per_node) = value else {
+                            return Err(redis::RedisError::from((
+                                redis::ErrorKind::Parse,
+                                "INFO on every master did not answer per node",
+                            )));
+                        };
+                        per_node
+                            .into_iter()
+                            .map(|(node, text)| {
+                                Ok((
+                                    redis::from_redis_value(node)?,
+                                    redis::from_redis_value(text)?,
+                                ))
+                            })
+                            .collect()
+                    }
+                    _ => {
+                        let text: String = info.query_async(&mut con).await?;
+                        Ok(vec![("the master".to_string(), text)])
+                    }
+                }
+            })
+            .await?;
+        let mut short = Vec::new();
+        for (node, text) in infos {
+            let connected = connected_replicas(&text).ok_or_else(|| {
+                StoreError::new(format!("{node} did not report its connected replicas"))
+            })?;
+            if connected < self.wait_replicas {
+                short.push((node, connected));
+            }
+        }
+        Ok(short)
+    }
+
     /// A client for the revocation subscriber: the single Redis, the
     /// current master, or the `attempt`-th seed node of a Cluster.
     async fn subscriber_client(
@@ -1403,6 +1457,21 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn startup_warnings(&self) -> StoreResult<Vec<String>> {
+        Ok(self
+            .replica_shortfall()
+            .await?
+            .into_iter()
+            .map(|(node, connected)| {
+                format!(
+                    "{node} has {connected} connected replica(s) but wait_replicas is {}: \
+                     logouts and revocations will answer 503 until enough replicas connect",
+                    self.wait_replicas
+                )
+            })
+            .collect())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.run("ping", |mut con| async move {
             redis::cmd("PING")
@@ -1614,4 +1683,24 @@ impl Store for RedisStore {
 /// A login proof as the Lua scripts store and compare it.
 fn encode_proof(proof: &LoginProof) -> StoreResult<String> {
     serde_json::to_string(proof).map_err(|e| StoreError::new(format!("encode login proof: {e}")))
+}
+
+/// `connected_slaves:N` from `INFO replication`.
+fn connected_replicas(info: &str) -> Option<u32> {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix("connected_slaves:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod replica_tests {
+    use super::connected_replicas;
+
+    #[test]
+    fn connected_replicas_reads_the_info_line() {
+        let info = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\nslave0:ip=x\r\n";
+        assert_eq!(connected_replicas(info), Some(2));
+        assert_eq!(connected_replicas("# Replication\r\nrole:master\r\n"), None);
+        assert_eq!(connected_replicas("connected_slaves:many"), None);
+    }
 }
