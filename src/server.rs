@@ -128,6 +128,17 @@ impl BackgroundService for ChainService {
             self.status.clone(),
             self.logins.clone(),
         );
+        let checked_store = self.store.clone();
+        tokio::spawn(async move {
+            match checked_store.startup_warnings().await {
+                Ok(warnings) => {
+                    for warning in warnings {
+                        tracing::warn!("store: {warning}");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot check the store at startup"),
+            }
+        });
         let sweeper_store = self.store.clone();
         let mut sweeper_shutdown = shutdown.clone();
         tokio::spawn(async move {

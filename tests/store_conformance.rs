@@ -20,7 +20,7 @@ use steemgate::store::{
     ChainCursor, Claim, ClaimOutcome, LoginMethod, LoginProof, PendingConfirmation, SessionKey,
     SessionRecord, Store, WalletChallenge,
 };
-use support::redis_ha::{ClusterSet, SentinelSet};
+use support::redis_ha::{ClusterSet, SentinelSet, online_replicas};
 use support::redis_server::RedisServer;
 use support::wait_until;
 
@@ -1153,6 +1153,106 @@ async fn redis_keys_have_ttls_matching_their_records() {
     }
 }
 
+/// The claim script reads everything before its first write: when the
+/// session read fails (here a key of the wrong type; on a Cluster, a slot
+/// that moved), the memo is not burned and a later claim still works.
+#[tokio::test]
+async fn redis_claim_whose_session_read_fails_leaves_the_memo_unclaimed() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "rb", OP_TIMEOUT).expect("connect");
+    let mut raw = raw_redis(&server).await;
+    let now = now_unix();
+    let k = key("readfirst");
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    store
+        .issue_challenge(&k, "login:readfirst", now + 300)
+        .await
+        .unwrap();
+    let session_key = store.session_key(&k);
+    let _: () = ::redis::cmd("DEL")
+        .arg(&session_key)
+        .query_async(&mut raw)
+        .await
+        .expect("DEL");
+    let _: () = ::redis::cmd("SET")
+        .arg(&session_key)
+        .arg("not a hash")
+        .query_async(&mut raw)
+        .await
+        .expect("SET");
+    assert!(
+        store
+            .claim_challenge("login:readfirst", &claim("alice", now, now))
+            .await
+            .is_err(),
+        "a session that cannot be read fails the claim"
+    );
+    let claimed_by: Option<String> = ::redis::cmd("HGET")
+        .arg("rb:c:login:readfirst")
+        .arg("claimed_by")
+        .query_async(&mut raw)
+        .await
+        .expect("HGET");
+    assert_eq!(claimed_by, None, "the failed claim burned the memo");
+
+    // Once the session is readable again, the same memo logs it in.
+    let _: () = ::redis::cmd("DEL")
+        .arg(&session_key)
+        .query_async(&mut raw)
+        .await
+        .expect("DEL");
+    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    assert_eq!(
+        store
+            .claim_challenge("login:readfirst", &claim("alice", now, now))
+            .await
+            .unwrap(),
+        ClaimOutcome::LoggedIn(k.clone())
+    );
+}
+
+/// The data nodes' password is never sent to the sentinels: a sentinel
+/// without a password serves a master that has one (a sentinel would
+/// refuse an `AUTH` it has no password for).
+#[tokio::test]
+async fn sentinel_without_a_password_serves_a_master_with_one() {
+    let Some(master) = RedisServer::start_with_args(&["--requirepass", "data-secret"]) else {
+        return;
+    };
+    let config = format!(
+        "sentinel monitor sgpw 127.0.0.1 {} 1\n\
+         sentinel auth-pass sgpw data-secret\n",
+        master.port()
+    );
+    let Some(sentinel) = RedisServer::start_sentinel(&config) else {
+        return;
+    };
+    let url = format!(
+        "redis+sentinel://:data-secret@127.0.0.1:{}/sgpw?prefix=pw&wait_replicas=0",
+        sentinel.port()
+    );
+    let store = RedisStore::connect(&url, "pw", OP_TIMEOUT).expect("connect");
+    let k = key("sentinelpw");
+    let now = now_unix();
+    store.put_session(&k, &pending(now, 60)).await.unwrap();
+    assert!(store.get_session(&k).await.unwrap().is_some());
+    // The session went to the master, with the data password.
+    let mut raw =
+        ::redis::Client::open(format!("redis://:data-secret@127.0.0.1:{}", master.port()))
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("raw connection");
+    let exists: bool = ::redis::cmd("EXISTS")
+        .arg(store.session_key(&k))
+        .query_async(&mut raw)
+        .await
+        .expect("EXISTS");
+    assert!(exists, "the session is on the master");
+}
+
 #[tokio::test]
 async fn redis_prefixes_do_not_see_each_other() {
     let Some(server) = RedisServer::start() else {
@@ -1245,6 +1345,98 @@ async fn redis_password_and_database_number_in_the_url() {
         "the password leaked: {error}"
     );
     assert!(RedisStore::connect("not a url", "auth", OP_TIMEOUT).is_err());
+}
+
+/// A password with unescaped `/`, `?` and `@` still reaches Redis whole:
+/// the credentials end at the last `@`.
+#[tokio::test]
+async fn redis_password_with_slash_question_mark_and_at_sign() {
+    let Some(server) = RedisServer::start_with_args(&["--requirepass", "pa/ss?x@y"]) else {
+        return;
+    };
+    let url = format!("redis://:pa/ss?x@y@127.0.0.1:{}/2", server.port());
+    let store = RedisStore::connect(&url, "odd", OP_TIMEOUT).expect("connect");
+    store.set_cursor(&ChainCursor::at(7)).await.unwrap();
+    assert_eq!(store.cursor().await.unwrap(), Some(ChainCursor::at(7)));
+}
+
+/// At startup the store reports a master with fewer connected replicas
+/// than `wait_replicas` (logouts there would answer 503), and nothing once
+/// there are enough.
+#[tokio::test]
+async fn redis_warns_when_the_master_has_fewer_replicas_than_wait_replicas() {
+    let Some(master) = RedisServer::start_with_args(&["--repl-diskless-sync-delay", "0"]) else {
+        return;
+    };
+    let url = |n: u32| format!("{}?wait_replicas={n}", master.url());
+    let store = RedisStore::connect(&url(1), "rep", OP_TIMEOUT).expect("connect");
+    assert_eq!(
+        store.replica_shortfall().await.unwrap(),
+        vec![("the master".to_string(), 0)]
+    );
+    let warnings = store.startup_warnings().await.unwrap();
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("wait_replicas is 1"),
+        "{warnings:?}"
+    );
+    let none = RedisStore::connect(&url(0), "rep", OP_TIMEOUT).expect("connect");
+    assert!(none.startup_warnings().await.unwrap().is_empty());
+
+    let port = master.port().to_string();
+    let Some(_replica) = RedisServer::start_with_args(&["--replicaof", "127.0.0.1", &port]) else {
+        return;
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || online_replicas(master.port())
+            == 1),
+        "the replica never came online"
+    );
+    assert!(store.startup_warnings().await.unwrap().is_empty());
+    let two = RedisStore::connect(&url(2), "rep", OP_TIMEOUT).expect("connect");
+    assert_eq!(
+        two.replica_shortfall().await.unwrap(),
+        vec![("the master".to_string(), 1)]
+    );
+}
+
+/// On a Cluster every master is checked, each named by its address.
+#[tokio::test]
+async fn cluster_replica_shortfall_names_each_master() {
+    let Some(set) = ClusterSet::start() else {
+        return;
+    };
+    let enough = RedisStore::connect(
+        &format!("{}&wait_replicas=1", set.url("rep")),
+        "rep",
+        OP_TIMEOUT,
+    )
+    .expect("connect");
+    let ok = wait_until(Duration::from_secs(20), || {
+        set.nodes
+            .iter()
+            .filter(|n| online_replicas(n.port()) == 1)
+            .count()
+            == 3
+    });
+    assert!(ok, "the replicas never came online");
+    assert!(enough.startup_warnings().await.unwrap().is_empty());
+    let too_many = RedisStore::connect(
+        &format!("{}&wait_replicas=2", set.url("rep")),
+        "rep",
+        OP_TIMEOUT,
+    )
+    .expect("connect");
+    let short = too_many.replica_shortfall().await.unwrap();
+    assert_eq!(short.len(), 3, "{short:?}");
+    for (node, connected) in &short {
+        assert_eq!(*connected, 1, "{node}");
+        assert!(
+            set.nodes
+                .iter()
+                .any(|n| node.contains(&n.port().to_string())),
+            "{node} is not one of ours"
+        );
+    }
 }
 
 #[tokio::test]

@@ -281,6 +281,44 @@ fn redis_sentinel_and_cluster_urls() {
     )
     .unwrap();
     assert_eq!(spec.password.as_deref(), Some("data-secret"));
+    // A password with unescaped `/`, `?` or `@` ends at the last `@`.
+    for (value, password) in [
+        ("redis+sentinel://:pa/ss@h1:26379/m?prefix=p", "pa/ss"),
+        ("redis+cluster://u:pa?ss@n1:7000?prefix=p", "pa?ss"),
+        ("redis+cluster://:p@a/s?s@n1:7000", "p@a/s?s"),
+    ] {
+        let spec = redis_store(&base, value, dir.path()).unwrap();
+        assert_eq!(spec.password.as_deref(), Some(password), "{value}");
+        let hosts = match &spec.topology {
+            RedisTopology::Sentinel { sentinels, .. } => sentinels.clone(),
+            RedisTopology::Cluster { nodes } => nodes.clone(),
+            RedisTopology::Single { .. } => Vec::new(),
+        };
+        assert_eq!(hosts.len(), 1, "{value}: {hosts:?}");
+        assert_eq!(
+            spec.prefix,
+            if value.contains("prefix") {
+                "p"
+            } else {
+                "steemgate"
+            }
+        );
+    }
+    let spec = redis_store(&base, "redis://u:pa/ss?x@127.0.0.1:6379/2", dir.path()).unwrap();
+    let RedisTopology::Single { url } = &spec.topology else {
+        panic!("single");
+    };
+    let parsed = url::Url::parse(url).unwrap();
+    assert_eq!(
+        (parsed.host_str(), parsed.path(), parsed.username()),
+        (Some("127.0.0.1"), "/2", "u")
+    );
+    assert_eq!(
+        percent_encoding::percent_decode_str(parsed.password().unwrap_or_default())
+            .decode_utf8()
+            .unwrap(),
+        "pa/ss?x"
+    );
     // Every mistake names the `store` key and its line, never the password.
     for (value, words) in [
         ("redis+sentinel://:hunter2@h1:26379", "MASTER_NAME"),
@@ -309,6 +347,23 @@ fn redis_sentinel_and_cluster_urls() {
         ("redis://127.0.0.1:6379?prefx=a", "unknown query parameter"),
         ("redis+cluster://n1:7000?ca_file=ca.pem", "needs TLS"),
         ("rediss://n1:6379?ca_file=data.pw", "no PEM certificate"),
+        ("rediss://:hunter2@n1:6379/#insecure", "fragment"),
+        ("rediss://:hunter2@n1:6379#insecure", "fragment"),
+        (
+            "rediss+sentinel://:hunter2@h1/m?prefix=a#insecure",
+            "fragment",
+        ),
+        ("rediss+cluster://:hunter2@n1:7000/#x", "fragment"),
+        ("rediss://:hunter2@n1:6379/?insecure=true", "not accepted"),
+        ("rediss+cluster://n1:7000?insecure", "not accepted"),
+        ("redis+sentinel://:hunter2/pa/ss@h1:26379", "MASTER_NAME"),
+        (
+            "redis+sentinel://:hunter2?pa?ss@h1:26379/m?bad=1",
+            "unknown query",
+        ),
+        ("redis+cluster://:hunter2/pa?ss@n1:99999", "port"),
+        ("redis+cluster://:hunter2?x=1@n1:7000/1", "no path"),
+        ("redis://:hunter2/pa?ss@:6379", "host"),
     ] {
         let e = redis_store(&base, value, dir.path()).unwrap_err();
         assert!(

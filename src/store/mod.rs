@@ -374,6 +374,12 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check for `/ready`.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Problems worth a warning at startup (e.g. fewer replicas than the
+    /// configured durability needs). Stores with nothing to say say nothing.
+    async fn startup_warnings(&self) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Deletes expired sessions and challenges; returns how many. Stores
     /// with native expiry may do nothing.
     async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize>;

@@ -74,7 +74,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncCommands, AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
@@ -97,6 +99,9 @@ use super::MAX_EXPIRY;
 /// How many revocations a slow session cache may fall behind before it
 /// sees `Lagged` (and must drop everything).
 const REVOCATION_BUFFER: usize = 1024;
+
+/// How often a claim re-reads a challenge whose session changed under it.
+const CLAIM_ATTEMPTS: usize = 3;
 
 /// Pause before the revocation subscriber reconnects.
 const SUBSCRIBER_RETRY: Duration = Duration::from_millis(500);
@@ -122,14 +127,23 @@ end
 return 'ok'
 "#;
 
-/// Claims a challenge. KEYS: challenge hash. ARGV: session key prefix
-/// (`{prefix}:s:`), account, block_time, now, new session expiry, login
-/// proof JSON. The session key comes from the challenge; on a Cluster it
-/// shares the challenge's hash tag, so it is in the same slot.
+/// Claims a challenge. KEYS: challenge hash, session hash (the session the
+/// caller read from the challenge; on a Cluster it shares the challenge's
+/// hash tag, so both keys are in one slot). ARGV: session id as read,
+/// account, block_time, now, new session expiry, login proof JSON.
+///
+/// Every read comes before the first write, and both keys are declared, so
+/// a Cluster node that does not own the slot (e.g. during a migration)
+/// refuses the whole script instead of claiming the memo and then failing
+/// on the session. `moved` means the challenge now names another session:
+/// the caller reads it again.
 const CLAIM_SCRIPT: &str = r#"
 local challenge = redis.call('HMGET', KEYS[1], 'session', 'expires_at', 'claimed_by')
 if not challenge[1] then
   return {'unknown'}
+end
+if challenge[1] ~= ARGV[1] then
+  return {'moved'}
 end
 if challenge[3] then
   return {'claimed'}
@@ -137,15 +151,14 @@ end
 if tonumber(ARGV[3]) >= tonumber(challenge[2]) then
   return {'expired'}
 end
+local session_expires = redis.call('HGET', KEYS[2], 'expires_at')
 redis.call('HSET', KEYS[1], 'claimed_by', ARGV[2])
-local session = ARGV[1] .. challenge[1]
-local session_expires = redis.call('HGET', session, 'expires_at')
 if (not session_expires) or tonumber(session_expires) <= tonumber(ARGV[4]) then
   return {'gone', challenge[1]}
 end
-redis.call('HSET', session, 'account', ARGV[2], 'login', ARGV[6], 'expires_at', ARGV[5])
-redis.call('HDEL', session, 'memo')
-redis.call('EXPIREAT', session, ARGV[5])
+redis.call('HSET', KEYS[2], 'account', ARGV[2], 'login', ARGV[6], 'expires_at', ARGV[5])
+redis.call('HDEL', KEYS[2], 'memo')
+redis.call('EXPIREAT', KEYS[2], ARGV[5])
 return {'ok', challenge[1]}
 "#;
 
@@ -348,6 +361,22 @@ impl RedisSpec {
                 ));
             }
         };
+        // The credentials end at the LAST `@`, cut before any other parsing:
+        // a password may hold unescaped `/`, `?` or `@`, and no later step
+        // (nor any error) sees it. An `@` in a query value is written `%40`.
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((u, r)) => (Some(u), r),
+            None => (None, rest),
+        };
+        // A fragment means nothing here, and the redis crate reads
+        // `#insecure` as "skip certificate checks": refuse every fragment.
+        if rest.contains('#') {
+            return Err(
+                "a Redis URL takes no #fragment (`#insecure` would turn TLS certificate \
+                 checks off; write a `#` inside a query value as `%23`)"
+                    .to_string(),
+            );
+        }
         let (before_query, query) = match rest.split_once('?') {
             Some((a, q)) => (a, Some(q)),
             None => (rest, None),
@@ -391,7 +420,14 @@ impl RedisSpec {
                     wait_replicas = Some(n);
                 }
                 // The redis crate's own single-node URL parameters.
-                "protocol" | "insecure" if mode == "single" => {
+                "insecure" => {
+                    return Err(
+                        "`insecure` is not accepted: TLS certificate checks cannot be \
+                         turned off (use `ca_file` for a private CA)"
+                            .to_string(),
+                    );
+                }
+                "protocol" if mode == "single" => {
                     passthrough.push((key.into_owned(), value.into_owned()))
                 }
                 other => return Err(format!("unknown query parameter {other:?}")),
@@ -422,13 +458,9 @@ impl RedisSpec {
                 Some(pem)
             }
         };
-        let (authority, path) = match before_query.split_once('/') {
+        let (hosts, path) = match before_query.split_once('/') {
             Some((a, p)) => (a, p),
             None => (before_query, ""),
-        };
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
         };
         let decode = |s: &str| -> Result<String, String> {
             percent_encoding::percent_decode_str(s)
@@ -471,8 +503,13 @@ impl RedisSpec {
                 if url.host_str().is_none_or(str::is_empty) {
                     return Err("the Redis URL needs a host".into());
                 }
-                if password_file.is_some() {
-                    url.set_password(None)
+                // The credentials go in through `Url`, which escapes them.
+                if let Some(user) = &username {
+                    url.set_username(user)
+                        .map_err(|()| "invalid Redis URL".to_string())?;
+                }
+                if password_file.is_none() && password.is_some() {
+                    url.set_password(password.as_deref())
                         .map_err(|()| "invalid Redis URL".to_string())?;
                 }
                 if passthrough.is_empty() {
@@ -772,8 +809,9 @@ impl RedisStore {
                 if let Some(password) = &spec.password {
                     builder = builder.set_client_to_redis_password(password);
                 }
-                // The sentinels' own password, else the data nodes'.
-                if let Some(password) = sentinel_password.as_ref().or(spec.password.as_ref()) {
+                // Only the sentinels' own password: the data nodes' is never
+                // sent to them (and sentinels without a password work).
+                if let Some(password) = sentinel_password {
                     builder = builder.set_client_to_sentinel_password(password);
                 }
                 (
@@ -1056,6 +1094,58 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Masters with fewer connected replicas than `wait_replicas` (the
+    /// master's address, or "the master", and its count): logouts written
+    /// there answer 503 until enough replicas connect. Empty when
+    /// `wait_replicas` is 0.
+    pub async fn replica_shortfall(&self) -> StoreResult<Vec<(String, u32)>> {
+        if self.wait_replicas == 0 {
+            return Ok(Vec::new());
+        }
+        let infos: Vec<(String, String)> = self
+            .run("read replication", |mut con| async move {
+                let mut info = redis::cmd("INFO");
+                info.arg("replication");
+                match &mut con {
+                    Connection::Cluster(cluster) => {
+                        let routing =
+                            RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                        let value = cluster.route_command(info, routing).await?;
+                        let redis::Value::Map(per_node) = value else {
+                            return Err(redis::RedisError::from((
+                                redis::ErrorKind::Parse,
+                                "INFO on every master did not answer per node",
+                            )));
+                        };
+                        per_node
+                            .into_iter()
+                            .map(|(node, text)| {
+                                Ok((
+                                    redis::from_redis_value(node)?,
+                                    redis::from_redis_value(text)?,
+                                ))
+                            })
+                            .collect()
+                    }
+                    _ => {
+                        let text: String = info.query_async(&mut con).await?;
+                        Ok(vec![("the master".to_string(), text)])
+                    }
+                }
+            })
+            .await?;
+        let mut short = Vec::new();
+        for (node, text) in infos {
+            let connected = connected_replicas(&text).ok_or_else(|| {
+                StoreError::new(format!("{node} did not report its connected replicas"))
+            })?;
+            if connected < self.wait_replicas {
+                short.push((node, connected));
+            }
+        }
+        Ok(short)
+    }
+
     /// A client for the revocation subscriber: the single Redis, the
     /// current master, or the `attempt`-th seed node of a Cluster.
     async fn subscriber_client(
@@ -1297,35 +1387,55 @@ impl Store for RedisStore {
 
     async fn claim_challenge(&self, memo: &str, claim: &Claim) -> StoreResult<ClaimOutcome> {
         // The same effect as `SessionRecord::apply_claim`; the script only
-        // checks and writes atomically.
+        // checks and writes atomically. The session is read first so the
+        // script can declare both keys it touches.
         let login_json = encode_proof(&claim.proof())?;
         let new_expiry = claim.session_expires_at();
-        let mut invocation = self.claim_script.prepare_invoke();
-        invocation
-            .key(self.challenge_key(memo))
-            .arg(format!("{}:s:", self.key_base))
-            .arg(&claim.account)
-            .arg(claim.block_time)
-            .arg(claim.now)
-            .arg(new_expiry)
-            .arg(login_json);
-        let answer: Vec<String> = self
-            .run("claim challenge", |mut con| async move {
-                invocation.invoke_async(&mut con).await
-            })
-            .await?;
-        match answer.as_slice() {
-            [status] if status == "unknown" => Ok(ClaimOutcome::UnknownMemo),
-            [status] if status == "claimed" => Ok(ClaimOutcome::AlreadyClaimed),
-            [status] if status == "expired" => Ok(ClaimOutcome::Expired),
-            [status, _] if status == "gone" => Ok(ClaimOutcome::SessionGone),
-            [status, session] if status == "ok" => {
-                Ok(ClaimOutcome::LoggedIn(SessionKey(session.clone())))
+        let challenge_key = self.challenge_key(memo);
+        for _ in 0..CLAIM_ATTEMPTS {
+            let key = challenge_key.clone();
+            let session: Option<String> = self
+                .run("read challenge", |mut con| async move {
+                    con.hget(key, "session").await
+                })
+                .await?;
+            let Some(session) = session else {
+                return Ok(ClaimOutcome::UnknownMemo);
+            };
+            let mut invocation = self.claim_script.prepare_invoke();
+            invocation
+                .key(&challenge_key)
+                .key(self.session_key(&SessionKey(session.clone())))
+                .arg(&session)
+                .arg(&claim.account)
+                .arg(claim.block_time)
+                .arg(claim.now)
+                .arg(new_expiry)
+                .arg(&login_json);
+            let answer: Vec<String> = self
+                .run("claim challenge", |mut con| async move {
+                    invocation.invoke_async(&mut con).await
+                })
+                .await?;
+            match answer.as_slice() {
+                [status] if status == "moved" => continue,
+                [status] if status == "unknown" => return Ok(ClaimOutcome::UnknownMemo),
+                [status] if status == "claimed" => return Ok(ClaimOutcome::AlreadyClaimed),
+                [status] if status == "expired" => return Ok(ClaimOutcome::Expired),
+                [status, _] if status == "gone" => return Ok(ClaimOutcome::SessionGone),
+                [status, session] if status == "ok" => {
+                    return Ok(ClaimOutcome::LoggedIn(SessionKey(session.clone())));
+                }
+                other => {
+                    return Err(StoreError::new(format!(
+                        "unexpected claim_challenge answer {other:?}"
+                    )));
+                }
             }
-            other => Err(StoreError::new(format!(
-                "unexpected claim_challenge answer {other:?}"
-            ))),
         }
+        Err(StoreError::new(
+            "Redis claim challenge: the challenge kept changing its session".to_string(),
+        ))
     }
 
     async fn cursor(&self) -> StoreResult<Option<ChainCursor>> {
@@ -1345,6 +1455,21 @@ impl Store for RedisStore {
             |mut con| async move { con.set(key, value).await },
         )
         .await
+    }
+
+    async fn startup_warnings(&self) -> StoreResult<Vec<String>> {
+        Ok(self
+            .replica_shortfall()
+            .await?
+            .into_iter()
+            .map(|(node, connected)| {
+                format!(
+                    "{node} has {connected} connected replica(s) but wait_replicas is {}: \
+                     logouts and revocations will answer 503 until enough replicas connect",
+                    self.wait_replicas
+                )
+            })
+            .collect())
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -1558,4 +1683,24 @@ impl Store for RedisStore {
 /// A login proof as the Lua scripts store and compare it.
 fn encode_proof(proof: &LoginProof) -> StoreResult<String> {
     serde_json::to_string(proof).map_err(|e| StoreError::new(format!("encode login proof: {e}")))
+}
+
+/// `connected_slaves:N` from `INFO replication`.
+fn connected_replicas(info: &str) -> Option<u32> {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix("connected_slaves:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod replica_tests {
+    use super::connected_replicas;
+
+    #[test]
+    fn connected_replicas_reads_the_info_line() {
+        let info = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\nslave0:ip=x\r\n";
+        assert_eq!(connected_replicas(info), Some(2));
+        assert_eq!(connected_replicas("# Replication\r\nrole:master\r\n"), None);
+        assert_eq!(connected_replicas("connected_slaves:many"), None);
+    }
 }

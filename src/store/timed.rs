@@ -96,6 +96,10 @@ impl Store for TimedStore {
         self.timed("ping", self.inner.ping()).await
     }
 
+    async fn startup_warnings(&self) -> StoreResult<Vec<String>> {
+        self.inner.startup_warnings().await
+    }
+
     async fn sweep_expired(&self, now: UnixTime) -> StoreResult<usize> {
         self.timed("sweep_expired", self.inner.sweep_expired(now))
             .await
