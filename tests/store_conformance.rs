@@ -1253,6 +1253,37 @@ async fn sentinel_without_a_password_serves_a_master_with_one() {
     assert!(exists, "the session is on the master");
 }
 
+/// A sentinel that hangs (a frozen host, a partition) at the head of the
+/// list does not hold up finding the master: every sentinel is asked at
+/// once and the first valid answer wins.
+#[tokio::test]
+async fn a_frozen_first_sentinel_does_not_hold_up_finding_the_master() {
+    let Some(master) = RedisServer::start() else {
+        return;
+    };
+    let config = format!("sentinel monitor sgfz 127.0.0.1 {} 1\n", master.port());
+    let Some(frozen) = RedisServer::start_sentinel(&config) else {
+        return;
+    };
+    let Some(healthy) = RedisServer::start_sentinel(&config) else {
+        return;
+    };
+    frozen.signal("STOP");
+    let url = format!(
+        "redis+sentinel://127.0.0.1:{},127.0.0.1:{}/sgfz?prefix=fz&wait_replicas=0",
+        frozen.port(),
+        healthy.port()
+    );
+    let store = RedisStore::connect(&url, "fz", OP_TIMEOUT).expect("connect");
+    let now = now_unix();
+    for round in 0..3 {
+        let k = key(&format!("frozen{round}"));
+        store.put_session(&k, &pending(now, 60)).await.unwrap();
+        assert!(store.get_session(&k).await.unwrap().is_some());
+    }
+    frozen.signal("CONT");
+}
+
 #[tokio::test]
 async fn redis_prefixes_do_not_see_each_other() {
     let Some(server) = RedisServer::start() else {

@@ -661,11 +661,13 @@ pub struct RedisStore {
 
 /// How the store reaches Redis.
 enum Backend {
-    Single(redis::Client),
+    /// Boxed: far larger than the other variants' handles.
+    Single(Box<redis::Client>),
     /// Asked for the current master whenever a connection is (re)made.
-    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    /// One client per configured sentinel.
+    Sentinel(Vec<tokio::sync::Mutex<SentinelClient>>),
     Cluster {
-        client: ClusterClient,
+        client: Box<ClusterClient>,
         /// One client per seed node, for the revocation subscriber (a
         /// classic `PUBLISH` on a Cluster reaches every node).
         seeds: Vec<redis::Client>,
@@ -776,7 +778,7 @@ impl RedisStore {
                     info = info.set_redis_settings(settings);
                 }
                 (
-                    Backend::Single(client_for(info).map_err(bad)?),
+                    Backend::Single(Box::new(client_for(info).map_err(bad)?)),
                     spec.prefix.clone(),
                 )
             }
@@ -786,36 +788,44 @@ impl RedisStore {
                 db,
                 sentinel_password,
             } => {
-                let addrs = sentinels
+                // One client per sentinel, asked all at once (see
+                // `master_client`): the crate's own client takes the
+                // sentinels' answers in list order, so one that hangs at
+                // the head of the list would hold up every lookup.
+                let one_sentinel = |addr: redis::ConnectionAddr| -> StoreResult<SentinelClient> {
+                    let mut builder =
+                        SentinelClientBuilder::new([addr], master, SentinelServerType::Master)
+                            .map_err(bad)?
+                            .set_client_to_redis_db(*db);
+                    if spec.tls {
+                        builder = builder
+                            .set_client_to_redis_tls_mode(TlsMode::Secure)
+                            .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+                    }
+                    if spec.ca_pem.is_some() {
+                        builder = builder
+                            .set_client_to_redis_certificates(certificates())
+                            .set_client_to_sentinel_certificates(certificates());
+                    }
+                    if let Some(user) = &spec.username {
+                        builder = builder.set_client_to_redis_username(user);
+                    }
+                    if let Some(password) = &spec.password {
+                        builder = builder.set_client_to_redis_password(password);
+                    }
+                    // Only the sentinels' own password: the data nodes' is never
+                    // sent to them (and sentinels without a password work).
+                    if let Some(password) = sentinel_password {
+                        builder = builder.set_client_to_sentinel_password(password);
+                    }
+                    builder.build().map_err(bad)
+                };
+                let clients = sentinels
                     .iter()
-                    .map(|(host, port)| tls_addr(host, *port, spec.tls));
-                let mut builder =
-                    SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)
-                        .map_err(bad)?
-                        .set_client_to_redis_db(*db);
-                if spec.tls {
-                    builder = builder
-                        .set_client_to_redis_tls_mode(TlsMode::Secure)
-                        .set_client_to_sentinel_tls_mode(TlsMode::Secure);
-                }
-                if spec.ca_pem.is_some() {
-                    builder = builder
-                        .set_client_to_redis_certificates(certificates())
-                        .set_client_to_sentinel_certificates(certificates());
-                }
-                if let Some(user) = &spec.username {
-                    builder = builder.set_client_to_redis_username(user);
-                }
-                if let Some(password) = &spec.password {
-                    builder = builder.set_client_to_redis_password(password);
-                }
-                // Only the sentinels' own password: the data nodes' is never
-                // sent to them (and sentinels without a password work).
-                if let Some(password) = sentinel_password {
-                    builder = builder.set_client_to_sentinel_password(password);
-                }
+                    .map(|(host, port)| one_sentinel(tls_addr(host, *port, spec.tls)))
+                    .collect::<StoreResult<Vec<_>>>()?;
                 (
-                    Backend::Sentinel(tokio::sync::Mutex::new(builder.build().map_err(bad)?)),
+                    Backend::Sentinel(clients.into_iter().map(tokio::sync::Mutex::new).collect()),
                     spec.prefix.clone(),
                 )
             }
@@ -858,7 +868,7 @@ impl RedisStore {
                 }
                 (
                     Backend::Cluster {
-                        client: builder.build().map_err(bad)?,
+                        client: Box::new(builder.build().map_err(bad)?),
                         seeds,
                     },
                     format!("{{{}}}", spec.prefix),
@@ -964,20 +974,16 @@ impl RedisStore {
                     .set_number_of_retries(1)
                     .set_max_delay(self.op_timeout);
                 Connection::Manager(
-                    ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(
-                        |e| StoreError::new(format!("Redis connection setup failed: {e}")),
-                    )?,
+                    ConnectionManager::new_lazy_with_config(client.as_ref().clone(), config)
+                        .map_err(|e| {
+                            StoreError::new(format!("Redis connection setup failed: {e}"))
+                        })?,
                 )
             }
-            Backend::Sentinel(sentinel) => {
-                let client = sentinel
-                    .lock()
-                    .await
-                    .async_get_client()
-                    .await
-                    .map_err(|e| {
-                        StoreError::new(format!("no Redis master from the sentinels: {e}"))
-                    })?;
+            Backend::Sentinel(sentinels) => {
+                let client = master_client(sentinels).await.map_err(|e| {
+                    StoreError::new(format!("no Redis master from the sentinels: {e}"))
+                })?;
                 Connection::Master(
                     client
                         .get_multiplexed_async_connection_with_config(&config)
@@ -1153,8 +1159,8 @@ impl RedisStore {
         attempt: usize,
     ) -> redis::RedisResult<redis::Client> {
         match backend {
-            Backend::Single(client) => Ok(client.clone()),
-            Backend::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await,
+            Backend::Single(client) => Ok(client.as_ref().clone()),
+            Backend::Sentinel(sentinels) => master_client(sentinels).await,
             Backend::Cluster { seeds, .. } => seeds
                 .get(attempt % seeds.len().max(1))
                 .cloned()
@@ -1690,6 +1696,28 @@ fn connected_replicas(info: &str) -> Option<u32> {
     info.lines()
         .find_map(|line| line.trim().strip_prefix("connected_slaves:"))
         .and_then(|n| n.trim().parse().ok())
+}
+
+/// The master as the first sentinel to answer names it (each client checks
+/// the master's `ROLE` before trusting it). All sentinels are asked at once,
+/// so one that is unreachable without refusing connections costs nothing
+/// while another answers; the lookups still running are dropped (the
+/// crate's sentinel lookups are cancellation-safe).
+async fn master_client(
+    sentinels: &[tokio::sync::Mutex<SentinelClient>],
+) -> redis::RedisResult<redis::Client> {
+    if sentinels.is_empty() {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "no sentinels",
+        )));
+    }
+    let lookups = sentinels
+        .iter()
+        .map(|sentinel| Box::pin(async move { sentinel.lock().await.async_get_client().await }));
+    futures::future::select_ok(lookups)
+        .await
+        .map(|(client, _still_running)| client)
 }
 
 #[cfg(test)]
