@@ -146,6 +146,31 @@ struct PolicySlot {
     last_good: Cache<String, Arc<Decision>>,
     /// Accounts whose last evaluation failed, for a short back-off.
     failing: Cache<String, ()>,
+    /// This policy's counters, resolved once: counting a cached decision
+    /// hashes no label values.
+    counters: SlotCounters,
+}
+
+/// One policy's metric series.
+struct SlotCounters {
+    hits: prometheus::IntCounter,
+    pass: prometheus::IntCounter,
+    fail: prometheus::IntCounter,
+    stale: prometheus::IntCounter,
+    undecidable: prometheus::IntCounter,
+}
+
+impl SlotCounters {
+    fn new(metrics: &PolicyMetrics, policy: &str) -> Self {
+        let outcome = |o: &str| metrics.decisions.with_label_values(&[policy, o]);
+        Self {
+            hits: metrics.cache_hits.with_label_values(&[policy]),
+            pass: outcome("pass"),
+            fail: outcome("fail"),
+            stale: outcome("stale"),
+            undecidable: outcome("undecidable"),
+        }
+    }
 }
 
 /// Evaluates and caches the configured policies. Built anew on every
@@ -196,6 +221,7 @@ impl PolicyEngine {
                         .max_capacity(MAX_DECISIONS_PER_POLICY)
                         .time_to_live(settings.max_stale)
                         .build(),
+                    counters: SlotCounters::new(&metrics, &policy.name),
                     failing: Cache::builder()
                         .max_capacity(MAX_DECISIONS_PER_POLICY)
                         .time_to_live(settings.ttl.min(FAILURE_BACKOFF))
@@ -238,8 +264,8 @@ impl PolicyEngine {
             };
         };
         if let Some(decision) = slot.fresh.get(account).await {
-            self.metrics.cache_hits.with_label_values(&[policy]).inc();
-            self.count(policy, &decision, false);
+            slot.counters.hits.inc();
+            Self::count(slot, &decision, false);
             return Outcome::Decided(decision);
         }
         // The chain failed for this account a moment ago: do not make every
@@ -263,7 +289,7 @@ impl PolicyEngine {
                     slot.last_good.invalidate(account).await;
                 }
                 Ok(decision) => {
-                    self.count(policy, &decision, false);
+                    Self::count(slot, &decision, false);
                     return Outcome::Decided(decision);
                 }
                 Err(error) => {
@@ -275,8 +301,9 @@ impl PolicyEngine {
                 }
             }
         }
-        self.undecidable(
+        Self::undecidable(
             name,
+            slot,
             "the account was logged out while it was being decided",
         )
     }
@@ -292,18 +319,15 @@ impl PolicyEngine {
     ) -> Outcome {
         match slot.last_good.get(account).await {
             Some(decision) => {
-                self.count(name, &decision, true);
+                Self::count(slot, &decision, true);
                 Outcome::Decided(decision)
             }
-            None => self.undecidable(name, why),
+            None => Self::undecidable(name, slot, why),
         }
     }
 
-    fn undecidable(&self, name: &Arc<str>, why: &str) -> Outcome {
-        self.metrics
-            .decisions
-            .with_label_values(&[name, "undecidable"])
-            .inc();
+    fn undecidable(name: &Arc<str>, slot: &PolicySlot, why: &str) -> Outcome {
+        slot.counters.undecidable.inc();
         Outcome::Undecidable {
             policy: Arc::clone(name),
             why: why.to_string(),
@@ -323,16 +347,13 @@ impl PolicyEngine {
         self.chain
     }
 
-    fn count(&self, policy: &str, decision: &Decision, stale: bool) {
-        let outcome = match (stale, decision.passed()) {
-            (true, _) => "stale",
-            (false, true) => "pass",
-            (false, false) => "fail",
-        };
-        self.metrics
-            .decisions
-            .with_label_values(&[policy, outcome])
-            .inc();
+    fn count(slot: &PolicySlot, decision: &Decision, stale: bool) {
+        let counters = &slot.counters;
+        match (stale, decision.passed()) {
+            (true, _) => counters.stale.inc(),
+            (false, true) => counters.pass.inc(),
+            (false, false) => counters.fail.inc(),
+        }
     }
 
     async fn evaluate(
