@@ -1277,6 +1277,20 @@ fn the_policy_page_says_why_and_joining_the_community_lets_demo_in() {
     click(&tab, "a.button.secondary");
     wait_for_page(&tab, "/members", "Not open to @demo");
 
+    // The page's logout form logs demo out; logging in again shows the
+    // same refusal (the chain has not changed).
+    assert_eq!(
+        text(&tab, "form[action='/.steemgate/logout'] button"),
+        "Log out @demo to use another account"
+    );
+    click(&tab, "form[action='/.steemgate/logout'] button");
+    wait_for_page(&tab, "/.steemgate/logout", "Logged out");
+    open(&tab, &demo.url("/members"));
+    assert_eq!(location(&tab), "/.steemgate/login?rd=%2Fmembers");
+    memo_on_login_page(&tab);
+    simulate_transfer(&tab, "demo");
+    wait_for_page(&tab, "/members", "Not open to @demo");
+
     // The simulation: demo subscribes on the devnet and is let in.
     assert_eq!(
         text(&tab, "form[action='/.steemgate/devnet/join'] button"),
