@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::input::{HumanDuration, OneOrMany};
 use super::{ConfigError, Policy, duration_in, invalid, resolve_policy_names};
@@ -43,7 +43,7 @@ pub struct OidcClientInput {
 /// `id_token_signed_response_alg`). RS256 is the default: OpenID Connect
 /// Core requires every provider to offer it and most relying parties
 /// expect it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SigningAlg {
     RS256,
     ES256,
