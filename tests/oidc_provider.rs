@@ -535,3 +535,97 @@ fn a_reload_registers_a_new_client_and_keeps_the_keys() {
         assert!(after.find(key.common.key_id.as_deref().unwrap()).is_some());
     }
 }
+
+#[test]
+fn instances_sharing_redis_share_codes_and_keys_and_fail_closed_without_it() {
+    use support::gateway::{
+        GATE, GatewayProcess, TestDevnet, echo_upstream, start_login_at, test_config_with_store,
+        wait_logged_in_at,
+    };
+    let Some(mut redis) = support::redis_server::RedisServer::start() else {
+        return;
+    };
+    let devnet = TestDevnet::start_seeded();
+    devnet.produce_block(None);
+    let upstream = echo_upstream();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (addr_a, addr_b) = (support::free_addr(), support::free_addr());
+    // One issuer for both: the load balancer's name.
+    let section = oidc_section(addr_a, "");
+    let config = |addr, admin| {
+        test_config_with_store(addr, admin, &devnet.url(), upstream.addr, &redis.url(), "")
+            .replacen("routes:", &section, 1)
+    };
+    let admin_a = support::free_addr();
+    let a = GatewayProcess::start(&config(addr_a, admin_a), dir_a.path(), addr_a, admin_a);
+    let admin_b = support::free_addr();
+    let b = GatewayProcess::start(&config(addr_b, admin_b), dir_b.path(), addr_b, admin_b);
+    let (cookie, memo) = start_login_at(a.addr);
+    devnet.transfer("carol", GATE, "0.001 STEEM", &memo);
+    devnet.produce_block(None);
+    wait_logged_in_at(a.addr, &cookie, "carol", 10);
+
+    let redirect = "https://grafana.example.com/login/generic_oauth";
+    let path = authorize_path("grafana", redirect, "");
+    let issued = get(a.addr, &path, &[&format!("Cookie: {cookie}")]);
+    let (_, params) = location_params(&issued);
+    let code = param(&params, "code").expect("a code from A").to_string();
+    let basic = basic("grafana", SECRET);
+    let body = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri={}",
+        enc(redirect)
+    );
+    let redeemed = post(b.addr, "/.steemgate/oidc/token", &[&basic], &body);
+    assert_eq!(
+        redeemed.status, 200,
+        "B redeems A's code: {}",
+        redeemed.body
+    );
+    let id_token = redeemed.json()["id_token"].as_str().unwrap().to_string();
+    let kid = jsonwebtoken::decode_header(&id_token).unwrap().kid.unwrap();
+    for gateway in [&a, &b] {
+        let keys: JwkSet =
+            serde_json::from_str(&get(gateway.addr, "/.steemgate/oidc/jwks.json", &[]).body)
+                .unwrap();
+        assert!(
+            keys.find(&kid).is_some(),
+            "every instance publishes the signing key"
+        );
+    }
+    // The replay is noticed on the other instance.
+    let replay = post(a.addr, "/.steemgate/oidc/token", &[&basic], &body);
+    assert_eq!(replay.json()["error"], json!("invalid_grant"));
+
+    // Without the store nothing is issued and nothing is guessed.
+    let fresh = get(a.addr, &path, &[&format!("Cookie: {cookie}")]);
+    let (_, params) = location_params(&fresh);
+    let code = param(&params, "code").unwrap().to_string();
+    redis.stop();
+    let refused = get(
+        a.addr,
+        &path,
+        &[&format!("Cookie: {cookie}"), "Accept: text/html"],
+    );
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.header("location"), None);
+    let token = post(
+        b.addr,
+        "/.steemgate/oidc/token",
+        &[&basic],
+        &format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}",
+            enc(redirect)
+        ),
+    );
+    assert_eq!(token.status, 503, "{}", token.body);
+    assert_eq!(token.json()["error"], json!("temporarily_unavailable"));
+    let info = get(
+        b.addr,
+        "/.steemgate/oidc/userinfo",
+        &[&format!(
+            "Authorization: Bearer {}",
+            redeemed.json()["access_token"].as_str().unwrap()
+        )],
+    );
+    assert_eq!(info.status, 503, "{}", info.body);
+}
