@@ -20,7 +20,10 @@ use steemgate::store::{
     ChainCursor, Claim, ClaimOutcome, LoginMethod, LoginProof, PendingConfirmation, SessionKey,
     SessionRecord, Store, WalletChallenge,
 };
-use support::redis_ha::{ClusterSet, SentinelSet, online_replicas};
+use support::redis_ha::{
+    ClusterSet, SentinelSet, online_replicas, shared_cluster_set, shared_sentinel_set,
+    unique_prefix,
+};
 use support::redis_server::RedisServer;
 use support::wait_until;
 
@@ -179,35 +182,39 @@ async fn rediss_trusts_only_the_configured_ca() {
     );
 }
 
-/// Two stores on the master a Sentinel set names (logouts wait for a replica).
+/// Two stores on the master the shared Sentinel set names (logouts wait
+/// for a replica), under a prefix of their own.
 fn sentinel_harness() -> Option<Harness> {
-    let set = SentinelSet::start()?;
+    let set = shared_sentinel_set()?;
+    let prefix = unique_prefix("sgtest");
     let open = || -> Arc<dyn Store> {
         Arc::new(
-            RedisStore::connect(&set.url("sgtest"), "sgtest", OP_TIMEOUT)
+            RedisStore::connect(&set.url(&prefix), &prefix, OP_TIMEOUT)
                 .expect("connect sentinel store"),
         )
     };
     Some(Harness {
         first: open(),
         second: open(),
-        _keep_alive: Box::new(set),
+        _keep_alive: Box::new(()),
     })
 }
 
-/// Two stores on a three-master Cluster (logouts wait for a replica).
+/// Two stores on the shared three-master Cluster (logouts wait for a
+/// replica), under a prefix of their own.
 fn cluster_harness() -> Option<Harness> {
-    let set = ClusterSet::start()?;
+    let set = shared_cluster_set()?;
+    let prefix = unique_prefix("sgtest");
     let open = || -> Arc<dyn Store> {
         Arc::new(
-            RedisStore::connect(&set.url("sgtest"), "sgtest", OP_TIMEOUT)
+            RedisStore::connect(&set.url(&prefix), &prefix, OP_TIMEOUT)
                 .expect("connect cluster store"),
         )
     };
     Some(Harness {
         first: open(),
         second: open(),
-        _keep_alive: Box::new(set),
+        _keep_alive: Box::new(()),
     })
 }
 
@@ -1433,12 +1440,13 @@ async fn redis_warns_when_the_master_has_fewer_replicas_than_wait_replicas() {
 /// On a Cluster every master is checked, each named by its address.
 #[tokio::test]
 async fn cluster_replica_shortfall_names_each_master() {
-    let Some(set) = ClusterSet::start() else {
+    let Some(set) = shared_cluster_set() else {
         return;
     };
+    let prefix = unique_prefix("rep");
     let enough = RedisStore::connect(
-        &format!("{}&wait_replicas=1", set.url("rep")),
-        "rep",
+        &format!("{}&wait_replicas=1", set.url(&prefix)),
+        &prefix,
         OP_TIMEOUT,
     )
     .expect("connect");
@@ -1452,8 +1460,8 @@ async fn cluster_replica_shortfall_names_each_master() {
     assert!(ok, "the replicas never came online");
     assert!(enough.startup_warnings().await.unwrap().is_empty());
     let too_many = RedisStore::connect(
-        &format!("{}&wait_replicas=2", set.url("rep")),
-        "rep",
+        &format!("{}&wait_replicas=2", set.url(&prefix)),
+        &prefix,
         OP_TIMEOUT,
     )
     .expect("connect");
