@@ -1858,3 +1858,132 @@ async fn cluster_revocations_reach_a_subscriber_whose_node_died() {
     .expect("the second logout heard");
     assert_eq!(heard, second);
 }
+
+// ---- Durable writes on their own connection; subscriber keepalive --------
+
+/// The blocked `WAIT` on one of the data nodes on `ports`: `(port, client
+/// id)`, once the same client has been seen blocked in `WAIT` twice, 200 ms
+/// apart (another test's `WAIT` on a shared set is over in far less).
+fn blocked_wait(ports: &[u16]) -> Option<(u16, u64)> {
+    let blocked = || -> Vec<(u16, u64)> {
+        ports
+            .iter()
+            .flat_map(|&port| {
+                let mut con = support::redis_ha::raw(port);
+                let list: String = ::redis::cmd("CLIENT")
+                    .arg("LIST")
+                    .query(&mut con)
+                    .unwrap_or_default();
+                list.lines()
+                    .filter(|line| {
+                        line.contains(" cmd=wait ")
+                            && line
+                                .split(' ')
+                                .any(|f| f.strip_prefix("flags=").is_some_and(|f| f.contains('b')))
+                    })
+                    .filter_map(|line| line.strip_prefix("id=")?.split(' ').next()?.parse().ok())
+                    .map(|id| (port, id))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let first = blocked();
+    std::thread::sleep(Duration::from_millis(200));
+    let second = blocked();
+    first.into_iter().find(|c| second.contains(c))
+}
+
+/// A logout whose `WAIT` cannot be satisfied (`url` asks for more replicas
+/// than the master has) blocks only its own connection: while that `WAIT`
+/// is blocked on the server, the same store reads and writes sessions, and
+/// the `WAIT` is still blocked after they answered. Then the `WAIT` is
+/// released (`CLIENT UNBLOCK`) and the logout reports that it is not
+/// durable, as before.
+async fn a_blocked_wait_holds_up_no_other_call(url: &str, prefix: &str, data_ports: &[u16]) {
+    // A long timeout: the `WAIT` blocks for half of it unless released.
+    let store = Arc::new(RedisStore::connect(url, prefix, Duration::from_secs(30)).expect("store"));
+    let now = now_unix();
+    let leaving = key("leaving");
+    let staying = key("staying");
+    store
+        .put_session(&leaving, &pending(now, 600))
+        .await
+        .unwrap();
+    store
+        .put_session(&staying, &pending(now, 600))
+        .await
+        .unwrap();
+    let logout = tokio::spawn({
+        let store = Arc::clone(&store);
+        let leaving = leaving.clone();
+        async move { store.delete_session(&leaving).await }
+    });
+    let ports = data_ports.to_vec();
+    let mut found = None;
+    let blocked = wait_until(Duration::from_secs(20), || {
+        found = blocked_wait(&ports);
+        found.is_some()
+    });
+    assert!(blocked, "the logout's WAIT never blocked on a data node");
+    let (port, client) = found.expect("a blocked WAIT");
+
+    // Other calls of the same store answer while the WAIT is blocked.
+    assert!(store.get_session(&staying).await.unwrap().is_some());
+    store
+        .put_session(&key("arriving"), &pending(now, 600))
+        .await
+        .unwrap();
+    assert!(store.get_session(&key("arriving")).await.unwrap().is_some());
+    let still = blocked_wait(&ports);
+    assert_eq!(
+        still,
+        Some((port, client)),
+        "the WAIT returned before the other calls answered"
+    );
+    assert!(!logout.is_finished(), "the logout came back too early");
+
+    let mut con = support::redis_ha::raw(port);
+    let unblocked: i64 = ::redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(client)
+        .query(&mut con)
+        .expect("CLIENT UNBLOCK");
+    assert_eq!(unblocked, 1);
+    let refused = logout.await.expect("logout task");
+    let e = refused.expect_err("a logout too few replicas acknowledged");
+    assert!(e.to_string().contains("acknowledged"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_blocked_wait_holds_up_no_other_call() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // No replica at all: WAIT 1 blocks until released.
+    let url = format!("{}?wait_replicas=1", server.url());
+    a_blocked_wait_holds_up_no_other_call(&url, "blk", &[server.port()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_a_blocked_wait_holds_up_no_other_call() {
+    let Some(set) = shared_sentinel_set() else {
+        return;
+    };
+    let prefix = unique_prefix("blk");
+    // Two replicas: WAIT 3 blocks until released.
+    let url = format!("{}&wait_replicas=3", set.url(&prefix));
+    let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
+    a_blocked_wait_holds_up_no_other_call(&url, &prefix, &ports).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_blocked_wait_holds_up_no_other_call() {
+    let Some(set) = shared_cluster_set() else {
+        return;
+    };
+    let prefix = unique_prefix("blk");
+    // One replica per master: WAIT 2 blocks until released.
+    let url = format!("{}&wait_replicas=2", set.url(&prefix));
+    let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
+    a_blocked_wait_holds_up_no_other_call(&url, &prefix, &ports).await;
+}
