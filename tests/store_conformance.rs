@@ -1987,3 +1987,50 @@ async fn cluster_a_blocked_wait_holds_up_no_other_call() {
     let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
     a_blocked_wait_holds_up_no_other_call(&url, &prefix, &ports).await;
 }
+
+/// A subscription whose server stops answering without closing anything
+/// (a frozen process, like a blackholed path) is noticed by the keepalive
+/// PING: the feed goes down, so session caches stop answering from memory,
+/// and comes back, resubscribed, once the server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_revocation_feed_notices_a_frozen_server_and_recovers() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let listener = RedisStore::connect(&server.url(), "ka", OP_TIMEOUT).expect("store");
+    let writer = RedisStore::connect(&server.url(), "ka", OP_TIMEOUT).expect("store");
+    let mut revoked = listener.revocations().expect("a feed");
+    let mut feed = listener.revocation_feed_status().expect("a feed status");
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| *up))
+        .await
+        .expect("subscribed in time")
+        .expect("feed");
+
+    server.signal("STOP");
+    // Bounded generously: without a keepalive the feed would stay "up"
+    // forever, since nothing errors on a frozen peer.
+    let noticed = tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| !*up)).await;
+    server.signal("CONT");
+    noticed
+        .expect("the frozen server was noticed")
+        .expect("feed");
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| *up))
+        .await
+        .expect("resubscribed once the server answers")
+        .expect("feed");
+
+    // The new subscription hears logouts.
+    let k = key("after-freeze");
+    let mut heard = None;
+    for _ in 0..50 {
+        if writer.delete_session(&k).await.is_ok()
+            && let Ok(Ok(key)) =
+                tokio::time::timeout(Duration::from_millis(200), revoked.recv()).await
+            && key == k
+        {
+            heard = Some(key);
+            break;
+        }
+    }
+    assert_eq!(heard, Some(k), "a logout after the freeze was heard");
+}

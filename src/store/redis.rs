@@ -1269,17 +1269,53 @@ impl RedisStore {
                             tracing::warn!("revocation subscriber cannot subscribe: {e}")
                         })?;
                     feed_up.send_replace(true);
-                    let mut messages = pubsub.into_on_message();
-                    while let Some(message) = futures::StreamExt::next(&mut messages).await {
-                        let Some(sender) = sender.upgrade() else {
-                            return Ok(());
-                        };
-                        if let Ok(key) = std::str::from_utf8(message.get_payload_bytes()) {
-                            // No receivers right now is fine.
-                            let _ = sender.send(SessionKey(key.to_string()));
+                    // Keepalive: a connection that dies silently (a frozen
+                    // server, a blackholed path) raises no error, so the
+                    // subscription is pinged every op timeout and counts
+                    // as lost when a PONG is not back within one more.
+                    let (mut sink, mut messages) = pubsub.split();
+                    let mut keepalive = tokio::time::interval_at(
+                        tokio::time::Instant::now() + op_timeout,
+                        op_timeout,
+                    );
+                    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tokio::select! {
+                            message = futures::StreamExt::next(&mut messages) => {
+                                let Some(message) = message else {
+                                    return Err(());
+                                };
+                                let Some(sender) = sender.upgrade() else {
+                                    return Ok(());
+                                };
+                                if let Ok(key) = std::str::from_utf8(message.get_payload_bytes()) {
+                                    // No receivers right now is fine.
+                                    let _ = sender.send(SessionKey(key.to_string()));
+                                }
+                            }
+                            _ = keepalive.tick() => {
+                                match tokio::time::timeout(
+                                    op_timeout,
+                                    sink.ping::<redis::Value>(),
+                                )
+                                .await
+                                {
+                                    Ok(Ok(_)) => {}
+                                    Ok(Err(e)) => {
+                                        tracing::warn!("revocation subscriber PING failed: {e}");
+                                        return Err(());
+                                    }
+                                    Err(_) => {
+                                        tracing::warn!(
+                                            "revocation subscriber: no PONG within {op_timeout:?}, \
+                                             reconnecting"
+                                        );
+                                        return Err(());
+                                    }
+                                }
+                            }
                         }
                     }
-                    Err::<(), ()>(())
                 };
                 tokio::select! {
                     _ = alive.changed() => return,
