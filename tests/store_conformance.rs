@@ -2005,6 +2005,26 @@ async fn redis_revocation_feed_notices_a_frozen_server_and_recovers() {
         .await
         .expect("subscribed in time")
         .expect("feed");
+    // Healthy: the keepalive PINGs are answered and the feed stays up.
+    feed.borrow_and_update();
+    let pings = || -> u64 {
+        let mut con = support::redis_ha::raw(server.port());
+        let info: String = ::redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut con)
+            .unwrap_or_default();
+        info.lines()
+            .find_map(|line| line.strip_prefix("cmdstat_ping:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.parse().ok())
+            .unwrap_or(0)
+    };
+    let pinged = wait_until(Duration::from_secs(20), || pings() >= 3);
+    assert!(pinged, "the subscriber sent no keepalive PING");
+    assert!(
+        !feed.has_changed().expect("feed") && *feed.borrow(),
+        "answered PINGs took the feed down"
+    );
 
     server.signal("STOP");
     // Bounded generously: without a keepalive the feed would stay "up"
