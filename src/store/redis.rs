@@ -25,7 +25,10 @@
 //! - `{prefix}:pending`: pending wallet confirmations (sorted set).
 //! - channel `{prefix}:revoked`: session keys deleted by any instance (one
 //!   subscriber per store; whether it is subscribed right now is reported by
-//!   `revocation_feed_status`, so session caches stop while it is down).
+//!   `revocation_feed_status`, so session caches stop while it is down). The
+//!   subscriber PINGs its connection every op timeout: no PONG within one
+//!   more counts as down (a frozen server or a blackholed path raises no
+//!   error by itself), and it reconnects.
 //!
 //! **Cluster: one hash tag per deployment.** On a Cluster every key is
 //! spelled with the prefix in braces, `{steemgate}:s:…`, `{steemgate}:c:…`:
@@ -52,7 +55,11 @@
 //! logout or revocation would re-open a session, so those two wait
 //! (`WAIT`) until `wait_replicas` replicas have them (default 1 with
 //! Sentinel and Cluster) and report an error otherwise: the gateway then
-//! says the logout failed instead of pretending it worked. With Sentinel,
+//! says the logout failed instead of pretending it worked. The script and
+//! its `WAIT` go as one pipeline on a connection used for nothing else
+//! (the durable lane): `WAIT` counts the writes of the connection it runs
+//! on, so it always counts this one, and while it blocks (a replica down)
+//! no other store call waits behind it. With Sentinel,
 //! a connection is dropped after any failure, and the next call asks the
 //! sentinels for the master again; a demoted master's `READONLY` answer is
 //! such a failure.
@@ -62,9 +69,10 @@
 //!
 //! Every call is bounded by `op_timeout`: an unreachable Redis answers an
 //! error quickly, never a hang and never "no such session". Connections are
-//! created lazily, one per tokio runtime that uses the store: pingora runs
-//! each service on its own runtime, and a connection's I/O driver must live
-//! in a runtime that keeps running. On one Redis they are
+//! created lazily, per tokio runtime that uses the store (one for every
+//! call, one for the writes that `WAIT`): pingora runs each service on its
+//! own runtime, and a connection's I/O driver must live in a runtime that
+//! keeps running. On one Redis they are
 //! `ConnectionManager`s (they reconnect by themselves after a restart).
 
 use std::collections::HashMap;
