@@ -1367,6 +1367,7 @@ async fn send_pipeline(
         other => redis::aio::ConnectionLike::req_packed_commands(other, &pipeline, 0, count).await,
     }
 }
+
 /// The Redis expiry for a record expiring at `at`.
 /// A pending confirmation as its sorted-set member. Serde writes the
 /// fields in declaration order, so the same record always gives the same
