@@ -280,6 +280,23 @@ fn every_algorithm_issues_tokens_that_verify_against_the_jwks() {
         );
     }
 
+    // A wrong secret is refused and counted; operators see both.
+    let wrong = basic("club", "not-the-secret-000");
+    let (status, answer, _) = token(&stack, &[&wrong], "grant_type=authorization_code&code=x");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let metrics = get(stack.gateway.admin, "/metrics", &[]).body;
+    for line in [
+        "steemgate_oidc_codes_issued_total{client=\"grafana\"} 1",
+        "steemgate_oidc_codes_issued_total{client=\"spa\"} 1",
+        "steemgate_oidc_tokens_issued_total{client=\"club\"} 1",
+        "steemgate_oidc_token_errors_total{error=\"invalid_client\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
+
     // Public clients call from pages: a preflight is answered.
     let preflight = support::gateway::raw_request(
         stack.addr(),
