@@ -180,10 +180,10 @@ fn every_algorithm_issues_tokens_that_verify_against_the_jwks() {
         "https://grafana.example.com/login/generic_oauth",
         "",
     );
-    let basic = basic("grafana", SECRET);
+    let grafana_basic = basic("grafana", SECRET);
     let (status, answer, response) = token(
         &stack,
-        &[&basic],
+        &[&grafana_basic],
         &format!(
             "grant_type=authorization_code&code={code}&redirect_uri={}",
             enc("https://grafana.example.com/login/generic_oauth")
