@@ -329,6 +329,15 @@ fn prompt_and_max_age_ask_for_a_fresh_login_and_none_never_shows_a_page() {
         location.starts_with("/.steemgate/login?rd=%2F.steemgate%2Foidc%2Fauthorize%3F"),
         "{location}"
     );
+    let login = get(stack.addr(), location, &["Accept: text/html"]);
+    assert_eq!(login.status, 200);
+    assert!(
+        login
+            .body
+            .contains("<strong>Grafana</strong> asks you to sign in"),
+        "{}",
+        login.body
+    );
     // prompt=none and not logged in: login_required, at the client.
     let none = authorize(
         &stack,

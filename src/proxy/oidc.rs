@@ -115,6 +115,18 @@ pub async fn handle(
     }
 }
 
+/// The name of the OpenID client a login page returns to, when its `rd` is
+/// an authorization request of a registered client (the page says who asks).
+pub fn client_name_of_return(state: &GatewayState, rd: &str) -> Option<String> {
+    let provider = state.oidc.as_ref()?;
+    let query = rd.strip_prefix(AUTHORIZE_PATH)?.strip_prefix('?')?;
+    let client_id = query_pairs(Some(query))
+        .into_iter()
+        .find(|(k, _)| k == "client_id")?
+        .1;
+    provider.config().client(&client_id).map(|c| c.name.clone())
+}
+
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query.map_or_else(Vec::new, |q| {
         url::form_urlencoded::parse(q.as_bytes())
