@@ -127,28 +127,9 @@ pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn config() -> OidcConfig {
-        let client = |id: &str, secret: Option<&str>| {
-            Arc::new(OidcClient {
-                id: id.into(),
-                name: id.into(),
-                secret: secret.map(|s| s.as_bytes().to_vec()),
-                redirect_uris: vec!["https://app.example/cb".into()],
-                post_logout_redirect_uris: vec![],
-                policies: vec![],
-                signing_alg: crate::config::SigningAlg::RS256,
-            })
-        };
-        OidcConfig {
-            issuer: "https://gate.example".into(),
-            token_ttl: Duration::from_secs(300),
-            clients: vec![
-                client("app", Some("s3cret:with/odd chars")),
-                client("spa", None),
-            ],
-        }
+        crate::oidc::test_config("s3cret:with/odd chars", "https://app.example/cb")
     }
 
     fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

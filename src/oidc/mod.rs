@@ -692,3 +692,25 @@ fn grant_name(kind: &str, secret: &str) -> String {
         .finalize();
     format!("oidc-{kind}:{}", hex::encode(digest))
 }
+
+/// A provider config for unit tests: an `app` client with `secret` and a
+/// public `spa` client, both registered for `redirect`.
+#[cfg(test)]
+pub(crate) fn test_config(secret: &str, redirect: &str) -> OidcConfig {
+    let client = |id: &str, secret: Option<&str>| {
+        Arc::new(OidcClient {
+            id: id.into(),
+            name: id.into(),
+            secret: secret.map(|s| s.as_bytes().to_vec()),
+            redirect_uris: vec![redirect.into()],
+            post_logout_redirect_uris: vec![],
+            policies: vec![],
+            signing_alg: SigningAlg::RS256,
+        })
+    };
+    OidcConfig {
+        issuer: "https://gate.example".into(),
+        token_ttl: Duration::from_secs(300),
+        clients: vec![client("app", Some(secret)), client("spa", None)],
+    }
+}

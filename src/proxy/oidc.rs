@@ -20,7 +20,9 @@ use pingora::proxy::Session;
 use serde_json::json;
 
 use super::GatewayState;
-use super::messages::{message_page, render_message, unavailable_page};
+use super::messages::{
+    message_page, not_found_page, render_message, store_failed, unavailable_page,
+};
 use super::respond::LocalResponse;
 use super::visitor::{presented_session, same_origin};
 use crate::clock::{UnixTime, now_unix};
@@ -73,9 +75,7 @@ pub async fn handle(
                         .await;
                     }
                     Err(e) => {
-                        state.services.metrics.store_errors.inc();
-                        tracing::warn!(error = %e, "OpenID authorize: store unavailable");
-                        return unavailable_page(state, session).await;
+                        return store_failed(state, session, "OpenID authorize", &e).await;
                     }
                 },
                 _ => params,
@@ -129,16 +129,7 @@ pub async fn handle(
                 .send(session)
                 .await
         }
-        _ => {
-            message_page(
-                state,
-                session,
-                404,
-                "Not found",
-                "There is nothing at this address.",
-            )
-            .await
-        }
+        _ => not_found_page(state, session).await,
     }
 }
 
@@ -260,9 +251,7 @@ async fn authorize(
         Some(id) => match state.services.sessions.record(&id.store_key()).await {
             Ok(record) => record.filter(|r| r.is_live(now)),
             Err(e) => {
-                state.services.metrics.store_errors.inc();
-                tracing::warn!(error = %e, "OpenID authorize: store unavailable");
-                return unavailable_page(state, session).await;
+                return store_failed(state, session, "OpenID authorize", &e).await;
             }
         },
     };
@@ -458,9 +447,13 @@ async fn reauthenticate(
             state.policies.forget(&account).await;
         }
         if let Err(e) = state.services.sessions.logout(&id).await {
-            state.services.metrics.store_errors.inc();
-            tracing::warn!(error = %e, "OpenID re-login: cannot end the session");
-            return unavailable_page(state, session).await;
+            return store_failed(
+                state,
+                session,
+                "OpenID re-login: cannot end the session",
+                &e,
+            )
+            .await;
         }
     }
     let Some(back) = continue_path(state, provider, session, &params).await? else {
@@ -498,9 +491,13 @@ async fn continue_path(
     match provider.park(&kept, now_unix()).await {
         Ok(id) => Ok(Some(format!("{AUTHORIZE_PATH}?resume={id}"))),
         Err(e) => {
-            state.services.metrics.store_errors.inc();
-            tracing::warn!(error = %e, "OpenID authorize: cannot keep the request for the login");
-            unavailable_page(state, session).await?;
+            store_failed(
+                state,
+                session,
+                "OpenID authorize: cannot keep the request for the login",
+                &e,
+            )
+            .await?;
             Ok(None)
         }
     }
@@ -729,9 +726,7 @@ async fn logout(
         Some(id) => match state.services.sessions.account(id, now).await {
             Ok(account) => account,
             Err(e) => {
-                state.services.metrics.store_errors.inc();
-                tracing::warn!(error = %e, "OpenID logout: store unavailable");
-                return unavailable_page(state, session).await;
+                return store_failed(state, session, "OpenID logout", &e).await;
             }
         },
     };
@@ -774,9 +769,7 @@ async fn logout(
     if let (Some(id), Some(account)) = (&presented, &account) {
         state.policies.forget(account).await;
         if let Err(e) = state.services.sessions.logout(id).await {
-            state.services.metrics.store_errors.inc();
-            tracing::warn!(error = %e, "OpenID logout failed: store unavailable");
-            return unavailable_page(state, session).await;
+            return store_failed(state, session, "OpenID logout failed", &e).await;
         }
         tracing::info!(
             target: "steemgate::audit",
