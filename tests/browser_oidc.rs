@@ -1,0 +1,290 @@
+//! "Sign in with Steem" in a real browser (Debian's headless Chromium):
+//! the example relying party `examples/oidc-rp/app.py` (authlib) against
+//! the real gateway running `examples/oidc-rp/steemgate.yaml` (ports
+//! rewritten) on a devnet producing blocks every 300 ms.
+//!
+//! Every step is what a person does: open the app, click its "Sign in with
+//! Steem" link, land on the gateway's login page, type an account into its
+//! devnet box and press "Simulate transfer", and be sent back to the app,
+//! which then names the account; then click "Sign out" (RP-initiated
+//! logout ends the gateway session too, so signing in again shows the login
+//! page again). The code-issuing redirect, the code exchange and the ID
+//! token check all happen for real between the browser, the app and the
+//! gateway.
+//!
+//! Skips with a notice without `chromium` or a python3 with authlib and
+//! requests; fails then under `STEEMGATE_REQUIRE_SYSTEM_DEPS=1`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use headless_chrome::Tab;
+use serde_json::{Value, json};
+use support::browser::{Chromium, STEP, click, eval, location, retype, screenshot, wait_for};
+use support::gateway::{Background, GatewayProcess, SECRET, get};
+use support::{free_addr, oidc, wait_until};
+
+const EXAMPLE_SECRET: &str = "example-rp-secret-change-me-0123456789";
+
+/// A devnet producing a block every 300 ms (as `steemgate demo` does).
+fn ticking_devnet() -> Background {
+    Background::start(|listener, stop| async move {
+        let devnet =
+            steemgate::chain::devnet::Devnet::new(steemgate::chain::devnet::DevnetOptions {
+                chain: steemgate::chain::ChainName::Steem,
+                block_interval: Some(Duration::from_millis(300)),
+                seed: false,
+                start_block: 1000,
+            });
+        let _ = devnet
+            .serve(listener, async move {
+                let _ = stop.await;
+            })
+            .await;
+    })
+}
+
+/// `examples/oidc-rp/app.py`, killed on drop.
+struct ExampleRp {
+    addr: SocketAddr,
+    child: Option<Child>,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ExampleRp {
+    fn start(python: &std::path::Path, addr: SocketAddr, issuer: &str) -> Self {
+        let mut child = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/oidc-rp/app.py"))
+            .args(["--issuer", issuer, "--client-id", "example-rp"])
+            .args(["--client-secret", EXAMPLE_SECRET])
+            .args(["--listen", &addr.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the example relying party");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let sink = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut all = sink.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            });
+        }
+        let mut rp = Self {
+            addr,
+            child: Some(child),
+            log,
+        };
+        let up = wait_until(Duration::from_secs(20), || {
+            support::child_exited(&mut rp.child).is_none()
+                && std::net::TcpStream::connect(addr).is_ok()
+        });
+        assert!(up, "the example RP did not start:\n{}", rp.log());
+        rp
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for ExampleRp {
+    fn drop(&mut self) {
+        support::stop_child(&mut self.child);
+    }
+}
+
+/// The example's gateway config on this test's ports and devnet.
+fn example_config(
+    gateway: SocketAddr,
+    admin: SocketAddr,
+    devnet: SocketAddr,
+    rp: SocketAddr,
+    store: &std::path::Path,
+) -> String {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/oidc-rp/steemgate.yaml"
+    ))
+    .expect("read the example config");
+    let replacements = [
+        ("http://127.0.0.1:8091", format!("http://{devnet}")),
+        ("127.0.0.1:8080", gateway.to_string()),
+        ("127.0.0.1:9090", admin.to_string()),
+        ("127.0.0.1:8090", rp.to_string()),
+        ("file:data/oidc-example", format!("file:{}", store.display())),
+        // The gateway under test never takes the secret from the environment.
+        ("session:", format!("session:\n  secret: \"{SECRET}\"")),
+    ];
+    let mut config = example;
+    for (from, to) in replacements {
+        assert!(config.contains(from), "the example config no longer has {from}");
+        config = config.replace(from, &to);
+    }
+    config
+}
+
+/// The tab's origin.
+fn origin(tab: &Tab) -> String {
+    eval(tab, "location.origin")
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn body_text(tab: &Tab) -> String {
+    eval(tab, "document.body ? document.body.innerText : ''")
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits until the tab is on `origin` with an `<h1>` containing `heading`.
+fn wait_for_heading(tab: &Tab, origin_url: &str, heading: &str, rp: &ExampleRp) {
+    let check = format!(
+        "location.origin === {} && !!document.querySelector('h1') && \
+         document.querySelector('h1').textContent.includes({})",
+        json!(origin_url),
+        json!(heading)
+    );
+    assert!(
+        wait_for(tab, &check, STEP),
+        "expected {heading:?} on {origin_url}; the browser is at {}{} showing:\n{}\n--- RP log:\n{}",
+        origin(tab),
+        location(tab),
+        body_text(tab),
+        rp.log()
+    );
+}
+
+/// Waits for the gateway's login page (with its simulation box ready).
+fn wait_for_login_page(tab: &Tab, gateway: &str, rp: &ExampleRp) {
+    let check = format!(
+        "location.origin === {} && location.pathname === '/.steemgate/login' && \
+         !!document.querySelector('form.sim button[type=submit]')",
+        json!(gateway)
+    );
+    assert!(
+        wait_for(tab, &check, STEP),
+        "expected the gateway's login page; the browser is at {}{} showing:\n{}\n--- RP log:\n{}",
+        origin(tab),
+        location(tab),
+        body_text(tab),
+        rp.log()
+    );
+}
+
+#[test]
+fn sign_in_with_steem_from_the_example_app_in_a_real_browser() {
+    let Some(python) = oidc::python_with(&["authlib", "requests"]) else {
+        return;
+    };
+    let Some(chromium) = Chromium::launch() else {
+        return;
+    };
+    let devnet = ticking_devnet();
+    let dir = tempfile::tempdir().expect("scratch dir");
+    let (gateway_addr, admin_addr, rp_addr) = (free_addr(), free_addr(), free_addr());
+    let config = example_config(
+        gateway_addr,
+        admin_addr,
+        devnet.addr,
+        rp_addr,
+        &dir.path().join("store"),
+    );
+    let gateway = GatewayProcess::start(&config, dir.path(), gateway_addr, admin_addr);
+    assert_eq!(
+        gateway.addr, gateway_addr,
+        "the gateway moved ports after a clash; the example's issuer is stale"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || get(gateway.admin, "/ready", &[]).status == 200),
+        "the gateway never became ready:\n{}",
+        gateway.log()
+    );
+    let issuer = format!("http://{gateway_addr}");
+    let rp = ExampleRp::start(&python, rp_addr, &issuer);
+    let rp_origin = rp.url("");
+
+    let tab = chromium.tab();
+    tab.navigate_to(&rp.url("/"))
+        .and_then(|t| t.wait_until_navigated())
+        .expect("open the example app");
+    wait_for_heading(&tab, &rp_origin, "Example app", &rp);
+    assert_eq!(
+        eval(&tab, "document.getElementById('signin').textContent"),
+        json!("Sign in with Steem")
+    );
+
+    // The link goes to the gateway's login page (through /authorize).
+    click(&tab, "#signin");
+    wait_for_login_page(&tab, &issuer, &rp);
+    let rd = eval(&tab, "new URLSearchParams(location.search).get('rd')");
+    assert!(
+        rd.as_str().is_some_and(|rd| rd.starts_with(oidc::AUTHORIZE)),
+        "the login page returns to {rd}, not to the authorization request"
+    );
+    screenshot(&tab, "oidc-login");
+
+    // Simulate transfer as `demo`, as a person would.
+    retype(&tab, "#sim-from", "demo");
+    click(&tab, "form.sim button[type=submit]");
+
+    // Back on the app, signed in.
+    wait_for_heading(&tab, &rp_origin, "Signed in as @demo", &rp);
+    screenshot(&tab, "oidc-signed-in");
+    let claims: Value = serde_json::from_str(
+        eval(&tab, "document.getElementById('claims').textContent")
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .expect("the app shows the ID token's claims");
+    assert_eq!(claims["sub"], json!("steem:demo"));
+    assert_eq!(claims["chain"], json!("steem"));
+    assert!(
+        claims["amr"].as_array().is_some_and(|a| !a.is_empty()),
+        "{claims}"
+    );
+
+    // Sign out: the app forgets the visitor and sends them through the
+    // gateway's end-session endpoint, which ends the gateway session too and
+    // sends them back to the app (or shows its own page first).
+    click(&tab, "a[href='/logout']");
+    let back_or_gateway = format!(
+        "(location.origin === {rp} && document.body.innerText.includes('not signed in')) || \
+         location.origin === {gw}",
+        rp = json!(rp_origin),
+        gw = json!(issuer)
+    );
+    assert!(
+        wait_for(&tab, &back_or_gateway, STEP),
+        "sign-out went to {}{}: {}",
+        origin(&tab),
+        location(&tab),
+        body_text(&tab)
+    );
+    if origin(&tab) == issuer {
+        // The gateway asks first: press its button, as a person would.
+        screenshot(&tab, "oidc-logout-page");
+        click(&tab, "form button[type=submit]");
+        wait_for_heading(&tab, &rp_origin, "Example app", &rp);
+    }
+    // The gateway session is gone: signing in again asks again.
+    click(&tab, "#signin");
+    wait_for_login_page(&tab, &issuer, &rp);
+}
