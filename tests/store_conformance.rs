@@ -234,6 +234,8 @@ macro_rules! suite {
                 wallet_login_and_revocation,
                 a_claim_confirms_a_wallet_login,
                 pending_confirmations_come_due_in_expiration_order,
+                grants_are_used_once_and_expire,
+                concurrent_grant_uses_have_one_first,
             );
         }
     };
@@ -321,6 +323,122 @@ fn unconfirmed(txid: &str) -> LoginProof {
         block_num: 0,
         block_time: 0,
     }
+}
+
+async fn grants_are_used_once_and_expire(h: &Harness) {
+    let now = now_unix();
+    let name = "conformance-code";
+    assert_eq!(h.first.get_grant(name, now).await.unwrap(), None);
+    assert_eq!(
+        h.first.use_grant(name, "t1", now + 300, now).await.unwrap(),
+        None,
+        "an absent grant cannot be used"
+    );
+    h.first.put_grant(name, "payload", now + 60).await.unwrap();
+    let seen = h.second.get_grant(name, now).await.unwrap().unwrap();
+    assert_eq!(seen.value, "payload");
+    assert_eq!(seen.expires_at, now + 60);
+    assert_eq!(seen.used_by, None);
+
+    // First use: answers the grant as it was, then it carries the mark and
+    // lives until keep_until.
+    let first = h
+        .second
+        .use_grant(name, "t1", now + 300, now)
+        .await
+        .unwrap();
+    assert_eq!(first.as_ref().map(|g| g.used_by.clone()), Some(None));
+    assert_eq!(first.map(|g| g.value).as_deref(), Some("payload"));
+    let marked = h.first.get_grant(name, now).await.unwrap().unwrap();
+    assert_eq!(marked.used_by.as_deref(), Some("t1"));
+    assert_eq!(marked.expires_at, now + 300);
+    // A second use changes nothing and names the first.
+    let again = h
+        .first
+        .use_grant(name, "t2", now + 900, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.used_by.as_deref(), Some("t1"));
+    assert_eq!(
+        h.first
+            .get_grant(name, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        now + 300
+    );
+    // Seen from after its expiry it is gone, and cannot be used.
+    assert_eq!(h.first.get_grant(name, now + 300).await.unwrap(), None);
+    assert_eq!(
+        h.first
+            .use_grant(name, "t3", now + 900, now + 301)
+            .await
+            .unwrap(),
+        None
+    );
+    // Putting again replaces value and mark.
+    h.first.put_grant(name, "fresh", now + 60).await.unwrap();
+    let fresh = h.second.get_grant(name, now).await.unwrap().unwrap();
+    assert_eq!((fresh.value.as_str(), fresh.used_by), ("fresh", None));
+    // Delete reports whether there was one; names are separate.
+    h.first
+        .put_grant("conformance-other", "x", now + 60)
+        .await
+        .unwrap();
+    assert!(h.second.delete_grant(name).await.unwrap());
+    assert!(!h.second.delete_grant(name).await.unwrap());
+    assert_eq!(h.first.get_grant(name, now).await.unwrap(), None);
+    assert!(
+        h.first
+            .get_grant("conformance-other", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // An already expired grant is never answered.
+    h.first
+        .put_grant("conformance-old", "x", now - 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.first.get_grant("conformance-old", now).await.unwrap(),
+        None
+    );
+}
+
+async fn concurrent_grant_uses_have_one_first(h: &Harness) {
+    let now = now_unix();
+    let name = "conformance-race";
+    h.first.put_grant(name, "code", now + 60).await.unwrap();
+    let mut users = Vec::new();
+    for i in 0..8 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&h.first)
+        } else {
+            Arc::clone(&h.second)
+        };
+        users.push(tokio::spawn(async move {
+            let mark = format!("user-{i}");
+            let before = store.use_grant(name, &mark, now + 300, now).await.unwrap();
+            (mark, before.unwrap().used_by)
+        }));
+    }
+    let mut firsts = Vec::new();
+    let mut named = Vec::new();
+    for user in users {
+        let (mark, used_by) = user.await.unwrap();
+        match used_by {
+            None => firsts.push(mark),
+            Some(first) => named.push(first),
+        }
+    }
+    assert_eq!(firsts.len(), 1, "exactly one first use: {firsts:?}");
+    assert!(
+        named.iter().all(|n| n == &firsts[0]),
+        "{named:?} vs {firsts:?}"
+    );
 }
 
 async fn wallet_challenge_is_taken_once(h: &Harness) {

@@ -29,20 +29,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::jwk::{
-    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
-    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, ThumbprintHash,
-};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 
+use super::keyring::SigningKeys;
+pub use super::keyring::{KEYRING_REFRESH, KeyError, KeyRing};
 use crate::clock::{UnixTime, now_unix};
-use crate::store::{SharedStore, StoreError};
+use crate::config::SigningAlg;
+use crate::store::SharedStore;
 
 /// Store name of the key ring document.
 pub const KEYRING_NAME: &str = "assertion-signing-keys";
@@ -51,9 +45,6 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(300);
 /// How long a minted assertion is reused for the same account and host
 /// (an upstream always receives one with at least 4 minutes left).
 pub const TOKEN_REUSE: Duration = Duration::from_secs(60);
-/// How often an instance re-reads the key ring from the store (to pick up
-/// a key another instance rotated in).
-pub const KEYRING_REFRESH: Duration = Duration::from_secs(60);
 // The shortest accepted `assertion.rotate_every` (a config bound) must let
 // the previous key outlive every token it signed plus every instance's
 // refresh delay.
@@ -65,178 +56,7 @@ const MAX_CACHED_TOKENS: usize = 50_000;
 
 /// Why no assertion could be made: every case fails closed (no header on
 /// an optional route's request would look anonymous; the proxy answers 503).
-#[derive(Debug, thiserror::Error)]
-pub enum AssertionError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the stored assertion key ring is unreadable: {0}")]
-    Corrupt(String),
-    #[error("cannot make an assertion key: {0}")]
-    KeyGeneration(String),
-    #[error("cannot sign the assertion: {0}")]
-    Signing(String),
-    #[error("the assertion key ring kept changing under concurrent updates")]
-    Contended,
-}
-
-/// One key as stored: its creation time and 32-byte Ed25519 seed.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StoredKey {
-    pub created_at: UnixTime,
-    /// base64url (no padding) of the private seed.
-    pub seed: String,
-}
-
-impl std::fmt::Debug for StoredKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredKey")
-            .field("created_at", &self.created_at)
-            .field("seed", &"(redacted)")
-            .finish()
-    }
-}
-
-impl StoredKey {
-    /// A fresh key from the OS random source.
-    pub fn generate(created_at: UnixTime) -> Result<Self, AssertionError> {
-        let mut seed = [0u8; 32];
-        crate::random::os_random(&mut seed)
-            .map_err(|e| AssertionError::KeyGeneration(e.to_string()))?;
-        Ok(Self {
-            created_at,
-            seed: URL_SAFE_NO_PAD.encode(seed),
-        })
-    }
-}
-
-/// The key ring document: newest key first, at most two keys.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StoredKeyRing {
-    pub keys: Vec<StoredKey>,
-}
-
-impl StoredKeyRing {
-    fn parse(text: &str) -> Result<Self, AssertionError> {
-        let ring: Self =
-            serde_json::from_str(text).map_err(|e| AssertionError::Corrupt(e.to_string()))?;
-        if ring.keys.is_empty() {
-            return Err(AssertionError::Corrupt("no keys".into()));
-        }
-        Ok(ring)
-    }
-
-    pub fn to_json(&self) -> Result<String, AssertionError> {
-        serde_json::to_string(self).map_err(|e| AssertionError::Corrupt(e.to_string()))
-    }
-
-    /// The ring that should be stored at `now`, if it differs from `self`
-    /// (`None`: nothing stored yet): a first key; or, once the newest key is
-    /// `rotate_every` old, a new key followed by the previous one (older
-    /// keys are dropped: they signed nothing for a whole period).
-    pub fn next_generation(
-        current: Option<&Self>,
-        now: UnixTime,
-        rotate_every: Duration,
-        fresh: impl FnOnce() -> Result<StoredKey, AssertionError>,
-    ) -> Result<Option<Self>, AssertionError> {
-        let newest = current.and_then(|ring| ring.keys.first());
-        match newest {
-            Some(key) if key.created_at.saturating_add(rotate_every.as_secs()) > now => Ok(None),
-            Some(key) => Ok(Some(Self {
-                keys: vec![fresh()?, key.clone()],
-            })),
-            None => Ok(Some(Self {
-                keys: vec![fresh()?],
-            })),
-        }
-    }
-}
-
-/// A usable key: signing half, public JWK, and its id.
-struct RingKey {
-    kid: String,
-    created_at: UnixTime,
-    encoding: EncodingKey,
-    jwk: Jwk,
-}
-
-impl RingKey {
-    fn from_stored(stored: &StoredKey) -> Result<Self, AssertionError> {
-        let raw = URL_SAFE_NO_PAD
-            .decode(stored.seed.as_bytes())
-            .map_err(|e| AssertionError::Corrupt(format!("key seed: {e}")))?;
-        let seed: [u8; 32] = raw
-            .as_slice()
-            .try_into()
-            .map_err(|_| AssertionError::Corrupt("key seed is not 32 bytes".into()))?;
-        let signing = SigningKey::from_bytes(&seed);
-        let der = signing
-            .to_pkcs8_der()
-            .map_err(|e| AssertionError::Corrupt(format!("key encoding: {e}")))?;
-        let mut jwk = Jwk {
-            common: CommonParameters {
-                public_key_use: Some(PublicKeyUse::Signature),
-                key_algorithm: Some(KeyAlgorithm::EdDSA),
-                ..CommonParameters::default()
-            },
-            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
-                key_type: OctetKeyPairType::OctetKeyPair,
-                curve: EllipticCurve::Ed25519,
-                x: URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes()),
-            }),
-        };
-        // RFC 7638 thumbprint: the same key always has the same id.
-        let kid = jwk
-            .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|e| AssertionError::Corrupt(format!("key thumbprint: {e}")))?;
-        jwk.common.key_id = Some(kid.clone());
-        Ok(Self {
-            kid,
-            created_at: stored.created_at,
-            encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            jwk,
-        })
-    }
-}
-
-/// The loaded key ring of this instance.
-pub struct KeyRing {
-    /// Newest first; never empty.
-    keys: Vec<RingKey>,
-    loaded_at: UnixTime,
-}
-
-impl KeyRing {
-    fn from_stored(ring: &StoredKeyRing, loaded_at: UnixTime) -> Result<Self, AssertionError> {
-        let keys = ring
-            .keys
-            .iter()
-            .map(RingKey::from_stored)
-            .collect::<Result<Vec<_>, _>>()?;
-        if keys.is_empty() {
-            return Err(AssertionError::Corrupt("no keys".into()));
-        }
-        Ok(Self { keys, loaded_at })
-    }
-
-    fn current(&self) -> Result<&RingKey, AssertionError> {
-        self.keys
-            .first()
-            .ok_or_else(|| AssertionError::Corrupt("no keys".into()))
-    }
-
-    /// The `kid` tokens are signed with now.
-    pub fn current_kid(&self) -> Option<&str> {
-        self.keys.first().map(|k| k.kid.as_str())
-    }
-
-    /// The public keys, newest first.
-    pub fn jwks(&self) -> JwkSet {
-        JwkSet {
-            keys: self.keys.iter().map(|k| k.jwk.clone()).collect(),
-        }
-    }
-}
+pub type AssertionError = KeyError;
 
 /// The claims of an assertion.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -273,21 +93,21 @@ struct CachedToken {
 /// Mints assertions and serves the JWKS; one per process, shared by all
 /// requests.
 pub struct Asserter {
-    store: SharedStore,
     settings: AssertionSettings,
-    ring: ArcSwapOption<KeyRing>,
-    /// One store refresh at a time.
-    refreshing: tokio::sync::Mutex<()>,
+    keys: SigningKeys,
     tokens: Mutex<HashMap<(String, String, String, String), CachedToken>>,
 }
 
 impl Asserter {
     pub fn new(store: SharedStore, settings: AssertionSettings) -> Self {
         Self {
-            store,
+            keys: SigningKeys::new(
+                store,
+                KEYRING_NAME,
+                SigningAlg::EdDSA,
+                settings.rotate_every,
+            ),
             settings,
-            ring: ArcSwapOption::empty(),
-            refreshing: tokio::sync::Mutex::new(()),
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -336,7 +156,6 @@ impl Asserter {
             return Ok(cached.token.clone());
         }
         let ring = self.key_ring_at(now).await?;
-        let key = ring.current()?;
         let mut jti = [0u8; 16];
         crate::random::os_random(&mut jti).map_err(|e| AssertionError::Signing(e.to_string()))?;
         let claims = AssertionClaims {
@@ -349,10 +168,7 @@ impl Asserter {
             jti: hex::encode(jti),
             policies: policies.iter().map(|p| p.to_string()).collect(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)
-            .map_err(|e| AssertionError::Signing(e.to_string()))?;
+        let token = ring.sign(&claims, "JWT")?;
         if let Ok(mut tokens) = self.tokens.lock() {
             if tokens.len() >= MAX_CACHED_TOKENS {
                 tokens.clear();
@@ -373,82 +189,9 @@ impl Asserter {
         Ok(self.key_ring_at(now_unix()).await?.jwks())
     }
 
-    /// The key ring as of `now`: from memory while fresh, else from the
-    /// store (creating or rotating the key when due).
+    /// The key ring as of `now` (see [`SigningKeys::key_ring_at`]).
     pub async fn key_ring_at(&self, now: UnixTime) -> Result<Arc<KeyRing>, AssertionError> {
-        if let Some(ring) = self.ring.load_full()
-            && self.is_fresh(&ring, now)
-        {
-            return Ok(ring);
-        }
-        let _one_at_a_time = self.refreshing.lock().await;
-        let loaded = self.ring.load_full();
-        if let Some(ring) = &loaded
-            && self.is_fresh(ring, now)
-        {
-            return Ok(ring.clone());
-        }
-        match self.load_or_rotate(now).await {
-            Ok(ring) => {
-                let ring = Arc::new(ring);
-                self.ring.store(Some(ring.clone()));
-                Ok(ring)
-            }
-            Err(e) => match loaded {
-                // Keep signing through a store outage while every instance
-                // still publishes this key (it is dropped two periods after
-                // its creation at the earliest).
-                Some(ring) if self.still_published(&ring, now) => {
-                    tracing::warn!(error = %e, "cannot refresh the assertion keys; using the loaded ones");
-                    Ok(ring)
-                }
-                _ => Err(e),
-            },
-        }
-    }
-
-    fn is_fresh(&self, ring: &KeyRing, now: UnixTime) -> bool {
-        let newest = ring.keys.first().map_or(0, |k| k.created_at);
-        now >= ring.loaded_at
-            && now < ring.loaded_at.saturating_add(KEYRING_REFRESH.as_secs())
-            && now < newest.saturating_add(self.settings.rotate_every.as_secs())
-    }
-
-    fn still_published(&self, ring: &KeyRing, now: UnixTime) -> bool {
-        let newest = ring.keys.first().map_or(0, |k| k.created_at);
-        now < newest.saturating_add(self.settings.rotate_every.as_secs().saturating_mul(2))
-    }
-
-    async fn load_or_rotate(&self, now: UnixTime) -> Result<KeyRing, AssertionError> {
-        for _ in 0..3 {
-            let raw = self.store.get_value(KEYRING_NAME).await?;
-            let stored = raw.as_deref().map(StoredKeyRing::parse).transpose()?;
-            let next = StoredKeyRing::next_generation(
-                stored.as_ref(),
-                now,
-                self.settings.rotate_every,
-                || StoredKey::generate(now),
-            )?;
-            match (next, stored) {
-                (None, Some(stored)) => return KeyRing::from_stored(&stored, now),
-                (Some(next), _) => {
-                    let written = self
-                        .store
-                        .swap_value(KEYRING_NAME, raw.as_deref(), &next.to_json()?)
-                        .await?;
-                    if written {
-                        tracing::info!(
-                            keys = next.keys.len(),
-                            "assertion signing key created (rotation)"
-                        );
-                        return KeyRing::from_stored(&next, now);
-                    }
-                    // Another instance changed it first: read theirs.
-                }
-                (None, None) => return Err(AssertionError::Corrupt("no keys".into())),
-            }
-        }
-        Err(AssertionError::Contended)
+        self.keys.key_ring_at(now).await
     }
 }
 
@@ -456,7 +199,7 @@ impl Asserter {
 mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
-    use jsonwebtoken::{DecodingKey, Validation};
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
     const DAY: u64 = 86400;
 
@@ -614,31 +357,5 @@ mod tests {
                 .await,
             Err(AssertionError::Corrupt(_))
         ));
-    }
-
-    #[test]
-    fn next_generation_rules() {
-        let week = Duration::from_secs(7 * DAY);
-        let key = |at| StoredKey {
-            created_at: at,
-            seed: format!("seed{at}"),
-        };
-        let made = StoredKeyRing::next_generation(None, 100, week, || Ok(key(100)))
-            .unwrap()
-            .unwrap();
-        assert_eq!(made.keys, vec![key(100)]);
-        assert!(
-            StoredKeyRing::next_generation(Some(&made), 100 + 7 * DAY - 1, week, || Ok(key(0)))
-                .unwrap()
-                .is_none()
-        );
-        let ring = StoredKeyRing {
-            keys: vec![key(100), key(1)],
-        };
-        let rotated =
-            StoredKeyRing::next_generation(Some(&ring), 100 + 7 * DAY, week, || Ok(key(9)))
-                .unwrap()
-                .unwrap();
-        assert_eq!(rotated.keys, vec![key(9), key(100)]);
     }
 }

@@ -9,6 +9,7 @@ pub mod assertion;
 pub mod challenge;
 pub mod cookie;
 pub mod identity;
+pub mod keyring;
 pub mod session_cache;
 pub mod sessions;
 pub mod wallet;

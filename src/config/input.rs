@@ -53,6 +53,8 @@ pub struct ConfigInput {
     pub policies: super::policy::PoliciesInput,
     #[serde(default)]
     pub policy_cache: super::policy::PolicyCacheInput,
+    /// steemgate as an OpenID Provider.
+    pub oidc: Option<super::oidc::OidcInput>,
     pub routes: Routes,
 }
 

@@ -8,6 +8,7 @@
 
 pub mod input;
 mod locate;
+pub mod oidc;
 pub mod policy;
 mod scalar;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 use crate::chain::{AccountName, ChainName, Confirm, Symbol};
 pub use input::AuthMode;
 use input::{ConfigInput, OneOrMany, UpstreamInput};
+pub use oidc::{OidcClient, OidcConfig, SigningAlg};
 pub use policy::{Condition, Policy, PolicyCacheConfig};
 
 /// Shortest accepted cookie secret, in bytes.
@@ -151,6 +153,8 @@ pub struct Config {
     /// forward auth may name any of these).
     pub policies: Vec<Arc<Policy>>,
     pub policy_cache: PolicyCacheConfig,
+    /// steemgate as an OpenID Provider (`oidc:`); `None`: off.
+    pub oidc: Option<OidcConfig>,
     /// Things that work but are probably not what the operator meant
     /// (`steemgate check` prints them; `run` logs them).
     pub warnings: Vec<String>,
@@ -456,7 +460,12 @@ impl Config {
                 policies: route_policies,
             });
         }
-        let warnings = unused_policy_warnings(&policies, &routes);
+        let mut warnings = Vec::new();
+        let oidc = input
+            .oidc
+            .map(|o| oidc::validate_oidc(o, base, &policies, &mut warnings))
+            .transpose()?;
+        warnings.extend(unused_policy_warnings(&policies, &routes, oidc.as_ref()));
         let policy_cache = validate_policy_cache(input.policy_cache)?;
         for (i, route) in routes.iter().enumerate() {
             if let Some(first) = routes[..i]
@@ -575,6 +584,7 @@ impl Config {
             routes,
             policies,
             policy_cache,
+            oidc,
             warnings,
         })
     }
@@ -631,16 +641,8 @@ fn route_policies(
     policies: &[Arc<Policy>],
 ) -> Result<Vec<Arc<Policy>>, ConfigError> {
     let key = format!("routes[{i}].policy");
-    let names = match named {
-        None => return Ok(Vec::new()),
-        Some(OneOrMany::One(name)) => vec![name],
-        Some(OneOrMany::Many(names)) if names.is_empty() => {
-            return Err(invalid(
-                &key,
-                "an empty list: name at least one policy or drop the key",
-            ));
-        }
-        Some(OneOrMany::Many(names)) => names,
+    let Some(named) = named else {
+        return Ok(Vec::new());
     };
     if auth == AuthMode::Public {
         return Err(invalid(
@@ -648,13 +650,33 @@ fn route_policies(
             "a public route has no visitor account to check: use `auth: required` (or `optional`, where a visitor who fails is proxied anonymously)",
         ));
     }
+    resolve_policy_names(&key, named, policies)
+}
+
+/// A `policy:` value (one name or a list) resolved to the named policies,
+/// each once; `key` names the setting in errors.
+fn resolve_policy_names(
+    key: &str,
+    named: OneOrMany,
+    policies: &[Arc<Policy>],
+) -> Result<Vec<Arc<Policy>>, ConfigError> {
+    let names = match named {
+        OneOrMany::One(name) => vec![name],
+        OneOrMany::Many(names) if names.is_empty() => {
+            return Err(invalid(
+                key,
+                "an empty list: name at least one policy or drop the key",
+            ));
+        }
+        OneOrMany::Many(names) => names,
+    };
     let mut resolved: Vec<Arc<Policy>> = Vec::with_capacity(names.len());
     for name in names {
         let name = name.trim();
         let Some(policy) = policies.iter().find(|p| &*p.name == name) else {
             let known: Vec<&str> = policies.iter().map(|p| &*p.name).collect();
             return Err(invalid(
-                &key,
+                key,
                 if known.is_empty() {
                     format!("no policy named {name:?}: define it under `policies:`")
                 } else {
@@ -669,17 +691,25 @@ fn route_policies(
     Ok(resolved)
 }
 
-fn unused_policy_warnings(policies: &[Arc<Policy>], routes: &[Route]) -> Vec<String> {
+fn unused_policy_warnings(
+    policies: &[Arc<Policy>],
+    routes: &[Route],
+    oidc: Option<&OidcConfig>,
+) -> Vec<String> {
+    let clients = oidc.map_or(&[][..], |o| &o.clients[..]);
     policies
         .iter()
         .filter(|policy| {
             !routes
                 .iter()
                 .any(|r| r.policies.iter().any(|p| Arc::ptr_eq(p, policy)))
+                && !clients
+                    .iter()
+                    .any(|c| c.policies.iter().any(|p| Arc::ptr_eq(p, policy)))
         })
         .map(|policy| {
             format!(
-                "policies.{}: no route uses this policy (only forward auth can: /.steemgate/auth?policy={})",
+                "policies.{}: no route or OpenID client uses this policy (only forward auth can: /.steemgate/auth?policy={})",
                 policy.name, policy.name
             )
         })

@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use super::memo::canonical_memo;
 use super::{
-    ChainCursor, ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
-    SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
-    challenge_keep_until,
+    ChainCursor, ChallengeRecord, Claim, ClaimOutcome, Grant, LoginProof, PendingConfirmation,
+    SessionKey, SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS,
+    WalletChallenge, challenge_keep_until,
 };
 use crate::clock::{UnixTime, now_unix};
 
@@ -46,6 +46,8 @@ const META_TEXT: TableDefinition<&str, &str> = TableDefinition::new("meta_text")
 const CURSOR_ID_KEY: &str = "cursor_id";
 /// Named values ([`Store::get_value`]): name → text. Created on first write.
 const VALUES: TableDefinition<&str, &str> = TableDefinition::new("values");
+/// Grants (OpenID codes and access tokens) by name: JSON [`Grant`].
+const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("grants");
 
 /// The file inside the store directory.
 pub const DATABASE_FILE: &str = "steemgate.redb";
@@ -152,6 +154,8 @@ impl EmbeddedStore {
             .map_err(|e| self.error("open wallet challenges", e))?;
         txn.open_table(PENDING)
             .map_err(|e| self.error("open pending confirmations", e))?;
+        txn.open_table(GRANTS)
+            .map_err(|e| self.error("open grants", e))?;
         txn.commit().map_err(|e| self.error("commit", e))
     }
 
@@ -493,6 +497,18 @@ impl Store for EmbeddedStore {
                         keep
                     })
                     .map_err(|e| error_at(path, "sweep wallet challenges", e))?;
+                let mut grants = txn
+                    .open_table(GRANTS)
+                    .map_err(|e| error_at(path, "open grants", e))?;
+                grants
+                    .retain(|_, raw| {
+                        let keep = serde_json::from_slice::<Grant>(raw)
+                            .map(|g| g.is_live(now))
+                            .unwrap_or(true);
+                        removed += usize::from(!keep);
+                        keep
+                    })
+                    .map_err(|e| error_at(path, "sweep grants", e))?;
             }
             txn.commit().map_err(|e| error_at(path, "commit", e))?;
             Ok(removed)
@@ -700,6 +716,90 @@ impl Store for EmbeddedStore {
         )
         .await
         .map(drop)
+    }
+
+    async fn put_grant(&self, name: &str, value: &str, expires_at: UnixTime) -> StoreResult<()> {
+        let grant = Grant {
+            value: value.to_string(),
+            expires_at,
+            used_by: None,
+        };
+        let bytes = encode(&self.path, &grant)?;
+        self.insert_one(GRANTS, "open grants", "put grant", name.to_string(), bytes)
+            .await
+    }
+
+    async fn get_grant(&self, name: &str, now: UnixTime) -> StoreResult<Option<Grant>> {
+        let name = name.to_string();
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| error_at(path, "begin read", e))?;
+            let table = txn
+                .open_table(GRANTS)
+                .map_err(|e| error_at(path, "open grants", e))?;
+            let grant: Option<Grant> = match table
+                .get(name.as_str())
+                .map_err(|e| error_at(path, "get grant", e))?
+            {
+                Some(raw) => Some(decode(path, "grant", raw.value())?),
+                None => None,
+            };
+            Ok(grant.filter(|g| g.is_live(now)))
+        })
+        .await
+    }
+
+    async fn delete_grant(&self, name: &str) -> StoreResult<bool> {
+        self.remove_one(GRANTS, "open grants", "delete grant", name, |_, _| Ok(()))
+            .await
+            .map(|removed| removed.is_some())
+    }
+
+    async fn use_grant(
+        &self,
+        name: &str,
+        mark: &str,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<Option<Grant>> {
+        let (name, mark) = (name.to_string(), mark.to_string());
+        // Read and mark in one write transaction: of two concurrent first
+        // uses only one sees `used_by == None`.
+        self.blocking(move |db, path| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| error_at(path, "begin write", e))?;
+            let before = {
+                let mut table = txn
+                    .open_table(GRANTS)
+                    .map_err(|e| error_at(path, "open grants", e))?;
+                let grant: Option<Grant> = match table
+                    .get(name.as_str())
+                    .map_err(|e| error_at(path, "get grant", e))?
+                {
+                    Some(raw) => Some(decode(path, "grant", raw.value())?),
+                    None => None,
+                };
+                let Some(before) = grant.filter(|g| g.is_live(now)) else {
+                    return Ok(None);
+                };
+                if before.used_by.is_none() {
+                    let used = Grant {
+                        value: before.value.clone(),
+                        expires_at: keep_until,
+                        used_by: Some(mark),
+                    };
+                    table
+                        .insert(name.as_str(), encode(path, &used)?.as_slice())
+                        .map_err(|e| error_at(path, "mark grant", e))?;
+                }
+                before
+            };
+            txn.commit().map_err(|e| error_at(path, "commit", e))?;
+            Ok(Some(before))
+        })
+        .await
     }
 }
 

@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
-    SharedStore, Store, StoreError, StoreResult, WalletChallenge,
+    ChainCursor, Claim, ClaimOutcome, Grant, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, SharedStore, Store, StoreError, StoreResult, WalletChallenge,
 };
 use crate::clock::UnixTime;
 
@@ -40,6 +40,10 @@ pub const ALL_OPERATIONS: &[&str] = &[
     "add_pending_confirmation",
     "due_pending_confirmations",
     "remove_pending_confirmation",
+    "put_grant",
+    "get_grant",
+    "delete_grant",
+    "use_grant",
 ];
 
 /// Delegates every call to `inner`, except the operations set to fail.
@@ -231,5 +235,27 @@ impl Store for FaultyStore {
     async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
         self.enter("remove_pending_confirmation")?;
         self.inner().remove_pending_confirmation(pending).await
+    }
+    async fn put_grant(&self, name: &str, value: &str, expires_at: UnixTime) -> StoreResult<()> {
+        self.enter("put_grant")?;
+        self.inner().put_grant(name, value, expires_at).await
+    }
+    async fn get_grant(&self, name: &str, now: UnixTime) -> StoreResult<Option<Grant>> {
+        self.enter("get_grant")?;
+        self.inner().get_grant(name, now).await
+    }
+    async fn delete_grant(&self, name: &str) -> StoreResult<bool> {
+        self.enter("delete_grant")?;
+        self.inner().delete_grant(name).await
+    }
+    async fn use_grant(
+        &self,
+        name: &str,
+        mark: &str,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<Option<Grant>> {
+        self.enter("use_grant")?;
+        self.inner().use_grant(name, mark, keep_until, now).await
     }
 }

@@ -19,9 +19,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::memo::canonical_memo;
 use super::{
-    ChainCursor, ChallengeRecord, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey,
-    SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
-    challenge_keep_until,
+    ChainCursor, ChallengeRecord, Claim, ClaimOutcome, Grant, LoginProof, PendingConfirmation,
+    SessionKey, SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS,
+    WalletChallenge, challenge_keep_until,
 };
 use crate::clock::{UnixTime, now_unix};
 
@@ -42,6 +42,8 @@ struct State {
     cursor: Option<ChainCursor>,
     /// Named values ([`Store::get_value`]).
     values: HashMap<String, String>,
+    /// Grants ([`Store::put_grant`]).
+    grants: HashMap<String, Grant>,
 }
 
 fn pending_order(pending: &PendingConfirmation) -> (UnixTime, String, String) {
@@ -200,7 +202,9 @@ impl Store for MemoryStore {
         state
             .wallet_challenges
             .retain(|_, c| c.expires_at.saturating_add(WALLET_CHALLENGE_GRACE_SECS) > now);
-        Ok(before - count(&state))
+        let grants_before = state.grants.len();
+        state.grants.retain(|_, g| g.is_live(now));
+        Ok(before - count(&state) + (grants_before - state.grants.len()))
     }
 
     /// One process owns this store: it always follows the chain.
@@ -324,6 +328,50 @@ impl Store for MemoryStore {
     async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()> {
         self.lock()?.pending.remove(&pending_order(pending));
         Ok(())
+    }
+
+    async fn put_grant(&self, name: &str, value: &str, expires_at: UnixTime) -> StoreResult<()> {
+        self.lock()?.grants.insert(
+            name.to_string(),
+            Grant {
+                value: value.to_string(),
+                expires_at,
+                used_by: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get_grant(&self, name: &str, now: UnixTime) -> StoreResult<Option<Grant>> {
+        Ok(self
+            .lock()?
+            .grants
+            .get(name)
+            .filter(|g| g.is_live(now))
+            .cloned())
+    }
+
+    async fn delete_grant(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.lock()?.grants.remove(name).is_some())
+    }
+
+    async fn use_grant(
+        &self,
+        name: &str,
+        mark: &str,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<Option<Grant>> {
+        let mut state = self.lock()?;
+        let Some(grant) = state.grants.get_mut(name).filter(|g| g.is_live(now)) else {
+            return Ok(None);
+        };
+        let before = grant.clone();
+        if grant.used_by.is_none() {
+            grant.used_by = Some(mark.to_string());
+            grant.expires_at = keep_until;
+        }
+        Ok(Some(before))
     }
 }
 

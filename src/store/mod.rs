@@ -474,6 +474,48 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets one pending confirmation (absent is fine).
     async fn remove_pending_confirmation(&self, pending: &PendingConfirmation) -> StoreResult<()>;
+
+    // ---- Grants (issue 17: OpenID authorization codes and access tokens) --
+
+    /// Stores `value` under `name` until `expires_at`, replacing any grant
+    /// of that name (and its use mark).
+    async fn put_grant(&self, name: &str, value: &str, expires_at: UnixTime) -> StoreResult<()>;
+
+    /// The grant under `name`, if stored and `expires_at > now`.
+    async fn get_grant(&self, name: &str, now: UnixTime) -> StoreResult<Option<Grant>>;
+
+    /// Forgets the grant under `name`; returns whether one was stored.
+    async fn delete_grant(&self, name: &str) -> StoreResult<bool>;
+
+    /// Marks the first use of a grant, atomically across every instance:
+    /// returns the grant as it was *before* this call (`None` if absent or
+    /// expired). If its `used_by` was `None`, this call was the first use:
+    /// `used_by` is now `mark` and the grant is kept until `keep_until`.
+    /// Otherwise nothing changes and `used_by` names the first use (a
+    /// replayed OpenID code: what it issued must be revoked).
+    async fn use_grant(
+        &self,
+        name: &str,
+        mark: &str,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<Option<Grant>>;
+}
+
+/// A short-lived grant ([`Store::put_grant`]): an opaque value the caller
+/// encodes, when it expires, and the mark of its first use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub value: String,
+    pub expires_at: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<String>,
+}
+
+impl Grant {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.expires_at > now
+    }
 }
 
 /// The store shared by the proxy, the follower and the admin service.

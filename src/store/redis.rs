@@ -87,8 +87,8 @@ use tokio::sync::{broadcast, watch};
 use super::challenge_keep_until;
 use super::memo::canonical_memo;
 use super::{
-    ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
-    Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
+    ChainCursor, Claim, ClaimOutcome, Grant, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, Store, StoreError, StoreResult, WALLET_CHALLENGE_GRACE_SECS, WalletChallenge,
 };
 use crate::clock::{UnixTime, now_unix};
 
@@ -237,6 +237,36 @@ end
 redis.call('SET', KEYS[1], ARGV[3])
 return 1
 "#;
+
+/// Stores a grant: KEYS: the grant key. ARGV: value, expires_at (Unix
+/// seconds). Replaces any previous grant and its use mark.
+const PUT_GRANT_SCRIPT: &str = r#"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'e', ARGV[2])
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+return 1
+"#;
+
+/// First use of a grant: KEYS: the grant key. ARGV: mark, keep_until, now.
+/// Answers nil when absent or expired, else {value, expires_at, mark or ''}
+/// as they were before; marks (and extends) only an unmarked grant.
+const USE_GRANT_SCRIPT: &str = r#"
+local f = redis.call('HMGET', KEYS[1], 'v', 'e', 'm')
+if not f[1] or not f[2] or tonumber(f[2]) <= tonumber(ARGV[3]) then
+  return false
+end
+if not f[3] then
+  redis.call('HSET', KEYS[1], 'm', ARGV[1], 'e', ARGV[2])
+  redis.call('EXPIREAT', KEYS[1], ARGV[2])
+  return {f[1], f[2], ''}
+end
+return {f[1], f[2], f[3]}
+"#;
+
+static PUT_GRANT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(PUT_GRANT_SCRIPT));
+static USE_GRANT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(USE_GRANT_SCRIPT));
 
 /// Which Redis set-up the store talks to.
 #[derive(Clone, PartialEq, Eq)]
@@ -937,6 +967,11 @@ impl RedisStore {
     }
 
     /// `{prefix}:v:{name}`, a named value.
+    pub fn grant_key(&self, name: &str) -> String {
+        format!("{}:g:{name}", self.key_base)
+    }
+
+    /// The key of a named value.
     pub fn value_key(&self, name: &str) -> String {
         format!("{}:v:{name}", self.key_base)
     }
@@ -1250,6 +1285,24 @@ fn into_store(e: redis::RedisError) -> StoreError {
 fn encode_pending(pending: &PendingConfirmation) -> StoreResult<String> {
     serde_json::to_string(pending)
         .map_err(|e| StoreError::new(format!("encode pending confirmation: {e}")))
+}
+
+/// A grant from its stored hash fields; a missing or unreadable field is
+/// an error, never an empty grant.
+fn grant_from_fields(
+    value: Option<String>,
+    expires_at: Option<&str>,
+    used_by: Option<String>,
+) -> StoreResult<Grant> {
+    let value = value.ok_or_else(|| StoreError::new("a stored grant has no value"))?;
+    let expires_at = expires_at
+        .and_then(|e| e.parse::<UnixTime>().ok())
+        .ok_or_else(|| StoreError::new("a stored grant has no readable expiry"))?;
+    Ok(Grant {
+        value,
+        expires_at,
+        used_by,
+    })
 }
 
 fn redis_expiry(at: UnixTime) -> i64 {
@@ -1670,6 +1723,77 @@ impl Store for RedisStore {
                 .await
         })
         .await
+    }
+
+    async fn put_grant(&self, name: &str, value: &str, expires_at: UnixTime) -> StoreResult<()> {
+        let mut invocation = PUT_GRANT.prepare_invoke();
+        invocation
+            .key(self.grant_key(name))
+            .arg(value)
+            .arg(redis_expiry(expires_at));
+        self.run_flag_script("put grant", invocation)
+            .await
+            .map(drop)
+    }
+
+    async fn get_grant(&self, name: &str, now: UnixTime) -> StoreResult<Option<Grant>> {
+        let key = self.grant_key(name);
+        let fields: HashMap<String, String> = self
+            .run("get grant", |mut con| async move { con.hgetall(key).await })
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let grant = grant_from_fields(
+            fields.get("v").cloned(),
+            fields.get("e").map(String::as_str),
+            fields.get("m").cloned(),
+        )?;
+        Ok(Some(grant).filter(|g| g.is_live(now)))
+    }
+
+    async fn delete_grant(&self, name: &str) -> StoreResult<bool> {
+        let key = self.grant_key(name);
+        let removed: i64 = self
+            .run("delete grant", |mut con| async move { con.del(key).await })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn use_grant(
+        &self,
+        name: &str,
+        mark: &str,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<Option<Grant>> {
+        if mark.is_empty() {
+            return Err(StoreError::new("a grant's use mark must not be empty"));
+        }
+        let mut invocation = USE_GRANT.prepare_invoke();
+        invocation
+            .key(self.grant_key(name))
+            .arg(mark)
+            .arg(redis_expiry(keep_until))
+            .arg(now);
+        let answer: Option<Vec<String>> = self
+            .run("use grant", |mut con| async move {
+                invocation.invoke_async(&mut con).await
+            })
+            .await?;
+        match answer.as_deref() {
+            None => Ok(None),
+            Some([value, expires_at, mark]) => grant_from_fields(
+                Some(value.clone()),
+                Some(expires_at),
+                Some(mark.clone()).filter(|m| !m.is_empty()),
+            )
+            .map(Some),
+            Some(other) => Err(StoreError::new(format!(
+                "Redis use grant answered {} fields, not 3",
+                other.len()
+            ))),
+        }
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<SessionKey>> {

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use prometheus::HistogramVec;
 
 use super::{
-    ChainCursor, Claim, ClaimOutcome, LoginProof, PendingConfirmation, SessionKey, SessionRecord,
-    SharedStore, Store, StoreResult, WalletChallenge,
+    ChainCursor, Claim, ClaimOutcome, Grant, LoginProof, PendingConfirmation, SessionKey,
+    SessionRecord, SharedStore, Store, StoreResult, WalletChallenge,
 };
 use crate::clock::UnixTime;
 
@@ -206,6 +206,35 @@ impl Store for TimedStore {
         self.timed(
             "remove_pending_confirmation",
             self.inner.remove_pending_confirmation(pending),
+        )
+        .await
+    }
+
+    async fn put_grant(&self, name: &str, value: &str, expires_at: UnixTime) -> StoreResult<()> {
+        self.timed("put_grant", self.inner.put_grant(name, value, expires_at))
+            .await
+    }
+
+    async fn get_grant(&self, name: &str, now: UnixTime) -> StoreResult<Option<Grant>> {
+        self.timed("get_grant", self.inner.get_grant(name, now))
+            .await
+    }
+
+    async fn delete_grant(&self, name: &str) -> StoreResult<bool> {
+        self.timed("delete_grant", self.inner.delete_grant(name))
+            .await
+    }
+
+    async fn use_grant(
+        &self,
+        name: &str,
+        mark: &str,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<Option<Grant>> {
+        self.timed(
+            "use_grant",
+            self.inner.use_grant(name, mark, keep_until, now),
         )
         .await
     }
