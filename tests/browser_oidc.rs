@@ -58,7 +58,10 @@ struct ExampleRp {
 impl ExampleRp {
     fn start(python: &std::path::Path, addr: SocketAddr, issuer: &str) -> Self {
         let mut child = Command::new(python)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/oidc-rp/app.py"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/examples/oidc-rp/app.py"
+            ))
             .args(["--issuer", issuer, "--client-id", "example-rp"])
             .args(["--client-secret", EXAMPLE_SECRET])
             .args(["--listen", &addr.to_string()])
@@ -127,13 +130,19 @@ fn example_config(
         ("127.0.0.1:8080", gateway.to_string()),
         ("127.0.0.1:9090", admin.to_string()),
         ("127.0.0.1:8090", rp.to_string()),
-        ("file:data/oidc-example", format!("file:{}", store.display())),
+        (
+            "file:data/oidc-example",
+            format!("file:{}", store.display()),
+        ),
         // The gateway under test never takes the secret from the environment.
         ("session:", format!("session:\n  secret: \"{SECRET}\"")),
     ];
     let mut config = example;
     for (from, to) in replacements {
-        assert!(config.contains(from), "the example config no longer has {from}");
+        assert!(
+            config.contains(from),
+            "the example config no longer has {from}"
+        );
         config = config.replace(from, &to);
     }
     config
@@ -213,7 +222,13 @@ fn sign_in_with_steem_from_the_example_app_in_a_real_browser() {
         "the gateway moved ports after a clash; the example's issuer is stale"
     );
     assert!(
-        wait_until(Duration::from_secs(20), || get(gateway.admin, "/ready", &[]).status == 200),
+        wait_until(Duration::from_secs(20), || get(
+            gateway.admin,
+            "/ready",
+            &[]
+        )
+        .status
+            == 200),
         "the gateway never became ready:\n{}",
         gateway.log()
     );
@@ -236,7 +251,8 @@ fn sign_in_with_steem_from_the_example_app_in_a_real_browser() {
     wait_for_login_page(&tab, &issuer, &rp);
     let rd = eval(&tab, "new URLSearchParams(location.search).get('rd')");
     assert!(
-        rd.as_str().is_some_and(|rd| rd.starts_with(oidc::AUTHORIZE)),
+        rd.as_str()
+            .is_some_and(|rd| rd.starts_with(oidc::AUTHORIZE)),
         "the login page returns to {rd}, not to the authorization request"
     );
     screenshot(&tab, "oidc-login");

@@ -79,9 +79,20 @@ impl Ctx {
     fn error_redirect(&self, path: &str, client: &Client, error: &str) -> Vec<(String, String)> {
         let answer = get_with(&self.stack, path, Some(&self.alice));
         let params = redirect_to_client(&answer, client);
-        assert_eq!(single(&params, "error").as_deref(), Some(error), "{path}: {params:?}");
-        assert_eq!(single(&params, "code"), None, "{path}: a code with an error");
-        assert_eq!(single(&params, "iss").as_deref(), Some(self.issuer.as_str()));
+        assert_eq!(
+            single(&params, "error").as_deref(),
+            Some(error),
+            "{path}: {params:?}"
+        );
+        assert_eq!(
+            single(&params, "code"),
+            None,
+            "{path}: a code with an error"
+        );
+        assert_eq!(
+            single(&params, "iss").as_deref(),
+            Some(self.issuer.as_str())
+        );
         params
     }
 }
@@ -192,7 +203,10 @@ fn the_plain_challenge_method_is_refused(ctx: &Ctx) {
     // A public client with `plain`, as a downgrade attempt.
     let path = authorize_path(
         &PUBLIC,
-        &[("code_challenge", &verifier), ("code_challenge_method", "plain")],
+        &[
+            ("code_challenge", &verifier),
+            ("code_challenge_method", "plain"),
+        ],
     );
     ctx.error_redirect(&path, &PUBLIC, "invalid_request");
 }
@@ -209,22 +223,49 @@ const BAD_REDIRECTS: &[(&str, &str)] = &[
     ("scheme case", "HTTPS://rp.example.com/callback"),
     ("http downgrade", "http://rp.example.com/callback"),
     ("another port", "https://rp.example.com:8443/callback"),
-    ("default port spelled", "https://rp.example.com:443/callback"),
-    ("query added", "https://rp.example.com/callback?next=https://evil.example/"),
+    (
+        "default port spelled",
+        "https://rp.example.com:443/callback",
+    ),
+    (
+        "query added",
+        "https://rp.example.com/callback?next=https://evil.example/",
+    ),
     ("empty query", "https://rp.example.com/callback?"),
     ("fragment", "https://rp.example.com/callback#x"),
-    ("userinfo before host", "https://rp.example.com@evil.example/callback"),
-    ("userinfo on the host", "https://evil.example@rp.example.com/callback"),
-    ("registered host as subdomain", "https://rp.example.com.evil.example/callback"),
+    (
+        "userinfo before host",
+        "https://rp.example.com@evil.example/callback",
+    ),
+    (
+        "userinfo on the host",
+        "https://evil.example@rp.example.com/callback",
+    ),
+    (
+        "registered host as subdomain",
+        "https://rp.example.com.evil.example/callback",
+    ),
     ("another site", "https://evil.example/callback"),
     ("scheme-relative", "//evil.example/callback"),
     ("relative", "/callback"),
     ("dot segments", "https://rp.example.com/callback/../../evil"),
-    ("encoded slash", "https://rp.example.com/callback%2F..%2Fevil"),
+    (
+        "encoded slash",
+        "https://rp.example.com/callback%2F..%2Fevil",
+    ),
     ("encoded letter", "https://rp.example.com/%63allback"),
-    ("backslash", "https://rp.example.com\\@evil.example/callback"),
-    ("javascript", "javascript:alert(1)//https://rp.example.com/callback"),
-    ("another client's", "https://post.example.com/login/generic_oauth"),
+    (
+        "backslash",
+        "https://rp.example.com\\@evil.example/callback",
+    ),
+    (
+        "javascript",
+        "javascript:alert(1)//https://rp.example.com/callback",
+    ),
+    (
+        "another client's",
+        "https://post.example.com/login/generic_oauth",
+    ),
     ("empty", ""),
 ];
 
@@ -240,7 +281,11 @@ fn every_redirect_uri_variant_gets_an_error_page_and_no_redirect(ctx: &Ctx) {
         let path = authorize_with(&params);
         for cookie in [Some(ctx.alice.as_str()), None] {
             let answer = get_with(&ctx.stack, &path, cookie);
-            let who = if cookie.is_some() { "logged in" } else { "anonymous" };
+            let who = if cookie.is_some() {
+                "logged in"
+            } else {
+                "anonymous"
+            };
             assert_error_page(&answer, 400, &format!("redirect_uri {what} ({uri}), {who}"));
         }
     }
@@ -315,7 +360,10 @@ fn state_and_nonce_are_echoed_exactly(ctx: &Ctx) {
     let code = code_from(&answer, &BASIC, Some(state), &ctx.issuer);
     let tokens = redeem(&ctx.stack, &BASIC, &code, None);
     assert_eq!(tokens.status, 200, "{}", tokens.body);
-    let id_token = tokens.json()["id_token"].as_str().expect("id_token").to_string();
+    let id_token = tokens.json()["id_token"]
+        .as_str()
+        .expect("id_token")
+        .to_string();
     let (_, payload) = jwt_parts(&id_token);
     assert_eq!(payload["nonce"], json!(nonce));
 
@@ -418,7 +466,10 @@ fn wrong_client_credentials_are_refused(ctx: &Ctx) {
     // (RFC 6749 §5.2).
     let answer = token_request(
         &ctx.stack,
-        &[&basic_auth(BASIC.id, "basic-secret-0123456789abcdefghijklmnoX")],
+        &[&basic_auth(
+            BASIC.id,
+            "basic-secret-0123456789abcdefghijklmnoX",
+        )],
         &body,
     );
     assert_eq!(token_error(&answer), (401, "invalid_client".to_string()));
@@ -438,7 +489,11 @@ fn wrong_client_credentials_are_refused(ctx: &Ctx) {
     assert_eq!(token_error(&answer), (401, "invalid_client".to_string()));
     // client_secret_post with a wrong, an empty and a truncated secret.
     let good = BASIC.secret.unwrap();
-    for secret in ["wrong-secret-0123456789abcdefghijkl", "", &good[..good.len() - 1]] {
+    for secret in [
+        "wrong-secret-0123456789abcdefghijkl",
+        "",
+        &good[..good.len() - 1],
+    ] {
         let mut post = body.to_vec();
         post.push(("client_id", BASIC.id));
         post.push(("client_secret", secret));
@@ -470,7 +525,10 @@ fn wrong_client_credentials_are_refused(ctx: &Ctx) {
     // None of that used the code up… or if it did, no token was issued
     // (either is within the spec); the control: a fresh code works.
     let (code, verifier) = ctx.code(&BASIC);
-    assert_eq!(redeem(&ctx.stack, &BASIC, &code, Some(&verifier)).status, 200);
+    assert_eq!(
+        redeem(&ctx.stack, &BASIC, &code, Some(&verifier)).status,
+        200
+    );
 }
 
 fn the_id_token_alg_is_the_registered_one_and_its_keys_are_separate(ctx: &Ctx) {
@@ -480,10 +538,17 @@ fn the_id_token_alg_is_the_registered_one_and_its_keys_are_separate(ctx: &Ctx) {
     let keys = jwks["keys"].as_array().expect("keys");
     for key in keys {
         for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-            assert!(key.get(private).is_none(), "private part {private} published: {key}");
+            assert!(
+                key.get(private).is_none(),
+                "private part {private} published: {key}"
+            );
         }
     }
-    let assertion = get(ctx.stack.addr(), "/.steemgate/jwks.json", &["Accept: application/json"]);
+    let assertion = get(
+        ctx.stack.addr(),
+        "/.steemgate/jwks.json",
+        &["Accept: application/json"],
+    );
     let assertion_kids: Vec<Value> = if assertion.status == 200 {
         assertion.json()["keys"]
             .as_array()
@@ -543,7 +608,11 @@ fn userinfo_refuses_forged_access_tokens(ctx: &Ctx) {
     assert_eq!(userinfo(&ctx.stack, access).status, 200);
 
     // No token: 401 with a Bearer challenge.
-    let none = get(ctx.stack.addr(), oidc::USERINFO, &["Accept: application/json"]);
+    let none = get(
+        ctx.stack.addr(),
+        oidc::USERINFO,
+        &["Accept: application/json"],
+    );
     assert_eq!(none.status, 401);
     assert!(
         none.header("www-authenticate")
@@ -585,7 +654,10 @@ fn userinfo_refuses_forged_access_tokens(ctx: &Ctx) {
         ("the JWKS", jwks.to_string().into_bytes()),
     ] {
         let sign = move |data: &[u8]| hs256(&secret, data);
-        forged.push((format!("HS256 keyed with {what}"), jws(&hs, &payload, Some(&sign))));
+        forged.push((
+            format!("HS256 keyed with {what}"),
+            jws(&hs, &payload, Some(&sign)),
+        ));
     }
     forged.push(("the ID token".into(), id_token.to_string()));
     let mut tampered = access.to_string().into_bytes();
@@ -621,7 +693,12 @@ fn prompt_login_asks_again(ctx: &Ctx) {
     let cookie = ctx.stack.login_as("bob");
     let path = authorize_path(&BASIC, &[("prompt", "login"), ("state", "again")]);
     let answer = get_with(&ctx.stack, &path, Some(&cookie));
-    assert!(is_redirect(answer.status), "{}: {}", answer.status, answer.body);
+    assert!(
+        is_redirect(answer.status),
+        "{}: {}",
+        answer.status,
+        answer.body
+    );
     let location = answer.header("location").expect("Location");
     assert!(
         location.starts_with("/.steemgate/login") || location.contains("/.steemgate/login?"),
@@ -651,7 +728,11 @@ fn duplicate_parameters_are_refused(ctx: &Ctx) {
         ("scope", "openid", "openid profile"),
         ("nonce", "n1", "n2"),
         ("response_type", "code", "code"),
-        ("code_challenge", "A".repeat(43).leak() as &str, "B".repeat(43).leak() as &str),
+        (
+            "code_challenge",
+            "A".repeat(43).leak() as &str,
+            "B".repeat(43).leak() as &str,
+        ),
         ("prompt", "none", "login"),
     ] {
         let mut params = base.to_vec();
@@ -665,8 +746,16 @@ fn duplicate_parameters_are_refused(ctx: &Ctx) {
     // error page (no redirect) when they differ…
     for (name, a, b) in [
         ("client_id", BASIC.id, POST.id),
-        ("redirect_uri", BASIC.redirect_uri, "https://evil.example/callback"),
-        ("redirect_uri", "https://evil.example/callback", BASIC.redirect_uri),
+        (
+            "redirect_uri",
+            BASIC.redirect_uri,
+            "https://evil.example/callback",
+        ),
+        (
+            "redirect_uri",
+            "https://evil.example/callback",
+            BASIC.redirect_uri,
+        ),
     ] {
         let mut params = base.to_vec();
         params.retain(|(n, _)| *n != name);
@@ -684,7 +773,10 @@ fn duplicate_parameters_are_refused(ctx: &Ctx) {
     params.push(("client_id", BASIC.id));
     let answer = get_with(&ctx.stack, &authorize_with(&params), Some(&ctx.alice));
     let location = answer.header("location").unwrap_or_default();
-    assert!(!location.contains("code="), "a code for a duplicate client_id: {location}");
+    assert!(
+        !location.contains("code="),
+        "a code for a duplicate client_id: {location}"
+    );
 
     // At the token endpoint.
     let (code, verifier) = ctx.code(&BASIC);
@@ -715,7 +807,13 @@ fn duplicate_parameters_are_refused(ctx: &Ctx) {
 }
 
 fn only_the_code_flow_is_supported(ctx: &Ctx) {
-    for response_type in ["token", "id_token", "code id_token", "code token", "id_token token"] {
+    for response_type in [
+        "token",
+        "id_token",
+        "code id_token",
+        "code token",
+        "id_token token",
+    ] {
         let path = authorize_with(&[
             ("response_type", response_type),
             ("client_id", BASIC.id),
@@ -741,7 +839,12 @@ fn only_the_code_flow_is_supported(ctx: &Ctx) {
     ctx.error_redirect(&path, &BASIC, "invalid_request");
 
     // Token endpoint: other grants.
-    for grant in ["password", "client_credentials", "refresh_token", "implicit"] {
+    for grant in [
+        "password",
+        "client_credentials",
+        "refresh_token",
+        "implicit",
+    ] {
         let answer = token_request(
             &ctx.stack,
             &[&basic_auth(BASIC.id, BASIC.secret.unwrap())],
@@ -809,7 +912,10 @@ fn the_token_answer_is_not_cached(ctx: &Ctx) {
     );
     let body = answer.json();
     assert_eq!(
-        body["token_type"].as_str().map(str::to_ascii_lowercase).as_deref(),
+        body["token_type"]
+            .as_str()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("bearer")
     );
     let error = redeem(&ctx.stack, &BASIC, "not-a-code", Some(&verifier));
@@ -841,7 +947,11 @@ fn a_policy_refusal_is_access_denied(ctx: &Ctx) {
     assert_eq!(single(&params, "error").as_deref(), Some("access_denied"));
     assert_eq!(single(&params, "state").as_deref(), Some("club"));
     assert_eq!(single(&params, "code"), None);
-    assert!(answer.body.contains("hive-100001"), "no reason given:\n{}", answer.body);
+    assert!(
+        answer.body.contains("hive-100001"),
+        "no reason given:\n{}",
+        answer.body
+    );
 
     // prompt=none: access_denied at once.
     let path = authorize_path(&MEMBERS, &[("state", "club"), ("prompt", "none")]);
@@ -902,7 +1012,11 @@ fn rp_initiated_logout_redirects_only_to_registered_uris(ctx: &Ctx) {
         assert_eq!(single(&params, "state").as_deref(), Some("bye"));
     } else {
         // A confirmation page first is fine; it must be the gateway's.
-        assert_eq!(answer.status, 200, "logout: {} {}", answer.status, answer.body);
+        assert_eq!(
+            answer.status, 200,
+            "logout: {} {}",
+            answer.status, answer.body
+        );
     }
 }
 
@@ -922,25 +1036,40 @@ fn every_attack_on_the_openid_provider_is_refused() {
             "code replay",
             code_replay_is_refused_and_revokes_the_access_token,
         ),
-        ("wrong/missing PKCE verifier", a_wrong_or_missing_pkce_verifier_is_refused),
+        (
+            "wrong/missing PKCE verifier",
+            a_wrong_or_missing_pkce_verifier_is_refused,
+        ),
         (
             "PKCE downgrade",
             a_verifier_for_a_code_issued_without_challenge_is_refused,
         ),
-        ("public client without PKCE", a_public_client_must_use_pkce_s256),
+        (
+            "public client without PKCE",
+            a_public_client_must_use_pkce_s256,
+        ),
         ("plain challenge", the_plain_challenge_method_is_refused),
         (
             "redirect URI variants",
             every_redirect_uri_variant_gets_an_error_page_and_no_redirect,
         ),
         ("state/nonce echo", state_and_nonce_are_echoed_exactly),
-        ("code of another client", a_code_for_one_client_is_refused_to_another),
-        ("wrong client credentials", wrong_client_credentials_are_refused),
+        (
+            "code of another client",
+            a_code_for_one_client_is_refused_to_another,
+        ),
+        (
+            "wrong client credentials",
+            wrong_client_credentials_are_refused,
+        ),
         (
             "ID token alg and keys",
             the_id_token_alg_is_the_registered_one_and_its_keys_are_separate,
         ),
-        ("forged access tokens", userinfo_refuses_forged_access_tokens),
+        (
+            "forged access tokens",
+            userinfo_refuses_forged_access_tokens,
+        ),
         (
             "prompt=none",
             prompt_none_without_login_answers_login_required,
@@ -952,7 +1081,10 @@ fn every_attack_on_the_openid_provider_is_refused() {
         ),
         ("duplicate parameters", duplicate_parameters_are_refused),
         ("unsupported flows", only_the_code_flow_is_supported),
-        ("no openid scope", a_request_without_the_openid_scope_gets_no_code),
+        (
+            "no openid scope",
+            a_request_without_the_openid_scope_gets_no_code,
+        ),
         ("token answer not cached", the_token_answer_is_not_cached),
         ("policy refusal", a_policy_refusal_is_access_denied),
         (

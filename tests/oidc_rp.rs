@@ -152,11 +152,17 @@ impl<'a> Rp<'a> {
         let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
         let (cookie, answer) = match cookie {
             None => login_through_authorize(self.stack, &path, account),
-            Some(cookie) => (cookie.to_string(), get_with(self.stack, &path, Some(cookie))),
+            Some(cookie) => (
+                cookie.to_string(),
+                get_with(self.stack, &path, Some(cookie)),
+            ),
         };
         let params = redirect_to_client(&answer, client);
         assert_eq!(single(&params, "error"), None, "{params:?}");
-        assert_eq!(single(&params, "state").as_deref(), Some(state.secret().as_str()));
+        assert_eq!(
+            single(&params, "state").as_deref(),
+            Some(state.secret().as_str())
+        );
         assert_eq!(single(&params, "iss").as_deref(), Some(issuer.as_str()));
         let code = single(&params, "code").expect("a code");
 
@@ -184,7 +190,9 @@ impl<'a> Rp<'a> {
             client.id,
             client.alg
         );
-        let verifier = rp.id_token_verifier().set_allowed_algs(vec![alg_of(client)]);
+        let verifier = rp
+            .id_token_verifier()
+            .set_allowed_algs(vec![alg_of(client)]);
         // The crate checks the signature against the discovered JWKS, iss,
         // aud, exp, iat and the nonce.
         let claims = id_token
@@ -193,7 +201,11 @@ impl<'a> Rp<'a> {
         assert_eq!(claims.subject().as_str(), format!("steem:{account}"));
         assert_eq!(claims.issuer().as_str(), issuer);
         assert_eq!(
-            claims.audiences().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            claims
+                .audiences()
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>(),
             vec![client.id]
         );
         assert_eq!(
@@ -224,19 +236,13 @@ impl<'a> Rp<'a> {
         let info: CoreUserInfoClaims = self
             .runtime
             .block_on(
-                rp.user_info(
-                    token.access_token().clone(),
-                    Some(claims.subject().clone()),
-                )
-                .expect("a userinfo endpoint")
-                .request_async(&call),
+                rp.user_info(token.access_token().clone(), Some(claims.subject().clone()))
+                    .expect("a userinfo endpoint")
+                    .request_async(&call),
             )
             .unwrap_or_else(|e| panic!("{}: userinfo failed: {e:?}", client.id));
         assert_eq!(info.subject().as_str(), format!("steem:{account}"));
-        assert_eq!(
-            info.preferred_username().map(|u| u.as_str()),
-            Some(account)
-        );
+        assert_eq!(info.preferred_username().map(|u| u.as_str()), Some(account));
         Outcome { cookie, payload }
     }
 }
@@ -277,13 +283,21 @@ fn authlib_flow(
     account: &str,
     cookie: Option<&str>,
 ) -> (Value, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/oidc/authlib_rp.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/oidc/authlib_rp.py"
+    );
     let issuer = oidc::issuer(stack);
     let mut command = Command::new(python);
     command
         .arg(script)
         .args(["--issuer", &issuer, "--client-id", client.id])
-        .args(["--redirect-uri", client.redirect_uri, "--auth-method", method])
+        .args([
+            "--redirect-uri",
+            client.redirect_uri,
+            "--auth-method",
+            method,
+        ])
         .args(["--alg", client.alg])
         .env_remove("http_proxy")
         .env_remove("HTTP_PROXY")
@@ -313,7 +327,10 @@ fn authlib_flow(
         "authlib built {url}"
     );
     let params = oidc::query_of(url);
-    assert_eq!(single(&params, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(
+        single(&params, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     let path = &url[issuer.len()..];
     let (cookie, answer) = match cookie {
         None => login_through_authorize(stack, path, account),
@@ -351,12 +368,21 @@ fn python_authlib_logs_in_and_validates_the_id_token_against_the_jwks() {
     let stack = oidc::start("");
     let issuer = oidc::issuer(&stack);
 
-    let (result, cookie) =
-        authlib_flow(&python, &stack, &BASIC, "client_secret_basic", "carol", None);
+    let (result, cookie) = authlib_flow(
+        &python,
+        &stack,
+        &BASIC,
+        "client_secret_basic",
+        "carol",
+        None,
+    );
     let discovery = &result["discovery"];
     assert_eq!(discovery["issuer"], json!(issuer));
     assert_eq!(discovery["response_types_supported"], json!(["code"]));
-    assert_eq!(discovery["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
     for (key, path) in [
         ("authorization_endpoint", AUTHORIZE),
         ("token_endpoint", oidc::TOKEN),
@@ -374,7 +400,13 @@ fn python_authlib_logs_in_and_validates_the_id_token_against_the_jwks() {
     assert_eq!(claims["sub"], json!("steem:carol"));
     assert_eq!(claims["preferred_username"], json!("carol"));
     assert_eq!(claims["chain"], json!("steem"));
-    assert_eq!(result["token_type"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("bearer"));
+    assert_eq!(
+        result["token_type"]
+            .as_str()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("bearer")
+    );
     let userinfo = &result["userinfo"];
     assert_eq!(userinfo["sub"], json!("steem:carol"));
     assert_eq!(userinfo["preferred_username"], json!("carol"));

@@ -125,7 +125,10 @@ pub fn listen_addr(config: &str) -> String {
 pub fn start(extra_clients: &str) -> Stack {
     let stack = Stack::start_seeded_with(|config| {
         let issuer = format!("http://{}", listen_addr(&config));
-        config.replace("routes:\n", &format!("{}routes:\n", oidc_yaml(&issuer, extra_clients)))
+        config.replace(
+            "routes:\n",
+            &format!("{}routes:\n", oidc_yaml(&issuer, extra_clients)),
+        )
     });
     let config = std::fs::read_to_string(&stack.gateway.config_path).expect("read the config");
     assert!(
@@ -168,9 +171,8 @@ pub fn pkce() -> (String, String) {
     let mut bytes = [0u8; 32];
     steemgate::random::os_random(&mut bytes).expect("random");
     let verifier = URL_SAFE_NO_PAD.encode(bytes);
-    let challenge = URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(
-        verifier.as_bytes(),
-    ));
+    let challenge =
+        URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
     (verifier, challenge)
 }
 
@@ -236,7 +238,11 @@ pub fn code_from(
     if let Some(state) = state {
         assert_eq!(single(&params, "state").as_deref(), Some(state));
     }
-    assert_eq!(single(&params, "iss").as_deref(), Some(issuer), "{params:?}");
+    assert_eq!(
+        single(&params, "iss").as_deref(),
+        Some(issuer),
+        "{params:?}"
+    );
     single(&params, "code").expect("a code")
 }
 
@@ -263,7 +269,11 @@ pub fn get_with(stack: &Stack, path: &str, cookie: Option<&str>) -> Response {
 /// login page returns them (its `rd`), which must be the authorization
 /// request again, and follow it. Returns (session cookie, that last
 /// response: the redirect to the client).
-pub fn login_through_authorize(stack: &Stack, authorize: &str, account: &str) -> (String, Response) {
+pub fn login_through_authorize(
+    stack: &Stack,
+    authorize: &str,
+    account: &str,
+) -> (String, Response) {
     let first = get_with(stack, authorize, None);
     assert!(
         is_redirect(first.status),
@@ -278,7 +288,9 @@ pub fn login_through_authorize(stack: &Stack, authorize: &str, account: &str) ->
         .expect("a login URL");
     assert_eq!(
         login.origin(),
-        Url::parse(&format!("http://{}", stack.addr())).unwrap().origin(),
+        Url::parse(&format!("http://{}", stack.addr()))
+            .unwrap()
+            .origin(),
         "the login page is the gateway's: {location}"
     );
     assert_eq!(login.path(), "/.steemgate/login", "{location}");
@@ -289,11 +301,7 @@ pub fn login_through_authorize(stack: &Stack, authorize: &str, account: &str) ->
         "the login page returns to {rd}, not to the authorization request"
     );
     let mut cookie = first.session_cookie();
-    let login_path = format!(
-        "{}?{}",
-        login.path(),
-        login.query().unwrap_or_default()
-    );
+    let login_path = format!("{}?{}", login.path(), login.query().unwrap_or_default());
     let page = get_with(stack, &login_path, cookie.as_deref());
     assert_eq!(page.status, 200, "the login page: {}", page.body);
     cookie = page.session_cookie().or(cookie);
@@ -395,7 +403,10 @@ pub fn userinfo(stack: &Stack, token: &str) -> Response {
     get(
         stack.addr(),
         USERINFO,
-        &["Accept: application/json", &format!("Authorization: Bearer {token}")],
+        &[
+            "Accept: application/json",
+            &format!("Authorization: Bearer {token}"),
+        ],
     )
 }
 
