@@ -22,6 +22,7 @@ pub mod config;
 pub mod demo;
 pub mod hello;
 pub mod logging;
+pub mod oidc;
 pub mod pages;
 pub mod policy;
 pub mod proxy;

@@ -20,6 +20,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/policy_denied.html"),
     ),
     ("login.html", include_str!("../templates/login.html")),
+    (
+        "oidc_logout.html",
+        include_str!("../templates/oidc_logout.html"),
+    ),
     ("hello.html", include_str!("../templates/hello.html")),
     (
         "stale_follows.html",

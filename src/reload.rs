@@ -127,6 +127,11 @@ pub fn reloaded_state(
             old.services.metrics.policy.clone(),
         ))
     };
+    let oidc = if running.oidc == new.oidc && running.assertion == new.assertion {
+        old.oidc.clone()
+    } else {
+        oidc_provider(new, &old.services.store)
+    };
     Ok(GatewayState {
         services: old.services.clone(),
         routes,
@@ -136,6 +141,24 @@ pub fn reloaded_state(
         limits,
         trusted_proxies: new.trusted_proxies.clone(),
         policies,
+        oidc,
+    })
+}
+
+/// The OpenID Provider of `config`, if it has `oidc:`. Its keys rotate with
+/// the assertion keys' period; a reload that changes `oidc` builds a new one
+/// (the keys stay: they live in the store).
+pub fn oidc_provider(
+    config: &Config,
+    store: &crate::store::SharedStore,
+) -> Option<Arc<crate::oidc::Provider>> {
+    config.oidc.clone().map(|oidc| {
+        Arc::new(crate::oidc::Provider::new(
+            oidc,
+            store.clone(),
+            config.chain.name.as_str(),
+            config.assertion.rotate_every,
+        ))
     })
 }
 

@@ -355,6 +355,7 @@ fn build_services(
                 chain: config.chain.name.as_str().to_string(),
             },
         )),
+        store: store.clone(),
     });
     (services, session_cache)
 }
@@ -403,6 +404,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         config.policy_cache,
         metrics.policy.clone(),
     ));
+    let oidc = crate::reload::oidc_provider(&config, &services.store);
     let state = Arc::new(GatewayState {
         services,
         routes,
@@ -412,6 +414,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
         limits: Arc::new(crate::proxy::limits::ClientLimits::new(&config.limits)),
         trusted_proxies: config.trusted_proxies.clone(),
         policies,
+        oidc,
     });
 
     let state = Arc::new(arc_swap::ArcSwap::new(state));

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["logging", "pages"],
     &["auth", "policy"],
-    &["access_log", "admin", "report", "hello"],
+    &["access_log", "admin", "oidc", "report", "hello"],
     &["proxy"],
     &["reload"],
     &["server"],

@@ -8,7 +8,9 @@ mod support;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
-use steemgate::auth::assertion::{AssertionClaims, KEYRING_NAME, StoredKey, StoredKeyRing};
+use steemgate::auth::assertion::{AssertionClaims, KEYRING_NAME};
+use steemgate::auth::keyring::{StoredKey, StoredKeyRing};
+use steemgate::config::SigningAlg;
 use steemgate::store::Store;
 use support::gateway::{GatewayProcess, Stack, get, upstream_saw};
 
@@ -180,7 +182,8 @@ fn keys_survive_a_restart() {
 fn a_due_rotation_keeps_the_previous_key_in_the_jwks() {
     // A store whose only key is 8 days old (rotation every 7 days).
     let store_dir = tempfile::tempdir().unwrap();
-    let old_key = StoredKey::generate(steemgate::clock::now_unix() - 8 * 86400).unwrap();
+    let old_key =
+        StoredKey::generate(SigningAlg::EdDSA, steemgate::clock::now_unix() - 8 * 86400).unwrap();
     {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {

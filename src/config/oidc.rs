@@ -63,7 +63,7 @@ impl SigningAlg {
 }
 
 /// The checked `oidc:` section.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OidcConfig {
     /// The origin relying parties know the provider by, without a trailing
     /// slash (`https://auth.example.com`): discovery lives at
@@ -81,7 +81,7 @@ impl OidcConfig {
 }
 
 /// A registered relying party.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct OidcClient {
     pub id: String,
     /// Shown to visitors ("Back to Grafana").

@@ -94,6 +94,9 @@ pub async fn handle(
                 }
             }
         }
+        (_, oidc) if oidc.starts_with("/.steemgate/oidc/") => {
+            super::oidc::handle(state, session, oidc, query).await
+        }
         ("GET" | "HEAD", "/.steemgate/qr.svg") => qr_code(state, session).await,
         ("GET" | "HEAD", "/.steemgate/jwks.json") => jwks(state, session).await,
         ("POST", "/.steemgate/devnet/transfer") if state.services.simulated => {

@@ -21,6 +21,7 @@ pub mod headers;
 pub mod hotsign;
 pub mod limits;
 pub mod messages;
+pub mod oidc;
 pub mod origin;
 pub mod path;
 pub mod policy;
@@ -98,6 +99,9 @@ pub struct GatewayState {
     /// Access policies and their decisions (rebuilt when a reload changes
     /// `policies` or `policy_cache`).
     pub policies: Arc<crate::policy::PolicyEngine>,
+    /// The OpenID Provider (`oidc:`), if configured (rebuilt when a reload
+    /// changes `oidc`).
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 /// The gateway's long-lived services: sessions, the chain, wallet logins,
@@ -121,6 +125,8 @@ pub struct GatewayServices {
     pub tls: bool,
     /// Mints `X-Steem-Assertion` for routes with `assertion: true`.
     pub assertions: Arc<crate::auth::assertion::Asserter>,
+    /// The store (the OpenID provider is built on it, at start and reload).
+    pub store: crate::store::SharedStore,
 }
 
 impl GatewayState {
@@ -378,6 +384,13 @@ impl ProxyHttp for Gateway {
             )
         });
 
+        if target.path == crate::oidc::DISCOVERY_PATH
+            && let Some(provider) = &state.oidc
+        {
+            ctx.endpoint = true;
+            oidc::discovery(provider, session).await?;
+            return Ok(true);
+        }
         if target.path == "/.steemgate" || target.path.starts_with("/.steemgate/") {
             ctx.endpoint = true;
             let path = target.path.into_owned();
@@ -414,7 +427,7 @@ impl ProxyHttp for Gateway {
             }
             Admission::PolicyDenied(account, denied) => {
                 let original = target.to_origin_form();
-                policy::denied_page(state, session, &account, &denied, &original).await?;
+                policy::denied_page(state, session, &account, &denied, &original, None).await?;
                 ctx.account = Some(account);
                 return Ok(true);
             }

@@ -135,6 +135,7 @@ pub async fn denied_page(
     account: &str,
     denied: &[Arc<Decision>],
     original: &str,
+    back: Option<(&str, &str)>,
 ) -> pingora::Result<()> {
     if !wants_html(session) {
         return LocalResponse::json(403, &denial_json(account, denied))
@@ -164,6 +165,7 @@ pub async fn denied_page(
         "simulated": state.services.simulated,
         "remedy": remedy.map(|Remedy::JoinCommunity { community }| json!({"community": community})),
         "rd": safe_redirect_target(original),
+        "back": back.map(|(href, text)| json!({"href": href, "text": text})),
     });
     let html = state
         .pages

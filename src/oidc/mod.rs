@@ -1,0 +1,587 @@
+//! steemgate as an OpenID Provider: "Sign in with Steem/Hive" for any app
+//! that speaks OpenID Connect.
+//!
+//! Why a module of its own: apps that cannot sit behind a header-trusting
+//! proxy (Grafana, Gitea, oauth2-proxy, …) accept a signed ID token from a
+//! provider they discover. The visitor logs in exactly as on the gateway
+//! (memo transfer, wallet signature, signed transfer); this module turns
+//! that login into the authorization code flow of OpenID Connect Core 1.0
+//! with the OAuth 2.0 Security BCP's hardening: codes that are single-use,
+//! short-lived, bound to client, redirect URI, PKCE challenge and gateway
+//! session, and whose replay revokes what they issued; exact redirect URIs;
+//! `iss` in every authorization response (RFC 9207).
+//!
+//! It holds no HTTP: `proxy::oidc` reads requests and renders pages, and
+//! asks this module for decisions. State lives in the store as grants
+//! (`Store::put_grant`) named by a BLAKE2b digest of the code or token, so
+//! a reader of the store cannot redeem what it sees. Signing keys rotate in
+//! the store like the assertion keys ([`crate::auth::keyring`]), one ring
+//! per algorithm a client uses, and every instance signs with the same key.
+
+pub mod client_auth;
+pub mod request;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use blake2::digest::Digest;
+use jsonwebtoken::jwk::JwkSet;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::keyring::{KeyError, SigningKeys};
+use crate::clock::UnixTime;
+use crate::config::{OidcClient, OidcConfig, SigningAlg};
+use crate::store::{LoginMethod, SessionKey, SharedStore, StoreError};
+pub use request::{AuthRequest, AuthorizeError, ClientError, RegisteredRedirect};
+
+/// The endpoints, as discovery names them (issuer + path).
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+pub const AUTHORIZE_PATH: &str = "/.steemgate/oidc/authorize";
+pub const TOKEN_PATH: &str = "/.steemgate/oidc/token";
+pub const USERINFO_PATH: &str = "/.steemgate/oidc/userinfo";
+pub const JWKS_PATH: &str = "/.steemgate/oidc/jwks.json";
+pub const LOGOUT_PATH: &str = "/.steemgate/oidc/logout";
+
+/// How long an authorization code may be redeemed (RFC 6749 §4.1.2
+/// recommends at most 10 minutes; a client redeems within seconds).
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+
+/// The logged-in visitor an authorization is issued for.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub account: String,
+    /// The gateway session: a code is only redeemable while it is logged in
+    /// as `account`, and so is the access token.
+    pub session: SessionKey,
+    pub auth_time: UnixTime,
+    pub method: LoginMethod,
+}
+
+/// What a code stands for, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: Option<String>,
+    nonce: Option<String>,
+    scope: String,
+    account: String,
+    session: String,
+    auth_time: UnixTime,
+    method: LoginMethod,
+}
+
+/// What an access token stands for, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AccessGrant {
+    client_id: String,
+    account: String,
+    scope: String,
+    session: String,
+}
+
+/// The ID token's claims (OpenID Core §2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    /// Stable and chain-qualified: `steem:alice`.
+    pub sub: String,
+    pub aud: String,
+    pub exp: UnixTime,
+    pub iat: UnixTime,
+    pub auth_time: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub preferred_username: String,
+    /// `steem` or `hive`.
+    pub chain: String,
+    /// How the visitor proved the account: `swk` (RFC 8176: proof of
+    /// possession of a software key) and the login method.
+    pub amr: Vec<String>,
+}
+
+/// A refusal at the token endpoint (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    pub status: u16,
+    pub error: &'static str,
+    pub description: String,
+    /// Answer `WW-Authenticate: Basic` (the client used Basic).
+    pub basic_challenge: bool,
+}
+
+impl TokenError {
+    fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            basic_challenge: false,
+        }
+    }
+    pub fn invalid_client(description: &str, basic: bool) -> Self {
+        Self {
+            basic_challenge: basic,
+            ..Self::new(401, "invalid_client", description)
+        }
+    }
+    pub fn invalid_request(description: &str) -> Self {
+        Self::new(400, "invalid_request", description)
+    }
+    fn invalid_grant(description: &str) -> Self {
+        Self::new(400, "invalid_grant", description)
+    }
+    /// A store or signing failure: nothing is issued (fail closed).
+    fn unavailable(what: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %what, "OpenID token endpoint: cannot issue");
+        Self::new(
+            503,
+            "temporarily_unavailable",
+            "the provider cannot issue tokens right now; try again shortly",
+        )
+    }
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": self.error, "error_description": self.description})
+    }
+}
+
+/// Why a bearer token is not accepted at userinfo.
+#[derive(Debug)]
+pub enum BearerError {
+    /// Unknown, expired, revoked, or its session logged out: 401.
+    Invalid,
+    /// The store failed: 503, never a guess.
+    Unavailable(StoreError),
+}
+
+/// The provider: one per process (rebuilt by a reload that changes `oidc:`).
+pub struct Provider {
+    config: OidcConfig,
+    store: SharedStore,
+    chain: String,
+    /// One ring per algorithm some client uses.
+    keys: Vec<SigningKeys>,
+}
+
+impl Provider {
+    /// `chain` is `steem` or `hive`; keys rotate every `rotate_every`.
+    pub fn new(
+        config: OidcConfig,
+        store: SharedStore,
+        chain: &str,
+        rotate_every: Duration,
+    ) -> Self {
+        let keys = SigningAlg::ALL
+            .into_iter()
+            .filter(|alg| config.clients.iter().any(|c| c.signing_alg == *alg))
+            .map(|alg| {
+                SigningKeys::new(
+                    Arc::clone(&store),
+                    &format!("oidc-signing-keys-{}", alg.as_str()),
+                    alg,
+                    rotate_every,
+                )
+            })
+            .collect();
+        Self {
+            config,
+            store,
+            chain: chain.to_string(),
+            keys,
+        }
+    }
+
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// The stable subject of an account: `steem:alice`.
+    pub fn subject(&self, account: &str) -> String {
+        format!("{}:{account}", self.chain)
+    }
+
+    /// The discovery document (OpenID Connect Discovery 1.0 §3).
+    pub fn discovery(&self) -> serde_json::Value {
+        let at = |path: &str| format!("{}{path}", self.config.issuer);
+        let mut algs: Vec<&str> = self.keys.iter().map(|k| k.alg().as_str()).collect();
+        if algs.is_empty() {
+            algs.push(SigningAlg::RS256.as_str());
+        }
+        json!({
+            "issuer": self.config.issuer,
+            "authorization_endpoint": at(AUTHORIZE_PATH),
+            "token_endpoint": at(TOKEN_PATH),
+            "userinfo_endpoint": at(USERINFO_PATH),
+            "jwks_uri": at(JWKS_PATH),
+            "end_session_endpoint": at(LOGOUT_PATH),
+            "scopes_supported": ["openid", "profile"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": algs,
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "preferred_username", "name", "profile", "chain"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+        })
+    }
+
+    /// The public keys of every ring in use, newest first per ring.
+    pub async fn jwks(&self, now: UnixTime) -> Result<JwkSet, KeyError> {
+        let mut keys = Vec::new();
+        for ring in &self.keys {
+            keys.extend(ring.key_ring_at(now).await?.jwks().keys);
+        }
+        Ok(JwkSet { keys })
+    }
+
+    /// Checks an authorization request (see [`request::parse`]).
+    pub fn parse_authorization(
+        &self,
+        params: &[(String, String)],
+    ) -> Result<AuthRequest, AuthorizeError> {
+        request::parse(&self.config, params)
+    }
+
+    /// Issues a code for `login` and answers where to send the visitor.
+    pub async fn issue_code(
+        &self,
+        request: &AuthRequest,
+        login: &Login,
+        now: UnixTime,
+    ) -> Result<String, IssueError> {
+        let code = random_token().map_err(IssueError::Random)?;
+        let grant = CodeGrant {
+            client_id: request.client.id.clone(),
+            redirect_uri: request.redirect.as_str().to_string(),
+            code_challenge: request.code_challenge.clone(),
+            nonce: request.nonce.clone(),
+            scope: request.scope.clone(),
+            account: login.account.clone(),
+            session: login.session.as_str().to_string(),
+            auth_time: login.auth_time,
+            method: login.method,
+        };
+        let value = serde_json::to_string(&grant).map_err(|e| IssueError::Random(e.to_string()))?;
+        self.store
+            .put_grant(
+                &grant_name("code", &code),
+                &value,
+                now.saturating_add(CODE_TTL.as_secs()),
+            )
+            .await
+            .map_err(IssueError::Store)?;
+        tracing::info!(
+            target: "steemgate::audit",
+            client = %request.client.id,
+            account = %login.account,
+            "OpenID authorization code issued"
+        );
+        let mut params = vec![("code", code.as_str())];
+        if let Some(state) = &request.state {
+            params.push(("state", state));
+        }
+        params.push(("iss", self.issuer()));
+        Ok(request.redirect.with_params(&params))
+    }
+
+    /// The token endpoint: authenticates the client, redeems the code once
+    /// and answers the token response.
+    pub async fn exchange(
+        &self,
+        authorization: Option<&[u8]>,
+        form: &[(String, String)],
+        now: UnixTime,
+    ) -> Result<serde_json::Value, TokenError> {
+        for name in [
+            "grant_type",
+            "code",
+            "redirect_uri",
+            "code_verifier",
+            "client_id",
+        ] {
+            if form.iter().filter(|(k, _)| k == name).count() > 1 {
+                return Err(TokenError::invalid_request(&format!(
+                    "the parameter {name} appears more than once"
+                )));
+            }
+        }
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        // Authenticate before touching the code: a client whose Basic
+        // attempt fails and who retries with the form must still find its
+        // code unused.
+        let client = client_auth::authenticate(&self.config, authorization, form)?;
+        match field("grant_type") {
+            None => return Err(TokenError::invalid_request("grant_type is missing")),
+            Some("authorization_code") => {}
+            Some(_) => {
+                return Err(TokenError::new(
+                    400,
+                    "unsupported_grant_type",
+                    "only grant_type=authorization_code is supported",
+                ));
+            }
+        }
+        let Some(code) = field("code").filter(|c| !c.is_empty()) else {
+            return Err(TokenError::invalid_request("code is missing"));
+        };
+        let access_token = random_token().map_err(TokenError::unavailable)?;
+        let access_name = grant_name("at", &access_token);
+        let used = self
+            .store
+            .use_grant(
+                &grant_name("code", code),
+                &access_name,
+                now.saturating_add(self.config.token_ttl.as_secs()),
+                now,
+            )
+            .await
+            .map_err(TokenError::unavailable)?;
+        let Some(used) = used else {
+            return Err(TokenError::invalid_grant("unknown or expired code"));
+        };
+        if let Some(first) = used.used_by {
+            // A replayed code: whoever holds it may not be its client
+            // (RFC 6749 §10.5). What it issued is revoked.
+            let revoked = self.store.delete_grant(&first).await;
+            tracing::warn!(
+                target: "steemgate::audit",
+                client = %client.id,
+                revoked = ?revoked,
+                "OpenID code replayed: its access token is revoked"
+            );
+            return Err(TokenError::invalid_grant(
+                "the code was already used; what it issued is revoked",
+            ));
+        }
+        let grant: CodeGrant = serde_json::from_str(&used.value)
+            .map_err(|e| TokenError::unavailable(format!("undecodable code grant: {e}")))?;
+        if grant.client_id != client.id {
+            return Err(TokenError::invalid_grant(
+                "the code was issued to another client",
+            ));
+        }
+        if field("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+            return Err(TokenError::invalid_grant(
+                "redirect_uri differs from the authorization request's",
+            ));
+        }
+        match (&grant.code_challenge, field("code_verifier")) {
+            (Some(challenge), Some(verifier)) if client_auth::pkce_matches(challenge, verifier) => {
+            }
+            (Some(_), Some(_)) => {
+                return Err(TokenError::invalid_grant("code_verifier does not match"));
+            }
+            (Some(_), None) => {
+                return Err(TokenError::invalid_grant("code_verifier is missing"));
+            }
+            // A verifier for a code issued without a challenge: a downgrade
+            // attempt (OAuth Security BCP §4.8.2).
+            (None, Some(_)) => {
+                return Err(TokenError::invalid_grant(
+                    "code_verifier sent, but the authorization request had no code_challenge",
+                ));
+            }
+            (None, None) => {}
+        }
+        let session_live = self
+            .session_is(&grant.session, &grant.account, now)
+            .await
+            .map_err(TokenError::unavailable)?;
+        if !session_live {
+            return Err(TokenError::invalid_grant(
+                "the visitor logged out of the gateway since the code was issued",
+            ));
+        }
+        let expires_at = now.saturating_add(self.config.token_ttl.as_secs());
+        let access = AccessGrant {
+            client_id: client.id.clone(),
+            account: grant.account.clone(),
+            scope: grant.scope.clone(),
+            session: grant.session.clone(),
+        };
+        let access_value = serde_json::to_string(&access).map_err(TokenError::unavailable)?;
+        self.store
+            .put_grant(&access_name, &access_value, expires_at)
+            .await
+            .map_err(TokenError::unavailable)?;
+        let claims = IdTokenClaims {
+            iss: self.config.issuer.clone(),
+            sub: self.subject(&grant.account),
+            aud: client.id.clone(),
+            exp: expires_at,
+            iat: now,
+            auth_time: grant.auth_time,
+            nonce: grant.nonce.clone(),
+            preferred_username: grant.account.clone(),
+            chain: self.chain.clone(),
+            amr: vec!["swk".to_string(), grant.method.as_str().to_string()],
+        };
+        let id_token = self
+            .sign_id_token(&client, &claims, now)
+            .await
+            .map_err(TokenError::unavailable)?;
+        tracing::info!(
+            target: "steemgate::audit",
+            client = %client.id,
+            account = %grant.account,
+            "OpenID tokens issued"
+        );
+        Ok(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.config.token_ttl.as_secs(),
+            "id_token": id_token,
+            "scope": grant.scope,
+        }))
+    }
+
+    async fn sign_id_token(
+        &self,
+        client: &OidcClient,
+        claims: &IdTokenClaims,
+        now: UnixTime,
+    ) -> Result<String, KeyError> {
+        let keys = self
+            .keys
+            .iter()
+            .find(|k| k.alg() == client.signing_alg)
+            .ok_or_else(|| KeyError::Signing("no key ring for the client's algorithm".into()))?;
+        let ring = keys.key_ring_at(now).await?;
+        let claims = claims.clone();
+        // RSA signing is milliseconds of arithmetic: off the async runtime.
+        tokio::task::spawn_blocking(move || ring.sign(&claims, "JWT"))
+            .await
+            .map_err(|e| KeyError::Signing(e.to_string()))?
+    }
+
+    /// Whether session `key` is live and logged in as `account`.
+    async fn session_is(
+        &self,
+        key: &str,
+        account: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let record = self.store.get_session(&SessionKey(key.to_string())).await?;
+        Ok(record.is_some_and(|r| r.is_live(now) && r.account.as_deref() == Some(account)))
+    }
+
+    /// The userinfo answer for an access token.
+    pub async fn userinfo(
+        &self,
+        access_token: &str,
+        now: UnixTime,
+    ) -> Result<serde_json::Value, BearerError> {
+        let grant = self
+            .store
+            .get_grant(&grant_name("at", access_token), now)
+            .await
+            .map_err(BearerError::Unavailable)?
+            .ok_or(BearerError::Invalid)?;
+        let access: AccessGrant =
+            serde_json::from_str(&grant.value).map_err(|_| BearerError::Invalid)?;
+        if !self
+            .session_is(&access.session, &access.account, now)
+            .await
+            .map_err(BearerError::Unavailable)?
+        {
+            return Err(BearerError::Invalid);
+        }
+        let mut claims = json!({
+            "sub": self.subject(&access.account),
+            "preferred_username": access.account,
+            "chain": self.chain,
+        });
+        if access.scope.split(' ').any(|s| s == "profile")
+            && let Some(fields) = claims.as_object_mut()
+        {
+            fields.insert("name".into(), json!(access.account));
+            fields.insert("profile".into(), json!(self.profile_url(&access.account)));
+        }
+        Ok(claims)
+    }
+
+    fn profile_url(&self, account: &str) -> String {
+        if self.chain == "hive" {
+            format!("https://peakd.com/@{account}")
+        } else {
+            format!("https://steemit.com/@{account}")
+        }
+    }
+
+    /// The client and subject of an `id_token_hint` we signed (expired is
+    /// fine: RP-Initiated Logout 1.0 §2 lets a relying party send an old
+    /// one). `None` if it is not ours or not for a registered client.
+    pub async fn id_token_hint(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Option<(Arc<OidcClient>, String)> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let kid = header.kid?;
+        let jwks = self.jwks(now).await.ok()?;
+        let jwk = jwks.find(&kid)?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).ok()?;
+        let alg = match jwk.common.key_algorithm? {
+            jsonwebtoken::jwk::KeyAlgorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+            jsonwebtoken::jwk::KeyAlgorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken::jwk::KeyAlgorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            _ => return None,
+        };
+        if header.alg != alg {
+            return None;
+        }
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.set_issuer(&[self.issuer()]);
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<IdTokenClaims>(token, &key, &validation)
+            .ok()?
+            .claims;
+        let client = self.config.client(&claims.aud)?;
+        Some((Arc::clone(client), claims.sub))
+    }
+}
+
+/// Why no code could be issued: the visitor sees a 503, the client nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("cannot make a code: {0}")]
+    Random(String),
+}
+
+/// 256 bits from the OS CSPRNG, base64url.
+fn random_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    crate::random::os_random(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The store name of a code or token: a digest, never the secret itself.
+fn grant_name(kind: &str, secret: &str) -> String {
+    let digest = blake2::Blake2b::<blake2::digest::consts::U32>::new_with_prefix(b"steemgate-oidc")
+        .chain_update(kind.as_bytes())
+        .chain_update([0u8])
+        .chain_update(secret.as_bytes())
+        .finalize();
+    format!("oidc-{kind}:{}", hex::encode(digest))
+}
