@@ -27,7 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use support::gateway::{Response, Stack, get};
 use support::oidc::{
-    self, BASIC, Client, EDDSA, ES256, JWKS, MEMBERS, POST, POST_LOGOUT, PUBLIC,
+    self, AUTHORIZE, BASIC, Client, EDDSA, ES256, JWKS, MEMBERS, POST, POST_LOGOUT, PUBLIC,
     assert_invalid_token, authorize_path, authorize_with, basic_auth, code_from, get_with,
     is_redirect, jwt_parts, pkce, random_token, redeem, redirect_to_client, single, token_error,
     token_request, userinfo,
@@ -710,9 +710,23 @@ fn prompt_login_asks_again(ctx: &Ctx) {
 fn logout_between_authorize_and_token_voids_the_code(ctx: &Ctx) {
     let cookie = ctx.stack.login_as("bob");
     let (code, verifier) = ctx.code_in(&BASIC, &cookie);
+    // An access token issued in the same session before the logout.
+    let (earlier, earlier_verifier) = ctx.code_in(&POST, &cookie);
+    let tokens = redeem(&ctx.stack, &POST, &earlier, Some(&earlier_verifier));
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let access = tokens.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    assert_eq!(userinfo(&ctx.stack, &access).status, 200);
     oidc::gateway_logout(&ctx.stack, &cookie);
     let answer = redeem(&ctx.stack, &BASIC, &code, Some(&verifier));
     assert_eq!(token_error(&answer), (400, "invalid_grant".to_string()));
+    // The logout ends what the session gave the clients.
+    assert_invalid_token(
+        &userinfo(&ctx.stack, &access),
+        "an access token of a logged-out session",
+    );
 }
 
 fn duplicate_parameters_are_refused(ctx: &Ctx) {
@@ -1031,6 +1045,194 @@ fn rp_initiated_logout_redirects_only_to_registered_uris(ctx: &Ctx) {
     }
 }
 
+fn concurrent_redemptions_of_one_code_issue_one_token(ctx: &Ctx) {
+    // Eight redemptions at once: the store marks the first use atomically,
+    // so exactly one gets tokens.
+    let (code, verifier) = ctx.code(&BASIC);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| redeem(&ctx.stack, &BASIC, &code, Some(&verifier))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a redemption thread"))
+            .collect()
+    });
+    let issued: Vec<&Response> = answers.iter().filter(|a| a.status == 200).collect();
+    assert!(
+        issued.len() <= 1,
+        "{} redemptions of one code got tokens",
+        issued.len()
+    );
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        assert_eq!(token_error(answer), (400, "invalid_grant".to_string()));
+    }
+    // A replay among them revokes what the code issued, whichever came first.
+    if let Some(first) = issued.first() {
+        let access = first.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string();
+        assert_invalid_token(
+            &userinfo(&ctx.stack, &access),
+            "the access token of a code redeemed concurrently",
+        );
+    }
+}
+
+fn a_duplicate_client_secret_is_refused(ctx: &Ctx) {
+    // RFC 6749 §3.2 and §5.2: a repeated parameter is invalid_request, the
+    // client's secret included (which of two values would be checked?).
+    let (code, verifier) = ctx.code(&BASIC);
+    let good = BASIC.secret.unwrap();
+    let answer = token_request(
+        &ctx.stack,
+        &[],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", BASIC.redirect_uri),
+            ("code_verifier", &verifier),
+            ("client_id", BASIC.id),
+            ("client_secret", good),
+            ("client_secret", "another-secret-0123456789abcdef"),
+        ],
+    );
+    assert_eq!(
+        token_error(&answer),
+        (400, "invalid_request".to_string()),
+        "{}",
+        answer.body
+    );
+}
+
+fn the_authorization_endpoint_takes_a_post_from_the_client_site(ctx: &Ctx) {
+    // OpenID Core §3.1.2.1: the OP MUST support GET and POST. A relying
+    // party's form posts cross-site, as a top-level navigation.
+    let state = random_token();
+    let body = oidc::form(&[
+        ("response_type", "code"),
+        ("client_id", BASIC.id),
+        ("redirect_uri", BASIC.redirect_uri),
+        ("scope", "openid"),
+        ("state", &state),
+    ]);
+    let cookie = oidc::cookie_header(&ctx.alice);
+    let answer = support::gateway::post(
+        ctx.stack.addr(),
+        AUTHORIZE,
+        &[
+            &cookie,
+            "Origin: https://rp.example.com",
+            "Sec-Fetch-Site: cross-site",
+            "Sec-Fetch-Mode: navigate",
+            "Sec-Fetch-Dest: document",
+        ],
+        &body,
+    );
+    // Either the code at once, or a local redirect to the same request as
+    // a GET, which then gives it.
+    let answer = if answer
+        .header("location")
+        .is_some_and(|l| l.starts_with(AUTHORIZE))
+    {
+        let next = answer.header("location").unwrap().to_string();
+        get_with(&ctx.stack, &next, Some(&ctx.alice))
+    } else {
+        answer
+    };
+    code_from(&answer, &BASIC, Some(&state), &ctx.issuer);
+    // A POST with a bad redirect URI is a page too.
+    let body = oidc::form(&[
+        ("response_type", "code"),
+        ("client_id", BASIC.id),
+        ("redirect_uri", "https://evil.example/callback"),
+        ("scope", "openid"),
+    ]);
+    let answer = support::gateway::post(ctx.stack.addr(), AUTHORIZE, &[&cookie], &body);
+    let answer = match answer.header("location") {
+        Some(l) if l.starts_with(AUTHORIZE) => get_with(&ctx.stack, l, Some(&ctx.alice)),
+        _ => answer,
+    };
+    assert_error_page(&answer, 400, "POST with a bad redirect_uri");
+}
+
+fn unsupported_request_features_are_named(ctx: &Ctx) {
+    // OpenID Core §3.1.2.6.
+    for (name, value, error) in [
+        (
+            "request",
+            "eyJhbGciOiJub25lIn0.e30.",
+            "request_not_supported",
+        ),
+        (
+            "request_uri",
+            "https://evil.example/request.jwt",
+            "request_uri_not_supported",
+        ),
+        ("registration", "{}", "registration_not_supported"),
+    ] {
+        let path = authorize_path(&BASIC, &[(name, value), ("state", "f")]);
+        let params = ctx.error_redirect(&path, &BASIC, error);
+        assert_eq!(single(&params, "state").as_deref(), Some("f"));
+    }
+    for (name, value) in [
+        ("prompt", "none login"),
+        ("prompt", "bogus"),
+        ("max_age", "-1"),
+        ("max_age", "soon"),
+        ("response_mode", "fragment"),
+        ("response_mode", "form_post"),
+        ("code_challenge", "too-short"),
+    ] {
+        let mut extra = vec![(name, value)];
+        if name == "code_challenge" {
+            extra.push(("code_challenge_method", "S256"));
+        }
+        let path = authorize_path(&BASIC, &extra);
+        ctx.error_redirect(&path, &BASIC, "invalid_request");
+    }
+}
+
+fn max_age_exceeded_asks_for_a_fresh_login(ctx: &Ctx) {
+    let cookie = ctx.stack.login_as("bob");
+    // The session's login is older than a second by the time it is used.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let path = authorize_path(&BASIC, &[("max_age", "1"), ("state", "fresh")]);
+    let answer = get_with(&ctx.stack, &path, Some(&cookie));
+    assert!(
+        is_redirect(answer.status),
+        "{}: {}",
+        answer.status,
+        answer.body
+    );
+    let location = answer.header("location").expect("Location");
+    assert!(
+        location.starts_with("/.steemgate/login"),
+        "max_age exceeded went to {location}"
+    );
+    // With prompt=none it cannot: login_required.
+    let cookie = ctx.stack.login_as("bob");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let path = authorize_path(
+        &BASIC,
+        &[("max_age", "1"), ("prompt", "none"), ("state", "fresh")],
+    );
+    let params = redirect_to_client(&get_with(&ctx.stack, &path, Some(&cookie)), &BASIC);
+    assert_eq!(single(&params, "error").as_deref(), Some("login_required"));
+    // A generous max_age: a code, and the ID token has auth_time.
+    let path = authorize_path(&BASIC, &[("max_age", "3600"), ("state", "fresh")]);
+    let code = code_from(
+        &get_with(&ctx.stack, &path, Some(&ctx.alice)),
+        &BASIC,
+        Some("fresh"),
+        &ctx.issuer,
+    );
+    let tokens = redeem(&ctx.stack, &BASIC, &code, None).json();
+    let (_, payload) = jwt_parts(tokens["id_token"].as_str().expect("id_token"));
+    assert!(payload["auth_time"].is_u64(), "{payload}");
+}
+
 #[test]
 fn every_attack_on_the_openid_provider_is_refused() {
     let stack = oidc::start("");
@@ -1098,6 +1300,23 @@ fn every_attack_on_the_openid_provider_is_refused() {
         ),
         ("token answer not cached", the_token_answer_is_not_cached),
         ("policy refusal", a_policy_refusal_is_access_denied),
+        (
+            "concurrent redemptions",
+            concurrent_redemptions_of_one_code_issue_one_token,
+        ),
+        (
+            "duplicate client_secret",
+            a_duplicate_client_secret_is_refused,
+        ),
+        (
+            "POST authorization request",
+            the_authorization_endpoint_takes_a_post_from_the_client_site,
+        ),
+        (
+            "unsupported request features",
+            unsupported_request_features_are_named,
+        ),
+        ("max_age", max_age_exceeded_asks_for_a_fresh_login),
         (
             "RP-initiated logout",
             rp_initiated_logout_redirects_only_to_registered_uris,
