@@ -311,6 +311,7 @@ impl Provider {
             "redirect_uri",
             "code_verifier",
             "client_id",
+            "client_secret",
         ] {
             if form.iter().filter(|(k, _)| k == name).count() > 1 {
                 return Err(TokenError::invalid_request(&format!(
