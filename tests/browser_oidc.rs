@@ -56,20 +56,29 @@ struct ExampleRp {
 }
 
 impl ExampleRp {
-    fn start(python: &std::path::Path, addr: SocketAddr, issuer: &str) -> Self {
-        let mut child = Command::new(python)
+    /// The app as `client_id`, with `secret` or (`None`) as a public client.
+    fn start(
+        python: &std::path::Path,
+        addr: SocketAddr,
+        issuer: &str,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Self {
+        let mut command = Command::new(python);
+        command
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/examples/oidc-rp/app.py"
             ))
-            .args(["--issuer", issuer, "--client-id", "example-rp"])
-            .args(["--client-secret", EXAMPLE_SECRET])
+            .args(["--issuer", issuer, "--client-id", client_id])
             .args(["--listen", &addr.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the example relying party");
+            .stderr(Stdio::piped());
+        if let Some(secret) = secret {
+            command.args(["--client-secret", secret]);
+        }
+        let mut child = command.spawn().expect("start the example relying party");
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         for stream in [
             Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
@@ -112,12 +121,14 @@ impl Drop for ExampleRp {
     }
 }
 
-/// The example's gateway config on this test's ports and devnet.
+/// The example's gateway config on this test's ports and devnet, plus a
+/// public client like `steemgate demo`'s for the app at `public_rp`.
 fn example_config(
     gateway: SocketAddr,
     admin: SocketAddr,
     devnet: SocketAddr,
     rp: SocketAddr,
+    public_rp: SocketAddr,
     store: &std::path::Path,
 ) -> String {
     let example = std::fs::read_to_string(concat!(
@@ -145,8 +156,19 @@ fn example_config(
         );
         config = config.replace(from, &to);
     }
-    config
+    let public_client = format!(
+        "    - client_id: {PUBLIC_CLIENT}\n      redirect_uris: [\"http://{public_rp}/callback\"]\n      post_logout_redirect_uris: [\"http://{public_rp}/\"]\n"
+    );
+    let marker = "\n# steemgate needs at least one route";
+    assert!(
+        config.contains(marker),
+        "the example config changed its layout"
+    );
+    config.replace(marker, &format!("{public_client}{marker}"))
 }
+
+/// The public client the test adds (the demo's `example-rp` is public too).
+const PUBLIC_CLIENT: &str = "example-rp-public";
 
 /// The tab's origin.
 fn origin(tab: &Tab) -> String {
@@ -198,6 +220,80 @@ fn wait_for_login_page(tab: &Tab, gateway: &str, rp: &ExampleRp) {
     );
 }
 
+/// Opens the app, signs in as `account` through the gateway's login page
+/// (Simulate transfer), checks what the app shows, signs out, and checks
+/// that signing in again asks again (the gateway session ended).
+fn sign_in_and_out(tab: &Tab, rp: &ExampleRp, issuer: &str, account: &str, shot: &str) {
+    let rp_origin = rp.url("");
+    tab.navigate_to(&rp.url("/"))
+        .and_then(|t| t.wait_until_navigated())
+        .expect("open the example app");
+    wait_for_heading(tab, &rp_origin, "Example app", rp);
+    assert_eq!(
+        eval(tab, "document.getElementById('signin').textContent"),
+        json!("Sign in with Steem")
+    );
+
+    // The link goes to the gateway's login page (through /authorize).
+    click(tab, "#signin");
+    wait_for_login_page(tab, issuer, rp);
+    let rd = eval(tab, "new URLSearchParams(location.search).get('rd')");
+    assert!(
+        rd.as_str()
+            .is_some_and(|rd| rd.starts_with(oidc::AUTHORIZE)),
+        "the login page returns to {rd}, not to the authorization request"
+    );
+    screenshot(tab, &format!("{shot}-login"));
+
+    // Simulate transfer, as a person would.
+    retype(tab, "#sim-from", account);
+    click(tab, "form.sim button[type=submit]");
+
+    // Back on the app, signed in.
+    wait_for_heading(tab, &rp_origin, &format!("Signed in as @{account}"), rp);
+    screenshot(tab, &format!("{shot}-signed-in"));
+    let claims: Value = serde_json::from_str(
+        eval(tab, "document.getElementById('claims').textContent")
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .expect("the app shows the ID token's claims");
+    assert_eq!(claims["sub"], json!(format!("steem:{account}")));
+    assert_eq!(claims["chain"], json!("steem"));
+    assert!(
+        claims["amr"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("transfer"))),
+        "{claims}"
+    );
+
+    // Sign out: the app forgets the visitor and sends them through the
+    // gateway's end-session endpoint, which ends the gateway session too and
+    // sends them back to the app (or asks on its own page first).
+    click(tab, "a[href='/logout']");
+    let back_or_gateway = format!(
+        "(location.origin === {rp} && document.body.innerText.includes('not signed in')) || \
+         location.origin === {gw}",
+        rp = json!(rp_origin),
+        gw = json!(issuer)
+    );
+    assert!(
+        wait_for(tab, &back_or_gateway, STEP),
+        "sign-out went to {}{}: {}",
+        origin(tab),
+        location(tab),
+        body_text(tab)
+    );
+    if origin(tab) == issuer {
+        screenshot(tab, &format!("{shot}-logout-page"));
+        click(tab, "form button[type=submit]");
+        wait_for_heading(tab, &rp_origin, "Example app", rp);
+    }
+    // The gateway session is gone: signing in again asks again.
+    click(tab, "#signin");
+    wait_for_login_page(tab, issuer, rp);
+}
+
 #[test]
 fn sign_in_with_steem_from_the_example_app_in_a_real_browser() {
     let Some(python) = oidc::python_with(&["authlib", "requests"]) else {
@@ -208,12 +304,14 @@ fn sign_in_with_steem_from_the_example_app_in_a_real_browser() {
     };
     let devnet = ticking_devnet();
     let dir = tempfile::tempdir().expect("scratch dir");
-    let (gateway_addr, admin_addr, rp_addr) = (free_addr(), free_addr(), free_addr());
+    let (gateway_addr, admin_addr) = (free_addr(), free_addr());
+    let (rp_addr, public_rp_addr) = (free_addr(), free_addr());
     let config = example_config(
         gateway_addr,
         admin_addr,
         devnet.addr,
         rp_addr,
+        public_rp_addr,
         &dir.path().join("store"),
     );
     let gateway = GatewayProcess::start(&config, dir.path(), gateway_addr, admin_addr);
@@ -233,74 +331,26 @@ fn sign_in_with_steem_from_the_example_app_in_a_real_browser() {
         gateway.log()
     );
     let issuer = format!("http://{gateway_addr}");
-    let rp = ExampleRp::start(&python, rp_addr, &issuer);
-    let rp_origin = rp.url("");
-
     let tab = chromium.tab();
-    tab.navigate_to(&rp.url("/"))
-        .and_then(|t| t.wait_until_navigated())
-        .expect("open the example app");
-    wait_for_heading(&tab, &rp_origin, "Example app", &rp);
-    assert_eq!(
-        eval(&tab, "document.getElementById('signin').textContent"),
-        json!("Sign in with Steem")
-    );
 
-    // The link goes to the gateway's login page (through /authorize).
-    click(&tab, "#signin");
-    wait_for_login_page(&tab, &issuer, &rp);
-    let rd = eval(&tab, "new URLSearchParams(location.search).get('rd')");
+    // The example as the config registers it: a confidential client.
+    let rp = ExampleRp::start(
+        &python,
+        rp_addr,
+        &issuer,
+        "example-rp",
+        Some(EXAMPLE_SECRET),
+    );
+    sign_in_and_out(&tab, &rp, &issuer, "demo", "oidc-confidential");
+
+    // The example as `steemgate demo` registers it: a public client (PKCE).
+    let public = ExampleRp::start(&python, public_rp_addr, &issuer, PUBLIC_CLIENT, None);
+    sign_in_and_out(&tab, &public, &issuer, "alice", "oidc-public");
     assert!(
-        rd.as_str()
-            .is_some_and(|rd| rd.starts_with(oidc::AUTHORIZE)),
-        "the login page returns to {rd}, not to the authorization request"
+        gateway
+            .log()
+            .contains("client=example-rp-public account=alice"),
+        "no tokens issued to the public client:\n{}",
+        gateway.log()
     );
-    screenshot(&tab, "oidc-login");
-
-    // Simulate transfer as `demo`, as a person would.
-    retype(&tab, "#sim-from", "demo");
-    click(&tab, "form.sim button[type=submit]");
-
-    // Back on the app, signed in.
-    wait_for_heading(&tab, &rp_origin, "Signed in as @demo", &rp);
-    screenshot(&tab, "oidc-signed-in");
-    let claims: Value = serde_json::from_str(
-        eval(&tab, "document.getElementById('claims').textContent")
-            .as_str()
-            .unwrap_or_default(),
-    )
-    .expect("the app shows the ID token's claims");
-    assert_eq!(claims["sub"], json!("steem:demo"));
-    assert_eq!(claims["chain"], json!("steem"));
-    assert!(
-        claims["amr"].as_array().is_some_and(|a| !a.is_empty()),
-        "{claims}"
-    );
-
-    // Sign out: the app forgets the visitor and sends them through the
-    // gateway's end-session endpoint, which ends the gateway session too and
-    // sends them back to the app (or shows its own page first).
-    click(&tab, "a[href='/logout']");
-    let back_or_gateway = format!(
-        "(location.origin === {rp} && document.body.innerText.includes('not signed in')) || \
-         location.origin === {gw}",
-        rp = json!(rp_origin),
-        gw = json!(issuer)
-    );
-    assert!(
-        wait_for(&tab, &back_or_gateway, STEP),
-        "sign-out went to {}{}: {}",
-        origin(&tab),
-        location(&tab),
-        body_text(&tab)
-    );
-    if origin(&tab) == issuer {
-        // The gateway asks first: press its button, as a person would.
-        screenshot(&tab, "oidc-logout-page");
-        click(&tab, "form button[type=submit]");
-        wait_for_heading(&tab, &rp_origin, "Example app", &rp);
-    }
-    // The gateway session is gone: signing in again asks again.
-    click(&tab, "#signin");
-    wait_for_login_page(&tab, &issuer, &rp);
 }

@@ -3,10 +3,18 @@
 
 It is what Grafana, Gitea or any OpenID app does, in one file: a "Sign in
 with Steem" link that starts the authorization code flow (state, nonce,
-PKCE S256), the callback that exchanges the code (client_secret_basic), the
-ID token checked against the provider's JWKS (signature in the registered
-alg, iss, aud, exp, iat, nonce), userinfo, and a page naming the account.
-Every protocol step is authlib's; the web server is Python's http.server.
+PKCE S256), the callback that exchanges the code (client_secret_basic with a
+secret, as a public client without one), the ID token checked against the
+provider's JWKS (signature in the registered alg, iss, aud, exp, iat,
+nonce), userinfo, and a page naming the account. Every protocol step is
+authlib's; the web server is Python's http.server.
+
+Against `steemgate demo` (which registers this app as the public client
+`example-rp`), the defaults are all it needs:
+
+    python3 examples/oidc-rp/app.py
+
+Against a gateway with your own config (a confidential client):
 
     python3 examples/oidc-rp/app.py --issuer http://127.0.0.1:8080 \
         --client-id example-rp --client-secret-file rp.secret --listen 127.0.0.1:8090
@@ -40,8 +48,9 @@ class RelyingParty:
         self.client_id = args.client_id
         self.client_secret = args.client_secret
         self.alg = args.alg
-        self.redirect_uri = "http://%s/callback" % args.listen
-        self.after_logout = "http://%s/" % args.listen
+        public = (args.public_url or "http://%s" % args.listen).rstrip("/")
+        self.redirect_uri = public + "/callback"
+        self.after_logout = public + "/"
         self.http = requests.Session()
         self.http.trust_env = False
         self.metadata = None
@@ -66,7 +75,8 @@ class RelyingParty:
             client_secret=self.client_secret,
             scope="openid profile",
             redirect_uri=self.redirect_uri,
-            token_endpoint_auth_method="client_secret_basic",
+            # Without a secret: a public client, held to its PKCE verifier.
+            token_endpoint_auth_method="client_secret_basic" if self.client_secret else "none",
             code_challenge_method="S256",
             **extra
         )
@@ -251,20 +261,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--issuer", default="http://127.0.0.1:8080")
     parser.add_argument("--client-id", default="example-rp")
-    parser.add_argument("--client-secret")
+    parser.add_argument("--client-secret", help="none: a public client (PKCE only)")
     parser.add_argument("--client-secret-file")
     parser.add_argument("--alg", default="RS256", choices=["RS256", "ES256", "EdDSA"])
     parser.add_argument("--listen", default="127.0.0.1:8090")
+    parser.add_argument(
+        "--public-url",
+        help="the app's address as browsers see it (default http://LISTEN); "
+        "the redirect URI is PUBLIC_URL/callback",
+    )
     args = parser.parse_args()
     if args.client_secret_file:
         with open(args.client_secret_file) as f:
             args.client_secret = f.read().strip()
-    if not args.client_secret:
-        parser.error("--client-secret or --client-secret-file is required")
     host, _, port = args.listen.rpartition(":")
     Handler.rp = RelyingParty(args)
     server = ThreadingHTTPServer((host, int(port)), Handler)
-    print("example relying party on http://%s/ (redirect URI http://%s/callback)" % (args.listen, args.listen), flush=True)
+    print(
+        "example relying party on http://%s/ (redirect URI %s)" % (args.listen, Handler.rp.redirect_uri),
+        flush=True,
+    )
     server.serve_forever()
 
 
