@@ -8,6 +8,11 @@
 //! and times 2,000 logouts (`delete_session` of a fresh session) through
 //! the real store with `wait_replicas=0` and `wait_replicas=1`.
 //!
+//! Then, with both replicas frozen (SIGSTOP), so a logout's `WAIT` blocks
+//! for half the store timeout: how long session reads issued meanwhile on
+//! the same store take. The logout and its `WAIT` go on a connection of
+//! their own, so these reads should not wait for it.
+//!
 //! Results go to stdout and `bench/results/redis-wait.md`. On loopback the
 //! round trip is tiny; across hosts add the network round trip to the
 //! replica. Run: `cargo bench --bench redis_wait --profile dev`.
@@ -21,6 +26,9 @@ use steemgate::store::redis::RedisStore;
 use steemgate::store::{SessionKey, SessionRecord, Store};
 
 const LOGOUTS: usize = 2_000;
+
+/// Session reads timed while a logout's `WAIT` is blocked.
+const READS_DURING_WAIT: usize = 200;
 
 /// A `redis-server` child, killed on drop.
 struct Server(Child);
@@ -91,12 +99,53 @@ async fn logouts(store: &RedisStore) -> Vec<Duration> {
     times
 }
 
+/// Times session reads on `store` while a logout on the same store waits
+/// for replicas that are frozen; also answers how long the logout took.
+async fn reads_during_blocked_wait(store: std::sync::Arc<RedisStore>) -> (Vec<Duration>, Duration) {
+    let now = now_unix();
+    let leaving = SessionKey(format!("{:0>64}", "leaving"));
+    let staying = SessionKey(format!("{:0>64}", "staying"));
+    let mut record = SessionRecord::pending(now, now + 600);
+    record.account = Some("alice".into());
+    store.put_session(&leaving, &record).await.expect("put");
+    store.put_session(&staying, &record).await.expect("put");
+    let logout_start = Instant::now();
+    let logout = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move {
+            let _refused = store.delete_session(&leaving).await;
+            logout_start.elapsed()
+        }
+    });
+    // Let the logout reach Redis and block in WAIT.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut times = Vec::with_capacity(READS_DURING_WAIT);
+    for _ in 0..READS_DURING_WAIT {
+        let start = Instant::now();
+        store.get_session(&staying).await.expect("read");
+        times.push(start.elapsed());
+        if logout.is_finished() {
+            break;
+        }
+    }
+    let logout_took = logout.await.expect("logout task");
+    times.sort();
+    (times, logout_took)
+}
+
+fn signal(server: &Server, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(server.0.id().to_string())
+        .status();
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let master_port = free_port();
     let _master = start(master_port, dir.path(), &[]);
     let master = master_port.to_string();
-    let _replicas: Vec<Server> = (0..2)
+    let replicas: Vec<Server> = (0..2)
         .map(|i| {
             let sub = dir.path().join(format!("r{i}"));
             std::fs::create_dir_all(&sub).expect("dir");
@@ -129,11 +178,49 @@ fn main() {
         print!("{row}");
         table.push_str(&row);
     }
+    // Both replicas frozen: a logout's WAIT blocks for half the timeout.
+    let url = format!("redis://127.0.0.1:{master_port}?wait_replicas=1");
+    let store = std::sync::Arc::new(
+        RedisStore::connect(&url, "benchfrozen", Duration::from_secs(1)).expect("store"),
+    );
+    // Warm the connections first (the frozen replicas do not matter yet).
+    runtime.block_on(async {
+        let key = SessionKey(format!("{:0>64}", "warm"));
+        store
+            .put_session(&key, &SessionRecord::pending(now_unix(), now_unix() + 60))
+            .await
+            .expect("put");
+        store.delete_session(&key).await.expect("warm logout");
+    });
+    for replica in &replicas {
+        signal(replica, "STOP");
+    }
+    let (reads, logout_took) = runtime.block_on(reads_during_blocked_wait(store));
+    for replica in &replicas {
+        signal(replica, "CONT");
+    }
+    let frozen = format!(
+        "| {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} ms |\n",
+        reads.len(),
+        percentile(&reads, 0.50).as_secs_f64() * 1e6,
+        percentile(&reads, 0.99).as_secs_f64() * 1e6,
+        reads.last().copied().unwrap_or_default().as_secs_f64() * 1e6,
+        logout_took.as_secs_f64() * 1e3,
+    );
+    print!("{frozen}");
     let report = format!(
         "# Logout latency with WAIT (bench/redis_wait.rs)\n\n\
          A master and two replicas on loopback (redis-server {}), a debug\n\
          build, {LOGOUTS} sequential logouts each. `wait_replicas=0` is one\n\
-         script call; 1 and 2 add a `WAIT` for that many replicas.\n\n{table}",
+         script call; 1 and 2 send the script and a `WAIT` for that many\n\
+         replicas in one pipeline, on the store's connection for durable\n\
+         writes.\n\n{table}\n\
+         ## Session reads while a logout's WAIT is blocked\n\n\
+         Both replicas frozen (SIGSTOP), `wait_replicas=1`, store timeout 1 s:\n\
+         the logout's `WAIT` blocks for 500 ms and the logout answers an\n\
+         error. Session reads issued on the same store meanwhile, one after\n\
+         the other until the logout returned (at most {READS_DURING_WAIT}):\n\n\
+         | reads | p50 | p99 | max | logout took |\n|---|---|---|---|---|\n{frozen}",
         redis_version()
     );
     if let Err(e) = std::fs::write("bench/results/redis-wait.md", report) {

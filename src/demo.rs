@@ -37,6 +37,22 @@ pub fn fresh_secret() -> anyhow::Result<String> {
     Ok(hex::encode(bytes))
 }
 
+/// The demo's OpenID client: a public client (PKCE, no secret) for the
+/// example relying party in `examples/oidc-rp`, which listens on
+/// [`DEMO_OIDC_RP`].
+pub const DEMO_OIDC_CLIENT: &str = "example-rp";
+pub const DEMO_OIDC_RP: &str = "http://127.0.0.1:8090";
+
+/// The demo's OpenID issuer: the listen address, reached over loopback
+/// (an unspecified address such as 0.0.0.0 is reached as 127.0.0.1).
+fn demo_issuer(listen: &str) -> String {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_loopback() => format!("http://{addr}"),
+        Ok(addr) => format!("http://127.0.0.1:{}", addr.port()),
+        Err(_) => format!("http://{listen}"),
+    }
+}
+
 /// Runs the offline demo on `listen` (never returns on success).
 pub fn run(listen: &str, block_interval: Duration) -> anyhow::Result<()> {
     let devnet_listener = TcpListener::bind("127.0.0.1:0").context("binding the devnet port")?;
@@ -51,6 +67,7 @@ pub fn run(listen: &str, block_interval: Duration) -> anyhow::Result<()> {
     // The devnet runs in this process: a timeout only fires when the machine
     // is busy (a build beside the demo), and the report's batches of 3,000
     // follows should then be slow, not a "chain node failed" page.
+    let issuer = demo_issuer(listen);
     let yaml = format!(
         r#"listen: "{listen}"
 site_name: "steemgate demo"
@@ -67,6 +84,13 @@ store: "file:{store}"
 policies:
   members:
     community: {DEMO_COMMUNITY}
+oidc:
+  issuer: "{issuer}"
+  clients:
+    - client_id: {DEMO_OIDC_CLIENT}
+      name: "Example app"
+      redirect_uris: ["{rp}/callback"]
+      post_logout_redirect_uris: ["{rp}/"]
 routes:
   - {{path: /, upstream: "builtin:hello", auth: required}}
   - {{path: /public, upstream: "builtin:hello", auth: public}}
@@ -76,6 +100,8 @@ routes:
 "#,
         secret = fresh_secret()?,
         store = data_dir.display(),
+        issuer = issuer,
+        rp = DEMO_OIDC_RP,
     );
     let config = Config::from_yaml(&yaml, std::path::Path::new(".")).context("demo config")?;
     let devnet = Devnet::new(DevnetOptions {
@@ -91,6 +117,7 @@ routes:
          \x20 report      http://{listen}/stale       (stale follows of the logged-in account)\n\
          \x20 members     http://{listen}/members     (subscribers of {DEMO_COMMUNITY}: an access policy read from the chain)\n\
          \x20 vip         http://{listen}/vip         (only @{DEMO_MEMBER} may enter: an allowlist)\n\
+         \x20 OpenID      {issuer}/.well-known/openid-configuration  (client `{DEMO_OIDC_CLIENT}`: run examples/oidc-rp)\n\
          \nTo log in, press \"Simulate transfer\" on the login page, or send the memo it shows with:\n\
          \n  steemgate devnet transfer --node http://{devnet_addr} --from demo --to {DEMO_GATE_ACCOUNT} --amount \"0.001 STEEM\" --memo \"<memo>\"\n\
          \n(try account `demo`: it follows ~3,000 accounts for the report)\n"

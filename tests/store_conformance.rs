@@ -20,7 +20,10 @@ use steemgate::store::{
     ChainCursor, Claim, ClaimOutcome, LoginMethod, LoginProof, PendingConfirmation, SessionKey,
     SessionRecord, Store, WalletChallenge,
 };
-use support::redis_ha::{ClusterSet, SentinelSet, online_replicas};
+use support::redis_ha::{
+    ClusterSet, SentinelSet, online_replicas, shared_cluster_set, shared_sentinel_set,
+    unique_prefix,
+};
 use support::redis_server::RedisServer;
 use support::wait_until;
 
@@ -179,35 +182,39 @@ async fn rediss_trusts_only_the_configured_ca() {
     );
 }
 
-/// Two stores on the master a Sentinel set names (logouts wait for a replica).
+/// Two stores on the master the shared Sentinel set names (logouts wait
+/// for a replica), under a prefix of their own.
 fn sentinel_harness() -> Option<Harness> {
-    let set = SentinelSet::start()?;
+    let set = shared_sentinel_set()?;
+    let prefix = unique_prefix("sgtest");
     let open = || -> Arc<dyn Store> {
         Arc::new(
-            RedisStore::connect(&set.url("sgtest"), "sgtest", OP_TIMEOUT)
+            RedisStore::connect(&set.url(&prefix), &prefix, OP_TIMEOUT)
                 .expect("connect sentinel store"),
         )
     };
     Some(Harness {
         first: open(),
         second: open(),
-        _keep_alive: Box::new(set),
+        _keep_alive: Box::new(()),
     })
 }
 
-/// Two stores on a three-master Cluster (logouts wait for a replica).
+/// Two stores on the shared three-master Cluster (logouts wait for a
+/// replica), under a prefix of their own.
 fn cluster_harness() -> Option<Harness> {
-    let set = ClusterSet::start()?;
+    let set = shared_cluster_set()?;
+    let prefix = unique_prefix("sgtest");
     let open = || -> Arc<dyn Store> {
         Arc::new(
-            RedisStore::connect(&set.url("sgtest"), "sgtest", OP_TIMEOUT)
+            RedisStore::connect(&set.url(&prefix), &prefix, OP_TIMEOUT)
                 .expect("connect cluster store"),
         )
     };
     Some(Harness {
         first: open(),
         second: open(),
-        _keep_alive: Box::new(set),
+        _keep_alive: Box::new(()),
     })
 }
 
@@ -1551,12 +1558,13 @@ async fn redis_warns_when_the_master_has_fewer_replicas_than_wait_replicas() {
 /// On a Cluster every master is checked, each named by its address.
 #[tokio::test]
 async fn cluster_replica_shortfall_names_each_master() {
-    let Some(set) = ClusterSet::start() else {
+    let Some(set) = shared_cluster_set() else {
         return;
     };
+    let prefix = unique_prefix("rep");
     let enough = RedisStore::connect(
-        &format!("{}&wait_replicas=1", set.url("rep")),
-        "rep",
+        &format!("{}&wait_replicas=1", set.url(&prefix)),
+        &prefix,
         OP_TIMEOUT,
     )
     .expect("connect");
@@ -1570,8 +1578,8 @@ async fn cluster_replica_shortfall_names_each_master() {
     assert!(ok, "the replicas never came online");
     assert!(enough.startup_warnings().await.unwrap().is_empty());
     let too_many = RedisStore::connect(
-        &format!("{}&wait_replicas=2", set.url("rep")),
-        "rep",
+        &format!("{}&wait_replicas=2", set.url(&prefix)),
+        &prefix,
         OP_TIMEOUT,
     )
     .expect("connect");
@@ -1715,7 +1723,13 @@ where
 async fn claimed_session(store: &RedisStore, name: &str, memo: &str, account: &str) -> SessionKey {
     let now = now_unix();
     let k = key(name);
-    store.put_session(&k, &pending(now, 600)).await.unwrap();
+    // A set just started on a busy machine may take longer than one op
+    // timeout to answer its first call: that is not what these tests test.
+    let record = pending(now, 600);
+    until_ok("first write to a new set", || {
+        store.put_session(&k, &record)
+    })
+    .await;
     store.issue_challenge(&k, memo, now + 600).await.unwrap();
     assert_eq!(
         store
@@ -1967,4 +1981,200 @@ async fn cluster_revocations_reach_a_subscriber_whose_node_died() {
     .await
     .expect("the second logout heard");
     assert_eq!(heard, second);
+}
+
+// ---- Durable writes on their own connection; subscriber keepalive --------
+
+/// The blocked `WAIT` on one of the data nodes on `ports`: `(port, client
+/// id)`, once the same client has been seen blocked in `WAIT` twice, 200 ms
+/// apart (another test's `WAIT` on a shared set is over in far less).
+fn blocked_wait(ports: &[u16]) -> Option<(u16, u64)> {
+    let blocked = || -> Vec<(u16, u64)> {
+        ports
+            .iter()
+            .flat_map(|&port| {
+                let mut con = support::redis_ha::raw(port);
+                let list: String = ::redis::cmd("CLIENT")
+                    .arg("LIST")
+                    .query(&mut con)
+                    .unwrap_or_default();
+                list.lines()
+                    .filter(|line| {
+                        line.contains(" cmd=wait ")
+                            && line
+                                .split(' ')
+                                .any(|f| f.strip_prefix("flags=").is_some_and(|f| f.contains('b')))
+                    })
+                    .filter_map(|line| line.strip_prefix("id=")?.split(' ').next()?.parse().ok())
+                    .map(|id| (port, id))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let first = blocked();
+    std::thread::sleep(Duration::from_millis(200));
+    let second = blocked();
+    first.into_iter().find(|c| second.contains(c))
+}
+
+/// A logout whose `WAIT` cannot be satisfied (`url` asks for more replicas
+/// than the master has) blocks only its own connection: while that `WAIT`
+/// is blocked on the server, the same store reads and writes sessions, and
+/// the `WAIT` is still blocked after they answered. Then the `WAIT` is
+/// released (`CLIENT UNBLOCK`) and the logout reports that it is not
+/// durable, as before.
+async fn a_blocked_wait_holds_up_no_other_call(url: &str, prefix: &str, data_ports: &[u16]) {
+    // A long timeout: the `WAIT` blocks for half of it unless released.
+    let store = Arc::new(RedisStore::connect(url, prefix, Duration::from_secs(30)).expect("store"));
+    let now = now_unix();
+    let leaving = key("leaving");
+    let staying = key("staying");
+    store
+        .put_session(&leaving, &pending(now, 600))
+        .await
+        .unwrap();
+    store
+        .put_session(&staying, &pending(now, 600))
+        .await
+        .unwrap();
+    let logout = tokio::spawn({
+        let store = Arc::clone(&store);
+        let leaving = leaving.clone();
+        async move { store.delete_session(&leaving).await }
+    });
+    let ports = data_ports.to_vec();
+    let mut found = None;
+    let blocked = wait_until(Duration::from_secs(20), || {
+        found = blocked_wait(&ports);
+        found.is_some()
+    });
+    assert!(blocked, "the logout's WAIT never blocked on a data node");
+    let (port, client) = found.expect("a blocked WAIT");
+
+    // Other calls of the same store answer while the WAIT is blocked.
+    assert!(store.get_session(&staying).await.unwrap().is_some());
+    store
+        .put_session(&key("arriving"), &pending(now, 600))
+        .await
+        .unwrap();
+    assert!(store.get_session(&key("arriving")).await.unwrap().is_some());
+    let still = blocked_wait(&ports);
+    assert_eq!(
+        still,
+        Some((port, client)),
+        "the WAIT returned before the other calls answered"
+    );
+    assert!(!logout.is_finished(), "the logout came back too early");
+
+    let mut con = support::redis_ha::raw(port);
+    let unblocked: i64 = ::redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(client)
+        .query(&mut con)
+        .expect("CLIENT UNBLOCK");
+    assert_eq!(unblocked, 1);
+    let refused = logout.await.expect("logout task");
+    let e = refused.expect_err("a logout too few replicas acknowledged");
+    assert!(e.to_string().contains("acknowledged"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_blocked_wait_holds_up_no_other_call() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // No replica at all: WAIT 1 blocks until released.
+    let url = format!("{}?wait_replicas=1", server.url());
+    a_blocked_wait_holds_up_no_other_call(&url, "blk", &[server.port()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_a_blocked_wait_holds_up_no_other_call() {
+    let Some(set) = shared_sentinel_set() else {
+        return;
+    };
+    let prefix = unique_prefix("blk");
+    // Two replicas: WAIT 3 blocks until released.
+    let url = format!("{}&wait_replicas=3", set.url(&prefix));
+    let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
+    a_blocked_wait_holds_up_no_other_call(&url, &prefix, &ports).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_blocked_wait_holds_up_no_other_call() {
+    let Some(set) = shared_cluster_set() else {
+        return;
+    };
+    let prefix = unique_prefix("blk");
+    // One replica per master: WAIT 2 blocks until released.
+    let url = format!("{}&wait_replicas=2", set.url(&prefix));
+    let ports: Vec<u16> = set.nodes.iter().map(RedisServer::port).collect();
+    a_blocked_wait_holds_up_no_other_call(&url, &prefix, &ports).await;
+}
+
+/// A subscription whose server stops answering without closing anything
+/// (a frozen process, like a blackholed path) is noticed by the keepalive
+/// PING: the feed goes down, so session caches stop answering from memory,
+/// and comes back, resubscribed, once the server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_revocation_feed_notices_a_frozen_server_and_recovers() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let listener = RedisStore::connect(&server.url(), "ka", OP_TIMEOUT).expect("store");
+    let writer = RedisStore::connect(&server.url(), "ka", OP_TIMEOUT).expect("store");
+    let mut revoked = listener.revocations().expect("a feed");
+    let mut feed = listener.revocation_feed_status().expect("a feed status");
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| *up))
+        .await
+        .expect("subscribed in time")
+        .expect("feed");
+    // Healthy: the keepalive PINGs are answered and the feed stays up.
+    feed.borrow_and_update();
+    let pings = || -> u64 {
+        let mut con = support::redis_ha::raw(server.port());
+        let info: String = ::redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut con)
+            .unwrap_or_default();
+        info.lines()
+            .find_map(|line| line.strip_prefix("cmdstat_ping:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.parse().ok())
+            .unwrap_or(0)
+    };
+    let pinged = wait_until(Duration::from_secs(20), || pings() >= 3);
+    assert!(pinged, "the subscriber sent no keepalive PING");
+    assert!(
+        !feed.has_changed().expect("feed") && *feed.borrow(),
+        "answered PINGs took the feed down"
+    );
+
+    server.signal("STOP");
+    // Bounded generously: without a keepalive the feed would stay "up"
+    // forever, since nothing errors on a frozen peer.
+    let noticed = tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| !*up)).await;
+    server.signal("CONT");
+    noticed
+        .expect("the frozen server was noticed")
+        .expect("feed");
+    tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|up| *up))
+        .await
+        .expect("resubscribed once the server answers")
+        .expect("feed");
+
+    // The new subscription hears logouts.
+    let k = key("after-freeze");
+    let mut heard = None;
+    for _ in 0..50 {
+        if writer.delete_session(&k).await.is_ok()
+            && let Ok(Ok(key)) =
+                tokio::time::timeout(Duration::from_millis(200), revoked.recv()).await
+            && key == k
+        {
+            heard = Some(key);
+            break;
+        }
+    }
+    assert_eq!(heard, Some(k), "a logout after the freeze was heard");
 }

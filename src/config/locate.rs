@@ -32,6 +32,12 @@ pub fn key_line(yaml: &str, key_path: &str) -> Option<usize> {
                     *at_key = false;
                     continue;
                 }
+                // A scalar item of a list (`redirect_uris[1]`) is its own line.
+                if let Some(Frame::Sequence { path, index }) = stack.last()
+                    && format!("{path}[{index}]") == key_path
+                {
+                    return Some(span.start.line());
+                }
                 value_done(&mut stack);
             }
             Event::Alias(_) => value_done(&mut stack),
@@ -128,6 +134,8 @@ log: {level: info}
         assert_eq!(key_line(TEXT, "routes[1].path"), Some(12));
         assert_eq!(key_line(TEXT, "routes[1].allow"), Some(13));
         assert_eq!(key_line(TEXT, "log.level"), Some(14));
+        assert_eq!(key_line(TEXT, "routes[1].allow[1]"), Some(13));
+        assert_eq!(key_line(TEXT, "routes[1].allow[2]"), None);
     }
 
     #[test]

@@ -1004,3 +1004,154 @@ fn a_policy_needing_too_many_reads_is_refused() {
         "{e}"
     );
 }
+
+fn with_oidc(oidc: &str) -> String {
+    format!(
+        "listen: \"127.0.0.1:8080\"\nchain:\n  name: steem\n  account: mygate\nsession:\n  secret: \"{SECRET}\"\npolicies:\n  members:\n    community: hive-123456\noidc:\n{oidc}routes:\n  - {{path: /, upstream: \"http://127.0.0.1:3000\", auth: required}}\n"
+    )
+}
+
+const GRAFANA: &str = "    - client_id: grafana
+      client_secret: \"0123456789abcdef0123\"
+      redirect_uris: [\"https://grafana.example.com/login/generic_oauth\"]
+      policy: members
+";
+
+#[test]
+fn oidc_clients_parse_with_their_defaults() {
+    let text = with_oidc(&format!(
+        "  issuer: \"https://auth.example.com/\"\n  clients:\n{GRAFANA}    - client_id: spa\n      redirect_uris: [\"http://127.0.0.1:9000/cb\", \"com.example.app:/cb\"]\n      id_token_signed_response_alg: ES256\n      name: Single page\n"
+    ));
+    let config = Config::from_yaml(&text, Path::new(".")).unwrap();
+    let oidc = config.oidc.unwrap();
+    assert_eq!(oidc.issuer, "https://auth.example.com");
+    assert_eq!(oidc.token_ttl, Duration::from_secs(300));
+    let grafana = oidc.client("grafana").unwrap();
+    assert_eq!(
+        grafana.secret.as_deref(),
+        Some(&b"0123456789abcdef0123"[..])
+    );
+    assert_eq!(grafana.signing_alg, SigningAlg::RS256);
+    assert_eq!(grafana.name, "grafana");
+    assert_eq!(&*grafana.policies[0].name, "members");
+    let spa = oidc.client("spa").unwrap();
+    assert_eq!(spa.secret, None);
+    assert_eq!(spa.signing_alg, SigningAlg::ES256);
+    assert_eq!(spa.name, "Single page");
+    // The policy is used by a client: no "unused policy" warning.
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn oidc_secret_files_are_read_and_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("grafana.secret"),
+        "file-secret-0123456789\n",
+    )
+    .unwrap();
+    let text = with_oidc(
+        "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: grafana\n      client_secret_file: grafana.secret\n      redirect_uris: [\"https://g.example.com/cb\"]\n",
+    );
+    let config = Config::from_yaml(&text, dir.path()).unwrap();
+    assert_eq!(
+        config.oidc.unwrap().clients[0].secret.as_deref(),
+        Some(&b"file-secret-0123456789"[..])
+    );
+}
+
+#[test]
+fn oidc_mistakes_name_key_and_line() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "  issuer: \"http://auth.example.com\"\n  clients:\n",
+            "oidc.issuer: must use https",
+        ),
+        (
+            "  issuer: \"https://auth.example.com/sub\"\n  clients:\n",
+            "oidc.issuer: must be an origin",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  token_ttl: 2h\n  clients:\n",
+            "oidc.token_ttl",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients: []\n",
+            "oidc.clients: register at least one",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: \"bad id\"\n      redirect_uris: [\"https://a.example/cb\"]\n",
+            "oidc.clients[0].client_id",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      client_secret: short\n      redirect_uris: [\"https://a.example/cb\"]\n",
+            "oidc.clients[0].client_secret: a client secret needs at least 16",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      client_secret_file: /nonexistent/secret\n      redirect_uris: [\"https://a.example/cb\"]\n",
+            "oidc.clients[0].client_secret_file: cannot read",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: []\n",
+            "oidc.clients[0].redirect_uris: register at least one",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"http://a.example/cb\"]\n",
+            "oidc.clients[0].redirect_uris[0]: must use https",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb#x\"]\n",
+            "oidc.clients[0].redirect_uris[0]: must not contain a fragment",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"/cb\"]\n",
+            "oidc.clients[0].redirect_uris[0]: \"/cb\" is not an absolute URL",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"javascript:alert(1)\"]\n",
+            "oidc.clients[0].redirect_uris[0]: scheme javascript",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n      post_logout_redirect_uris: [\"http://evil.example/\"]\n",
+            "oidc.clients[0].post_logout_redirect_uris[0]",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n      policy: nobody\n",
+            "oidc.clients[0].policy: no policy named \"nobody\"",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n",
+            "oidc.clients[1].client_id: \"a\" is already registered",
+        ),
+    ];
+    for (oidc, expected) in cases {
+        let message = err(&with_oidc(oidc));
+        assert!(
+            message.contains(expected),
+            "{message}\n  expected: {expected}"
+        );
+        assert!(message.contains(" at line "), "no line in: {message}");
+    }
+    // Unknown keys and algorithms are refused by the file format.
+    let message = err(&with_oidc(
+        "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n      id_token_signed_response_alg: HS256\n",
+    ));
+    assert!(
+        message.contains("id_token_signed_response_alg"),
+        "{message}"
+    );
+    let message = err(&with_oidc(
+        "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n      grant_types: [implicit]\n",
+    ));
+    assert!(message.contains("grant_types"), "{message}");
+}
+
+#[test]
+fn a_plain_http_loopback_issuer_is_allowed_with_a_warning() {
+    let text = with_oidc(&format!(
+        "  issuer: \"http://127.0.0.1:8080\"\n  clients:\n{GRAFANA}"
+    ));
+    let config = Config::from_yaml(&text, Path::new(".")).unwrap();
+    assert_eq!(config.oidc.unwrap().issuer, "http://127.0.0.1:8080");
+    assert!(config.warnings.iter().any(|w| w.starts_with("oidc.issuer")));
+}

@@ -25,7 +25,10 @@
 //! - `{prefix}:pending`: pending wallet confirmations (sorted set).
 //! - channel `{prefix}:revoked`: session keys deleted by any instance (one
 //!   subscriber per store; whether it is subscribed right now is reported by
-//!   `revocation_feed_status`, so session caches stop while it is down).
+//!   `revocation_feed_status`, so session caches stop while it is down). The
+//!   subscriber PINGs its connection every op timeout: no PONG within one
+//!   more counts as down (a frozen server or a blackholed path raises no
+//!   error by itself), and it reconnects.
 //!
 //! **Cluster: one hash tag per deployment.** On a Cluster every key is
 //! spelled with the prefix in braces, `{steemgate}:s:…`, `{steemgate}:c:…`:
@@ -52,7 +55,11 @@
 //! logout or revocation would re-open a session, so those two wait
 //! (`WAIT`) until `wait_replicas` replicas have them (default 1 with
 //! Sentinel and Cluster) and report an error otherwise: the gateway then
-//! says the logout failed instead of pretending it worked. With Sentinel,
+//! says the logout failed instead of pretending it worked. The script and
+//! its `WAIT` go as one pipeline on a connection used for nothing else
+//! (the durable lane): `WAIT` counts the writes of the connection it runs
+//! on, so it always counts this one, and while it blocks (a replica down)
+//! no other store call waits behind it. With Sentinel,
 //! a connection is dropped after any failure, and the next call asks the
 //! sentinels for the master again; a demoted master's `READONLY` answer is
 //! such a failure.
@@ -62,9 +69,10 @@
 //!
 //! Every call is bounded by `op_timeout`: an unreachable Redis answers an
 //! error quickly, never a hang and never "no such session". Connections are
-//! created lazily, one per tokio runtime that uses the store: pingora runs
-//! each service on its own runtime, and a connection's I/O driver must live
-//! in a runtime that keeps running. On one Redis they are
+//! created lazily, per tokio runtime that uses the store (one for every
+//! call, one for the writes that `WAIT`): pingora runs each service on its
+//! own runtime, and a connection's I/O driver must live in a runtime that
+//! keeps running. On one Redis they are
 //! `ConnectionManager`s (they reconnect by themselves after a restart).
 
 use std::collections::HashMap;
@@ -670,16 +678,15 @@ pub struct RedisStore {
     key_base: String,
     op_timeout: Duration,
     wait_replicas: u32,
-    /// One lazily created connection per tokio runtime using the store.
-    connections: Mutex<HashMap<tokio::runtime::Id, Connection>>,
+    /// Lazily created connections: per tokio runtime using the store, one
+    /// shared by every call and one for the writes that `WAIT` ([`Lane`]).
+    connections: Mutex<HashMap<(tokio::runtime::Id, Lane), Connection>>,
     issue_script: Script,
     claim_script: Script,
     lease_script: Script,
     swap_value_script: Script,
     login_script: Script,
-    revoke_login_script: Script,
     put_session_script: Script,
-    delete_session_script: Script,
     revoked: broadcast::Sender<SessionKey>,
     /// `true` while the subscriber is subscribed to the revocation channel.
     feed_up: watch::Sender<bool>,
@@ -702,6 +709,21 @@ enum Backend {
         /// classic `PUBLISH` on a Cluster reaches every node).
         seeds: Vec<redis::Client>,
     },
+}
+
+/// Which of a runtime's two connections a call uses.
+///
+/// `WAIT` blocks the connection it is sent on until the replicas answer
+/// (up to half the op timeout while one is down), and Redis answers nothing
+/// else on that connection meanwhile. So the writes that wait for replicas
+/// (logouts, revocations) go with their `WAIT` in one pipeline on a
+/// connection of their own, and every other call never queues behind them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Lane {
+    /// Every call except the durable writes.
+    Shared,
+    /// A durable write and its `WAIT`, one pipeline at a time.
+    Durable,
 }
 
 /// One runtime's connection, whatever the set-up.
@@ -920,9 +942,7 @@ impl RedisStore {
             lease_script: Script::new(LEASE_SCRIPT),
             swap_value_script: Script::new(SWAP_VALUE_SCRIPT),
             login_script: Script::new(LOGIN_SCRIPT),
-            revoke_login_script: Script::new(REVOKE_LOGIN_SCRIPT),
             put_session_script: Script::new(PUT_SESSION_SCRIPT),
-            delete_session_script: Script::new(DELETE_SESSION_SCRIPT),
             revoked,
             feed_up,
             subscriber_started: OnceLock::new(),
@@ -987,14 +1007,14 @@ impl RedisStore {
             .id())
     }
 
-    /// This runtime's connection, created on first use.
-    async fn connection(&self) -> StoreResult<Connection> {
+    /// This runtime's connection for `lane`, created on first use.
+    async fn connection(&self, lane: Lane) -> StoreResult<Connection> {
         let runtime = Self::runtime_id()?;
         if let Some(connection) = self
             .connections
             .lock()
             .map_err(|_| StoreError::new("Redis connection table poisoned"))?
-            .get(&runtime)
+            .get(&(runtime, lane))
         {
             return Ok(connection.clone());
         }
@@ -1039,17 +1059,23 @@ impl RedisStore {
             .connections
             .lock()
             .map_err(|_| StoreError::new("Redis connection table poisoned"))?;
-        Ok(connections.entry(runtime).or_insert(connection).clone())
+        Ok(connections
+            .entry((runtime, lane))
+            .or_insert(connection)
+            .clone())
     }
 
-    /// Forgets this runtime's connection to a master Sentinel named, so the
-    /// next call asks the sentinels again (the master may have changed).
+    /// Forgets this runtime's connections to a master Sentinel named (both
+    /// lanes: a failure on one usually means the master changed, and a
+    /// durable connection left on a dead master would fail the next
+    /// logout), so the next call asks the sentinels again.
     fn forget_master(&self) {
         if matches!(*self.backend, Backend::Sentinel(_))
             && let Ok(runtime) = Self::runtime_id()
             && let Ok(mut connections) = self.connections.lock()
         {
-            connections.remove(&runtime);
+            connections.remove(&(runtime, Lane::Shared));
+            connections.remove(&(runtime, Lane::Durable));
         }
     }
 
@@ -1070,7 +1096,16 @@ impl RedisStore {
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = StoreResult<T>>,
     {
-        let attempt = async { op(self.connection().await?).await };
+        self.run_on(Lane::Shared, what, op).await
+    }
+
+    /// Runs `op` on this runtime's `lane` connection within the op timeout.
+    async fn run_on<T, F, Fut>(&self, lane: Lane, what: &str, op: F) -> StoreResult<T>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = StoreResult<T>>,
+    {
+        let attempt = async { op(self.connection(lane).await?).await };
         let result = match tokio::time::timeout(self.op_timeout, attempt).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => Err(StoreError::new(format!("Redis {what} failed: {}", e.0))),
@@ -1097,42 +1132,77 @@ impl RedisStore {
         Ok(answer == 1)
     }
 
-    /// After a write on `con` to the slot of `key`: waits until
-    /// `wait_replicas` replicas have it (`WAIT`), so a failover cannot undo
-    /// it; an error when fewer acknowledge within the op timeout.
-    async fn wait_for_replicas(&self, con: &mut Connection, key: &str) -> StoreResult<()> {
-        if self.wait_replicas == 0 {
-            return Ok(());
-        }
+    /// Runs a script whose write must survive a failover (a logout, a
+    /// revocation) and answers its integer result: the script call and
+    /// `WAIT wait_replicas` go in ONE pipeline on this runtime's durable
+    /// connection, so the `WAIT` counts exactly that write (it cannot land
+    /// on another connection after a reconnect), and other store calls never
+    /// queue behind it. On a Cluster the pipeline goes to the master of
+    /// `key`'s slot (every key of a deployment is in one slot). An error
+    /// when fewer replicas acknowledge within half the op timeout.
+    ///
+    /// `fill` adds the key count, keys and arguments after the script.
+    /// The script goes as `EVAL` with its source every time (a few hundred
+    /// bytes per logout), not `EVALSHA`: a node that does not know the
+    /// script (`NOSCRIPT`, e.g. a replica just promoted) would still run
+    /// the pipeline's `WAIT`, which blocks even without a write, so a
+    /// fallback would cost a second `WAIT`.
+    async fn run_durable_script<F>(
+        &self,
+        what: &str,
+        source: &str,
+        key: &str,
+        fill: F,
+    ) -> StoreResult<i64>
+    where
+        F: FnOnce(&mut redis::Cmd),
+    {
         // Half the op timeout, so the error below is seen before the
         // whole call times out.
-        let wait_ms = (self.op_timeout.as_millis() / 2).max(1);
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(self.wait_replicas)
-            .arg(u64::try_from(wait_ms).unwrap_or(u64::MAX));
-        let acknowledged: i64 = match con {
-            // On a Cluster: the master of the key's slot, on the same
-            // connection as the write.
-            Connection::Cluster(cluster) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                    Route::with_key(key, SlotAddr::Master),
-                ));
-                let value = cluster
-                    .route_command(wait, routing)
-                    .await
-                    .map_err(into_store)?;
-                redis::from_redis_value(value).map_err(|e| StoreError::new(e.to_string()))?
-            }
-            _ => wait.query_async(con).await.map_err(into_store)?,
-        };
-        if acknowledged < i64::from(self.wait_replicas) {
-            return Err(StoreError::new(format!(
-                "only {acknowledged} of {} replicas acknowledged the write within {wait_ms} ms: \
-                 a failover now could undo it",
-                self.wait_replicas
-            )));
+        let wait_ms = u64::try_from((self.op_timeout.as_millis() / 2).max(1)).unwrap_or(u64::MAX);
+        let wait_replicas = self.wait_replicas;
+        let mut call = redis::cmd("EVAL");
+        call.arg(source);
+        fill(&mut call);
+        let mut pipeline = redis::pipe();
+        pipeline.add_command(call);
+        if wait_replicas > 0 {
+            pipeline.cmd("WAIT").arg(wait_replicas).arg(wait_ms);
         }
-        Ok(())
+        // Without a `WAIT` nothing blocks: the shared connection will do.
+        let lane = if wait_replicas > 0 {
+            Lane::Durable
+        } else {
+            Lane::Shared
+        };
+        self.run_on(lane, what, |mut con| async move {
+            let values = send_pipeline(&mut con, key, pipeline)
+                .await
+                .map_err(into_store)?;
+            let mut values = values.into_iter();
+            let answer = values
+                .next()
+                .ok_or_else(|| StoreError::new("no answer to the script"))?;
+            let answer: i64 = redis::from_redis_value(answer.extract_error().map_err(into_store)?)
+                .map_err(|e| StoreError::new(e.to_string()))?;
+            if wait_replicas == 0 {
+                return Ok(answer);
+            }
+            let acknowledged = values
+                .next()
+                .ok_or_else(|| StoreError::new("no answer to WAIT"))?;
+            let acknowledged: i64 =
+                redis::from_redis_value(acknowledged.extract_error().map_err(into_store)?)
+                    .map_err(|e| StoreError::new(e.to_string()))?;
+            if acknowledged < i64::from(wait_replicas) {
+                return Err(StoreError::new(format!(
+                    "only {acknowledged} of {wait_replicas} replicas acknowledged the write \
+                     within {wait_ms} ms: a failover now could undo it"
+                )));
+            }
+            Ok(answer)
+        })
+        .await
     }
 
     /// Masters with fewer connected replicas than `wait_replicas` (the
@@ -1242,17 +1312,53 @@ impl RedisStore {
                             tracing::warn!("revocation subscriber cannot subscribe: {e}")
                         })?;
                     feed_up.send_replace(true);
-                    let mut messages = pubsub.into_on_message();
-                    while let Some(message) = futures::StreamExt::next(&mut messages).await {
-                        let Some(sender) = sender.upgrade() else {
-                            return Ok(());
-                        };
-                        if let Ok(key) = std::str::from_utf8(message.get_payload_bytes()) {
-                            // No receivers right now is fine.
-                            let _ = sender.send(SessionKey(key.to_string()));
+                    // Keepalive: a connection that dies silently (a frozen
+                    // server, a blackholed path) raises no error, so the
+                    // subscription is pinged every op timeout and counts
+                    // as lost when a PONG is not back within one more.
+                    let (mut sink, mut messages) = pubsub.split();
+                    let mut keepalive = tokio::time::interval_at(
+                        tokio::time::Instant::now() + op_timeout,
+                        op_timeout,
+                    );
+                    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tokio::select! {
+                            message = futures::StreamExt::next(&mut messages) => {
+                                let Some(message) = message else {
+                                    return Err(());
+                                };
+                                let Some(sender) = sender.upgrade() else {
+                                    return Ok(());
+                                };
+                                if let Ok(key) = std::str::from_utf8(message.get_payload_bytes()) {
+                                    // No receivers right now is fine.
+                                    let _ = sender.send(SessionKey(key.to_string()));
+                                }
+                            }
+                            _ = keepalive.tick() => {
+                                match tokio::time::timeout(
+                                    op_timeout,
+                                    sink.ping::<redis::Value>(),
+                                )
+                                .await
+                                {
+                                    Ok(Ok(_)) => {}
+                                    Ok(Err(e)) => {
+                                        tracing::warn!("revocation subscriber PING failed: {e}");
+                                        return Err(());
+                                    }
+                                    Err(_) => {
+                                        tracing::warn!(
+                                            "revocation subscriber: no PONG within {op_timeout:?}, \
+                                             reconnecting"
+                                        );
+                                        return Err(());
+                                    }
+                                }
+                            }
                         }
                     }
-                    Err::<(), ()>(())
                 };
                 tokio::select! {
                     _ = alive.changed() => return,
@@ -1278,6 +1384,25 @@ impl RedisStore {
 fn into_store(e: redis::RedisError) -> StoreError {
     StoreError::new(e.to_string())
 }
+
+/// Sends `pipeline` as one request on `con` and answers one value per
+/// command (server errors included, as values). On a Cluster it goes to the
+/// master of `key`'s slot, following `MOVED`/`ASK` with the whole pipeline.
+async fn send_pipeline(
+    con: &mut Connection,
+    key: &str,
+    pipeline: redis::Pipeline,
+) -> redis::RedisResult<Vec<redis::Value>> {
+    let count = pipeline.len();
+    match con {
+        Connection::Cluster(cluster) => {
+            let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
+            cluster.route_pipeline(pipeline, 0, count, route).await
+        }
+        other => redis::aio::ConnectionLike::req_packed_commands(other, &pipeline, 0, count).await,
+    }
+}
+
 /// The Redis expiry for a record expiring at `at`.
 /// A pending confirmation as its sorted-set member. Serde writes the
 /// fields in declaration order, so the same record always gives the same
@@ -1389,21 +1514,17 @@ impl Store for RedisStore {
 
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
         let redis_key = self.session_key(key);
-        let mut invocation = self.delete_session_script.prepare_invoke();
-        invocation
-            .key(&redis_key)
-            .arg(self.revocation_channel())
-            .arg(key.as_str());
+        let channel = self.revocation_channel();
         // A logout must survive a failover: it counts once replicas have it.
-        let deleted: i64 = self
-            .run_checked("delete session", |mut con| async move {
-                let deleted = invocation
-                    .invoke_async(&mut con)
-                    .await
-                    .map_err(into_store)?;
-                self.wait_for_replicas(&mut con, &redis_key).await?;
-                Ok(deleted)
-            })
+        let deleted = self
+            .run_durable_script(
+                "delete session",
+                DELETE_SESSION_SCRIPT,
+                &redis_key,
+                |call| {
+                    call.arg(1).arg(&redis_key).arg(&channel).arg(key.as_str());
+                },
+            )
             .await?;
         Ok(deleted > 0)
     }
@@ -1647,23 +1768,18 @@ impl Store for RedisStore {
     ) -> StoreResult<bool> {
         let proof_json = encode_proof(proof)?;
         let redis_key = self.session_key(key);
-        let mut invocation = self.revoke_login_script.prepare_invoke();
-        invocation
-            .key(&redis_key)
-            .arg(now_unix())
-            .arg(proof_json)
-            .arg(reason)
-            .arg(self.revocation_channel())
-            .arg(key.as_str());
+        let channel = self.revocation_channel();
+        let now = now_unix();
         // Like a logout, a revocation must survive a failover.
-        let revoked: i64 = self
-            .run_checked("revoke login", |mut con| async move {
-                let revoked = invocation
-                    .invoke_async(&mut con)
-                    .await
-                    .map_err(into_store)?;
-                self.wait_for_replicas(&mut con, &redis_key).await?;
-                Ok(revoked)
+        let revoked = self
+            .run_durable_script("revoke login", REVOKE_LOGIN_SCRIPT, &redis_key, |call| {
+                call.arg(1)
+                    .arg(&redis_key)
+                    .arg(now)
+                    .arg(&proof_json)
+                    .arg(reason)
+                    .arg(&channel)
+                    .arg(key.as_str());
             })
             .await?;
         Ok(revoked == 1)

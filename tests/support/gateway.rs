@@ -609,6 +609,11 @@ impl Stack {
         Self::start_on(TestDevnet::start_seeded(), free_addr(), edit)
     }
 
+    /// [`Stack::start_seeded_with`] with the public listener on `addr`.
+    pub fn start_on_seeded_at(addr: SocketAddr, edit: impl FnOnce(String) -> String) -> Self {
+        Self::start_on(TestDevnet::start_seeded(), addr, edit)
+    }
+
     fn start_on(devnet: TestDevnet, addr: SocketAddr, edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         devnet.produce_block(None);

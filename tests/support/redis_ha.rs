@@ -7,10 +7,94 @@
 //! Timeouts are short (a node counts as down after 1 s) so a failover
 //! takes seconds, not the production default of half a minute.
 
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::redis_server::RedisServer;
 use super::{system_binary, wait_until};
+
+/// A set shared by every test of one test binary that only reads and
+/// writes keys (each under its own prefix, see [`unique_prefix`]): started
+/// once, on first use. Tests that kill or freeze nodes build their own.
+///
+/// A `static` is never dropped, so the set's processes are stopped by a
+/// watchdog instead: a `sh` holding the read end of a pipe whose write end
+/// only this test process holds. When the process exits, however it exits,
+/// the pipe closes and the watchdog kills the nodes and removes their
+/// scratch directories.
+struct Shared<S> {
+    set: S,
+    _watchdog: Child,
+}
+
+/// The watchdog of `nodes`: kills them and removes their scratch
+/// directories once this test process has exited.
+fn watchdog(nodes: &[&RedisServer]) -> Child {
+    let pids: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n.pid())
+        .map(|p| p.to_string())
+        .collect();
+    let dirs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("'{}'", n.dir().display()))
+        .collect();
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "read _ignored; kill -KILL {} 2>/dev/null; rm -rf {}",
+            pids.join(" "),
+            dirs.join(" ")
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the watchdog of a shared Redis set")
+}
+
+/// The Sentinel set shared by this test binary (`None` without redis-server).
+pub fn shared_sentinel_set() -> Option<&'static SentinelSet> {
+    static SET: OnceLock<Option<Shared<SentinelSet>>> = OnceLock::new();
+    SET.get_or_init(|| {
+        SentinelSet::start().map(|set| {
+            let nodes: Vec<&RedisServer> = set.nodes.iter().chain(&set.sentinels).collect();
+            let watchdog = watchdog(&nodes);
+            Shared {
+                set,
+                _watchdog: watchdog,
+            }
+        })
+    })
+    .as_ref()
+    .map(|shared| &shared.set)
+}
+
+/// The Cluster shared by this test binary (`None` without redis-server).
+pub fn shared_cluster_set() -> Option<&'static ClusterSet> {
+    static SET: OnceLock<Option<Shared<ClusterSet>>> = OnceLock::new();
+    SET.get_or_init(|| {
+        ClusterSet::start().map(|set| {
+            let nodes: Vec<&RedisServer> = set.nodes.iter().collect();
+            let watchdog = watchdog(&nodes);
+            Shared {
+                set,
+                _watchdog: watchdog,
+            }
+        })
+    })
+    .as_ref()
+    .map(|shared| &shared.set)
+}
+
+/// A key prefix no other test of this process uses (`NAME-N`), so tests
+/// sharing one set never see each other's keys, cursor, lease or values.
+pub fn unique_prefix(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{name}-{n}")
+}
 
 /// The master's name in the sentinels' configuration.
 pub const MASTER_NAME: &str = "sgmaster";

@@ -159,6 +159,16 @@ impl RedisServer {
         assert!(status.success(), "kill -{signal} {pid} failed");
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The scratch directory (configuration, log, data).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Whether the process is running (not killed, not exited).
     pub fn is_running(&mut self) -> bool {
         self.child.is_some() && super::child_exited(&mut self.child).is_none()
