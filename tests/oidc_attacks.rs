@@ -581,7 +581,10 @@ fn the_id_token_alg_is_the_registered_one_and_its_keys_are_separate(ctx: &Ctx) {
 
 /// A compact JWS with `header` and `payload`, signed by `sign` (or with an
 /// empty signature).
-fn jws(header: &Value, payload: &Value, sign: Option<&dyn Fn(&[u8]) -> Vec<u8>>) -> String {
+/// Signs a JWS signing input.
+type Signer<'a> = &'a dyn Fn(&[u8]) -> Vec<u8>;
+
+fn jws(header: &Value, payload: &Value, sign: Option<Signer>) -> String {
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -1233,6 +1236,58 @@ fn max_age_exceeded_asks_for_a_fresh_login(ctx: &Ctx) {
     assert!(payload["auth_time"].is_u64(), "{payload}");
 }
 
+fn empty_parameters_count_as_omitted(ctx: &Ctx) {
+    // RFC 6749 §3.1 and §3.2: "Parameters sent without a value MUST be
+    // treated as if they were omitted from the request."
+    let mut failures = Vec::new();
+    // A public client whose library sends an empty client_secret.
+    let (code, verifier) = ctx.code(&PUBLIC);
+    let answer = token_request(
+        &ctx.stack,
+        &[],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", PUBLIC.redirect_uri),
+            ("code_verifier", &verifier),
+            ("client_id", PUBLIC.id),
+            ("client_secret", ""),
+        ],
+    );
+    if answer.status != 200 {
+        failures.push(format!("public client, client_secret=: {}", answer.body));
+    }
+    // Basic authentication and an empty client_secret in the form.
+    let (code, verifier) = ctx.code(&BASIC);
+    let answer = token_request(
+        &ctx.stack,
+        &[&basic_auth(BASIC.id, BASIC.secret.unwrap())],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", BASIC.redirect_uri),
+            ("code_verifier", &verifier),
+            ("client_secret", ""),
+        ],
+    );
+    if answer.status != 200 {
+        failures.push(format!("Basic with client_secret=: {}", answer.body));
+    }
+    // A code issued without PKCE, redeemed with an empty code_verifier.
+    let path = authorize_path(&BASIC, &[("state", "e")]);
+    let code = code_from(
+        &get_with(&ctx.stack, &path, Some(&ctx.alice)),
+        &BASIC,
+        Some("e"),
+        &ctx.issuer,
+    );
+    let answer = redeem(&ctx.stack, &BASIC, &code, Some(""));
+    if answer.status != 200 {
+        failures.push(format!("no PKCE, code_verifier=: {}", answer.body));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn every_attack_on_the_openid_provider_is_refused() {
     let stack = oidc::start("");
@@ -1317,6 +1372,7 @@ fn every_attack_on_the_openid_provider_is_refused() {
             unsupported_request_features_are_named,
         ),
         ("max_age", max_age_exceeded_asks_for_a_fresh_login),
+        ("empty parameters", empty_parameters_count_as_omitted),
         (
             "RP-initiated logout",
             rp_initiated_logout_redirects_only_to_registered_uris,
