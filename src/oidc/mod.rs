@@ -323,6 +323,8 @@ impl Provider {
             form.iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
+                // Sent without a value = omitted (RFC 6749 §3.2).
+                .filter(|v| !v.is_empty())
         };
         // Authenticate before touching the code: a client whose Basic
         // attempt fails and who retries with the form must still find its
