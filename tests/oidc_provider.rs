@@ -180,10 +180,10 @@ fn every_algorithm_issues_tokens_that_verify_against_the_jwks() {
         "https://grafana.example.com/login/generic_oauth",
         "",
     );
-    let basic = basic("grafana", SECRET);
+    let grafana_basic = basic("grafana", SECRET);
     let (status, answer, response) = token(
         &stack,
-        &[&basic],
+        &[&grafana_basic],
         &format!(
             "grant_type=authorization_code&code={code}&redirect_uri={}",
             enc("https://grafana.example.com/login/generic_oauth")
@@ -280,6 +280,23 @@ fn every_algorithm_issues_tokens_that_verify_against_the_jwks() {
         );
     }
 
+    // A wrong secret is refused and counted; operators see both.
+    let wrong = basic("club", "not-the-secret-000");
+    let (status, answer, _) = token(&stack, &[&wrong], "grant_type=authorization_code&code=x");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let metrics = get(stack.gateway.admin, "/metrics", &[]).body;
+    for line in [
+        "steemgate_oidc_codes_issued_total{client=\"grafana\"} 1",
+        "steemgate_oidc_codes_issued_total{client=\"spa\"} 1",
+        "steemgate_oidc_tokens_issued_total{client=\"club\"} 1",
+        "steemgate_oidc_token_errors_total{error=\"invalid_client\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
+
     // Public clients call from pages: a preflight is answered.
     let preflight = support::gateway::raw_request(
         stack.addr(),
@@ -311,6 +328,15 @@ fn prompt_and_max_age_ask_for_a_fresh_login_and_none_never_shows_a_page() {
     assert!(
         location.starts_with("/.steemgate/login?rd=%2F.steemgate%2Foidc%2Fauthorize%3F"),
         "{location}"
+    );
+    let login = get(stack.addr(), location, &["Accept: text/html"]);
+    assert_eq!(login.status, 200);
+    assert!(
+        login
+            .body
+            .contains("<strong>Grafana</strong> asks you to sign in"),
+        "{}",
+        login.body
     );
     // prompt=none and not logged in: login_required, at the client.
     let none = authorize(

@@ -304,7 +304,7 @@ impl Provider {
         authorization: Option<&[u8]>,
         form: &[(String, String)],
         now: UnixTime,
-    ) -> Result<serde_json::Value, TokenError> {
+    ) -> Result<(Arc<OidcClient>, serde_json::Value), TokenError> {
         for name in [
             "grant_type",
             "code",
@@ -446,13 +446,14 @@ impl Provider {
             account = %grant.account,
             "OpenID tokens issued"
         );
-        Ok(json!({
+        let body = json!({
             "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": self.config.token_ttl.as_secs(),
             "id_token": id_token,
             "scope": grant.scope,
-        }))
+        });
+        Ok((client, body))
     }
 
     async fn sign_id_token(

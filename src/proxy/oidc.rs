@@ -115,6 +115,18 @@ pub async fn handle(
     }
 }
 
+/// The name of the OpenID client a login page returns to, when its `rd` is
+/// an authorization request of a registered client (the page says who asks).
+pub fn client_name_of_return(state: &GatewayState, rd: &str) -> Option<String> {
+    let provider = state.oidc.as_ref()?;
+    let query = rd.strip_prefix(AUTHORIZE_PATH)?.strip_prefix('?')?;
+    let client_id = query_pairs(Some(query))
+        .into_iter()
+        .find(|(k, _)| k == "client_id")?
+        .1;
+    provider.config().client(&client_id).map(|c| c.name.clone())
+}
+
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query.map_or_else(Vec::new, |q| {
         url::form_urlencoded::parse(q.as_bytes())
@@ -333,7 +345,15 @@ async fn authorize(
         method,
     };
     match provider.issue_code(&request, &login, now).await {
-        Ok(location) => redirect_to(session, location).await,
+        Ok(location) => {
+            state
+                .services
+                .metrics
+                .oidc_codes
+                .with_label_values(&[request.client.id.as_str()])
+                .inc();
+            redirect_to(session, location).await
+        }
         Err(e) => {
             state.services.metrics.store_errors.inc();
             tracing::warn!(error = %e, "OpenID authorize: cannot issue a code");
@@ -350,7 +370,6 @@ async fn token(
     provider: &Provider,
     session: &mut Session,
 ) -> pingora::Result<()> {
-    let _ = state;
     let authorization = session
         .req_header()
         .headers
@@ -369,13 +388,25 @@ async fn token(
         .exchange(authorization.as_deref(), &form, now_unix())
         .await
     {
-        Ok(answer) => {
+        Ok((client, answer)) => {
+            state
+                .services
+                .metrics
+                .oidc_tokens
+                .with_label_values(&[client.id.as_str()])
+                .inc();
             cors(LocalResponse::json(200, &answer))
                 .header("pragma", "no-cache".to_string())
                 .send(session)
                 .await
         }
         Err(e) => {
+            state
+                .services
+                .metrics
+                .oidc_token_errors
+                .with_label_values(&[e.error])
+                .inc();
             let mut response = cors(LocalResponse::json(e.status, &e.body()));
             if e.basic_challenge {
                 response =
