@@ -179,8 +179,9 @@ impl<'a> Rp<'a> {
             token.token_type(),
             &openidconnect::core::CoreTokenType::Bearer
         );
+        // token_ttl: 5m, for the access token and the ID token alike.
         let lifetime = token.expires_in().expect("expires_in").as_secs();
-        assert!((1..=300).contains(&lifetime), "expires_in {lifetime}");
+        assert!((295..=300).contains(&lifetime), "expires_in {lifetime}");
 
         let id_token = token.id_token().expect("an ID token");
         assert_eq!(
@@ -230,6 +231,8 @@ impl<'a> Rp<'a> {
         }
         let (_, payload) = jwt_parts(&id_token.to_string());
         assert_eq!(payload["chain"], json!("steem"), "{payload}");
+        let ttl = payload["exp"].as_u64().zip(payload["iat"].as_u64());
+        assert_eq!(ttl.map(|(exp, iat)| exp - iat), Some(300), "{payload}");
         let amr = payload["amr"].as_array().expect("amr is a list");
         assert!(
             !amr.is_empty() && amr.iter().all(Value::is_string),
