@@ -7,7 +7,7 @@
 //!   with client_secret_basic, client_secret_post and as a public client,
 //!   the ID token verified by the crate against the provider's JWKS (nonce,
 //!   aud, iss, exp, signature in the client's registered alg: RS256, ES256,
-//!   EdDSA), then userinfo;
+//!   EdDSA), then userinfo; and once on a Hive devnet (`sub` = `hive:ACCOUNT`);
 //! - Python's authlib (`tests/support/oidc/authlib_rp.py`), the same flow,
 //!   its ID token checked with authlib's JWT/JWKS code. Skips with a notice
 //!   without a python3 that has authlib and requests (`scripts/install-deps.sh
@@ -31,7 +31,7 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Value, json};
-use support::gateway::Stack;
+use support::gateway::{Background, GatewayProcess, Stack, TestDevnet, echo_upstream, test_config};
 use support::oidc::{
     self, AUTHORIZE, BASIC, Client, EDDSA, ES256, POST, PUBLIC, get_with, jwt_parts,
     login_through_authorize, redirect_to_client, single,
@@ -77,6 +77,8 @@ fn alg_of(client: &Client) -> CoreJwsSigningAlgorithm {
 /// on, its HTTP client and the provider metadata it discovered.
 struct Rp<'a> {
     stack: &'a Stack,
+    /// The gateway's chain (`steem` or `hive`): the `sub` prefix.
+    chain: &'static str,
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
     metadata: CoreProviderMetadata,
@@ -90,7 +92,7 @@ struct Outcome {
 
 impl<'a> Rp<'a> {
     /// Discovery with the crate (which also fetches the JWKS).
-    fn discover(stack: &'a Stack) -> Self {
+    fn discover(stack: &'a Stack, chain: &'static str) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -106,6 +108,7 @@ impl<'a> Rp<'a> {
         };
         Self {
             stack,
+            chain,
             runtime,
             http,
             metadata,
@@ -199,7 +202,10 @@ impl<'a> Rp<'a> {
         let claims = id_token
             .claims(&verifier, &nonce)
             .unwrap_or_else(|e| panic!("{}: the ID token was refused: {e:?}", client.id));
-        assert_eq!(claims.subject().as_str(), format!("steem:{account}"));
+        assert_eq!(
+            claims.subject().as_str(),
+            format!("{}:{account}", self.chain)
+        );
         assert_eq!(claims.issuer().as_str(), issuer);
         assert_eq!(
             claims
@@ -230,7 +236,7 @@ impl<'a> Rp<'a> {
             assert!(id_token.claims(&rs256_only, &nonce).is_err());
         }
         let (_, payload) = jwt_parts(&id_token.to_string());
-        assert_eq!(payload["chain"], json!("steem"), "{payload}");
+        assert_eq!(payload["chain"], json!(self.chain), "{payload}");
         let ttl = payload["exp"].as_u64().zip(payload["iat"].as_u64());
         assert_eq!(ttl.map(|(exp, iat)| exp - iat), Some(300), "{payload}");
         let amr = payload["amr"].as_array().expect("amr is a list");
@@ -247,7 +253,7 @@ impl<'a> Rp<'a> {
                     .request_async(&call),
             )
             .unwrap_or_else(|e| panic!("{}: userinfo failed: {e:?}", client.id));
-        assert_eq!(info.subject().as_str(), format!("steem:{account}"));
+        assert_eq!(info.subject().as_str(), format!("{}:{account}", self.chain));
         assert_eq!(info.preferred_username().map(|u| u.as_str()), Some(account));
         Outcome { cookie, payload }
     }
@@ -256,7 +262,7 @@ impl<'a> Rp<'a> {
 #[test]
 fn the_openidconnect_crate_logs_in_with_every_client_kind_and_alg() {
     let stack = oidc::start("");
-    let rp = Rp::discover(&stack);
+    let rp = Rp::discover(&stack, "steem");
     let issuer = oidc::issuer(&stack);
     assert_eq!(rp.metadata.issuer().as_str(), issuer);
 
@@ -283,6 +289,61 @@ fn the_openidconnect_crate_logs_in_with_every_client_kind_and_alg() {
     // Another visitor, another subject.
     let bob = rp.flow(&PUBLIC, AuthType::RequestBody, "bob", None);
     assert_eq!(bob.payload["sub"], json!("steem:bob"));
+}
+
+#[test]
+fn a_hive_gateway_names_hive_accounts() {
+    // A gateway on a Hive devnet: the subject is `hive:ACCOUNT`.
+    let devnet = TestDevnet {
+        server: Background::start(|listener, stop| async move {
+            let devnet =
+                steemgate::chain::devnet::Devnet::new(steemgate::chain::devnet::DevnetOptions {
+                    chain: steemgate::chain::ChainName::Hive,
+                    block_interval: None,
+                    seed: false,
+                    start_block: 1000,
+                });
+            let _ = devnet
+                .serve(listener, async move {
+                    let _ = stop.await;
+                })
+                .await;
+        }),
+    };
+    devnet.produce_block(None);
+    let upstream = echo_upstream();
+    let dir = tempfile::tempdir().expect("scratch dir");
+    let (addr, admin) = (support::free_addr(), support::free_addr());
+    let config = test_config(
+        addr,
+        admin,
+        &devnet.url(),
+        upstream.addr,
+        &dir.path().join("store"),
+    );
+    assert!(config.contains("  name: steem\n"));
+    let config = config.replace("  name: steem\n", "  name: hive\n").replace(
+        "routes:\n",
+        &format!(
+            "{}routes:\n",
+            oidc::oidc_yaml(&format!("http://{addr}"), "")
+        ),
+    );
+    let gateway = GatewayProcess::start(&config, dir.path(), addr, admin);
+    let stack = Stack {
+        gateway,
+        devnet,
+        upstream,
+        dir,
+    };
+    stack.wait_ready();
+    assert_eq!(
+        stack.addr(),
+        addr,
+        "the gateway moved ports; the issuer is stale"
+    );
+    let rp = Rp::discover(&stack, "hive");
+    rp.flow(&ES256, AuthType::BasicAuth, "alice", None);
 }
 
 /// One run of `tests/support/oidc/authlib_rp.py` for `client` as

@@ -316,11 +316,14 @@ pub fn login_through_authorize(
         .session_cookie()
         .or(cookie)
         .expect("the gateway gave the visitor a session cookie");
-    let memo = status.json()["memo"]
+    let status = status.json();
+    let memo = status["memo"].as_str().expect("a memo to pay").to_string();
+    // "0.001 STEEM" or "0.001 HIVE", as the gateway asks.
+    let amount = status["amount"]
         .as_str()
-        .expect("a memo to pay")
+        .unwrap_or("0.001 STEEM")
         .to_string();
-    stack.devnet.transfer(account, GATE, "0.001 STEEM", &memo);
+    stack.devnet.transfer(account, GATE, &amount, &memo);
     stack.devnet.produce_block(None);
     stack.wait_logged_in(&cookie, account);
     let back = get_with(stack, &rd, Some(&cookie));
