@@ -352,19 +352,66 @@ fn prompt_and_max_age_ask_for_a_fresh_login_and_none_never_shows_a_page() {
     let carol = stack.login_as("carol");
     // Logged in: no page, a code at once (prompt=none too).
     code_for(&stack, &carol, "grafana", redirect, "&prompt=none");
-    // prompt=login: this session ends, the login page comes next, and the
-    // way back no longer asks for a fresh login (no loop).
-    let again = authorize(
+    // prompt=login: our page asks first (a link from another site must
+    // not end the session); its form, from our own origin, ends this
+    // session and goes to the login page, and the way back no longer asks
+    // for a fresh login (no loop).
+    let ask = authorize(
         &stack,
         Some(&carol),
         &authorize_path("grafana", redirect, "&prompt=login"),
     );
-    assert_eq!(again.status, 302);
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.body.contains("id=\"reauth\""), "{}", ask.body);
+    assert!(ask.body.contains("asks for a fresh login"), "{}", ask.body);
+    assert_eq!(stack.status(&carol)["authenticated"], json!(true));
+    let form = format!(
+        "reauth=yes&client_id=grafana&redirect_uri={}&response_type=code&scope=openid&state=st-1&prompt=login",
+        enc(redirect)
+    );
+    let cookie = format!("Cookie: {carol}");
+    let cross = post(
+        stack.addr(),
+        "/.steemgate/oidc/authorize",
+        &[
+            &cookie,
+            "Sec-Fetch-Site: cross-site",
+            "Origin: https://evil.example",
+        ],
+        &form,
+    );
+    assert_eq!(cross.status, 403);
+    assert_eq!(stack.status(&carol)["authenticated"], json!(true));
+    let origin = format!("Origin: http://{}", stack.addr());
+    let again = post(
+        stack.addr(),
+        "/.steemgate/oidc/authorize",
+        &[&cookie, "Sec-Fetch-Site: same-origin", &origin],
+        &form,
+    );
+    assert_eq!(again.status, 302, "{}", again.body);
     let location = again.header("location").unwrap();
     assert!(location.starts_with("/.steemgate/login?rd="), "{location}");
     assert!(!location.contains("prompt"), "{location}");
     assert!(again.header("set-cookie").unwrap().contains("Max-Age=0"));
     assert_eq!(stack.status(&carol)["authenticated"], json!(false));
+    // A relying party's own form post is the same request as a GET.
+    let posted = post(
+        stack.addr(),
+        "/.steemgate/oidc/authorize",
+        &[],
+        &format!(
+            "client_id=grafana&redirect_uri={}&response_type=code&scope=openid",
+            enc(redirect)
+        ),
+    );
+    assert_eq!(posted.status, 303);
+    assert!(
+        posted
+            .header("location")
+            .unwrap()
+            .starts_with("/.steemgate/oidc/authorize?client_id=grafana")
+    );
     // max_age=0 with a login older than a second is a fresh login too.
     let carol = stack.login_as("carol");
     std::thread::sleep(std::time::Duration::from_millis(2100));
@@ -380,12 +427,8 @@ fn prompt_and_max_age_ask_for_a_fresh_login_and_none_never_shows_a_page() {
         Some(&carol),
         &authorize_path("grafana", redirect, "&max_age=0"),
     );
-    assert!(
-        old.header("location")
-            .unwrap()
-            .starts_with("/.steemgate/login?rd=")
-    );
-    assert_eq!(stack.status(&carol)["authenticated"], json!(false));
+    assert_eq!(old.status, 200);
+    assert!(old.body.contains("id=\"reauth\""), "{}", old.body);
 }
 
 #[test]

@@ -59,11 +59,15 @@ pub async fn handle(
         ("GET" | "HEAD", AUTHORIZE_PATH) => {
             authorize(state, &provider, session, &query_pairs(query)).await
         }
-        // A form post from the relying party: the same request as a GET.
+        // A form post from the relying party: the same request as a GET;
+        // from our own "log in again" page: end the session, then log in.
         ("POST", AUTHORIZE_PATH) => {
             let Some(form) = super::messages::read_form(state, session).await? else {
                 return Ok(());
             };
+            if form.iter().any(|(k, v)| k == "reauth" && v == "yes") {
+                return reauthenticate(state, &provider, session, &form).await;
+            }
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(form.iter())
                 .finish();
@@ -225,17 +229,7 @@ async fn authorize(
     let logged_in = record
         .as_ref()
         .and_then(|r| r.account.clone().map(|a| (a, auth_time(r), r)));
-    let login_path = format!(
-        "/.steemgate/login?rd={}",
-        url::form_urlencoded::byte_serialize(
-            format!(
-                "{AUTHORIZE_PATH}?{}",
-                crate::oidc::request::resume_query(params)
-            )
-            .as_bytes()
-        )
-        .collect::<String>()
-    );
+    let login_path = login_path_for(params);
     let Some((account, auth_time, record)) = logged_in else {
         if request.prompt.none {
             return refuse_to_client(
@@ -263,20 +257,37 @@ async fn authorize(
             )
             .await;
         }
-        // A fresh login: end this session, then log in again; the login
-        // page brings the visitor back to the same request.
-        if let Some(id) = &presented {
-            state.policies.forget(&account).await;
-            if let Err(e) = state.services.sessions.logout(id).await {
-                state.services.metrics.store_errors.inc();
-                tracing::warn!(error = %e, "OpenID authorize: cannot end the session for a fresh login");
-                return unavailable_page(state, session).await;
-            }
-        }
-        return LocalResponse::redirect(&login_path)
-            .set_cookie(Some(state.services.sessions.clear_cookie()))
-            .send(session)
-            .await;
+        // A fresh login ends this session: a link from another site must
+        // not do that (invariant 8), so the visitor confirms on our page,
+        // whose same-origin form comes back to `reauthenticate`.
+        let context = json!({
+            "site_name": state.site_name,
+            "account": account,
+            "client_name": request.client.name,
+            "action": AUTHORIZE_PATH,
+            "params": params
+                .iter()
+                .filter(|(k, _)| k != "reauth")
+                .map(|(k, v)| [k, v])
+                .collect::<Vec<_>>(),
+            "cancel": client_error(&request, "login_required", "the visitor did not log in again")
+                .location(provider.issuer()),
+        });
+        let html = state
+            .pages
+            .render("oidc_reauth.html", &context)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "re-login page failed to render");
+                render_message(
+                    state,
+                    503,
+                    "Temporarily unavailable",
+                    "Please try again.",
+                    None,
+                    None,
+                )
+            });
+        return LocalResponse::html(200, html).send(session).await;
     }
     let names: Vec<std::sync::Arc<str>> = request
         .client
@@ -360,6 +371,73 @@ async fn authorize(
             unavailable_page(state, session).await
         }
     }
+}
+
+/// The "log in again" page's form: from our own origin only, it ends the
+/// current session and sends the visitor to the login page, which returns
+/// to the same authorization request (without `prompt`/`max_age`, so the
+/// way back does not ask again).
+async fn reauthenticate(
+    state: &GatewayState,
+    provider: &Provider,
+    session: &mut Session,
+    form: &[(String, String)],
+) -> pingora::Result<()> {
+    if !same_origin(session) {
+        return message_page(
+            state,
+            session,
+            403,
+            "Forbidden",
+            "Cross-site requests are refused.",
+        )
+        .await;
+    }
+    let params: Vec<(String, String)> = form
+        .iter()
+        .filter(|(k, _)| k != "reauth")
+        .cloned()
+        .collect();
+    // Only a request the provider accepts may end a session.
+    match provider.parse_authorization(&params) {
+        Ok(_) => {}
+        Err(AuthorizeError::Page(why)) => {
+            return message_page(state, session, 400, "Sign-in request refused", &why).await;
+        }
+        Err(AuthorizeError::Redirect(error)) => {
+            return redirect_to(session, error.location(provider.issuer())).await;
+        }
+    }
+    if let Some(id) = presented_session(state, session) {
+        if let Ok(Some(account)) = state.services.sessions.account(&id, now_unix()).await {
+            state.policies.forget(&account).await;
+        }
+        if let Err(e) = state.services.sessions.logout(&id).await {
+            state.services.metrics.store_errors.inc();
+            tracing::warn!(error = %e, "OpenID re-login: cannot end the session");
+            return unavailable_page(state, session).await;
+        }
+    }
+    LocalResponse::redirect(&login_path_for(&params))
+        .set_cookie(Some(state.services.sessions.clear_cookie()))
+        .send(session)
+        .await
+}
+
+/// The login page, returning to the authorization request `params`
+/// without `prompt`/`max_age`.
+fn login_path_for(params: &[(String, String)]) -> String {
+    format!(
+        "/.steemgate/login?rd={}",
+        url::form_urlencoded::byte_serialize(
+            format!(
+                "{AUTHORIZE_PATH}?{}",
+                crate::oidc::request::resume_query(params)
+            )
+            .as_bytes()
+        )
+        .collect::<String>()
+    )
 }
 
 /// Most bytes of a token request body.
