@@ -7,10 +7,13 @@
 //! nonce echoed byte for byte, a code redeemed by another client, wrong
 //! client secrets, the ID token's alg being the registered one and userinfo
 //! refusing forged access tokens (`none`, HS256 keyed with the public key,
-//! an ID token, a tampered token), `prompt=none`/`prompt=login`, logout
-//! between authorize and token, duplicate parameters, unsupported response
-//! and grant types, a request without the `openid` scope, a client's policy
-//! refusing the account, and RP-initiated logout's redirect check.
+//! an ID token, a tampered token), `prompt=none`, `prompt=login` and
+//! `max_age` (a link from another site never ends the session: the
+//! gateway's page asks, and only its same-origin form logs out), logout
+//! between authorize and token, duplicate and empty parameters, unsupported
+//! response and grant types and request features, a request without the
+//! `openid` scope, a client's policy refusing the account, concurrent
+//! redemptions of one code, and RP-initiated logout's redirect check.
 //!
 //! Why one gateway: each start costs seconds. The cases run one after the
 //! other against it; every failing case is reported (not just the first).
@@ -692,22 +695,122 @@ fn prompt_none_without_login_answers_login_required(ctx: &Ctx) {
     code_from(&answer, &BASIC, Some("quiet"), &ctx.issuer);
 }
 
-fn prompt_login_asks_again(ctx: &Ctx) {
+/// The hidden inputs of the page's forms, as a browser would submit them.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let attribute = |tag: &str, name: &str| {
+        tag.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(html_unescape)
+    };
+    html.split("<input")
+        .skip(1)
+        .filter_map(|rest| rest.split('>').next())
+        .filter(|tag| tag.contains("type=\"hidden\""))
+        .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
+        .collect()
+}
+
+/// Whether `cookie`'s session is logged in.
+fn logged_in(ctx: &Ctx, cookie: &str) -> bool {
+    ctx.stack.status(cookie)["authenticated"] == json!(true)
+}
+
+/// A fresh login (`prompt=login`, or `max_age` exceeded) asked for by a
+/// link from the client's site: the gateway's own page asks first, so the
+/// link alone logs nobody out; its form, posted from the gateway's origin,
+/// ends the session and goes to the login page; posted from elsewhere, it
+/// is refused.
+fn assert_fresh_login_asked(ctx: &Ctx, path: &str, what: &str) {
     let cookie = ctx.stack.login_as("bob");
-    let path = authorize_path(&BASIC, &[("prompt", "login"), ("state", "again")]);
-    let answer = get_with(&ctx.stack, &path, Some(&cookie));
+    if path.contains("max_age=1") {
+        // The login is older than a second by the time it is used (not a
+        // timing assertion: only makes max_age=1 certainly exceeded).
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+    }
+    let header = oidc::cookie_header(&cookie);
+    let answer = get(
+        ctx.stack.addr(),
+        path,
+        &[
+            "Accept: text/html",
+            &header,
+            "Sec-Fetch-Site: cross-site",
+            "Sec-Fetch-Mode: navigate",
+            "Sec-Fetch-Dest: document",
+        ],
+    );
+    assert_eq!(answer.header("location"), None, "{what}: redirected");
+    assert_eq!(answer.status, 200, "{what}: {}", answer.body);
     assert!(
-        is_redirect(answer.status),
-        "{}: {}",
-        answer.status,
+        logged_in(ctx, &cookie),
+        "{what}: a link from another site ended the session"
+    );
+    let fields = hidden_inputs(&answer.body);
+    assert!(
+        !fields.is_empty(),
+        "{what}: no form on the page:\n{}",
         answer.body
     );
-    let location = answer.header("location").expect("Location");
-    assert!(
-        location.starts_with("/.steemgate/login") || location.contains("/.steemgate/login?"),
-        "prompt=login with a session went to {location}, not the login page"
+    let body = oidc::form(
+        &fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
     );
-    assert!(!location.contains("code="), "{location}");
+    // The same form posted from another site: refused, session kept.
+    let forged = support::gateway::post(
+        ctx.stack.addr(),
+        AUTHORIZE,
+        &[
+            &header,
+            "Origin: https://evil.example",
+            "Sec-Fetch-Site: cross-site",
+        ],
+        &body,
+    );
+    assert!(
+        !forged
+            .header("location")
+            .is_some_and(|l| l.starts_with("/.steemgate/login")),
+        "{what}: a cross-site post of the form logged out"
+    );
+    assert!(
+        logged_in(ctx, &cookie),
+        "{what}: a cross-site post ended the session"
+    );
+    // Pressed on our page: the session ends, the login page comes, and it
+    // returns to the request without what asked for the fresh login.
+    let origin = format!("Origin: http://{}", ctx.stack.addr());
+    let pressed = support::gateway::post(
+        ctx.stack.addr(),
+        AUTHORIZE,
+        &[&header, &origin, "Sec-Fetch-Site: same-origin"],
+        &body,
+    );
+    assert!(
+        is_redirect(pressed.status),
+        "{what}: {} {}",
+        pressed.status,
+        pressed.body
+    );
+    let location = pressed.header("location").expect("Location");
+    assert!(
+        location.starts_with("/.steemgate/login?rd="),
+        "{what}: went to {location}"
+    );
+    let rd = single(&oidc::query_of(location), "rd").expect("rd");
+    assert!(rd.starts_with(AUTHORIZE), "{what}: returns to {rd}");
+    assert!(
+        !rd.contains("prompt=") && !rd.contains("max_age="),
+        "{what}: the way back would ask again: {rd}"
+    );
+    assert!(!logged_in(ctx, &cookie), "{what}: the session survived");
+}
+
+fn prompt_login_asks_again(ctx: &Ctx) {
+    let path = authorize_path(&BASIC, &[("prompt", "login"), ("state", "again")]);
+    assert_fresh_login_asked(ctx, &path, "prompt=login");
 }
 
 fn logout_between_authorize_and_token_voids_the_code(ctx: &Ctx) {
@@ -1209,20 +1312,9 @@ fn max_age_exceeded_asks_for_a_fresh_login(ctx: &Ctx) {
     );
     let params = redirect_to_client(&get_with(&ctx.stack, &path, Some(&cookie)), &BASIC);
     assert_eq!(single(&params, "error").as_deref(), Some("login_required"));
-    // Without it: the login page.
+    // Without it: our page asks first (see prompt=login).
     let path = authorize_path(&BASIC, &[("max_age", "1"), ("state", "fresh")]);
-    let answer = get_with(&ctx.stack, &path, Some(&cookie));
-    assert!(
-        is_redirect(answer.status),
-        "{}: {}",
-        answer.status,
-        answer.body
-    );
-    let location = answer.header("location").expect("Location");
-    assert!(
-        location.starts_with("/.steemgate/login"),
-        "max_age exceeded went to {location}"
-    );
+    assert_fresh_login_asked(ctx, &path, "max_age exceeded");
     // A generous max_age: a code, and the ID token has auth_time.
     let path = authorize_path(&BASIC, &[("max_age", "3600"), ("state", "fresh")]);
     let code = code_from(
