@@ -6,9 +6,14 @@
 //! Every step is what a person does: open the app, click its "Sign in with
 //! Steem" link, land on the gateway's login page, type an account into its
 //! devnet box and press "Simulate transfer", and be sent back to the app,
-//! which then names the account; then click "Sign out" (RP-initiated
-//! logout ends the gateway session too, so signing in again shows the login
-//! page again). The code-issuing redirect, the code exchange and the ID
+//! which then names the account; "Sign in with another account" (the app
+//! asks with `prompt=login`: the gateway's own page asks before it ends the
+//! session, and its button, a same-origin form, must work in a real
+//! browser); then "Sign out" (RP-initiated logout ends the gateway session
+//! too, so signing in again shows the login page again). Both ways the app
+//! can be registered are run: with a secret, and as a public client (as
+//! `steemgate demo` registers it). The gateway's pages on the way are
+//! checked with axe-core (skipped without it, as in `browser_demo.rs`). The code-issuing redirect, the code exchange and the ID
 //! token check all happen for real between the browser, the app and the
 //! gateway.
 //!
@@ -24,7 +29,10 @@ use std::time::Duration;
 
 use headless_chrome::Tab;
 use serde_json::{Value, json};
-use support::browser::{Chromium, STEP, click, eval, location, retype, screenshot, wait_for};
+use support::browser::{
+    Chromium, STEP, assert_accessible, axe_source, click, eval, location, retype, screenshot,
+    wait_for,
+};
 use support::gateway::{Background, GatewayProcess, SECRET, get};
 use support::{free_addr, oidc, wait_until};
 
@@ -221,9 +229,20 @@ fn wait_for_login_page(tab: &Tab, gateway: &str, rp: &ExampleRp) {
 }
 
 /// Opens the app, signs in as `account` through the gateway's login page
-/// (Simulate transfer), checks what the app shows, signs out, and checks
-/// that signing in again asks again (the gateway session ended).
-fn sign_in_and_out(tab: &Tab, rp: &ExampleRp, issuer: &str, account: &str, shot: &str) {
+/// (Simulate transfer), checks what the app shows; with `switch_to`, signs
+/// in with that other account through the app's prompt=login link (the
+/// gateway's own page asks first); then signs out, and checks that signing
+/// in again asks again (the gateway session ended). The gateway's pages are
+/// checked with axe-core when it is installed.
+fn sign_in_and_out(
+    tab: &Tab,
+    rp: &ExampleRp,
+    issuer: &str,
+    account: &str,
+    switch_to: Option<&str>,
+    axe: Option<&str>,
+    shot: &str,
+) {
     let rp_origin = rp.url("");
     tab.navigate_to(&rp.url("/"))
         .and_then(|t| t.wait_until_navigated())
@@ -243,6 +262,7 @@ fn sign_in_and_out(tab: &Tab, rp: &ExampleRp, issuer: &str, account: &str, shot:
             .is_some_and(|rd| rd.starts_with(oidc::AUTHORIZE)),
         "the login page returns to {rd}, not to the authorization request"
     );
+    assert_accessible(tab, axe, "login (for an OpenID client)");
     screenshot(tab, &format!("{shot}-login"));
 
     // Simulate transfer, as a person would.
@@ -266,6 +286,32 @@ fn sign_in_and_out(tab: &Tab, rp: &ExampleRp, issuer: &str, account: &str, shot:
             .is_some_and(|a| a.contains(&json!("transfer"))),
         "{claims}"
     );
+
+    if let Some(other) = switch_to {
+        // "Sign in with another account": prompt=login. The gateway asks
+        // on its own page before it ends the session; pressing its button
+        // (a same-origin form, as browsers really send it) leads to the
+        // login page, and back to the app as the other account.
+        click(tab, "#switch");
+        let asks = format!(
+            "location.origin === {} && !!document.getElementById('reauth')",
+            json!(issuer)
+        );
+        assert!(
+            wait_for(tab, &asks, STEP),
+            "no re-login page; the browser is at {}{} showing:\n{}",
+            origin(tab),
+            location(tab),
+            body_text(tab)
+        );
+        assert_accessible(tab, axe, "log in again");
+        screenshot(tab, &format!("{shot}-reauth"));
+        click(tab, "#reauth");
+        wait_for_login_page(tab, issuer, rp);
+        retype(tab, "#sim-from", other);
+        click(tab, "form.sim button[type=submit]");
+        wait_for_heading(tab, &rp_origin, &format!("Signed in as @{other}"), rp);
+    }
 
     // Sign out: the app forgets the visitor and sends them through the
     // gateway's end-session endpoint, which ends the gateway session too and
@@ -332,8 +378,10 @@ fn sign_in_with_steem_from_the_example_app_in_a_real_browser() {
     );
     let issuer = format!("http://{gateway_addr}");
     let tab = chromium.tab();
+    let axe = axe_source();
 
-    // The example as the config registers it: a confidential client.
+    // The example as the config registers it: a confidential client; then
+    // "Sign in with another account".
     let rp = ExampleRp::start(
         &python,
         rp_addr,
@@ -341,11 +389,27 @@ fn sign_in_with_steem_from_the_example_app_in_a_real_browser() {
         "example-rp",
         Some(EXAMPLE_SECRET),
     );
-    sign_in_and_out(&tab, &rp, &issuer, "demo", "oidc-confidential");
+    sign_in_and_out(
+        &tab,
+        &rp,
+        &issuer,
+        "demo",
+        Some("bob"),
+        axe.as_deref(),
+        "oidc-confidential",
+    );
 
     // The example as `steemgate demo` registers it: a public client (PKCE).
     let public = ExampleRp::start(&python, public_rp_addr, &issuer, PUBLIC_CLIENT, None);
-    sign_in_and_out(&tab, &public, &issuer, "alice", "oidc-public");
+    sign_in_and_out(
+        &tab,
+        &public,
+        &issuer,
+        "alice",
+        None,
+        axe.as_deref(),
+        "oidc-public",
+    );
     assert!(
         gateway
             .log()

@@ -83,14 +83,18 @@ class RelyingParty:
         session.trust_env = False
         return session
 
-    def start(self):
-        """A new sign-in: (session id, the provider's authorization URL)."""
+    def start(self, fresh=False):
+        """A new sign-in: (session id, the provider's authorization URL).
+        `fresh` asks the provider for a new login (prompt=login), e.g. to
+        switch accounts."""
         metadata = self.discover()
         flow = {"verifier": generate_token(48), "nonce": generate_token(20)}
+        extra = {"prompt": "login"} if fresh else {}
         url, state = self.oauth().create_authorization_url(
             metadata["authorization_endpoint"],
             code_verifier=flow["verifier"],
             nonce=flow["nonce"],
+            **extra
         )
         flow["state"] = state
         sid = secrets.token_urlsafe(24)
@@ -217,6 +221,7 @@ class Handler(BaseHTTPRequestHandler):
                         200,
                         "Signed in as @%s" % session["account"],
                         '<p id="account">%s</p><pre id="claims">%s</pre>'
+                        '<p><a id="switch" href="/login?fresh=1">Sign in with another account</a></p>'
                         '<p><a href="/logout">Sign out</a></p>'
                         % (html.escape(session["account"]), html.escape(details)),
                     )
@@ -227,7 +232,8 @@ class Handler(BaseHTTPRequestHandler):
                         '<p>You are not signed in.</p><p><a id="signin" href="/login">Sign in with Steem</a></p>',
                     )
             elif path == "/login":
-                new_sid, url = self.rp.start()
+                fresh = urllib.parse.parse_qs(query).get("fresh") == ["1"]
+                new_sid, url = self.rp.start(fresh=fresh)
                 self.redirect(url, "%s=%s; Path=/; HttpOnly; SameSite=Lax" % (COOKIE, new_sid))
             elif path == "/callback":
                 params = urllib.parse.parse_qs(query)
