@@ -234,6 +234,20 @@ fn every_algorithm_issues_tokens_that_verify_against_the_jwks() {
             challenge(VERIFIER)
         ),
     );
+    // A wrong verifier is refused without using the code up.
+    let (status, answer, _) = token(
+        &stack,
+        &[],
+        &format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&client_id=spa&code_verifier={}",
+            enc("http://127.0.0.1:9/cb"),
+            "A".repeat(43)
+        ),
+    );
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, answer, _) = token(
         &stack,
         &[],
@@ -432,6 +446,69 @@ fn prompt_and_max_age_ask_for_a_fresh_login_and_none_never_shows_a_page() {
 }
 
 #[test]
+fn the_way_back_from_the_login_keeps_any_state_and_discovery_stays_on_the_issuer_host() {
+    let stack = start("");
+    let redirect = "https://grafana.example.com/login/generic_oauth";
+    // oauth2-proxy puts the app URL in `state`; some apps make it long.
+    let state = format!(
+        "nonce123:https://wiki.example.com/a b/c?d=e&f=%2F{}",
+        "x".repeat(1500)
+    );
+    let (cookie, memo) = stack.start_login();
+    let path = format!(
+        "/.steemgate/oidc/authorize?client_id=grafana&redirect_uri={}&response_type=code&scope=openid&state={}",
+        enc(redirect),
+        enc(&state)
+    );
+    let first = authorize(&stack, Some(&cookie), &path);
+    assert_eq!(first.status, 302);
+    let login = first.header("location").unwrap().to_string();
+    let rd: String = url::Url::parse(&format!("http://x{login}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "rd")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(rd.starts_with("/.steemgate/oidc/authorize?resume="), "{rd}");
+    // The login page the visitor sees names the app, and keeps `rd`.
+    let page = get(
+        stack.addr(),
+        &login,
+        &["Accept: text/html", &format!("Cookie: {cookie}")],
+    );
+    assert!(
+        page.body
+            .contains("<strong>Grafana</strong> asks you to sign in")
+    );
+    stack
+        .devnet
+        .transfer("carol", support::gateway::GATE, "0.001 STEEM", &memo);
+    stack.devnet.produce_block(None);
+    stack.wait_logged_in(&cookie, "carol");
+    let back = authorize(&stack, Some(&cookie), &rd);
+    let (url, params) = location_params(&back);
+    assert!(url.as_str().starts_with(redirect));
+    assert_eq!(param(&params, "state"), Some(state.as_str()));
+    assert!(param(&params, "code").is_some());
+    // An unknown resume id is a page, not a redirect.
+    let gone = authorize(
+        &stack,
+        Some(&cookie),
+        "/.steemgate/oidc/authorize?resume=nope",
+    );
+    assert_eq!(gone.status, 400);
+    assert_eq!(gone.header("location"), None);
+
+    // Discovery belongs to the issuer's host only.
+    let other = support::gateway::raw_request(
+        stack.addr(),
+        b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(other.status, 404, "{}", other.body);
+}
+
+#[test]
 fn a_client_policy_refusal_explains_itself_and_sends_access_denied_back() {
     let stack = start("");
     let demo = stack.login_as("demo");
@@ -504,7 +581,6 @@ fn rp_initiated_logout_confirms_unless_the_hint_proves_the_client() {
         ),
         format!("post_logout_redirect_uri={}", enc(after)),
         "client_id=nobody".to_string(),
-        "id_token_hint=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.".to_string(),
     ] {
         let refused = logout(&carol, &query);
         assert_eq!(refused.status, 400, "{query}: {}", refused.body);
@@ -512,6 +588,14 @@ fn rp_initiated_logout_confirms_unless_the_hint_proves_the_client() {
     }
     assert_eq!(stack.status(&carol)["authenticated"], json!(true));
 
+    // A hint we cannot verify (alg none, a placeholder) is no hint: the
+    // visitor is asked, not refused and not logged out.
+    for hint in ["eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "{id_token}"] {
+        let ask = logout(&carol, &format!("id_token_hint={}", enc(hint)));
+        assert_eq!(ask.status, 200, "{hint}: {}", ask.body);
+        assert!(ask.body.contains("confirm-logout"));
+    }
+    assert_eq!(stack.status(&carol)["authenticated"], json!(true));
     // Without a hint: a page asks first; a cross-site confirmation is not
     // one; our own form's confirmation logs out and goes back.
     let ask = logout(
@@ -523,6 +607,13 @@ fn rp_initiated_logout_confirms_unless_the_hint_proves_the_client() {
     );
     assert_eq!(ask.status, 200);
     assert!(ask.body.contains("confirm-logout"), "{}", ask.body);
+    // Browsers apply form-action to the redirect after the form: the
+    // relying party's origin is allowed on this page, nothing else.
+    let csp = ask.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://grafana.example.com;"),
+        "{csp}"
+    );
     assert_eq!(stack.status(&carol)["authenticated"], json!(true));
     let form = format!(
         "confirm=yes&client_id=grafana&post_logout_redirect_uri={}&state=s9",
@@ -548,7 +639,7 @@ fn rp_initiated_logout_confirms_unless_the_hint_proves_the_client() {
         &[&cookie, "Sec-Fetch-Site: same-origin", &origin],
         &form,
     );
-    assert_eq!(confirmed.status, 302, "{}", confirmed.body);
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
     assert_eq!(
         confirmed.header("location"),
         Some(format!("{after}?state=s9").as_str())

@@ -1155,3 +1155,19 @@ fn a_plain_http_loopback_issuer_is_allowed_with_a_warning() {
     assert_eq!(config.oidc.unwrap().issuer, "http://127.0.0.1:8080");
     assert!(config.warnings.iter().any(|w| w.starts_with("oidc.issuer")));
 }
+
+#[test]
+fn oidc_tokens_must_live_at_most_half_a_key_period() {
+    let text = with_oidc(&format!(
+        "  issuer: \"https://auth.example.com\"\n  token_ttl: 40m\n  clients:\n{GRAFANA}"
+    )) + "assertion:\n  rotate_every: 1h\n";
+    let message = err(&text);
+    assert!(
+        message.contains("oidc.token_ttl: must be at most half of assertion.rotate_every (1h)"),
+        "{message}"
+    );
+    let text = with_oidc(&format!(
+        "  issuer: \"https://auth.example.com\"\n  token_ttl: 30m\n  clients:\n{GRAFANA}"
+    )) + "assertion:\n  rotate_every: 1h\n";
+    assert!(Config::from_yaml(&text, Path::new(".")).is_ok());
+}

@@ -34,7 +34,7 @@ pub fn authenticate(
     };
     let (client_id, secret, basic) = match authorization {
         Some(header) => {
-            let (id, secret) = parse_basic(header).ok_or_else(|| {
+            let (id, secret, raw_secret) = parse_basic(header).ok_or_else(|| {
                 TokenError::invalid_client(
                     "the Authorization header is not valid Basic credentials",
                     true,
@@ -51,7 +51,7 @@ pub fn authenticate(
                     true,
                 ));
             }
-            (id, Some(secret), true)
+            (id, Some((secret, Some(raw_secret))), true)
         }
         None => {
             let Some(id) = field("client_id") else {
@@ -62,7 +62,7 @@ pub fn authenticate(
             };
             (
                 id.to_string(),
-                field("client_secret").map(str::to_string),
+                field("client_secret").map(|s| (s.to_string(), None)),
                 false,
             )
         }
@@ -70,7 +70,14 @@ pub fn authenticate(
     let unknown = || TokenError::invalid_client("unknown client or wrong secret", basic);
     let client = config.client(&client_id).ok_or_else(unknown)?;
     match (&client.secret, secret) {
-        (Some(expected), Some(given)) if secrets_equal(expected, given.as_bytes()) => {}
+        // RFC 6749 §2.3.1 form-encodes Basic credentials, but many clients
+        // do not: either reading of the secret may match (both are always
+        // compared, so the time says nothing about which).
+        (Some(expected), Some((given, raw)))
+            if secrets_equal(expected, given.as_bytes())
+                | raw
+                    .as_ref()
+                    .is_some_and(|raw| secrets_equal(expected, raw.as_bytes())) => {}
         (Some(_), _) => return Err(unknown()),
         // A public client proves nothing here; PKCE holds it to its code.
         (None, None) => {}
@@ -84,8 +91,9 @@ pub fn authenticate(
     Ok(Arc::clone(client))
 }
 
-/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn parse_basic(header: &[u8]) -> Option<(String, String)> {
+/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1):
+/// the id, the decoded secret and the secret as sent.
+fn parse_basic(header: &[u8]) -> Option<(String, String, String)> {
     let text = std::str::from_utf8(header).ok()?.trim();
     let (scheme, encoded) = text.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -99,7 +107,7 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
             .next()
             .map(|(_, v)| v.into_owned())
     };
-    Some((unescape(id)?, unescape(secret)?))
+    Some((unescape(id)?, unescape(secret)?, secret.to_string()))
 }
 
 /// Constant time in content and length: both sides are hashed first.
@@ -166,6 +174,12 @@ mod tests {
         let header = basic("app", "s3cret:with/odd chars");
         assert_eq!(
             authenticate(&cfg, Some(header.as_bytes()), &[]).unwrap().id,
+            "app"
+        );
+        // A client that does not form-encode its Basic credentials.
+        let raw = format!("Basic {}", STANDARD.encode("app:s3cret:with/odd chars"));
+        assert_eq!(
+            authenticate(&cfg, Some(raw.as_bytes()), &[]).unwrap().id,
             "app"
         );
         let post = form(&[

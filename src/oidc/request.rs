@@ -15,7 +15,7 @@ use crate::config::OidcClient;
 use crate::config::OidcConfig;
 
 /// Longest `state` / `nonce` accepted (they are echoed and stored).
-pub const MAX_STATE_LEN: usize = 1024;
+pub const MAX_STATE_LEN: usize = 4096;
 pub const MAX_NONCE_LEN: usize = 512;
 
 /// Scopes granted when asked for; others are ignored (OpenID Core §5.4).

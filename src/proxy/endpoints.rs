@@ -182,7 +182,7 @@ async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pi
         "qr_svg": qr_svg,
         "rd": rd,
         "simulated": state.services.simulated,
-        "oidc_client": super::oidc::client_name_of_return(state, &rd),
+        "oidc_client": super::oidc::client_name_of_return(state, &rd).await,
     });
     match state.pages.render("login.html", &context) {
         Ok(html) => {

@@ -386,6 +386,7 @@ impl ProxyHttp for Gateway {
 
         if target.path == crate::oidc::DISCOVERY_PATH
             && let Some(provider) = &state.oidc
+            && oidc::is_issuer_host(provider, ctx.host.as_deref())
         {
             ctx.endpoint = true;
             oidc::discovery(provider, session).await?;

@@ -57,7 +57,30 @@ pub async fn handle(
     let method = session.req_header().method.clone();
     match (method.as_str(), path) {
         ("GET" | "HEAD", AUTHORIZE_PATH) => {
-            authorize(state, &provider, session, &query_pairs(query)).await
+            let params = query_pairs(query);
+            // The way back from the login page: the parked request.
+            let params = match params.as_slice() {
+                [(key, id)] if key == "resume" => match provider.resume(id, now_unix()).await {
+                    Ok(Some(parked)) => parked,
+                    Ok(None) => {
+                        return message_page(
+                            state,
+                            session,
+                            400,
+                            "Sign-in request expired",
+                            "This sign-in request is too old (30 minutes) or unknown. Go back to the application and sign in again.",
+                        )
+                        .await;
+                    }
+                    Err(e) => {
+                        state.services.metrics.store_errors.inc();
+                        tracing::warn!(error = %e, "OpenID authorize: store unavailable");
+                        return unavailable_page(state, session).await;
+                    }
+                },
+                _ => params,
+            };
+            authorize(state, &provider, session, &params).await
         }
         // A form post from the relying party: the same request as a GET;
         // from our own "log in again" page: end the session, then log in.
@@ -121,14 +144,31 @@ pub async fn handle(
 
 /// The name of the OpenID client a login page returns to, when its `rd` is
 /// an authorization request of a registered client (the page says who asks).
-pub fn client_name_of_return(state: &GatewayState, rd: &str) -> Option<String> {
+pub async fn client_name_of_return(state: &GatewayState, rd: &str) -> Option<String> {
     let provider = state.oidc.as_ref()?;
     let query = rd.strip_prefix(AUTHORIZE_PATH)?.strip_prefix('?')?;
-    let client_id = query_pairs(Some(query))
-        .into_iter()
-        .find(|(k, _)| k == "client_id")?
-        .1;
+    let mut params = query_pairs(Some(query));
+    if let [(key, id)] = params.as_slice()
+        && key == "resume"
+    {
+        params = provider.resume(id, now_unix()).await.ok()??;
+    }
+    let client_id = params.into_iter().find(|(k, _)| k == "client_id")?.1;
     provider.config().client(&client_id).map(|c| c.name.clone())
+}
+
+/// Whether a request to `host` (lowercase, no port) is for the issuer:
+/// discovery is answered there only, so an upstream app on another host
+/// keeps its own `/.well-known/openid-configuration`.
+pub fn is_issuer_host(provider: &Provider, host: Option<&str>) -> bool {
+    let issuer_host = url::Url::parse(provider.issuer()).ok().and_then(|u| {
+        u.host_str().map(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase()
+        })
+    });
+    matches!((host, issuer_host), (Some(h), Some(i)) if h.trim_start_matches('[').trim_end_matches(']') == i)
 }
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -229,7 +269,6 @@ async fn authorize(
     let logged_in = record
         .as_ref()
         .and_then(|r| r.account.clone().map(|a| (a, auth_time(r), r)));
-    let login_path = login_path_for(params);
     let Some((account, auth_time, record)) = logged_in else {
         if request.prompt.none {
             return refuse_to_client(
@@ -241,12 +280,26 @@ async fn authorize(
             )
             .await;
         }
-        return LocalResponse::redirect(&login_path).send(session).await;
+        let Some(back) = continue_path(state, provider, session, params).await? else {
+            return Ok(());
+        };
+        return LocalResponse::redirect(&login_path(&back))
+            .send(session)
+            .await;
     };
     let too_old = request
         .max_age
         .is_some_and(|age| now.saturating_sub(auth_time) > age);
-    if request.prompt.login || too_old {
+    // An `id_token_hint` for another account asks for that account's login
+    // (OpenID Core §3.1.2.2); one we cannot verify is no hint.
+    let other_account = match params.iter().find(|(k, _)| k == "id_token_hint") {
+        Some((_, hint)) => matches!(
+            provider.id_token_hint(hint, now).await,
+            Ok(Some((_, sub))) if sub != provider.subject(&account)
+        ),
+        None => false,
+    };
+    if request.prompt.login || too_old || other_account {
         if request.prompt.none {
             return refuse_to_client(
                 provider,
@@ -298,27 +351,19 @@ async fn authorize(
     match super::policy::route_access(state, &names, &account).await {
         super::policy::RouteAccess::Granted => {}
         super::policy::RouteAccess::Denied(denied) => {
-            let description = format!(
-                "@{account} does not meet the access rule of {}",
-                request.client.name
-            );
+            // Never the account: a `prompt=none` probe must not learn who
+            // is logged in.
+            let description = "the account does not meet this application's access rule";
             if request.prompt.none {
-                return refuse_to_client(
-                    provider,
-                    session,
-                    &request,
-                    "access_denied",
-                    &description,
-                )
-                .await;
+                return refuse_to_client(provider, session, &request, "access_denied", description)
+                    .await;
             }
             let back =
-                client_error(&request, "access_denied", &description).location(provider.issuer());
+                client_error(&request, "access_denied", description).location(provider.issuer());
             let label = format!("Back to {}", request.client.name);
-            let here = format!(
-                "{AUTHORIZE_PATH}?{}",
-                crate::oidc::request::resume_query(params)
-            );
+            let Some(here) = continue_path(state, provider, session, params).await? else {
+                return Ok(());
+            };
             return super::policy::denied_page(
                 state,
                 session,
@@ -418,25 +463,46 @@ async fn reauthenticate(
             return unavailable_page(state, session).await;
         }
     }
-    LocalResponse::redirect(&login_path_for(&params))
+    let Some(back) = continue_path(state, provider, session, &params).await? else {
+        return Ok(());
+    };
+    LocalResponse::redirect(&login_path(&back))
         .set_cookie(Some(state.services.sessions.clear_cookie()))
         .send(session)
         .await
 }
 
-/// The login page, returning to the authorization request `params`
-/// without `prompt`/`max_age`.
-fn login_path_for(params: &[(String, String)]) -> String {
+/// A local path back to the authorization request `params`, without
+/// `prompt`/`max_age` (the login about to happen satisfies them; kept, they
+/// would ask again): the request is parked in the store and the path names
+/// it by id, so nothing in it is mangled or cut on the way. `None` after a
+/// 503 was sent (the store failed).
+async fn continue_path(
+    state: &GatewayState,
+    provider: &Provider,
+    session: &mut Session,
+    params: &[(String, String)],
+) -> pingora::Result<Option<String>> {
+    let kept: Vec<(String, String)> =
+        url::form_urlencoded::parse(crate::oidc::request::resume_query(params).as_bytes())
+            .into_owned()
+            .collect();
+    match provider.park(&kept, now_unix()).await {
+        Ok(id) => Ok(Some(format!("{AUTHORIZE_PATH}?resume={id}"))),
+        Err(e) => {
+            state.services.metrics.store_errors.inc();
+            tracing::warn!(error = %e, "OpenID authorize: cannot keep the request for the login");
+            unavailable_page(state, session).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The login page, returning to `back` (a local path).
+fn login_path(back: &str) -> String {
     format!(
         "/.steemgate/login?rd={}",
-        url::form_urlencoded::byte_serialize(
-            format!(
-                "{AUTHORIZE_PATH}?{}",
-                crate::oidc::request::resume_query(params)
-            )
-            .as_bytes()
-        )
-        .collect::<String>()
+        url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
     )
 }
 
@@ -584,18 +650,14 @@ async fn logout(
             .filter(|v| !v.is_empty())
     };
     let now = now_unix();
+    // A hint we cannot verify (another issuer's, a rotated-out key, a
+    // relying party's unfilled placeholder) is no hint: the visitor confirms.
     let hint = match get("id_token_hint") {
         Some(token) => match provider.id_token_hint(token, now).await {
-            Some(hint) => Some(hint),
-            None => {
-                return message_page(
-                    state,
-                    session,
-                    400,
-                    "Logout request refused",
-                    "The logout request carries a token this gateway did not issue.",
-                )
-                .await;
+            Ok(hint) => hint,
+            Err(e) => {
+                tracing::warn!(error = %e, "OpenID logout: signing keys unavailable");
+                return unavailable_page(state, session).await;
             }
         },
         None => None,
@@ -695,7 +757,11 @@ async fn logout(
                     None,
                 )
             });
-        return LocalResponse::html(200, html).send(session).await;
+        let response = match &back {
+            Some(redirect) => LocalResponse::html_with_form_target(200, html, redirect.as_str()),
+            None => LocalResponse::html(200, html),
+        };
+        return response.send(session).await;
     }
     if let (Some(id), Some(account)) = (&presented, &account) {
         state.policies.forget(account).await;
@@ -718,11 +784,16 @@ async fn logout(
                 Some(s) => redirect.with_params(&[("state", s)]),
                 None => redirect.as_str().to_string(),
             };
-            LocalResponse::new(302, "text/plain; charset=utf-8", "")
-                .header("location", location)
-                .set_cookie(clear)
-                .send(session)
-                .await
+            // 303 after our form's POST (RFC 9700 §4.12), 302 after a GET.
+            LocalResponse::new(
+                if posted { 303 } else { 302 },
+                "text/plain; charset=utf-8",
+                "",
+            )
+            .header("location", location)
+            .set_cookie(clear)
+            .send(session)
+            .await
         }
         None => {
             let html = render_message(
