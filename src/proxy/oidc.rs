@@ -483,6 +483,14 @@ async fn continue_path(
     session: &mut Session,
     params: &[(String, String)],
 ) -> pingora::Result<Option<String>> {
+    // Each parked request is a store write: one client may park as many
+    // as it may start sessions (the login page that follows starts one).
+    if super::visitor::client_ip(state, session)
+        .is_some_and(|ip| !state.limits.allow_new_session(ip))
+    {
+        super::visitor::too_many_requests(state, session).await?;
+        return Ok(None);
+    }
     let kept: Vec<(String, String)> =
         url::form_urlencoded::parse(crate::oidc::request::resume_query(params).as_bytes())
             .into_owned()
