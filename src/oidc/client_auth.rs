@@ -29,6 +29,8 @@ pub fn authenticate(
         form.iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+            // Sent without a value = omitted (RFC 6749 §3.2).
+            .filter(|v| !v.is_empty())
     };
     let (client_id, secret, basic) = match authorization {
         Some(header) => {

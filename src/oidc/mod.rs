@@ -315,6 +315,7 @@ impl Provider {
             "redirect_uri",
             "code_verifier",
             "client_id",
+            "client_secret",
         ] {
             if form.iter().filter(|(k, _)| k == name).count() > 1 {
                 return Err(TokenError::invalid_request(&format!(
@@ -326,6 +327,8 @@ impl Provider {
             form.iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
+                // Sent without a value = omitted (RFC 6749 §3.2).
+                .filter(|v| !v.is_empty())
         };
         // Authenticate before touching the code: a client whose Basic
         // attempt fails and who retries with the form must still find its
