@@ -17,8 +17,8 @@ use serde::de::{self, SeqAccess, Visitor};
 
 use crate::chain::{AccountName, ChainName, Confirm};
 
-pub use super::scalar::{HumanDuration, OneOrMany};
 pub(crate) use super::scalar::scalar;
+pub use super::scalar::{HumanDuration, OneOrMany};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -717,3 +717,137 @@ pub(crate) fn test_config(secret: &str, redirect: &str) -> OidcConfig {
         clients: vec![client("app", Some(secret)), client("spa", None)],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{LoginProof, SessionRecord};
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const REDIRECT: &str = "https://app.example/cb";
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A provider on a memory store with `alice` logged in, and a code for
+    /// the public client issued at `now`.
+    async fn code_at(now: UnixTime) -> (Provider, String) {
+        let store: SharedStore = Arc::new(MemoryStore::new());
+        let session = SessionKey("s".repeat(64));
+        store
+            .put_session(&session, &SessionRecord::pending(now, now + 3600))
+            .await
+            .unwrap();
+        let proof = LoginProof {
+            method: LoginMethod::Transfer,
+            txid: "tx".into(),
+            block_num: 1,
+            block_time: now,
+        };
+        assert!(
+            store
+                .login_session(&session, "alice", &proof, now + 3600)
+                .await
+                .unwrap()
+        );
+        let provider = Provider::new(
+            test_config("0123456789abcdef", REDIRECT),
+            store,
+            "steem",
+            Duration::from_secs(7 * 86400),
+        );
+        let request = provider
+            .parse_authorization(&form(&[
+                ("client_id", "spa"),
+                ("redirect_uri", REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ]))
+            .unwrap();
+        let login = Login {
+            account: "alice".into(),
+            session,
+            auth_time: now,
+            method: LoginMethod::Transfer,
+        };
+        let location = provider.issue_code(&request, &login, now).await.unwrap();
+        let code = url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        (provider, code)
+    }
+
+    fn redeem(code: &str) -> Vec<(String, String)> {
+        form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ])
+    }
+
+    #[tokio::test]
+    async fn a_code_is_good_for_its_lifetime_and_not_a_second_longer() {
+        let now = crate::clock::now_unix();
+        let (provider, code) = code_at(now).await;
+        let late = now + CODE_TTL.as_secs();
+        let refused = provider
+            .exchange(None, &redeem(&code), late)
+            .await
+            .unwrap_err();
+        assert_eq!((refused.status, refused.error), (400, "invalid_grant"));
+
+        let (provider, code) = code_at(now).await;
+        let (client, answer) = provider
+            .exchange(None, &redeem(&code), late - 1)
+            .await
+            .unwrap();
+        assert_eq!(client.id, "spa");
+        assert_eq!(answer["token_type"], "Bearer");
+    }
+
+    #[tokio::test]
+    async fn a_replay_mark_left_during_a_redemption_withholds_its_tokens() {
+        let now = crate::clock::now_unix();
+        let (provider, code) = code_at(now).await;
+        // A replay that ran while this redemption was between its use of
+        // the code and the storing of its access token left its mark.
+        provider
+            .store
+            .put_grant(
+                &replay_mark(&grant_name("code", &code)),
+                "replayed",
+                now + 60,
+            )
+            .await
+            .unwrap();
+        let refused = provider
+            .exchange(None, &redeem(&code), now)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.error, "invalid_grant");
+        // And the code stays used: a further try is a replay.
+        let again = provider
+            .exchange(None, &redeem(&code), now)
+            .await
+            .unwrap_err();
+        assert!(
+            again.description.contains("already used"),
+            "{}",
+            again.description
+        );
+    }
+}
