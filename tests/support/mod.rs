@@ -119,4 +119,5 @@ pub mod attack;
 pub mod browser;
 pub mod redis_ha;
 pub mod redis_server;
+pub mod tls;
 pub mod wallet;
