@@ -166,13 +166,15 @@ fn chromium_logs_in_over_h2_and_opens_a_websocket_through_the_gateway() {
         "document.getElementById('sim-from').value = 'demo'; \
          document.querySelector('form.sim button[type=submit]').click(); true",
     );
+    // The test devnet makes blocks only when asked: one now and then
+    // until the follower has seen the simulated transfer.
+    let landed = "location.pathname === '/hello' && !!document.querySelector('h1') && \
+                  document.querySelector('h1').textContent.includes('Hello @demo')";
     assert!(
-        wait_for(
-            &tab,
-            "location.pathname === '/hello' && !!document.querySelector('h1') && \
-             document.querySelector('h1').textContent.includes('Hello @demo')",
-            STEP
-        ),
+        support::wait_until(STEP, || {
+            stack.devnet.produce_block(None);
+            wait_for(&tab, landed, std::time::Duration::from_secs(1))
+        }),
         "not logged in: at {} showing {}",
         location(&tab),
         eval(&tab, "document.body ? document.body.innerText : ''")
@@ -198,14 +200,15 @@ fn chromium_logs_in_over_h2_and_opens_a_websocket_through_the_gateway() {
             const got = [];
             const ws = new WebSocket('wss://127.0.0.1:{}/ws/echo');
             ws.onopen = () => ws.send('hello through the gateway');
-            ws.onmessage = e => {{ got.push(e.data); if (got.length === 2) {{ ws.close(); resolve(got); }} }};
-            ws.onerror = () => resolve(['error'].concat(got));
-            setTimeout(() => resolve(['timeout'].concat(got)), 20000);
+            ws.onmessage = e => {{ got.push(e.data); if (got.length === 2) {{ ws.close(); resolve(JSON.stringify(got)); }} }};
+            ws.onerror = () => resolve(JSON.stringify(['error'].concat(got)));
+            setTimeout(() => resolve(JSON.stringify(['timeout'].concat(got))), 20000);
         }})",
         stack.addr().port()
     );
     let got = eval(&tab, &script);
-    let got = got.as_array().unwrap_or_else(|| panic!("{got}"));
+    let got: Vec<Value> = serde_json::from_str(got.as_str().unwrap_or_else(|| panic!("{got}")))
+        .unwrap_or_else(|e| panic!("{got}: {e}"));
     assert_eq!(got.len(), 2, "{got:?}");
     let handshake: Value = serde_json::from_str(got[0].as_str().unwrap()).unwrap();
     assert_eq!(handshake["version"], json!("HTTP/1.1"));
