@@ -532,7 +532,8 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
 /// in flight closes after `limits.idle_timeout` (as HTTP/1 keep-alive); a
 /// header block is at most [`MAX_REQUEST_HEADER_BYTES`] decoded, as the
 /// HTTP/1 limit; at most 100 concurrent streams; and a connection whose
-/// streams the gateway had to reset 64 times is closed.
+/// protocol errors made the gateway reset 64 streams gets GOAWAY
+/// ENHANCE_YOUR_CALM.
 ///
 /// [`MAX_REQUEST_HEADER_BYTES`]: crate::proxy::MAX_REQUEST_HEADER_BYTES
 fn http2_limits(
