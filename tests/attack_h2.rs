@@ -482,6 +482,9 @@ impl H2Client {
     }
 }
 
+/// Header fields as sent: (name, value) bytes, pseudo-headers included.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// How a spoofing request may end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -496,7 +499,7 @@ enum Expect {
 fn spoof_cases(
     authority: &str,
     path: &str,
-) -> Vec<(&'static str, Vec<(Vec<u8>, Vec<u8>)>, Expect)> {
+) -> Vec<(&'static str, Fields, Expect)> {
     let base = || pseudo(authority, path);
     let with = |extra: &[(&str, &str)]| {
         let mut fields = base();

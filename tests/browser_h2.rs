@@ -61,6 +61,8 @@ impl Drop for WsUpstream {
     }
 }
 
+// tungstenite's handshake callback returns its (large) error response type.
+#[allow(clippy::result_large_err)]
 fn serve_ws(stream: TcpStream) {
     let seen = Arc::new(Mutex::new(Value::Null));
     let record = seen.clone();
@@ -103,7 +105,7 @@ fn record_ws_handshakes(tab: &Tab) -> Arc<Mutex<Vec<(u32, String)>>> {
         if let Event::NetworkWebSocketHandshakeResponseReceived(received) = event {
             let response = &received.params.response;
             sink.lock().unwrap().push((
-                response.status as u32,
+                response.status,
                 response.headers_text.clone().unwrap_or_default(),
             ));
         }
