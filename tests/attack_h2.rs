@@ -494,12 +494,9 @@ enum Expect {
     Refused,
 }
 
-/// The spoof matrix: (what, extra fields, pseudo-header override, expected).
+/// The spoof matrix: (what, the fields sent, expected).
 /// Every case carries `mallory` somewhere a careless gateway would forward.
-fn spoof_cases(
-    authority: &str,
-    path: &str,
-) -> Vec<(&'static str, Fields, Expect)> {
+fn spoof_cases(authority: &str, path: &str) -> Vec<(&'static str, Fields, Expect)> {
     let base = || pseudo(authority, path);
     let with = |extra: &[(&str, &str)]| {
         let mut fields = base();
