@@ -698,6 +698,9 @@ fn run_spoof_matrix(
         .unwrap_or_else(|| panic!("baseline not proxied: {outcome:?}"));
     let expected: Vec<String> = account.into_iter().map(str::to_string).collect();
     assert_eq!(upstream_saw(&echo, "x-steem-account"), expected);
+    // HTTP/1.1 upstream: one Host, from :authority; the scheme forwarded.
+    assert_eq!(upstream_saw(&echo, "host"), vec![authority.clone()], "{echo}");
+    assert_eq!(upstream_saw(&echo, "x-forwarded-proto"), vec!["https"]);
 
     let mut failures = Vec::new();
     for (what, mut fields, expect) in spoof_cases(&authority, path) {
