@@ -14,7 +14,9 @@
 #   steemgate-h2-public  h2load → steemgate (TLS, h2), public route
 #   steemgate-h2-auth    h2load → steemgate (TLS, h2), required route, logged in
 #   nginx-tls-h1 / steemgate-tls-h1-auth: the same over TLS with HTTP/1.1
-#                        (h2load --h1), to separate h2 from TLS costs
+#                        (h2load --h1 -m 1: one request at a time per
+#                        connection, as browsers do; pingora does not
+#                        pipeline), to separate h2 from TLS costs
 # Results: bench/results/h2.md and h2.json.
 #
 # Env:   H2LOAD_FLAGS (default "-c 32 -m 10 -t 1 -D 5"), ROUNDS (default 3)
@@ -100,8 +102,8 @@ TARGETS=(
     "nginx-h2||$NGINX_URL/app|$FRONT_CPU_PIDS"
     "steemgate-h2-public||$GATE_TLS_URL/public|$GATE_PID"
     "steemgate-h2-auth||$GATE_TLS_URL/app|$GATE_PID"
-    "nginx-tls-h1|--h1|$NGINX_URL/app|$FRONT_CPU_PIDS"
-    "steemgate-tls-h1-auth|--h1|$GATE_TLS_URL/app|$GATE_PID"
+    "nginx-tls-h1|--h1 -m 1|$NGINX_URL/app|$FRONT_CPU_PIDS"
+    "steemgate-tls-h1-auth|--h1 -m 1|$GATE_TLS_URL/app|$GATE_PID"
 )
 
 cpu_ticks() {
@@ -199,9 +201,19 @@ ratios = {
     "steemgate-tls-h1-auth / nginx-tls-h1": ratio("steemgate-tls-h1-auth", "nginx-tls-h1"),
     "steemgate-h2-auth / steemgate-tls-h1-auth": ratio("steemgate-h2-auth", "steemgate-tls-h1-auth"),
 }
+def cpu_ratio(a, b):
+    # Requests per CPU second of a relative to b (b's CPU µs / a's CPU µs).
+    return rows[b]["cpu_us_median"] / rows[a]["cpu_us_median"]
+cpu_ratios = {
+    "steemgate-h2-auth / nginx-h2": cpu_ratio("steemgate-h2-auth", "nginx-h2"),
+    "steemgate-h2-public / nginx-h2": cpu_ratio("steemgate-h2-public", "nginx-h2"),
+    "steemgate-tls-h1-auth / nginx-tls-h1": cpu_ratio("steemgate-tls-h1-auth", "nginx-tls-h1"),
+    "steemgate-h2-auth / steemgate-tls-h1-auth": cpu_ratio("steemgate-h2-auth", "steemgate-tls-h1-auth"),
+}
 settings = {"h2load_flags": flags, "h2load": h2load_version, "rounds": int(rounds),
             "gateway_threads": int(threads), "nginx_workers": int(workers)}
 json.dump({"machine": machine, "settings": settings, "targets": rows, "ratios": ratios,
+           "cpu_ratios": cpu_ratios,
            "samples": samples}, open(json_path, "w"), indent=2)
 lines = [
     "# HTTP/2 over TLS: steemgate vs nginx (h2load, same run)",
@@ -219,8 +231,8 @@ for name, r in rows.items():
     lines.append(
         f"| {name} | {r['protocol']} | {r['rps_median']:.0f} | {', '.join(f'{v:.0f}' for v in r['rps_all'])} | "
         f"{r['mean_ms_median']:.2f} | {r['max_ms_median']:.1f} | {r['cpu_us_median']:.1f} |")
-lines += ["", "| ratio (req/s, medians) | value |", "|---|---:|"]
-lines += [f"| {k} | {v:.2f}× |" for k, v in ratios.items()]
+lines += ["", "| ratio (medians) | req/s | requests per CPU second |", "|---|---:|---:|"]
+lines += [f"| {k} | {v:.2f}× | {cpu_ratios[k]:.2f}× |" for k, v in ratios.items()]
 open(md_path, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
