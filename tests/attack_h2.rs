@@ -699,7 +699,11 @@ fn run_spoof_matrix(
     let expected: Vec<String> = account.into_iter().map(str::to_string).collect();
     assert_eq!(upstream_saw(&echo, "x-steem-account"), expected);
     // HTTP/1.1 upstream: one Host, from :authority; the scheme forwarded.
-    assert_eq!(upstream_saw(&echo, "host"), vec![authority.clone()], "{echo}");
+    assert_eq!(
+        upstream_saw(&echo, "host"),
+        vec![authority.clone()],
+        "{echo}"
+    );
     assert_eq!(upstream_saw(&echo, "x-forwarded-proto"), vec!["https"]);
 
     let mut failures = Vec::new();
