@@ -1049,3 +1049,64 @@ fn silent_and_idle_h2_connections_are_closed() {
         "an idle h2 connection stayed open"
     );
 }
+
+/// Request trailers (a HEADERS frame after the body) carrying an identity
+/// never reach the upstream: not as trailers, not merged into the head.
+#[test]
+fn identity_in_h2_request_trailers_never_arrives() {
+    let recorder = support::attack::RecordingUpstream::start("R");
+    let route = format!(
+        "routes:\n  - {{path: /rec, upstream: \"http://{}\", auth: optional}}\n",
+        recorder.addr
+    );
+    let (stack, ca, _certs) = tls_stack_with("", false, |config| {
+        short_limits(config).replacen("routes:\n", &route, 1)
+    });
+    let cookie = login_over_h2(&stack, &ca, "alice");
+    let authority = format!("127.0.0.1:{}", stack.addr().port());
+    for session in [None, Some(cookie.as_str())] {
+        recorder.clear();
+        let mut raw = RawH2::connect(stack.addr(), &ca);
+        let mut head = vec![
+            (b":method".to_vec(), b"POST".to_vec()),
+            (b":scheme".to_vec(), b"https".to_vec()),
+            (b":authority".to_vec(), authority.as_bytes().to_vec()),
+            (b":path".to_vec(), b"/rec/x".to_vec()),
+            (b"te".to_vec(), b"trailers".to_vec()),
+        ];
+        if let Some(cookie) = session {
+            head.push((b"cookie".to_vec(), cookie.as_bytes().to_vec()));
+        }
+        let mut bytes = frame(HEADERS, END_HEADERS, 1, &header_block(&borrow(&head)));
+        bytes.extend(frame(DATA, 0, 1, b"hello"));
+        let trailers = header_block(&[
+            (b"x-steem-account", b"mallory"),
+            (b"x_steem_account", b"mallory"),
+        ]);
+        bytes.extend(frame(HEADERS, END_HEADERS | END_STREAM, 1, &trailers));
+        raw.send(&bytes).unwrap();
+        let outcome = raw.outcome(1);
+        let seen = recorder.seen();
+        eprintln!(
+            "trailers: status {:?}, upstream saw {seen:?}",
+            outcome.status
+        );
+        match outcome.status {
+            // Refusing trailers outright is also safe.
+            Some(400) => assert!(seen.is_empty(), "{seen:?}"),
+            other => {
+                assert_eq!(other, Some(200), "{outcome:?}");
+                assert_eq!(seen.len(), 1, "{seen:?}");
+                assert_eq!(seen[0].body, b"hello");
+                assert!(
+                    !seen[0].raw_head.contains("mallory"),
+                    "{}",
+                    seen[0].raw_head
+                );
+                assert!(seen[0].trailers.is_empty(), "{:?}", seen[0].trailers);
+                let want: Vec<String> = session.map(|_| "alice".to_string()).into_iter().collect();
+                assert_eq!(seen[0].header_values("x-steem-account"), want);
+            }
+        }
+    }
+}
