@@ -8,7 +8,9 @@
 #            builds zlib-ng with cmake (libz-ng-sys has no other way).
 #   --test   the programs the integration tests start: redis-server, nginx,
 #            caddy, python3, node, systemd-analyze and Debian's chromium
-#            (the browser tests; no browser is ever downloaded), and npm
+#            (the browser tests; no browser is ever downloaded), Debian's
+#            python3-authlib and python3-requests (the OpenID relying
+#            parties of tests/oidc_rp.rs and examples/oidc-rp/), and npm
 #            with the pinned axe-core the browser tests inject
 #            (scripts/browser-deps.sh).
 #   --bench  the load generators and proxies bench/ compares with: nginx,
@@ -35,7 +37,9 @@ done
 # — and the Debian package)
 build_needs=("cc build-essential" "c++ build-essential" "make build-essential" "cmake cmake")
 test_needs=("redis-server redis-server" "redis-cli redis-tools" "nginx nginx" "caddy caddy" "python3 python3"
-    "node nodejs" "npm npm" "systemd-analyze systemd" "chromium chromium" "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core")
+    "node nodejs" "npm npm" "systemd-analyze systemd" "chromium chromium" "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core"
+    "/usr/lib/python3/dist-packages/authlib/__init__.py python3-authlib"
+    "/usr/lib/python3/dist-packages/requests/__init__.py python3-requests")
 
 bench_needs=("nginx nginx" "wrk wrk" "h2load nghttp2-client" "curl curl" "jq jq" "openssl openssl" "python3 python3")
 

@@ -46,6 +46,12 @@ pub struct Metrics {
     pub access_log_dropped: IntCounter,
     /// Access policy decisions, cache hits, chain reads, evaluation time.
     pub policy: crate::policy::PolicyMetrics,
+    /// OpenID authorization codes issued, by client.
+    pub oidc_codes: IntCounterVec,
+    /// OpenID token responses, by client.
+    pub oidc_tokens: IntCounterVec,
+    /// OpenID token endpoint refusals, by OAuth error code.
+    pub oidc_token_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -70,6 +76,10 @@ impl Metrics {
         .unwrap_or_else(|_| unreachable!("static metric definition"));
         let counter = |name: &str, help: &str| {
             IntCounter::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"))
+        };
+        let counter_vec = |name: &str, help: &str, label: &str| {
+            IntCounterVec::new(Opts::new(name, help), &[label])
+                .unwrap_or_else(|_| unreachable!("static metric definition"))
         };
         let gauge = |name: &str, help: &str| {
             IntGauge::new(name, help).unwrap_or_else(|_| unreachable!("static metric definition"))
@@ -108,9 +118,24 @@ impl Metrics {
                 "Access log lines dropped because the writer fell behind (never waited for)",
             ),
             policy: crate::policy::PolicyMetrics::new(),
+            oidc_codes: counter_vec(
+                "oidc_codes_issued_total",
+                "OpenID authorization codes issued, by client",
+                "client",
+            ),
+            oidc_tokens: counter_vec(
+                "oidc_tokens_issued_total",
+                "OpenID token responses (ID and access token), by client",
+                "client",
+            ),
+            oidc_token_errors: counter_vec(
+                "oidc_token_errors_total",
+                "OpenID token endpoint refusals, by OAuth error (invalid_grant, invalid_client, ...)",
+                "error",
+            ),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
             Box::new(metrics.requests.clone()),
             Box::new(metrics.logins.clone()),
             Box::new(metrics.challenges_issued.clone()),
@@ -122,6 +147,9 @@ impl Metrics {
             Box::new(metrics.node_failovers.clone()),
             Box::new(metrics.follower_lease.clone()),
             Box::new(metrics.access_log_dropped.clone()),
+            Box::new(metrics.oidc_codes.clone()),
+            Box::new(metrics.oidc_tokens.clone()),
+            Box::new(metrics.oidc_token_errors.clone()),
         ];
         for collector in collectors.into_iter().chain(metrics.policy.collectors()) {
             if let Err(e) = metrics.registry.register(collector) {

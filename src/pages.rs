@@ -24,6 +24,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "oidc_logout.html",
         include_str!("../templates/oidc_logout.html"),
     ),
+    (
+        "oidc_reauth.html",
+        include_str!("../templates/oidc_reauth.html"),
+    ),
     ("hello.html", include_str!("../templates/hello.html")),
     (
         "stale_follows.html",

@@ -180,10 +180,10 @@ fn every_algorithm_issues_tokens_that_verify_against_the_jwks() {
         "https://grafana.example.com/login/generic_oauth",
         "",
     );
-    let basic = basic("grafana", SECRET);
+    let grafana_basic = basic("grafana", SECRET);
     let (status, answer, response) = token(
         &stack,
-        &[&basic],
+        &[&grafana_basic],
         &format!(
             "grant_type=authorization_code&code={code}&redirect_uri={}",
             enc("https://grafana.example.com/login/generic_oauth")
@@ -234,6 +234,20 @@ fn every_algorithm_issues_tokens_that_verify_against_the_jwks() {
             challenge(VERIFIER)
         ),
     );
+    // A wrong verifier is refused without using the code up.
+    let (status, answer, _) = token(
+        &stack,
+        &[],
+        &format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&client_id=spa&code_verifier={}",
+            enc("http://127.0.0.1:9/cb"),
+            "A".repeat(43)
+        ),
+    );
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, answer, _) = token(
         &stack,
         &[],
@@ -280,6 +294,23 @@ fn every_algorithm_issues_tokens_that_verify_against_the_jwks() {
         );
     }
 
+    // A wrong secret is refused and counted; operators see both.
+    let wrong = basic("club", "not-the-secret-000");
+    let (status, answer, _) = token(&stack, &[&wrong], "grant_type=authorization_code&code=x");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let metrics = get(stack.gateway.admin, "/metrics", &[]).body;
+    for line in [
+        "steemgate_oidc_codes_issued_total{client=\"grafana\"} 1",
+        "steemgate_oidc_codes_issued_total{client=\"spa\"} 1",
+        "steemgate_oidc_tokens_issued_total{client=\"club\"} 1",
+        "steemgate_oidc_token_errors_total{error=\"invalid_client\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
+
     // Public clients call from pages: a preflight is answered.
     let preflight = support::gateway::raw_request(
         stack.addr(),
@@ -312,6 +343,15 @@ fn prompt_and_max_age_ask_for_a_fresh_login_and_none_never_shows_a_page() {
         location.starts_with("/.steemgate/login?rd=%2F.steemgate%2Foidc%2Fauthorize%3F"),
         "{location}"
     );
+    let login = get(stack.addr(), location, &["Accept: text/html"]);
+    assert_eq!(login.status, 200);
+    assert!(
+        login
+            .body
+            .contains("<strong>Grafana</strong> asks you to sign in"),
+        "{}",
+        login.body
+    );
     // prompt=none and not logged in: login_required, at the client.
     let none = authorize(
         &stack,
@@ -326,19 +366,66 @@ fn prompt_and_max_age_ask_for_a_fresh_login_and_none_never_shows_a_page() {
     let carol = stack.login_as("carol");
     // Logged in: no page, a code at once (prompt=none too).
     code_for(&stack, &carol, "grafana", redirect, "&prompt=none");
-    // prompt=login: this session ends, the login page comes next, and the
-    // way back no longer asks for a fresh login (no loop).
-    let again = authorize(
+    // prompt=login: our page asks first (a link from another site must
+    // not end the session); its form, from our own origin, ends this
+    // session and goes to the login page, and the way back no longer asks
+    // for a fresh login (no loop).
+    let ask = authorize(
         &stack,
         Some(&carol),
         &authorize_path("grafana", redirect, "&prompt=login"),
     );
-    assert_eq!(again.status, 302);
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.body.contains("id=\"reauth\""), "{}", ask.body);
+    assert!(ask.body.contains("asks for a fresh login"), "{}", ask.body);
+    assert_eq!(stack.status(&carol)["authenticated"], json!(true));
+    let form = format!(
+        "reauth=yes&client_id=grafana&redirect_uri={}&response_type=code&scope=openid&state=st-1&prompt=login",
+        enc(redirect)
+    );
+    let cookie = format!("Cookie: {carol}");
+    let cross = post(
+        stack.addr(),
+        "/.steemgate/oidc/authorize",
+        &[
+            &cookie,
+            "Sec-Fetch-Site: cross-site",
+            "Origin: https://evil.example",
+        ],
+        &form,
+    );
+    assert_eq!(cross.status, 403);
+    assert_eq!(stack.status(&carol)["authenticated"], json!(true));
+    let origin = format!("Origin: http://{}", stack.addr());
+    let again = post(
+        stack.addr(),
+        "/.steemgate/oidc/authorize",
+        &[&cookie, "Sec-Fetch-Site: same-origin", &origin],
+        &form,
+    );
+    assert_eq!(again.status, 302, "{}", again.body);
     let location = again.header("location").unwrap();
     assert!(location.starts_with("/.steemgate/login?rd="), "{location}");
     assert!(!location.contains("prompt"), "{location}");
     assert!(again.header("set-cookie").unwrap().contains("Max-Age=0"));
     assert_eq!(stack.status(&carol)["authenticated"], json!(false));
+    // A relying party's own form post is the same request as a GET.
+    let posted = post(
+        stack.addr(),
+        "/.steemgate/oidc/authorize",
+        &[],
+        &format!(
+            "client_id=grafana&redirect_uri={}&response_type=code&scope=openid",
+            enc(redirect)
+        ),
+    );
+    assert_eq!(posted.status, 303);
+    assert!(
+        posted
+            .header("location")
+            .unwrap()
+            .starts_with("/.steemgate/oidc/authorize?client_id=grafana")
+    );
     // max_age=0 with a login older than a second is a fresh login too.
     let carol = stack.login_as("carol");
     std::thread::sleep(std::time::Duration::from_millis(2100));
@@ -354,12 +441,71 @@ fn prompt_and_max_age_ask_for_a_fresh_login_and_none_never_shows_a_page() {
         Some(&carol),
         &authorize_path("grafana", redirect, "&max_age=0"),
     );
-    assert!(
-        old.header("location")
-            .unwrap()
-            .starts_with("/.steemgate/login?rd=")
+    assert_eq!(old.status, 200);
+    assert!(old.body.contains("id=\"reauth\""), "{}", old.body);
+}
+
+#[test]
+fn the_way_back_from_the_login_keeps_any_state_and_discovery_stays_on_the_issuer_host() {
+    let stack = start("");
+    let redirect = "https://grafana.example.com/login/generic_oauth";
+    // oauth2-proxy puts the app URL in `state`; some apps make it long.
+    let state = format!(
+        "nonce123:https://wiki.example.com/a b/c?d=e&f=%2F{}",
+        "x".repeat(1500)
     );
-    assert_eq!(stack.status(&carol)["authenticated"], json!(false));
+    let (cookie, memo) = stack.start_login();
+    let path = format!(
+        "/.steemgate/oidc/authorize?client_id=grafana&redirect_uri={}&response_type=code&scope=openid&state={}",
+        enc(redirect),
+        enc(&state)
+    );
+    let first = authorize(&stack, Some(&cookie), &path);
+    assert_eq!(first.status, 302);
+    let login = first.header("location").unwrap().to_string();
+    let rd: String = url::Url::parse(&format!("http://x{login}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "rd")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(rd.starts_with("/.steemgate/oidc/authorize?resume="), "{rd}");
+    // The login page the visitor sees names the app, and keeps `rd`.
+    let page = get(
+        stack.addr(),
+        &login,
+        &["Accept: text/html", &format!("Cookie: {cookie}")],
+    );
+    assert!(
+        page.body
+            .contains("<strong>Grafana</strong> asks you to sign in")
+    );
+    stack
+        .devnet
+        .transfer("carol", support::gateway::GATE, "0.001 STEEM", &memo);
+    stack.devnet.produce_block(None);
+    stack.wait_logged_in(&cookie, "carol");
+    let back = authorize(&stack, Some(&cookie), &rd);
+    let (url, params) = location_params(&back);
+    assert!(url.as_str().starts_with(redirect));
+    assert_eq!(param(&params, "state"), Some(state.as_str()));
+    assert!(param(&params, "code").is_some());
+    // An unknown resume id is a page, not a redirect.
+    let gone = authorize(
+        &stack,
+        Some(&cookie),
+        "/.steemgate/oidc/authorize?resume=nope",
+    );
+    assert_eq!(gone.status, 400);
+    assert_eq!(gone.header("location"), None);
+
+    // Discovery belongs to the issuer's host only.
+    let other = support::gateway::raw_request(
+        stack.addr(),
+        b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(other.status, 404, "{}", other.body);
 }
 
 #[test]
@@ -435,7 +581,6 @@ fn rp_initiated_logout_confirms_unless_the_hint_proves_the_client() {
         ),
         format!("post_logout_redirect_uri={}", enc(after)),
         "client_id=nobody".to_string(),
-        "id_token_hint=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.".to_string(),
     ] {
         let refused = logout(&carol, &query);
         assert_eq!(refused.status, 400, "{query}: {}", refused.body);
@@ -443,6 +588,14 @@ fn rp_initiated_logout_confirms_unless_the_hint_proves_the_client() {
     }
     assert_eq!(stack.status(&carol)["authenticated"], json!(true));
 
+    // A hint we cannot verify (alg none, a placeholder) is no hint: the
+    // visitor is asked, not refused and not logged out.
+    for hint in ["eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "{id_token}"] {
+        let ask = logout(&carol, &format!("id_token_hint={}", enc(hint)));
+        assert_eq!(ask.status, 200, "{hint}: {}", ask.body);
+        assert!(ask.body.contains("confirm-logout"));
+    }
+    assert_eq!(stack.status(&carol)["authenticated"], json!(true));
     // Without a hint: a page asks first; a cross-site confirmation is not
     // one; our own form's confirmation logs out and goes back.
     let ask = logout(
@@ -454,6 +607,13 @@ fn rp_initiated_logout_confirms_unless_the_hint_proves_the_client() {
     );
     assert_eq!(ask.status, 200);
     assert!(ask.body.contains("confirm-logout"), "{}", ask.body);
+    // Browsers apply form-action to the redirect after the form: the
+    // relying party's origin is allowed on this page, nothing else.
+    let csp = ask.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://grafana.example.com;"),
+        "{csp}"
+    );
     assert_eq!(stack.status(&carol)["authenticated"], json!(true));
     let form = format!(
         "confirm=yes&client_id=grafana&post_logout_redirect_uri={}&state=s9",
@@ -479,7 +639,7 @@ fn rp_initiated_logout_confirms_unless_the_hint_proves_the_client() {
         &[&cookie, "Sec-Fetch-Site: same-origin", &origin],
         &form,
     );
-    assert_eq!(confirmed.status, 302, "{}", confirmed.body);
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
     assert_eq!(
         confirmed.header("location"),
         Some(format!("{after}?state=s9").as_str())

@@ -17,8 +17,8 @@ use serde::de::{self, SeqAccess, Visitor};
 
 use crate::chain::{AccountName, ChainName, Confirm};
 
-pub use super::scalar::HumanDuration;
 pub(crate) use super::scalar::scalar;
+pub use super::scalar::{HumanDuration, OneOrMany};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,13 +180,6 @@ pub struct AssertionInput {
     pub issuer: Option<String>,
     /// How often a new signing key is made (default 7d, at least 1h).
     pub rotate_every: Option<HumanDuration>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

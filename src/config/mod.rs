@@ -498,6 +498,19 @@ impl Config {
             }
         }
         let assertion = validate_assertion(input.assertion)?;
+        // A key must outlive the tokens it signed by a margin: the previous
+        // key stays published one period after the next one signs.
+        if let Some(oidc) = &oidc
+            && assertion.rotate_every < oidc.token_ttl * 2
+        {
+            return Err(invalid(
+                "oidc.token_ttl",
+                format!(
+                    "must be at most half of assertion.rotate_every ({}), which also rotates the OpenID keys",
+                    humantime::format_duration(assertion.rotate_every)
+                ),
+            ));
+        }
         let log = validate_log(input.log, base)?;
         routes.sort_by(|a, b| {
             b.path

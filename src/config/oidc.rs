@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::input::{HumanDuration, OneOrMany};
+use super::scalar::{HumanDuration, OneOrMany};
 use super::{ConfigError, Policy, duration_in, invalid, resolve_policy_names};
 
 /// The YAML `oidc:` section as written.

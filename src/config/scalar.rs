@@ -1,9 +1,10 @@
 //! Single-value YAML types converted inside their serde visitors.
 //!
-//! Why a file of its own: both the file format ([`super::input`]) and the
-//! policy grammar ([`super::policy`]) read values such as durations whose
-//! errors must carry the value's own line; keeping the helper here lets
-//! those two depend on it without depending on each other.
+//! Why a file of its own: the file format ([`super::input`]), the policy
+//! grammar ([`super::policy`]) and the OpenID clients ([`super::oidc`])
+//! read values such as durations whose errors must carry the value's own
+//! line, and lists written as one name or many; keeping them here lets
+//! those modules depend on this one without depending on each other.
 
 use std::fmt;
 use std::time::Duration;
@@ -37,6 +38,14 @@ where
         }
     }
     d.deserialize_str(ScalarVisitor { expecting, convert })
+}
+
+/// One string or a list of them (`policy: members`, `policy: [a, b]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// A duration such as `15m`, `30d`, `500ms`.

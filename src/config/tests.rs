@@ -1157,6 +1157,22 @@ fn a_plain_http_loopback_issuer_is_allowed_with_a_warning() {
 }
 
 #[test]
+fn oidc_tokens_must_live_at_most_half_a_key_period() {
+    let text = with_oidc(&format!(
+        "  issuer: \"https://auth.example.com\"\n  token_ttl: 40m\n  clients:\n{GRAFANA}"
+    )) + "assertion:\n  rotate_every: 1h\n";
+    let message = err(&text);
+    assert!(
+        message.contains("oidc.token_ttl: must be at most half of assertion.rotate_every (1h)"),
+        "{message}"
+    );
+    let text = with_oidc(&format!(
+        "  issuer: \"https://auth.example.com\"\n  token_ttl: 30m\n  clients:\n{GRAFANA}"
+    )) + "assertion:\n  rotate_every: 1h\n";
+    assert!(Config::from_yaml(&text, Path::new(".")).is_ok());
+}
+
+#[test]
 fn tls_http2_is_on_by_default_and_a_switch() {
     let dir = tempfile::tempdir().unwrap();
     let key = rcgen::KeyPair::generate().unwrap();

@@ -29,10 +29,12 @@ pub fn authenticate(
         form.iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+            // Sent without a value = omitted (RFC 6749 §3.2).
+            .filter(|v| !v.is_empty())
     };
     let (client_id, secret, basic) = match authorization {
         Some(header) => {
-            let (id, secret) = parse_basic(header).ok_or_else(|| {
+            let (id, secret, raw_secret) = parse_basic(header).ok_or_else(|| {
                 TokenError::invalid_client(
                     "the Authorization header is not valid Basic credentials",
                     true,
@@ -49,7 +51,7 @@ pub fn authenticate(
                     true,
                 ));
             }
-            (id, Some(secret), true)
+            (id, Some((secret, Some(raw_secret))), true)
         }
         None => {
             let Some(id) = field("client_id") else {
@@ -60,7 +62,7 @@ pub fn authenticate(
             };
             (
                 id.to_string(),
-                field("client_secret").map(str::to_string),
+                field("client_secret").map(|s| (s.to_string(), None)),
                 false,
             )
         }
@@ -68,7 +70,14 @@ pub fn authenticate(
     let unknown = || TokenError::invalid_client("unknown client or wrong secret", basic);
     let client = config.client(&client_id).ok_or_else(unknown)?;
     match (&client.secret, secret) {
-        (Some(expected), Some(given)) if secrets_equal(expected, given.as_bytes()) => {}
+        // RFC 6749 §2.3.1 form-encodes Basic credentials, but many clients
+        // do not: either reading of the secret may match (both are always
+        // compared, so the time says nothing about which).
+        (Some(expected), Some((given, raw)))
+            if secrets_equal(expected, given.as_bytes())
+                | raw
+                    .as_ref()
+                    .is_some_and(|raw| secrets_equal(expected, raw.as_bytes())) => {}
         (Some(_), _) => return Err(unknown()),
         // A public client proves nothing here; PKCE holds it to its code.
         (None, None) => {}
@@ -82,8 +91,9 @@ pub fn authenticate(
     Ok(Arc::clone(client))
 }
 
-/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn parse_basic(header: &[u8]) -> Option<(String, String)> {
+/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1):
+/// the id, the decoded secret and the secret as sent.
+fn parse_basic(header: &[u8]) -> Option<(String, String, String)> {
     let text = std::str::from_utf8(header).ok()?.trim();
     let (scheme, encoded) = text.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -97,7 +107,7 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
             .next()
             .map(|(_, v)| v.into_owned())
     };
-    Some((unescape(id)?, unescape(secret)?))
+    Some((unescape(id)?, unescape(secret)?, secret.to_string()))
 }
 
 /// Constant time in content and length: both sides are hashed first.
@@ -119,28 +129,9 @@ pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn config() -> OidcConfig {
-        let client = |id: &str, secret: Option<&str>| {
-            Arc::new(OidcClient {
-                id: id.into(),
-                name: id.into(),
-                secret: secret.map(|s| s.as_bytes().to_vec()),
-                redirect_uris: vec!["https://app.example/cb".into()],
-                post_logout_redirect_uris: vec![],
-                policies: vec![],
-                signing_alg: crate::config::SigningAlg::RS256,
-            })
-        };
-        OidcConfig {
-            issuer: "https://gate.example".into(),
-            token_ttl: Duration::from_secs(300),
-            clients: vec![
-                client("app", Some("s3cret:with/odd chars")),
-                client("spa", None),
-            ],
-        }
+        crate::oidc::test_config("s3cret:with/odd chars", "https://app.example/cb")
     }
 
     fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -164,6 +155,12 @@ mod tests {
         let header = basic("app", "s3cret:with/odd chars");
         assert_eq!(
             authenticate(&cfg, Some(header.as_bytes()), &[]).unwrap().id,
+            "app"
+        );
+        // A client that does not form-encode its Basic credentials.
+        let raw = format!("Basic {}", STANDARD.encode("app:s3cret:with/odd chars"));
+        assert_eq!(
+            authenticate(&cfg, Some(raw.as_bytes()), &[]).unwrap().id,
             "app"
         );
         let post = form(&[

@@ -45,6 +45,9 @@ pub const USERINFO_PATH: &str = "/.steemgate/oidc/userinfo";
 pub const JWKS_PATH: &str = "/.steemgate/oidc/jwks.json";
 pub const LOGOUT_PATH: &str = "/.steemgate/oidc/logout";
 
+/// How long an authorization request waits for the visitor's login.
+pub const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
+
 /// How long an authorization code may be redeemed (RFC 6749 §4.1.2
 /// recommends at most 10 minutes; a client redeems within seconds).
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -174,9 +177,13 @@ impl Provider {
         chain: &str,
         rotate_every: Duration,
     ) -> Self {
+        // RS256 always (Discovery 1.0 §3: it MUST be listed, and its keys
+        // stay published when a reload moves every client to another alg).
         let keys = SigningAlg::ALL
             .into_iter()
-            .filter(|alg| config.clients.iter().any(|c| c.signing_alg == *alg))
+            .filter(|alg| {
+                *alg == SigningAlg::RS256 || config.clients.iter().any(|c| c.signing_alg == *alg)
+            })
             .map(|alg| {
                 SigningKeys::new(
                     Arc::clone(&store),
@@ -210,10 +217,7 @@ impl Provider {
     /// The discovery document (OpenID Connect Discovery 1.0 §3).
     pub fn discovery(&self) -> serde_json::Value {
         let at = |path: &str| format!("{}{path}", self.config.issuer);
-        let mut algs: Vec<&str> = self.keys.iter().map(|k| k.alg().as_str()).collect();
-        if algs.is_empty() {
-            algs.push(SigningAlg::RS256.as_str());
-        }
+        let algs: Vec<&str> = self.keys.iter().map(|k| k.alg().as_str()).collect();
         json!({
             "issuer": self.config.issuer,
             "authorization_endpoint": at(AUTHORIZE_PATH),
@@ -304,13 +308,14 @@ impl Provider {
         authorization: Option<&[u8]>,
         form: &[(String, String)],
         now: UnixTime,
-    ) -> Result<serde_json::Value, TokenError> {
+    ) -> Result<(Arc<OidcClient>, serde_json::Value), TokenError> {
         for name in [
             "grant_type",
             "code",
             "redirect_uri",
             "code_verifier",
             "client_id",
+            "client_secret",
         ] {
             if form.iter().filter(|(k, _)| k == name).count() > 1 {
                 return Err(TokenError::invalid_request(&format!(
@@ -322,6 +327,8 @@ impl Provider {
             form.iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
+                // Sent without a value = omitted (RFC 6749 §3.2).
+                .filter(|v| !v.is_empty())
         };
         // Authenticate before touching the code: a client whose Basic
         // attempt fails and who retries with the form must still find its
@@ -341,36 +348,19 @@ impl Provider {
         let Some(code) = field("code").filter(|c| !c.is_empty()) else {
             return Err(TokenError::invalid_request("code is missing"));
         };
-        let access_token = random_token().map_err(TokenError::unavailable)?;
-        let access_name = grant_name("at", &access_token);
-        let used = self
+        let code_name = grant_name("code", code);
+        // Read and check first: a wrong client, redirect URI or verifier
+        // does not use the code up (its rightful client can still redeem it).
+        let stored = self
             .store
-            .use_grant(
-                &grant_name("code", code),
-                &access_name,
-                now.saturating_add(self.config.token_ttl.as_secs()),
-                now,
-            )
+            .get_grant(&code_name, now)
             .await
-            .map_err(TokenError::unavailable)?;
-        let Some(used) = used else {
-            return Err(TokenError::invalid_grant("unknown or expired code"));
-        };
-        if let Some(first) = used.used_by {
-            // A replayed code: whoever holds it may not be its client
-            // (RFC 6749 §10.5). What it issued is revoked.
-            let revoked = self.store.delete_grant(&first).await;
-            tracing::warn!(
-                target: "steemgate::audit",
-                client = %client.id,
-                revoked = ?revoked,
-                "OpenID code replayed: its access token is revoked"
-            );
-            return Err(TokenError::invalid_grant(
-                "the code was already used; what it issued is revoked",
-            ));
+            .map_err(TokenError::unavailable)?
+            .ok_or_else(|| TokenError::invalid_grant("unknown or expired code"))?;
+        if let Some(first) = stored.used_by {
+            return Err(self.replayed(&code_name, &first, &client.id, now).await);
         }
-        let grant: CodeGrant = serde_json::from_str(&used.value)
+        let grant: CodeGrant = serde_json::from_str(&stored.value)
             .map_err(|e| TokenError::unavailable(format!("undecodable code grant: {e}")))?;
         if grant.client_id != client.id {
             return Err(TokenError::invalid_grant(
@@ -400,6 +390,23 @@ impl Provider {
             }
             (None, None) => {}
         }
+        // Now use it, atomically: of two redemptions only one is first.
+        let access_token = random_token().map_err(TokenError::unavailable)?;
+        let access_name = grant_name("at", &access_token);
+        let keep_until = now.saturating_add(self.config.token_ttl.as_secs());
+        match self
+            .store
+            .use_grant(&code_name, &access_name, keep_until, now)
+            .await
+            .map_err(TokenError::unavailable)?
+        {
+            None => return Err(TokenError::invalid_grant("unknown or expired code")),
+            Some(used) => {
+                if let Some(first) = used.used_by {
+                    return Err(self.replayed(&code_name, &first, &client.id, now).await);
+                }
+            }
+        }
         let session_live = self
             .session_is(&grant.session, &grant.account, now)
             .await
@@ -421,6 +428,22 @@ impl Provider {
             .put_grant(&access_name, &access_value, expires_at)
             .await
             .map_err(TokenError::unavailable)?;
+        // A replay that raced this redemption deleted the access token
+        // before it was stored: it left a mark, which is checked after the
+        // store (either the replay's delete comes after our write, or its
+        // mark is seen here).
+        if self
+            .store
+            .get_grant(&replay_mark(&code_name), now)
+            .await
+            .map_err(TokenError::unavailable)?
+            .is_some()
+        {
+            let _ = self.store.delete_grant(&access_name).await;
+            return Err(TokenError::invalid_grant(
+                "the code was replayed while it was redeemed; nothing is issued",
+            ));
+        }
         let claims = IdTokenClaims {
             iss: self.config.issuer.clone(),
             sub: self.subject(&grant.account),
@@ -443,13 +466,80 @@ impl Provider {
             account = %grant.account,
             "OpenID tokens issued"
         );
-        Ok(json!({
+        let body = json!({
             "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": self.config.token_ttl.as_secs(),
             "id_token": id_token,
             "scope": grant.scope,
-        }))
+        });
+        Ok((client, body))
+    }
+
+    /// A code used a second time: mark the replay (for a redemption still
+    /// in flight), revoke what the first use issued, refuse.
+    async fn replayed(
+        &self,
+        code_name: &str,
+        first: &str,
+        client: &str,
+        now: UnixTime,
+    ) -> TokenError {
+        let keep = now.saturating_add(self.config.token_ttl.as_secs());
+        let marked = self
+            .store
+            .put_grant(&replay_mark(code_name), "replayed", keep)
+            .await;
+        let revoked = self.store.delete_grant(first).await;
+        tracing::warn!(
+            target: "steemgate::audit",
+            client = %client,
+            marked = marked.is_ok(),
+            revoked = ?revoked,
+            "OpenID code replayed: its access token is revoked"
+        );
+        TokenError::invalid_grant("the code was already used; what it issued is revoked")
+    }
+
+    /// Keeps an authorization request's parameters for the way back from
+    /// the login page (the browser carries only a short id in `rd`, so no
+    /// parameter is mangled by redirect-target checks or cut by a length
+    /// limit); for `PENDING_TTL`.
+    pub async fn park(
+        &self,
+        params: &[(String, String)],
+        now: UnixTime,
+    ) -> Result<String, IssueError> {
+        let id = random_token().map_err(IssueError::Random)?;
+        let value = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish();
+        self.store
+            .put_grant(
+                &grant_name("pending", &id),
+                &value,
+                now.saturating_add(PENDING_TTL.as_secs()),
+            )
+            .await
+            .map_err(IssueError::Store)?;
+        Ok(id)
+    }
+
+    /// The parameters parked under `id`, if still kept.
+    pub async fn resume(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        Ok(self
+            .store
+            .get_grant(&grant_name("pending", id), now)
+            .await?
+            .map(|g| {
+                url::form_urlencoded::parse(g.value.as_bytes())
+                    .into_owned()
+                    .collect()
+            }))
     }
 
     async fn sign_id_token(
@@ -496,6 +586,10 @@ impl Provider {
             .ok_or(BearerError::Invalid)?;
         let access: AccessGrant =
             serde_json::from_str(&grant.value).map_err(|_| BearerError::Invalid)?;
+        // A client removed by a reload has no valid tokens left.
+        if self.config.client(&access.client_id).is_none() {
+            return Err(BearerError::Invalid);
+        }
         if !self
             .session_is(&access.session, &access.account, now)
             .await
@@ -532,31 +626,9 @@ impl Provider {
         &self,
         token: &str,
         now: UnixTime,
-    ) -> Option<(Arc<OidcClient>, String)> {
-        let header = jsonwebtoken::decode_header(token).ok()?;
-        let kid = header.kid?;
-        let jwks = self.jwks(now).await.ok()?;
-        let jwk = jwks.find(&kid)?;
-        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).ok()?;
-        let alg = match jwk.common.key_algorithm? {
-            jsonwebtoken::jwk::KeyAlgorithm::RS256 => jsonwebtoken::Algorithm::RS256,
-            jsonwebtoken::jwk::KeyAlgorithm::ES256 => jsonwebtoken::Algorithm::ES256,
-            jsonwebtoken::jwk::KeyAlgorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-            _ => return None,
-        };
-        if header.alg != alg {
-            return None;
-        }
-        let mut validation = jsonwebtoken::Validation::new(alg);
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        validation.set_issuer(&[self.issuer()]);
-        validation.required_spec_claims.clear();
-        let claims = jsonwebtoken::decode::<IdTokenClaims>(token, &key, &validation)
-            .ok()?
-            .claims;
-        let client = self.config.client(&claims.aud)?;
-        Some((Arc::clone(client), claims.sub))
+    ) -> Result<Option<(Arc<OidcClient>, String)>, KeyError> {
+        let jwks = self.jwks(now).await?;
+        Ok(verify_hint(&jwks, self.issuer(), &self.config, token))
     }
 }
 
@@ -567,6 +639,44 @@ pub enum IssueError {
     Store(StoreError),
     #[error("cannot make a code: {0}")]
     Random(String),
+}
+
+/// The client and subject of `token` if one of `jwks` signed it for a
+/// registered client of `issuer` (expiry ignored; the algorithm is the
+/// key's own, never the token header's choice).
+fn verify_hint(
+    jwks: &JwkSet,
+    issuer: &str,
+    config: &OidcConfig,
+    token: &str,
+) -> Option<(Arc<OidcClient>, String)> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let jwk = jwks.find(&header.kid?)?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).ok()?;
+    let alg = match jwk.common.key_algorithm? {
+        jsonwebtoken::jwk::KeyAlgorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+        jsonwebtoken::jwk::KeyAlgorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+        jsonwebtoken::jwk::KeyAlgorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        _ => return None,
+    };
+    if header.alg != alg {
+        return None;
+    }
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_issuer(&[issuer]);
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<IdTokenClaims>(token, &key, &validation)
+        .ok()?
+        .claims;
+    let client = config.client(&claims.aud)?;
+    Some((Arc::clone(client), claims.sub))
+}
+
+/// The grant that says a code was replayed.
+fn replay_mark(code_name: &str) -> String {
+    format!("{code_name}:replayed")
 }
 
 /// 256 bits from the OS CSPRNG, base64url.
@@ -584,4 +694,26 @@ fn grant_name(kind: &str, secret: &str) -> String {
         .chain_update(secret.as_bytes())
         .finalize();
     format!("oidc-{kind}:{}", hex::encode(digest))
+}
+
+/// A provider config for unit tests: an `app` client with `secret` and a
+/// public `spa` client, both registered for `redirect`.
+#[cfg(test)]
+pub(crate) fn test_config(secret: &str, redirect: &str) -> OidcConfig {
+    let client = |id: &str, secret: Option<&str>| {
+        Arc::new(OidcClient {
+            id: id.into(),
+            name: id.into(),
+            secret: secret.map(|s| s.as_bytes().to_vec()),
+            redirect_uris: vec![redirect.into()],
+            post_logout_redirect_uris: vec![],
+            policies: vec![],
+            signing_alg: SigningAlg::RS256,
+        })
+    };
+    OidcConfig {
+        issuer: "https://gate.example".into(),
+        token_ttl: Duration::from_secs(300),
+        clients: vec![client("app", Some(secret)), client("spa", None)],
+    }
 }

@@ -15,7 +15,7 @@ use crate::config::OidcClient;
 use crate::config::OidcConfig;
 
 /// Longest `state` / `nonce` accepted (they are echoed and stored).
-pub const MAX_STATE_LEN: usize = 1024;
+pub const MAX_STATE_LEN: usize = 4096;
 pub const MAX_NONCE_LEN: usize = 512;
 
 /// Scopes granted when asked for; others are ignored (OpenID Core §5.4).
@@ -348,25 +348,9 @@ pub fn resume_query(params: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn config() -> OidcConfig {
-        let client = |id: &str, secret: Option<&str>| {
-            Arc::new(OidcClient {
-                id: id.into(),
-                name: id.into(),
-                secret: secret.map(|s| s.as_bytes().to_vec()),
-                redirect_uris: vec!["https://app.example/cb?x=1".into()],
-                post_logout_redirect_uris: vec![],
-                policies: vec![],
-                signing_alg: crate::config::SigningAlg::RS256,
-            })
-        };
-        OidcConfig {
-            issuer: "https://gate.example".into(),
-            token_ttl: Duration::from_secs(300),
-            clients: vec![client("app", Some("0123456789abcdef")), client("spa", None)],
-        }
+        crate::oidc::test_config("0123456789abcdef", "https://app.example/cb?x=1")
     }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -27,7 +27,7 @@ use pingora::proxy::Session;
 use serde_json::json;
 
 use super::hotsign;
-use super::messages::{message_page, render_message, unavailable_page};
+use super::messages::{message_page, not_found_page, render_message, unavailable_page};
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
 use super::visitor::{
@@ -82,16 +82,7 @@ pub async fn handle(
                         .send(session)
                         .await
                 }
-                None => {
-                    message_page(
-                        state,
-                        session,
-                        404,
-                        "Not found",
-                        "There is nothing at this address.",
-                    )
-                    .await
-                }
+                None => not_found_page(state, session).await,
             }
         }
         (_, oidc) if oidc.starts_with("/.steemgate/oidc/") => {
@@ -121,16 +112,7 @@ pub async fn handle(
                 .send(session)
                 .await
         }
-        _ => {
-            message_page(
-                state,
-                session,
-                404,
-                "Not found",
-                "There is nothing at this address.",
-            )
-            .await
-        }
+        _ => not_found_page(state, session).await,
     }
 }
 
@@ -182,6 +164,7 @@ async fn login_page(state: &GatewayState, session: &mut Session, rd: &str) -> pi
         "qr_svg": qr_svg,
         "rd": rd,
         "simulated": state.services.simulated,
+        "oidc_client": super::oidc::client_name_of_return(state, &rd).await,
     });
     match state.pages.render("login.html", &context) {
         Ok(html) => {

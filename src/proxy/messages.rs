@@ -74,6 +74,31 @@ pub async fn unavailable_page(state: &GatewayState, session: &mut Session) -> pi
 }
 
 /// 403: logged in, but not on this route's allowlist.
+/// 404 in the visitor's format.
+pub async fn not_found_page(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
+    message_page(
+        state,
+        session,
+        404,
+        "Not found",
+        "There is nothing at this address.",
+    )
+    .await
+}
+
+/// A store failure met while answering: counted, logged with `what`, and
+/// answered 503 (never "not logged in", never a guess).
+pub async fn store_failed(
+    state: &GatewayState,
+    session: &mut Session,
+    what: &str,
+    error: &(dyn std::fmt::Display + Sync),
+) -> pingora::Result<()> {
+    state.services.metrics.store_errors.inc();
+    tracing::warn!(error = %error, "{what}: store unavailable");
+    unavailable_page(state, session).await
+}
+
 pub async fn forbidden_page(
     state: &GatewayState,
     session: &mut Session,

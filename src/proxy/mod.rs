@@ -386,6 +386,7 @@ impl ProxyHttp for Gateway {
 
         if target.path == crate::oidc::DISCOVERY_PATH
             && let Some(provider) = &state.oidc
+            && oidc::is_issuer_host(provider, ctx.host.as_deref())
         {
             ctx.endpoint = true;
             oidc::discovery(provider, session).await?;
@@ -400,14 +401,7 @@ impl ProxyHttp for Gateway {
         }
 
         let Some((index, route)) = state.routes.find(ctx.host.as_deref(), &target.path) else {
-            messages::message_page(
-                state,
-                session,
-                404,
-                "Not found",
-                "There is nothing at this address.",
-            )
-            .await?;
+            messages::not_found_page(state, session).await?;
             return Ok(true);
         };
         ctx.route = Some(index);

@@ -20,7 +20,9 @@ use pingora::proxy::Session;
 use serde_json::json;
 
 use super::GatewayState;
-use super::messages::{message_page, render_message, unavailable_page};
+use super::messages::{
+    message_page, not_found_page, render_message, store_failed, unavailable_page,
+};
 use super::respond::LocalResponse;
 use super::visitor::{presented_session, same_origin};
 use crate::clock::{UnixTime, now_unix};
@@ -57,13 +59,38 @@ pub async fn handle(
     let method = session.req_header().method.clone();
     match (method.as_str(), path) {
         ("GET" | "HEAD", AUTHORIZE_PATH) => {
-            authorize(state, &provider, session, &query_pairs(query)).await
+            let params = query_pairs(query);
+            // The way back from the login page: the parked request.
+            let params = match params.as_slice() {
+                [(key, id)] if key == "resume" => match provider.resume(id, now_unix()).await {
+                    Ok(Some(parked)) => parked,
+                    Ok(None) => {
+                        return message_page(
+                            state,
+                            session,
+                            400,
+                            "Sign-in request expired",
+                            "This sign-in request is too old (30 minutes) or unknown. Go back to the application and sign in again.",
+                        )
+                        .await;
+                    }
+                    Err(e) => {
+                        return store_failed(state, session, "OpenID authorize", &e).await;
+                    }
+                },
+                _ => params,
+            };
+            authorize(state, &provider, session, &params).await
         }
-        // A form post from the relying party: the same request as a GET.
+        // A form post from the relying party: the same request as a GET;
+        // from our own "log in again" page: end the session, then log in.
         ("POST", AUTHORIZE_PATH) => {
             let Some(form) = super::messages::read_form(state, session).await? else {
                 return Ok(());
             };
+            if form.iter().any(|(k, v)| k == "reauth" && v == "yes") {
+                return reauthenticate(state, &provider, session, &form).await;
+            }
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(form.iter())
                 .finish();
@@ -102,17 +129,37 @@ pub async fn handle(
                 .send(session)
                 .await
         }
-        _ => {
-            message_page(
-                state,
-                session,
-                404,
-                "Not found",
-                "There is nothing at this address.",
-            )
-            .await
-        }
+        _ => not_found_page(state, session).await,
     }
+}
+
+/// The name of the OpenID client a login page returns to, when its `rd` is
+/// an authorization request of a registered client (the page says who asks).
+pub async fn client_name_of_return(state: &GatewayState, rd: &str) -> Option<String> {
+    let provider = state.oidc.as_ref()?;
+    let query = rd.strip_prefix(AUTHORIZE_PATH)?.strip_prefix('?')?;
+    let mut params = query_pairs(Some(query));
+    if let [(key, id)] = params.as_slice()
+        && key == "resume"
+    {
+        params = provider.resume(id, now_unix()).await.ok()??;
+    }
+    let client_id = params.into_iter().find(|(k, _)| k == "client_id")?.1;
+    provider.config().client(&client_id).map(|c| c.name.clone())
+}
+
+/// Whether a request to `host` (lowercase, no port) is for the issuer:
+/// discovery is answered there only, so an upstream app on another host
+/// keeps its own `/.well-known/openid-configuration`.
+pub fn is_issuer_host(provider: &Provider, host: Option<&str>) -> bool {
+    let issuer_host = url::Url::parse(provider.issuer()).ok().and_then(|u| {
+        u.host_str().map(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase()
+        })
+    });
+    matches!((host, issuer_host), (Some(h), Some(i)) if h.trim_start_matches('[').trim_end_matches(']') == i)
 }
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -204,26 +251,13 @@ async fn authorize(
         Some(id) => match state.services.sessions.record(&id.store_key()).await {
             Ok(record) => record.filter(|r| r.is_live(now)),
             Err(e) => {
-                state.services.metrics.store_errors.inc();
-                tracing::warn!(error = %e, "OpenID authorize: store unavailable");
-                return unavailable_page(state, session).await;
+                return store_failed(state, session, "OpenID authorize", &e).await;
             }
         },
     };
     let logged_in = record
         .as_ref()
         .and_then(|r| r.account.clone().map(|a| (a, auth_time(r), r)));
-    let login_path = format!(
-        "/.steemgate/login?rd={}",
-        url::form_urlencoded::byte_serialize(
-            format!(
-                "{AUTHORIZE_PATH}?{}",
-                crate::oidc::request::resume_query(params)
-            )
-            .as_bytes()
-        )
-        .collect::<String>()
-    );
     let Some((account, auth_time, record)) = logged_in else {
         if request.prompt.none {
             return refuse_to_client(
@@ -235,12 +269,26 @@ async fn authorize(
             )
             .await;
         }
-        return LocalResponse::redirect(&login_path).send(session).await;
+        let Some(back) = continue_path(state, provider, session, params).await? else {
+            return Ok(());
+        };
+        return LocalResponse::redirect(&login_path(&back))
+            .send(session)
+            .await;
     };
     let too_old = request
         .max_age
         .is_some_and(|age| now.saturating_sub(auth_time) > age);
-    if request.prompt.login || too_old {
+    // An `id_token_hint` for another account asks for that account's login
+    // (OpenID Core §3.1.2.2); one we cannot verify is no hint.
+    let other_account = match params.iter().find(|(k, _)| k == "id_token_hint") {
+        Some((_, hint)) => matches!(
+            provider.id_token_hint(hint, now).await,
+            Ok(Some((_, sub))) if sub != provider.subject(&account)
+        ),
+        None => false,
+    };
+    if request.prompt.login || too_old || other_account {
         if request.prompt.none {
             return refuse_to_client(
                 provider,
@@ -251,20 +299,37 @@ async fn authorize(
             )
             .await;
         }
-        // A fresh login: end this session, then log in again; the login
-        // page brings the visitor back to the same request.
-        if let Some(id) = &presented {
-            state.policies.forget(&account).await;
-            if let Err(e) = state.services.sessions.logout(id).await {
-                state.services.metrics.store_errors.inc();
-                tracing::warn!(error = %e, "OpenID authorize: cannot end the session for a fresh login");
-                return unavailable_page(state, session).await;
-            }
-        }
-        return LocalResponse::redirect(&login_path)
-            .set_cookie(Some(state.services.sessions.clear_cookie()))
-            .send(session)
-            .await;
+        // A fresh login ends this session: a link from another site must
+        // not do that (invariant 8), so the visitor confirms on our page,
+        // whose same-origin form comes back to `reauthenticate`.
+        let context = json!({
+            "site_name": state.site_name,
+            "account": account,
+            "client_name": request.client.name,
+            "action": AUTHORIZE_PATH,
+            "params": params
+                .iter()
+                .filter(|(k, _)| k != "reauth")
+                .map(|(k, v)| [k, v])
+                .collect::<Vec<_>>(),
+            "cancel": client_error(&request, "login_required", "the visitor did not log in again")
+                .location(provider.issuer()),
+        });
+        let html = state
+            .pages
+            .render("oidc_reauth.html", &context)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "re-login page failed to render");
+                render_message(
+                    state,
+                    503,
+                    "Temporarily unavailable",
+                    "Please try again.",
+                    None,
+                    None,
+                )
+            });
+        return LocalResponse::html(200, html).send(session).await;
     }
     let names: Vec<std::sync::Arc<str>> = request
         .client
@@ -275,27 +340,19 @@ async fn authorize(
     match super::policy::route_access(state, &names, &account).await {
         super::policy::RouteAccess::Granted => {}
         super::policy::RouteAccess::Denied(denied) => {
-            let description = format!(
-                "@{account} does not meet the access rule of {}",
-                request.client.name
-            );
+            // Never the account: a `prompt=none` probe must not learn who
+            // is logged in.
+            let description = "the account does not meet this application's access rule";
             if request.prompt.none {
-                return refuse_to_client(
-                    provider,
-                    session,
-                    &request,
-                    "access_denied",
-                    &description,
-                )
-                .await;
+                return refuse_to_client(provider, session, &request, "access_denied", description)
+                    .await;
             }
             let back =
-                client_error(&request, "access_denied", &description).location(provider.issuer());
+                client_error(&request, "access_denied", description).location(provider.issuer());
             let label = format!("Back to {}", request.client.name);
-            let here = format!(
-                "{AUTHORIZE_PATH}?{}",
-                crate::oidc::request::resume_query(params)
-            );
+            let Some(here) = continue_path(state, provider, session, params).await? else {
+                return Ok(());
+            };
             return super::policy::denied_page(
                 state,
                 session,
@@ -333,13 +390,125 @@ async fn authorize(
         method,
     };
     match provider.issue_code(&request, &login, now).await {
-        Ok(location) => redirect_to(session, location).await,
+        Ok(location) => {
+            state
+                .services
+                .metrics
+                .oidc_codes
+                .with_label_values(&[request.client.id.as_str()])
+                .inc();
+            redirect_to(session, location).await
+        }
         Err(e) => {
             state.services.metrics.store_errors.inc();
             tracing::warn!(error = %e, "OpenID authorize: cannot issue a code");
             unavailable_page(state, session).await
         }
     }
+}
+
+/// The "log in again" page's form: from our own origin only, it ends the
+/// current session and sends the visitor to the login page, which returns
+/// to the same authorization request (without `prompt`/`max_age`, so the
+/// way back does not ask again).
+async fn reauthenticate(
+    state: &GatewayState,
+    provider: &Provider,
+    session: &mut Session,
+    form: &[(String, String)],
+) -> pingora::Result<()> {
+    if !same_origin(session) {
+        return message_page(
+            state,
+            session,
+            403,
+            "Forbidden",
+            "Cross-site requests are refused.",
+        )
+        .await;
+    }
+    let params: Vec<(String, String)> = form
+        .iter()
+        .filter(|(k, _)| k != "reauth")
+        .cloned()
+        .collect();
+    // Only a request the provider accepts may end a session.
+    match provider.parse_authorization(&params) {
+        Ok(_) => {}
+        Err(AuthorizeError::Page(why)) => {
+            return message_page(state, session, 400, "Sign-in request refused", &why).await;
+        }
+        Err(AuthorizeError::Redirect(error)) => {
+            return redirect_to(session, error.location(provider.issuer())).await;
+        }
+    }
+    if let Some(id) = presented_session(state, session) {
+        if let Ok(Some(account)) = state.services.sessions.account(&id, now_unix()).await {
+            state.policies.forget(&account).await;
+        }
+        if let Err(e) = state.services.sessions.logout(&id).await {
+            return store_failed(
+                state,
+                session,
+                "OpenID re-login: cannot end the session",
+                &e,
+            )
+            .await;
+        }
+    }
+    let Some(back) = continue_path(state, provider, session, &params).await? else {
+        return Ok(());
+    };
+    LocalResponse::redirect(&login_path(&back))
+        .set_cookie(Some(state.services.sessions.clear_cookie()))
+        .send(session)
+        .await
+}
+
+/// A local path back to the authorization request `params`, without
+/// `prompt`/`max_age` (the login about to happen satisfies them; kept, they
+/// would ask again): the request is parked in the store and the path names
+/// it by id, so nothing in it is mangled or cut on the way. `None` after a
+/// 503 was sent (the store failed).
+async fn continue_path(
+    state: &GatewayState,
+    provider: &Provider,
+    session: &mut Session,
+    params: &[(String, String)],
+) -> pingora::Result<Option<String>> {
+    // Each parked request is a store write: one client may park as many
+    // as it may start sessions (the login page that follows starts one).
+    if super::visitor::client_ip(state, session)
+        .is_some_and(|ip| !state.limits.allow_new_session(ip))
+    {
+        super::visitor::too_many_requests(state, session).await?;
+        return Ok(None);
+    }
+    let kept: Vec<(String, String)> =
+        url::form_urlencoded::parse(crate::oidc::request::resume_query(params).as_bytes())
+            .into_owned()
+            .collect();
+    match provider.park(&kept, now_unix()).await {
+        Ok(id) => Ok(Some(format!("{AUTHORIZE_PATH}?resume={id}"))),
+        Err(e) => {
+            store_failed(
+                state,
+                session,
+                "OpenID authorize: cannot keep the request for the login",
+                &e,
+            )
+            .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The login page, returning to `back` (a local path).
+fn login_path(back: &str) -> String {
+    format!(
+        "/.steemgate/login?rd={}",
+        url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    )
 }
 
 /// Most bytes of a token request body.
@@ -350,7 +519,6 @@ async fn token(
     provider: &Provider,
     session: &mut Session,
 ) -> pingora::Result<()> {
-    let _ = state;
     let authorization = session
         .req_header()
         .headers
@@ -369,13 +537,25 @@ async fn token(
         .exchange(authorization.as_deref(), &form, now_unix())
         .await
     {
-        Ok(answer) => {
+        Ok((client, answer)) => {
+            state
+                .services
+                .metrics
+                .oidc_tokens
+                .with_label_values(&[client.id.as_str()])
+                .inc();
             cors(LocalResponse::json(200, &answer))
                 .header("pragma", "no-cache".to_string())
                 .send(session)
                 .await
         }
         Err(e) => {
+            state
+                .services
+                .metrics
+                .oidc_token_errors
+                .with_label_values(&[e.error])
+                .inc();
             let mut response = cors(LocalResponse::json(e.status, &e.body()));
             if e.basic_challenge {
                 response =
@@ -475,18 +655,14 @@ async fn logout(
             .filter(|v| !v.is_empty())
     };
     let now = now_unix();
+    // A hint we cannot verify (another issuer's, a rotated-out key, a
+    // relying party's unfilled placeholder) is no hint: the visitor confirms.
     let hint = match get("id_token_hint") {
         Some(token) => match provider.id_token_hint(token, now).await {
-            Some(hint) => Some(hint),
-            None => {
-                return message_page(
-                    state,
-                    session,
-                    400,
-                    "Logout request refused",
-                    "The logout request carries a token this gateway did not issue.",
-                )
-                .await;
+            Ok(hint) => hint,
+            Err(e) => {
+                tracing::warn!(error = %e, "OpenID logout: signing keys unavailable");
+                return unavailable_page(state, session).await;
             }
         },
         None => None,
@@ -550,9 +726,7 @@ async fn logout(
         Some(id) => match state.services.sessions.account(id, now).await {
             Ok(account) => account,
             Err(e) => {
-                state.services.metrics.store_errors.inc();
-                tracing::warn!(error = %e, "OpenID logout: store unavailable");
-                return unavailable_page(state, session).await;
+                return store_failed(state, session, "OpenID logout", &e).await;
             }
         },
     };
@@ -586,14 +760,16 @@ async fn logout(
                     None,
                 )
             });
-        return LocalResponse::html(200, html).send(session).await;
+        let response = match &back {
+            Some(redirect) => LocalResponse::html_with_form_target(200, html, redirect.as_str()),
+            None => LocalResponse::html(200, html),
+        };
+        return response.send(session).await;
     }
     if let (Some(id), Some(account)) = (&presented, &account) {
         state.policies.forget(account).await;
         if let Err(e) = state.services.sessions.logout(id).await {
-            state.services.metrics.store_errors.inc();
-            tracing::warn!(error = %e, "OpenID logout failed: store unavailable");
-            return unavailable_page(state, session).await;
+            return store_failed(state, session, "OpenID logout failed", &e).await;
         }
         tracing::info!(
             target: "steemgate::audit",
@@ -609,11 +785,16 @@ async fn logout(
                 Some(s) => redirect.with_params(&[("state", s)]),
                 None => redirect.as_str().to_string(),
             };
-            LocalResponse::new(302, "text/plain; charset=utf-8", "")
-                .header("location", location)
-                .set_cookie(clear)
-                .send(session)
-                .await
+            // 303 after our form's POST (RFC 9700 §4.12), 302 after a GET.
+            LocalResponse::new(
+                if posted { 303 } else { 302 },
+                "text/plain; charset=utf-8",
+                "",
+            )
+            .header("location", location)
+            .set_cookie(clear)
+            .send(session)
+            .await
         }
         None => {
             let html = render_message(

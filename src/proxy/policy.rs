@@ -181,7 +181,14 @@ pub async fn denied_page(
                 Some(account),
             )
         });
-    LocalResponse::html(403, html).send(session).await
+    match back {
+        Some((target, _)) => {
+            LocalResponse::html_with_form_target(403, html, target)
+                .send(session)
+                .await
+        }
+        None => LocalResponse::html(403, html).send(session).await,
+    }
 }
 
 fn chain_title(chain: &str) -> &'static str {

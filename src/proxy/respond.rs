@@ -40,6 +40,21 @@ impl LocalResponse {
             .header("content-security-policy", PAGE_CSP.to_string())
     }
 
+    /// A page whose forms may also end at `target` (a registered OpenID
+    /// redirect URI): browsers apply `form-action` to every redirect after
+    /// a form is sent, so a form whose answer redirects to a relying party
+    /// needs that party's origin listed.
+    pub fn html_with_form_target(status: u16, body: String, target: &str) -> Self {
+        let csp = match csp_source(target) {
+            Some(source) => PAGE_CSP.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {source}"),
+            ),
+            None => PAGE_CSP.to_string(),
+        };
+        Self::new(status, "text/html; charset=utf-8", body).header("content-security-policy", csp)
+    }
+
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
         Self::new(status, "application/json", value.to_string())
     }
@@ -86,6 +101,21 @@ impl LocalResponse {
         }
         Ok(())
     }
+}
+
+/// The CSP source expression for `uri`: its origin (`https://host:port`),
+/// or for a private-use scheme (`com.example.app:/cb`) the scheme itself.
+/// `None` for anything that is not a plain URL.
+fn csp_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let source = match url.origin() {
+        url::Origin::Tuple(..) => url.origin().ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    };
+    source
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b';' && b != b',' && b != b'\'')
+        .then_some(source)
 }
 
 /// The request body if it is at most `limit` bytes; `Ok(None)` when it is

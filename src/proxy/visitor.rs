@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::GatewayState;
 use super::hotsign;
-use super::messages::{message_page, render_message, unavailable_page};
+use super::messages::{message_page, not_found_page, render_message, unavailable_page};
 use super::respond::LocalResponse;
 use super::wants_html;
 use crate::auth::sessions::{ChallengeChange, LiveSession, SessionError};
@@ -214,14 +214,7 @@ pub async fn devnet_form(
     session: &mut Session,
 ) -> pingora::Result<Option<Vec<(String, String)>>> {
     if !state.services.simulated {
-        message_page(
-            state,
-            session,
-            404,
-            "Not found",
-            "There is nothing at this address.",
-        )
-        .await?;
+        not_found_page(state, session).await?;
         return Ok(None);
     }
     if !same_origin(session) {

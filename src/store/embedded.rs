@@ -196,6 +196,22 @@ fn decode<T: for<'de> Deserialize<'de>>(path: &Path, what: &str, bytes: &[u8]) -
         .map_err(|e| error_at(path, what, format!("undecodable record: {e}")))
 }
 
+/// The record under `key` in `table`, decoded (`what` names it in errors).
+fn read_record<T: for<'de> Deserialize<'de>>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+    what: &str,
+    path: &Path,
+) -> StoreResult<Option<T>> {
+    match table
+        .get(key)
+        .map_err(|e| error_at(path, &format!("get {what}"), e))?
+    {
+        Some(raw) => Ok(Some(decode(path, what, raw.value())?)),
+        None => Ok(None),
+    }
+}
+
 fn encode<T: Serialize>(path: &Path, value: &T) -> StoreResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| error_at(path, "encode", e))
 }
@@ -359,13 +375,8 @@ impl Store for EmbeddedStore {
                     .insert(canonical.as_str(), encode(path, &stored)?.as_slice())
                     .map_err(|e| error_at(path, "put challenge", e))?;
                 let session_key = stored.record.session;
-                let session: Option<SessionRecord> = match sessions
-                    .get(session_key.as_str())
-                    .map_err(|e| error_at(path, "get session", e))?
-                {
-                    Some(raw) => Some(decode(path, "session", raw.value())?),
-                    None => None,
-                };
+                let session: Option<SessionRecord> =
+                    read_record(&sessions, session_key.as_str(), "session", path)?;
                 match session.filter(|s| s.is_live(claim.now)) {
                     None => ClaimOutcome::SessionGone,
                     Some(mut session) => {
@@ -738,13 +749,7 @@ impl Store for EmbeddedStore {
             let table = txn
                 .open_table(GRANTS)
                 .map_err(|e| error_at(path, "open grants", e))?;
-            let grant: Option<Grant> = match table
-                .get(name.as_str())
-                .map_err(|e| error_at(path, "get grant", e))?
-            {
-                Some(raw) => Some(decode(path, "grant", raw.value())?),
-                None => None,
-            };
+            let grant: Option<Grant> = read_record(&table, name.as_str(), "grant", path)?;
             Ok(grant.filter(|g| g.is_live(now)))
         })
         .await
@@ -774,13 +779,7 @@ impl Store for EmbeddedStore {
                 let mut table = txn
                     .open_table(GRANTS)
                     .map_err(|e| error_at(path, "open grants", e))?;
-                let grant: Option<Grant> = match table
-                    .get(name.as_str())
-                    .map_err(|e| error_at(path, "get grant", e))?
-                {
-                    Some(raw) => Some(decode(path, "grant", raw.value())?),
-                    None => None,
-                };
+                let grant: Option<Grant> = read_record(&table, name.as_str(), "grant", path)?;
                 let Some(before) = grant.filter(|g| g.is_live(now)) else {
                     return Ok(None);
                 };
@@ -884,13 +883,8 @@ impl EmbeddedStore {
                 let mut sessions = txn
                     .open_table(SESSIONS)
                     .map_err(|e| error_at(path, "open sessions", e))?;
-                let session: Option<SessionRecord> = match sessions
-                    .get(key.as_str())
-                    .map_err(|e| error_at(path, "get session", e))?
-                {
-                    Some(raw) => Some(decode(path, "session", raw.value())?),
-                    None => None,
-                };
+                let session: Option<SessionRecord> =
+                    read_record(&sessions, key.as_str(), "session", path)?;
                 match session.filter(|s| s.is_live(now)) {
                     Some(mut session) => {
                         let changed = change(&mut session);

@@ -117,6 +117,7 @@ pub fn fixture(path: &str) -> String {
 }
 pub mod attack;
 pub mod browser;
+pub mod oidc;
 pub mod redis_ha;
 pub mod redis_server;
 pub mod tls;
