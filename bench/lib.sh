@@ -102,11 +102,20 @@ wait_http() {
     die "$url did not answer within ${limit}s"
 }
 
+# curl flags for HTTPS URLs: trust BENCH_CA (a certificate file) when set.
+curl_tls() {
+    CURL_TLS=()
+    if [[ -n "${BENCH_CA:-}" ]]; then
+        CURL_TLS=(--cacert "$BENCH_CA")
+    fi
+}
+
 # wait_ok URL [SECONDS]: until the URL answers 200.
 wait_ok() {
     local url="$1" limit="${2:-30}" i
+    curl_tls
     for ((i = 0; i < limit * 10; i++)); do
-        if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url")" == 200 ]]; then
+        if [[ "$(curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code}' --max-time 1 "$url")" == 200 ]]; then
             return 0
         fi
         sleep 0.1
@@ -245,7 +254,8 @@ rpc() {
 login_session() {
     local gate="$1" headers body memo pay_to cookie i
     headers="$WORK_DIR/status.headers"
-    body="$(curl -s --max-time 10 -D "$headers" "$gate/.steemgate/status")"
+    curl_tls
+    body="$(curl -s "${CURL_TLS[@]}" --max-time 10 -D "$headers" "$gate/.steemgate/status")"
     memo="$(jq -er '.memo' <<<"$body")" || die "status has no memo: $body"
     pay_to="$(jq -er '.pay_to' <<<"$body")"
     cookie="$(tr -d '\r' <"$headers" | sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' | head -n1)"
@@ -254,7 +264,7 @@ login_session() {
         --amount "0.001 STEEM" --memo "$memo" >/dev/null
     "$STEEMGATE" devnet produce-block --node "$DEVNET_URL" >/dev/null
     for ((i = 0; i < 150; i++)); do
-        body="$(curl -s --max-time 10 -H "Cookie: $cookie" "$gate/.steemgate/status")"
+        body="$(curl -s "${CURL_TLS[@]}" --max-time 10 -H "Cookie: $cookie" "$gate/.steemgate/status")"
         if [[ "$(jq -r '.account // empty' <<<"$body")" == "$SENDER_ACCOUNT" ]]; then
             printf '%s\n' "$cookie"
             return 0

@@ -19,6 +19,8 @@
 # --store redis, which also counts Redis commands per authenticated request).
 #
 # Usage: bench/run.sh [--store embedded|redis] [--rounds N]
+#        bench/run.sh --h2   HTTP/2 over TLS against nginx with http2, loaded
+#                            by h2load (bench/h2.sh; results bench/results/h2.md)
 # Env:   WRK_FLAGS  (default "-t1 -c32 -d5s --latency")
 #        GATE_THREADS (default: nproc)   NGINX_WORKERS (default: nproc)
 #        UPSTREAM_WORKERS (default 1)    STEEMGATE_BIN (skip the build)
@@ -26,6 +28,11 @@
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if [[ "${1:-}" == --h2 ]]; then
+    shift
+    exec "$BENCH_DIR/h2.sh" "$@"
+fi
 
 STORE_KIND="embedded"
 ROUNDS="${ROUNDS:-3}"

@@ -13,18 +13,23 @@
 #            parties of tests/oidc_rp.rs and examples/oidc-rp/), and npm
 #            with the pinned axe-core the browser tests inject
 #            (scripts/browser-deps.sh).
+#   --bench  the load generators and proxies bench/ compares with: nginx,
+#            wrk, h2load (nghttp2-client, for `bench/run.sh --h2`), curl,
+#            jq, openssl and python3 (Debian/Ubuntu only).
 #
-# Debian/Ubuntu (apt-get) for both; Fedora (dnf) and macOS (brew) for
+# Debian/Ubuntu (apt-get) for all; Fedora (dnf) and macOS (brew) for
 # --build. Uses sudo when not root.
 set -euo pipefail
 
 want_build=0
 want_test=0
+want_bench=0
 for arg in "$@"; do
     case "$arg" in
         --build) want_build=1 ;;
         --test) want_test=1 ;;
-        *) echo "usage: $0 [--build] [--test]" >&2; exit 2 ;;
+        --bench) want_bench=1 ;;
+        *) echo "usage: $0 [--build] [--test] [--bench]" >&2; exit 2 ;;
     esac
 done
 
@@ -35,6 +40,8 @@ test_needs=("redis-server redis-server" "redis-cli redis-tools" "nginx nginx" "c
     "node nodejs" "npm npm" "systemd-analyze systemd" "chromium chromium" "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core"
     "/usr/lib/python3/dist-packages/authlib/__init__.py python3-authlib"
     "/usr/lib/python3/dist-packages/requests/__init__.py python3-requests")
+
+bench_needs=("nginx nginx" "wrk wrk" "h2load nghttp2-client" "curl curl" "jq jq" "openssl openssl" "python3 python3")
 
 missing=()
 check() {
@@ -54,6 +61,7 @@ check() {
 }
 [ "$want_build" = 1 ] && check "${build_needs[@]}"
 [ "$want_test" = 1 ] && check "${test_needs[@]}"
+[ "$want_bench" = 1 ] && check "${bench_needs[@]}"
 install_browser_deps() {
     if [ "$want_test" = 1 ] && [ ! -f "$(dirname "$0")/../tests/browser-deps/node_modules/axe-core/axe.min.js" ]; then
         "$(dirname "$0")/browser-deps.sh"
@@ -71,9 +79,9 @@ if command -v apt-get >/dev/null 2>&1; then
     "${sudo_cmd[@]}" apt-get update -qq
     # env: sudo would drop DEBIAN_FRONTEND, and a debconf question would hang.
     "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-elif [ "$want_test" = 0 ] && command -v dnf >/dev/null 2>&1; then
+elif [ "$want_test" = 0 ] && [ "$want_bench" = 0 ] && command -v dnf >/dev/null 2>&1; then
     "${sudo_cmd[@]}" dnf install -y gcc gcc-c++ make cmake
-elif [ "$want_test" = 0 ] && command -v brew >/dev/null 2>&1; then
+elif [ "$want_test" = 0 ] && [ "$want_bench" = 0 ] && command -v brew >/dev/null 2>&1; then
     brew install cmake
 else
     echo "Please install: ${missing[*]}, then run this again." >&2

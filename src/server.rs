@@ -446,6 +446,9 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     let mut gateway =
         pingora::proxy::HttpProxy::new(Gateway { state, access_log }, server_conf.clone());
     gateway.handle_init_modules();
+    let (server_options, h2_options) = http2_limits(&config.limits);
+    gateway.server_options = Some(server_options);
+    gateway.h2_options = Some(h2_options);
     let mut proxy = pingora::services::listening::Service::new(
         "steemgate proxy".to_string(),
         crate::proxy::conn_guard::GuardedApp::new(
@@ -462,9 +465,14 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
             let (Some(cert), Some(key)) = (path(&files.cert), path(&files.key)) else {
                 anyhow::bail!("tls.cert and tls.key must be UTF-8 paths");
             };
-            proxy
-                .add_tls(&config.listen.to_string(), &cert, &key)
+            let mut settings = pingora::listeners::tls::TlsSettings::intermediate(&cert, &key)
                 .map_err(|e| anyhow::anyhow!("setting up TLS on {}: {e}", config.listen))?;
+            if files.http2 {
+                // ALPN: h2 preferred, http/1.1 allowed. Off: no ALPN, as
+                // before (every client speaks HTTP/1.1).
+                settings.enable_h2();
+            }
+            proxy.add_tls_with_settings(&config.listen.to_string(), None, settings);
         }
         None => proxy.add_tcp(&config.listen.to_string()),
     }
@@ -511,6 +519,47 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, tls, admin = ?config.admin_listen, "steemgate starting");
     server.run_forever();
 }
+
+/// The bounds on downstream HTTP/2 connections (only reached over TLS with
+/// `tls.http2` on; h2c is never offered).
+///
+/// pingora 0.9.1 already rejects malformed requests (bad pseudo-headers,
+/// conflicting `:authority`/`Host`, connection-specific fields) and closes a
+/// connection after 32 of them; h2 0.4.20 bounds CONTINUATION frames per
+/// header block (CVE-2024-2758 class), resets of not yet accepted streams
+/// (rapid reset, CVE-2023-44487) and answers PING/SETTINGS only as fast as
+/// the client reads. Set here explicitly: a connection idle with no stream
+/// in flight closes after `limits.idle_timeout` (as HTTP/1 keep-alive); a
+/// header block is at most [`MAX_REQUEST_HEADER_BYTES`] decoded, as the
+/// HTTP/1 limit; at most 100 concurrent streams; and a connection whose
+/// protocol errors made the gateway reset 64 streams gets GOAWAY
+/// ENHANCE_YOUR_CALM.
+///
+/// [`MAX_REQUEST_HEADER_BYTES`]: crate::proxy::MAX_REQUEST_HEADER_BYTES
+fn http2_limits(
+    limits: &crate::config::LimitsConfig,
+) -> (
+    pingora::apps::HttpServerOptions,
+    pingora::protocols::http::v2::server::H2Options,
+) {
+    let mut options = pingora::apps::HttpServerOptions::default();
+    options.h2_idle_timeout = Some(limits.idle_timeout);
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    let header_bytes = u32::try_from(crate::proxy::MAX_REQUEST_HEADER_BYTES).unwrap_or(u32::MAX);
+    h2.max_header_list_size(header_bytes)
+        .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(Some(H2_MAX_LOCAL_RESETS));
+    (options, h2)
+}
+
+/// Concurrent streams per HTTP/2 connection (browsers open at most ~100).
+const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Streams the client reset before the gateway accepted them, per connection,
+/// before it is closed with ENHANCE_YOUR_CALM (h2's default is 20).
+const H2_MAX_PENDING_RESETS: usize = 20;
+/// Streams the gateway reset for errors, per connection, before it is closed.
+const H2_MAX_LOCAL_RESETS: usize = 64;
 
 /// Keeps the session cache in step with logouts on other instances (a store
 /// shared through Redis); with a single-instance store it has nothing to do.

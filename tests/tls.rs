@@ -6,44 +6,9 @@
 
 mod support;
 
-use std::path::Path;
-
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use serde_json::Value;
-use support::gateway::{GATE, Stack, upstream_saw};
-
-/// Writes `cert.pem` (leaf, then CA) and `key.pem` for 127.0.0.1 and
-/// localhost into `dir`; returns the CA certificate (PEM).
-fn make_certificates(dir: &Path) -> String {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "steemgate test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    std::fs::write(dir.join("cert.pem"), format!("{}{}", leaf.pem(), ca.pem())).unwrap();
-    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
-    ca.pem()
-}
-
-/// A rustls client configuration trusting only `ca_pem`.
-fn tls_config(ca_pem: &str) -> rustls::ClientConfig {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth()
-}
+use support::gateway::{GATE, upstream_saw};
+use support::tls::{tls_config, tls_stack, tls_stack_with};
 
 fn client(ca_pem: &str) -> reqwest::Client {
     let tls = tls_config(ca_pem);
@@ -54,30 +19,36 @@ fn client(ca_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// A gateway serving HTTPS with a fresh CA; returns it with the CA (PEM)
-/// and the directory holding the files.
-fn tls_stack() -> (Stack, String, tempfile::TempDir) {
-    let certs = tempfile::tempdir().unwrap();
-    let ca = make_certificates(certs.path());
-    let tls_line = format!(
-        "tls: {{cert: \"{}\", key: \"{}\"}}\n",
-        certs.path().join("cert.pem").display(),
-        certs.path().join("key.pem").display()
-    );
-    let stack = Stack::start_with(|config| {
-        config.replacen("threads: 2\n", &format!("threads: 2\n{tls_line}"), 1)
-    });
-    (stack, ca, certs)
+/// What ALPN agrees to when a client offers h2 first, with `tls.http2`
+/// at its default (on) and off.
+fn negotiated(tls_extra: &str) -> Option<Vec<u8>> {
+    let (stack, ca, _certs) = tls_stack_with(tls_extra, false, |config| config);
+    let mut config = tls_config(&ca);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let socket = std::net::TcpStream::connect(stack.addr()).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).unwrap();
+    }
+    tls.conn.alpn_protocol().map(<[u8]>::to_vec)
 }
 
-/// The gateway speaks HTTP/1.1 only, over TLS too: a client offering h2
-/// first gets http/1.1 from ALPN, so the identity-header rules tested over
-/// HTTP/1 are the whole story; and spoofed identities sent over TLS are
-/// stripped like over plain TCP.
 #[test]
-fn tls_negotiates_http1_only_and_strips_spoofed_identities() {
+fn alpn_agrees_to_h2_by_default_and_only_http1_when_switched_off() {
+    assert_eq!(negotiated("").as_deref(), Some(&b"h2"[..]));
+    assert_eq!(negotiated(", http2: on").as_deref(), Some(&b"h2"[..]));
+    assert_ne!(negotiated(", http2: off").as_deref(), Some(&b"h2"[..]));
+}
+
+/// With `tls.http2: off` the gateway speaks HTTP/1.1 only, over TLS too: a
+/// client offering h2 first does not get it, and spoofed identities sent
+/// over TLS are stripped like over plain TCP (HTTP/2: tests/attack_h2.rs).
+#[test]
+fn tls_with_http2_off_negotiates_http1_and_strips_spoofed_identities() {
     use std::io::{Read, Write};
-    let (stack, ca, _certs) = tls_stack();
+    let (stack, ca, _certs) = tls_stack_with(", http2: off", false, |config| config);
     let mut config = tls_config(&ca);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();

@@ -168,6 +168,8 @@ pub struct LimitsInput {
 pub struct TlsInput {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Offer HTTP/2 to browsers by ALPN (`on`/`off`, default on).
+    pub http2: Option<Switch>,
 }
 
 /// `assertion:`: how signed identity assertions are made.

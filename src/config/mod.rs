@@ -303,6 +303,9 @@ impl Default for LimitsConfig {
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// `tls.http2`: ALPN offers `h2` as well as `http/1.1` (default on).
+    /// Upstreams are spoken to in HTTP/1.1 either way.
+    pub http2: bool,
 }
 
 /// `assertion:` (signed identity assertions).
@@ -804,7 +807,8 @@ fn validate_tls(input: input::TlsInput, base: &Path) -> Result<TlsConfig, Config
     };
     utf8(&cert, "tls.cert")?;
     utf8(&key, "tls.key")?;
-    Ok(TlsConfig { cert, key })
+    let http2 = input.http2.is_none_or(|switch| switch.0);
+    Ok(TlsConfig { cert, key, http2 })
 }
 
 fn validate_assertion(input: input::AssertionInput) -> Result<AssertionConfig, ConfigError> {

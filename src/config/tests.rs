@@ -1171,3 +1171,37 @@ fn oidc_tokens_must_live_at_most_half_a_key_period() {
     )) + "assertion:\n  rotate_every: 1h\n";
     assert!(Config::from_yaml(&text, Path::new(".")).is_ok());
 }
+
+#[test]
+fn tls_http2_is_on_by_default_and_a_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let with_tls = |extra: &str| {
+        format!(
+            "{}tls: {{cert: cert.pem, key: key.pem{extra}}}\n",
+            minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n")
+        )
+    };
+    let http2 = |extra: &str| {
+        Config::from_yaml(&with_tls(extra), dir.path())
+            .unwrap()
+            .tls
+            .unwrap()
+            .http2
+    };
+    assert!(http2(""));
+    assert!(http2(", http2: on"));
+    assert!(!http2(", http2: off"));
+    assert!(!http2(", http2: false"));
+    let message = match Config::from_yaml(&with_tls(", http2: maybe"), dir.path()) {
+        Ok(_) => panic!("http2: maybe accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(message.contains("tls.http2"), "{message}");
+}

@@ -17,9 +17,15 @@
 //! first response bytes (`HTTP/1.x NNN`, not a 1xx) make it *Idle*: the next
 //! read starts the next request, bounded by the idle deadline until its first
 //! byte arrives (then *Headers* again). A `101 Switching Protocols` response
-//! makes it a *Tunnel* (WebSocket), never bounded again. The gateway serves
-//! HTTP/1 only (no h2c; on a TLS listener pingora hands over the decrypted
-//! stream and ALPN offers only http/1.1), so the bytes seen are HTTP/1.
+//! makes it a *Tunnel* (WebSocket), never bounded again.
+//!
+//! An HTTP/2 connection (only when TLS ALPN chose `h2`; h2c is never
+//! offered) is followed differently: its bytes are frames, not HTTP/1 text,
+//! so nothing in them is read as a header block or a status line. Only the
+//! 24-byte client preface must arrive within `limits.header_timeout`
+//! (*H2Preface*); after it (*H2*) pingora's HTTP/2 idle timeout (set to
+//! `limits.idle_timeout`, see `server::http2_limits`) closes a connection
+//! with no stream in flight, and h2's own limits bound the frames.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,8 +36,8 @@ use async_trait::async_trait;
 use pingora::apps::ServerApp;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::{
-    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
-    TimingDigest, UniqueID, UniqueIDType,
+    ALPN, GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
+    Stream, TimingDigest, UniqueID, UniqueIDType,
 };
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -53,7 +59,14 @@ enum Phase {
     Busy,
     Idle,
     Tunnel,
+    /// HTTP/2: the client preface has not fully arrived yet.
+    H2Preface,
+    /// HTTP/2 after the preface: not bounded here.
+    H2,
 }
+
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+const H2_PREFACE_LEN: usize = 24;
 
 /// An accepted client stream with header and idle deadlines.
 pub struct DeadlineStream {
@@ -71,6 +84,8 @@ struct PhaseTracker {
     /// The last bytes read in the Headers phase (to find the blank line
     /// even when it is split across reads).
     tail: [u8; 3],
+    /// HTTP/2 preface bytes still to come (H2Preface phase).
+    preface_left: usize,
 }
 
 impl Default for PhaseTracker {
@@ -78,6 +93,7 @@ impl Default for PhaseTracker {
         Self {
             phase: Phase::Headers,
             tail: [0; 3],
+            preface_left: 0,
         }
     }
 }
@@ -101,6 +117,15 @@ impl DeadlineStream {
             tracker: PhaseTracker::default(),
             deadline: Box::pin(tokio::time::sleep(timeouts.header)),
         }
+    }
+
+    /// Wraps a freshly accepted stream on which TLS ALPN chose `h2`: the
+    /// client preface must arrive within `timeouts.header`.
+    pub fn new_h2(inner: Stream, timeouts: ConnTimeouts) -> Self {
+        let mut stream = Self::new(inner, timeouts);
+        stream.tracker.phase = Phase::H2Preface;
+        stream.tracker.preface_left = H2_PREFACE_LEN;
+        stream
     }
 
     fn arm(&mut self, phase: Phase, after: Duration) {
@@ -175,6 +200,13 @@ impl AsyncRead for DeadlineStream {
                 if new_len == 0 {
                     return Poll::Ready(Ok(()));
                 }
+                if this.tracker.phase == Phase::H2Preface {
+                    this.tracker.preface_left = this.tracker.preface_left.saturating_sub(new_len);
+                    if this.tracker.preface_left == 0 {
+                        this.tracker.phase = Phase::H2;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
                 if this.tracker.phase == Phase::Idle {
                     // The next request's first bytes.
                     let header = this.timeouts.header;
@@ -190,18 +222,20 @@ impl AsyncRead for DeadlineStream {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => match this.tracker.phase {
-                Phase::Headers | Phase::Idle => match this.deadline.as_mut().poll(cx) {
-                    Poll::Ready(()) if this.tracker.phase == Phase::Idle => {
-                        // An idle keep-alive connection: end it like a
-                        // client that closed (pingora closes quietly).
-                        Poll::Ready(Ok(()))
+                Phase::Headers | Phase::Idle | Phase::H2Preface => {
+                    match this.deadline.as_mut().poll(cx) {
+                        Poll::Ready(()) if this.tracker.phase == Phase::Idle => {
+                            // An idle keep-alive connection: end it like a
+                            // client that closed (pingora closes quietly).
+                            Poll::Ready(Ok(()))
+                        }
+                        Poll::Ready(()) => Poll::Ready(Err(timed_out(
+                            "request header not complete within limits.header_timeout",
+                        ))),
+                        Poll::Pending => Poll::Pending,
                     }
-                    Poll::Ready(()) => Poll::Ready(Err(timed_out(
-                        "request header not complete within limits.header_timeout",
-                    ))),
-                    Poll::Pending => Poll::Pending,
-                },
-                Phase::Busy | Phase::Tunnel => Poll::Pending,
+                }
+                Phase::Busy | Phase::Tunnel | Phase::H2 => Poll::Pending,
             },
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
         }
@@ -326,6 +360,8 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
         // A stream handed back for reuse is already guarded.
         let stream: Stream = if stream.as_any().is::<DeadlineStream>() {
             stream
+        } else if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            Box::new(DeadlineStream::new_h2(stream, self.timeouts))
         } else {
             Box::new(DeadlineStream::new(stream, self.timeouts))
         };
@@ -375,5 +411,18 @@ mod tests {
         assert_eq!(s.phase, Phase::Tunnel);
         s.saw_write(b"HTTP/1.1 200 OK\r\n");
         assert_eq!(s.phase, Phase::Tunnel, "a tunnel stays a tunnel");
+    }
+
+    #[test]
+    fn http2_bytes_are_never_read_as_http1() {
+        // A DATA frame written on its own may start with an HTTP/1 status
+        // line (an upstream body quoting one): an h2 connection must not
+        // become Idle, which would arm HTTP/1 deadlines on frame bytes.
+        for phase in [Phase::H2Preface, Phase::H2] {
+            let mut s = stream();
+            s.phase = phase;
+            s.saw_write(b"HTTP/1.1 200 OK\r\n");
+            assert_eq!(s.phase, phase);
+        }
     }
 }

@@ -30,6 +30,11 @@ pub struct Chromium {
 impl Chromium {
     /// `None` (after a skip notice) when `chromium` is not installed.
     pub fn launch() -> Option<Self> {
+        Self::launch_with(&[])
+    }
+
+    /// [`Chromium::launch`] with more command-line flags.
+    pub fn launch_with(extra: &[&str]) -> Option<Self> {
         let path = super::system_binary("chromium")?;
         let profile = tempfile::tempdir().unwrap();
         let args: Vec<&OsStr> = [
@@ -45,6 +50,7 @@ impl Chromium {
             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         ]
         .iter()
+        .chain(extra)
         .map(OsStr::new)
         .collect();
         let options = LaunchOptions {

@@ -120,4 +120,5 @@ pub mod browser;
 pub mod oidc;
 pub mod redis_ha;
 pub mod redis_server;
+pub mod tls;
 pub mod wallet;
