@@ -296,6 +296,23 @@ fn a_redis_outage_fails_closed_and_recovers_without_a_restart() {
             "/ready on instance {i} never reported the outage"
         );
     }
+    // A session read from the store at most `session.cache_ttl` (2 s) ago
+    // may be answered from memory until the revocation subscriber has seen
+    // its connection drop (at once when idle; later on a loaded machine):
+    // nothing can be revoked meanwhile, since a logout needs the store too.
+    // Past that bound, every request fails closed.
+    for i in 0..2 {
+        assert!(
+            wait_until(Duration::from_secs(4), || app(
+                pair.addr(i),
+                &cookie,
+                "text/html"
+            )
+            .status
+                == 503),
+            "instance {i} still serves the session from memory"
+        );
+    }
     for round in 0..20 {
         let i = round % 2;
         let accept = if round % 4 < 2 {

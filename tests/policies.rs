@@ -157,7 +157,7 @@ fn members_pass_others_get_a_403_that_says_why_and_optional_routes_go_anonymous(
         stack
             .gateway
             .log()
-            .contains("policies.unused: no route uses this policy"),
+            .contains("policies.unused: no route or OpenID client uses this policy"),
         "the unused policy is warned about at start:\n{}",
         stack.gateway.log()
     );
