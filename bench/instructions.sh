@@ -26,7 +26,7 @@
 #
 # Usage: bench/instructions.sh [--store embedded|redis] [--requests N]
 #                              [--targets steemgate,pingora-bare,nginx]
-# Env:   STEEMGATE_BIN (skip the build), GATE_THREADS (default 2, also the
+# Env:   STEEMGATE_BIN, PINGORA_BARE_BIN (skip the builds), GATE_THREADS (default 2, also the
 #        bare proxy's), CONNECTIONS (default 4, requests round robin over
 #        them), IDLE_SECONDS (default 10), BENCH_KEEP_WORK=1 keeps the dumps,
 #        GATE_EXTRA_YAML (default `log: {access: off}`).
