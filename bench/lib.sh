@@ -74,9 +74,14 @@ build_release() {
 }
 
 # build_pingora_bare: the bare pingora proxy of bench/pingora_bare.rs
-# (release). Sets PINGORA_BARE to its path.
+# (release), or PINGORA_BARE_BIN when set. Sets PINGORA_BARE to its path.
 PINGORA_BARE=""
 build_pingora_bare() {
+    if [[ -n "${PINGORA_BARE_BIN:-}" ]]; then
+        PINGORA_BARE="$PINGORA_BARE_BIN"
+        [[ -x "$PINGORA_BARE" ]] || die "no binary at $PINGORA_BARE"
+        return
+    fi
     log "building bench/pingora_bare.rs (release)"
     PINGORA_BARE="$(cd "$REPO_DIR" && cargo bench --no-run --bench pingora_bare \
         --message-format=json 2>/dev/null |

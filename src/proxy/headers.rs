@@ -10,7 +10,9 @@
 //! from a peer listed in `trusted_proxies`, which is kept with the peer
 //! appended (see [`client_chain`]).
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
+use pingora::ErrorType::InvalidHTTPHeader;
+use pingora::OrErr;
 use pingora::http::RequestHeader;
 
 /// The identity header the gateway sets.
@@ -169,7 +171,9 @@ pub fn sanitize_upstream_request(
     // Headers named by Connection are hop-by-hop: they end here.
     let mut doomed: Vec<HeaderName> = Vec::new();
     let mut connection_options: Vec<String> = Vec::new();
+    let mut has_connection = false;
     for value in req.headers.get_all(http::header::CONNECTION) {
+        has_connection = true;
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             if is_connection_option(token) {
@@ -195,7 +199,9 @@ pub fn sanitize_upstream_request(
         }
         req.remove_header(name);
     }
-    req.remove_header(&http::header::CONNECTION);
+    if has_connection {
+        req.remove_header(&http::header::CONNECTION);
+    }
     if !connection_options.is_empty() {
         connection_options.dedup();
         req.insert_header(http::header::CONNECTION, connection_options.join(", "))?;
@@ -210,7 +216,14 @@ pub fn sanitize_upstream_request(
     if let Some(host) = forwarded.host {
         req.insert_header("x-forwarded-host", host)?;
     }
-    req.insert_header("x-forwarded-proto", forwarded.proto)?;
+    // `http` or `https`: a static value, never copied.
+    let proto = match forwarded.proto {
+        "http" => HeaderValue::from_static("http"),
+        "https" => HeaderValue::from_static("https"),
+        other => HeaderValue::from_str(other)
+            .explain_err(InvalidHTTPHeader, |_| "invalid X-Forwarded-Proto")?,
+    };
+    req.insert_header("x-forwarded-proto", proto)?;
     if let Some(account) = account {
         req.insert_header(IDENTITY_HEADER, account)?;
     }
