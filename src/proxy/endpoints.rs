@@ -27,7 +27,7 @@ use pingora::proxy::Session;
 use serde_json::json;
 
 use super::hotsign;
-use super::messages::{message_page, not_found_page, render_message, unavailable_page};
+use super::messages::{message_page, not_found_page, unavailable_page};
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
 use super::visitor::{
@@ -305,18 +305,7 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
     }
     let clear = Some(state.services.sessions.clear_cookie());
     if wants_html(session) {
-        let html = render_message(
-            state,
-            200,
-            "Logged out",
-            "You are logged out on this browser.",
-            Some(("/.steemgate/login", "Log in again")),
-            None,
-        );
-        LocalResponse::html(200, html)
-            .set_cookie(clear)
-            .send(session)
-            .await
+        super::messages::logged_out_page(state, session, clear).await
     } else {
         LocalResponse::json(200, &json!({"authenticated": false}))
             .set_cookie(clear)

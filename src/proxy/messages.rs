@@ -74,6 +74,26 @@ pub async fn unavailable_page(state: &GatewayState, session: &mut Session) -> pi
 }
 
 /// 403: logged in, but not on this route's allowlist.
+/// "You are logged out", clearing the cookie with `clear`.
+pub async fn logged_out_page(
+    state: &GatewayState,
+    session: &mut Session,
+    clear: Option<String>,
+) -> pingora::Result<()> {
+    let html = render_message(
+        state,
+        200,
+        "Logged out",
+        "You are logged out on this browser.",
+        Some(("/.steemgate/login", "Log in again")),
+        None,
+    );
+    LocalResponse::html(200, html)
+        .set_cookie(clear)
+        .send(session)
+        .await
+}
+
 /// 404 in the visitor's format.
 pub async fn not_found_page(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     message_page(

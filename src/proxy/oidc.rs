@@ -796,19 +796,6 @@ async fn logout(
             .send(session)
             .await
         }
-        None => {
-            let html = render_message(
-                state,
-                200,
-                "Logged out",
-                "You are logged out on this browser.",
-                Some(("/.steemgate/login", "Log in again")),
-                None,
-            );
-            LocalResponse::html(200, html)
-                .set_cookie(clear)
-                .send(session)
-                .await
-        }
+        None => super::messages::logged_out_page(state, session, clear).await,
     }
 }
