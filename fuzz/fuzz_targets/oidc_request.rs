@@ -31,6 +31,7 @@ fn config() -> OidcConfig {
             post_logout_redirect_uris: vec![],
             policies: vec![],
             signing_alg: SigningAlg::RS256,
+            require_pkce: secret.is_none(),
         })
     };
     OidcConfig {
@@ -56,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(request.client.redirect_uris.iter().any(|u| u == request.redirect.as_str()));
             assert_eq!(named("client_id"), Some(request.client.id.as_str()));
             assert!(request.scope.split(' ').any(|s| s == "openid"));
-            if request.client.secret.is_none() {
+            if request.client.secret.is_none() || request.client.require_pkce {
                 assert!(request.code_challenge.is_some());
             }
             let location = request.redirect.with_params(&[("code", "c"), ("state", "s")]);

@@ -37,6 +37,10 @@ pub struct OidcClientInput {
     pub policy: Option<OneOrMany>,
     pub id_token_signed_response_alg: Option<SigningAlg>,
     pub name: Option<String>,
+    /// Refuse authorization requests without PKCE (always so for public
+    /// clients). Off by default for confidential clients: some apps
+    /// (Gitea) send neither PKCE nor a nonce.
+    pub require_pkce: Option<bool>,
 }
 
 /// How ID tokens for a client are signed (its registration's
@@ -94,6 +98,9 @@ pub struct OidcClient {
     /// Every one must pass for the account to be let in.
     pub policies: Vec<Arc<Policy>>,
     pub signing_alg: SigningAlg,
+    /// Authorization requests must carry an S256 `code_challenge` (true
+    /// for every public client).
+    pub require_pkce: bool,
 }
 
 impl std::fmt::Debug for OidcClient {
@@ -106,6 +113,7 @@ impl std::fmt::Debug for OidcClient {
             .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
             .field("policies", &self.policies.len())
             .field("signing_alg", &self.signing_alg)
+            .field("require_pkce", &self.require_pkce)
             .finish()
     }
 }
@@ -211,6 +219,13 @@ pub(super) fn validate_oidc(
             None => Vec::new(),
             Some(named) => resolve_policy_names(&key("policy"), named, policies)?,
         };
+        if secret.is_none() && c.require_pkce == Some(false) {
+            return Err(invalid(
+                &key("require_pkce"),
+                "a public client (no secret) always needs PKCE: drop `require_pkce: false` or give the client a secret",
+            ));
+        }
+        let require_pkce = secret.is_none() || c.require_pkce.unwrap_or(false);
         let name = match c.name {
             Some(name) if name.trim().is_empty() || name.chars().any(char::is_control) => {
                 return Err(invalid(
@@ -229,6 +244,7 @@ pub(super) fn validate_oidc(
             post_logout_redirect_uris,
             policies,
             signing_alg: c.id_token_signed_response_alg.unwrap_or(SigningAlg::RS256),
+            require_pkce,
         }));
     }
     Ok(OidcConfig {

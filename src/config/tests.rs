@@ -1034,7 +1034,12 @@ fn oidc_clients_parse_with_their_defaults() {
     assert_eq!(grafana.signing_alg, SigningAlg::RS256);
     assert_eq!(grafana.name, "grafana");
     assert_eq!(&*grafana.policies[0].name, "members");
+    assert!(
+        !grafana.require_pkce,
+        "off by default for confidential clients"
+    );
     let spa = oidc.client("spa").unwrap();
+    assert!(spa.require_pkce, "always on for public clients");
     assert_eq!(spa.secret, None);
     assert_eq!(spa.signing_alg, SigningAlg::ES256);
     assert_eq!(spa.name, "Single page");
@@ -1118,6 +1123,10 @@ fn oidc_mistakes_name_key_and_line() {
         (
             "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n      policy: nobody\n",
             "oidc.clients[0].policy: no policy named \"nobody\"",
+        ),
+        (
+            "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n      require_pkce: false\n",
+            "oidc.clients[0].require_pkce: a public client (no secret) always needs PKCE",
         ),
         (
             "  issuer: \"https://auth.example.com\"\n  clients:\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n    - client_id: a\n      redirect_uris: [\"https://a.example/cb\"]\n",

@@ -709,6 +709,7 @@ pub(crate) fn test_config(secret: &str, redirect: &str) -> OidcConfig {
             post_logout_redirect_uris: vec![],
             policies: vec![],
             signing_alg: SigningAlg::RS256,
+            require_pkce: secret.is_none(),
         })
     };
     OidcConfig {

@@ -276,10 +276,10 @@ pub fn parse(
             );
         }
     };
-    if client.secret.is_none() && code_challenge.is_none() {
+    if client.require_pkce && code_challenge.is_none() {
         return refuse(
             "invalid_request",
-            "a public client must use PKCE (code_challenge with S256)",
+            "this client must use PKCE (code_challenge with S256)",
         );
     }
     let mut prompt = Prompt::default();
@@ -503,6 +503,27 @@ mod tests {
         p.push(("code_challenge", CHALLENGE));
         p.push(("code_challenge_method", "S256"));
         let request = parse(&cfg, &params(&p)).unwrap();
+        assert_eq!(request.code_challenge.as_deref(), Some(CHALLENGE));
+    }
+
+    #[test]
+    fn a_confidential_client_can_be_held_to_pkce() {
+        let mut cfg = config();
+        let mut app = (*cfg.clients[0]).clone();
+        // Off by default: some apps send neither PKCE nor a nonce.
+        assert!(!app.require_pkce);
+        assert!(parse(&cfg, &with(&[])).is_ok());
+        app.require_pkce = true;
+        cfg.clients[0] = Arc::new(app);
+        assert_eq!(error_of(parse(&cfg, &with(&[]))), "invalid_request");
+        let request = parse(
+            &cfg,
+            &with(&[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(request.code_challenge.as_deref(), Some(CHALLENGE));
     }
 
