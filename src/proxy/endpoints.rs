@@ -27,7 +27,7 @@ use pingora::proxy::Session;
 use serde_json::json;
 
 use super::hotsign;
-use super::messages::{message_page, not_found_page, unavailable_page};
+use super::messages::{message_page, not_found_page, store_failed, unavailable_page};
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
 use super::visitor::{
@@ -126,6 +126,10 @@ impl Query {
                 .into_owned()
                 .collect()
         }))
+    }
+    /// Every pair, in order (repeated keys kept).
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.0
     }
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
@@ -291,17 +295,10 @@ async fn logout(state: &GatewayState, session: &mut Session) -> pingora::Result<
         )
         .await;
     }
-    if let Some(id) = presented_session(state, session) {
-        // The account's policy decisions go with the session: logging in
-        // again rechecks the chain at once.
-        if let Ok(Some(account)) = state.services.sessions.account(&id, now_unix()).await {
-            state.policies.forget(&account).await;
-        }
-        if let Err(e) = state.services.sessions.logout(&id).await {
-            state.services.metrics.store_errors.inc();
-            tracing::warn!(error = %e, "logout failed: store unavailable");
-            return unavailable_page(state, session).await;
-        }
+    if let Some(id) = presented_session(state, session)
+        && let Err(e) = super::visitor::end_session(state, &id, None).await
+    {
+        return store_failed(state, session, "logout failed", &e).await;
     }
     let clear = Some(state.services.sessions.clear_cookie());
     if wants_html(session) {

@@ -94,6 +94,24 @@ pub async fn logged_out_page(
         .await
 }
 
+/// `template` rendered, or `None` after a 503 was answered (a template that
+/// fails at render time is never a blank or half page).
+pub async fn render_or_unavailable(
+    state: &GatewayState,
+    session: &mut Session,
+    template: &str,
+    context: &serde_json::Value,
+) -> pingora::Result<Option<String>> {
+    match state.pages.render(template, context) {
+        Ok(html) => Ok(Some(html)),
+        Err(e) => {
+            tracing::error!(error = %e, template, "page failed to render");
+            unavailable_page(state, session).await?;
+            Ok(None)
+        }
+    }
+}
+
 /// 404 in the visitor's format.
 pub async fn not_found_page(state: &GatewayState, session: &mut Session) -> pingora::Result<()> {
     message_page(

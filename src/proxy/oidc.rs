@@ -20,8 +20,9 @@ use pingora::proxy::Session;
 use serde_json::json;
 
 use super::GatewayState;
+use super::endpoints::Query;
 use super::messages::{
-    message_page, not_found_page, render_message, store_failed, unavailable_page,
+    message_page, not_found_page, render_or_unavailable, store_failed, unavailable_page,
 };
 use super::respond::LocalResponse;
 use super::visitor::{presented_session, same_origin};
@@ -59,7 +60,7 @@ pub async fn handle(
     let method = session.req_header().method.clone();
     match (method.as_str(), path) {
         ("GET" | "HEAD", AUTHORIZE_PATH) => {
-            let params = query_pairs(query);
+            let params = Query::parse(query).into_pairs();
             // The way back from the login page: the parked request.
             let params = match params.as_slice() {
                 [(key, id)] if key == "resume" => match provider.resume(id, now_unix()).await {
@@ -116,7 +117,14 @@ pub async fn handle(
             }
         },
         ("GET" | "HEAD", LOGOUT_PATH) => {
-            logout(state, &provider, session, &query_pairs(query), false).await
+            logout(
+                state,
+                &provider,
+                session,
+                &Query::parse(query).into_pairs(),
+                false,
+            )
+            .await
         }
         ("POST", LOGOUT_PATH) => {
             let Some(form) = super::messages::read_form(state, session).await? else {
@@ -138,7 +146,7 @@ pub async fn handle(
 pub async fn client_name_of_return(state: &GatewayState, rd: &str) -> Option<String> {
     let provider = state.oidc.as_ref()?;
     let query = rd.strip_prefix(AUTHORIZE_PATH)?.strip_prefix('?')?;
-    let mut params = query_pairs(Some(query));
+    let mut params = Query::parse(Some(query)).into_pairs();
     if let [(key, id)] = params.as_slice()
         && key == "resume"
     {
@@ -160,14 +168,6 @@ pub fn is_issuer_host(provider: &Provider, host: Option<&str>) -> bool {
         })
     });
     matches!((host, issuer_host), (Some(h), Some(i)) if h.trim_start_matches('[').trim_end_matches(']') == i)
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query.map_or_else(Vec::new, |q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect()
-    })
 }
 
 /// Endpoints relying parties call from a page (public clients): any
@@ -315,20 +315,11 @@ async fn authorize(
             "cancel": client_error(&request, "login_required", "the visitor did not log in again")
                 .location(provider.issuer()),
         });
-        let html = state
-            .pages
-            .render("oidc_reauth.html", &context)
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "re-login page failed to render");
-                render_message(
-                    state,
-                    503,
-                    "Temporarily unavailable",
-                    "Please try again.",
-                    None,
-                    None,
-                )
-            });
+        let Some(html) =
+            render_or_unavailable(state, session, "oidc_reauth.html", &context).await?
+        else {
+            return Ok(());
+        };
         return LocalResponse::html(200, html).send(session).await;
     }
     let names: Vec<std::sync::Arc<str>> = request
@@ -442,19 +433,16 @@ async fn reauthenticate(
             return redirect_to(session, error.location(provider.issuer())).await;
         }
     }
-    if let Some(id) = presented_session(state, session) {
-        if let Ok(Some(account)) = state.services.sessions.account(&id, now_unix()).await {
-            state.policies.forget(&account).await;
-        }
-        if let Err(e) = state.services.sessions.logout(&id).await {
-            return store_failed(
-                state,
-                session,
-                "OpenID re-login: cannot end the session",
-                &e,
-            )
-            .await;
-        }
+    if let Some(id) = presented_session(state, session)
+        && let Err(e) = super::visitor::end_session(state, &id, None).await
+    {
+        return store_failed(
+            state,
+            session,
+            "OpenID re-login: cannot end the session",
+            &e,
+        )
+        .await;
     }
     let Some(back) = continue_path(state, provider, session, &params).await? else {
         return Ok(());
@@ -746,20 +734,11 @@ async fn logout(
             "state": get("state"),
             "action": LOGOUT_PATH,
         });
-        let html = state
-            .pages
-            .render("oidc_logout.html", &context)
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "logout page failed to render");
-                render_message(
-                    state,
-                    503,
-                    "Temporarily unavailable",
-                    "Please try again.",
-                    None,
-                    None,
-                )
-            });
+        let Some(html) =
+            render_or_unavailable(state, session, "oidc_logout.html", &context).await?
+        else {
+            return Ok(());
+        };
         let response = match &back {
             Some(redirect) => LocalResponse::html_with_form_target(200, html, redirect.as_str()),
             None => LocalResponse::html(200, html),
@@ -767,8 +746,7 @@ async fn logout(
         return response.send(session).await;
     }
     if let (Some(id), Some(account)) = (&presented, &account) {
-        state.policies.forget(account).await;
-        if let Err(e) = state.services.sessions.logout(id).await {
+        if let Err(e) = super::visitor::end_session(state, id, Some(account)).await {
             return store_failed(state, session, "OpenID logout failed", &e).await;
         }
         tracing::info!(

@@ -151,6 +151,30 @@ pub(super) async fn live_session(
     }
 }
 
+/// Ends session `id` on the server (logout, a fresh login asked for by an
+/// OpenID client): the account's policy decisions go with it, so logging in
+/// again rechecks the chain at once. `account` when the caller knows it.
+pub(super) async fn end_session(
+    state: &GatewayState,
+    id: &crate::auth::cookie::SessionId,
+    account: Option<&str>,
+) -> Result<(), crate::store::StoreError> {
+    let account = match account {
+        Some(account) => Some(account.to_string()),
+        None => state
+            .services
+            .sessions
+            .account(id, now_unix())
+            .await
+            .ok()
+            .flatten(),
+    };
+    if let Some(account) = account {
+        state.policies.forget(&account).await;
+    }
+    state.services.sessions.logout(id).await.map(drop)
+}
+
 /// The client's address for limits and audit lines: the connection's peer,
 /// or behind a trusted proxy the real client from `X-Forwarded-For`.
 pub(super) fn client_ip(state: &GatewayState, session: &Session) -> Option<std::net::IpAddr> {
