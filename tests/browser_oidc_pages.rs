@@ -1,6 +1,6 @@
 //! The gateway's own OpenID pages, clicked in a real browser (Debian's
-//! headless Chromium) as a person would: the policy refusal's "Check again"
-//! and "Back to …", the re-login page's "Back to …", and the logout
+//! headless Chromium) as a person would: the policy refusal's "Check again",
+//! "Back to …" and the devnet's "Simulate: subscribes", the re-login page's "Back to …", and the logout
 //! confirmation's "Stay logged in" and "Log out". The relying party is a
 //! plain loopback web server the browser lands on.
 //!
@@ -126,6 +126,28 @@ routes:"#
     assert!(
         params.contains(&("state".into(), "s-1".into())),
         "{params:?}"
+    );
+    // The devnet's "Simulate: @demo subscribes" form on the same page: the
+    // subscription counts at once, and its answer's redirects end at the
+    // app with a code (the page's form-action allows the app's origin).
+    tab.navigate_to(&authorize("club", "")).unwrap();
+    assert!(wait_for(
+        &tab,
+        "!!document.getElementById('back-to-client')",
+        STEP
+    ));
+    click(&tab, "form.sim button[type=submit]");
+    assert!(
+        wait_for(
+            &tab,
+            &format!(
+                "location.href.startsWith({})",
+                json!(format!("{prefix}code="))
+            ),
+            STEP
+        ),
+        "the subscription did not lead back to the app: {}",
+        href(&tab)
     );
 
     // The re-login page: "Back to The App" returns login_required and
