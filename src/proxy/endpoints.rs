@@ -28,6 +28,7 @@ use serde_json::json;
 
 use super::hotsign;
 use super::messages::{message_page, not_found_page, store_failed, unavailable_page};
+use super::query::Query;
 use super::redirect::safe_redirect_target;
 use super::respond::LocalResponse;
 use super::visitor::{
@@ -45,8 +46,6 @@ const ASSETS: &[(&str, &str, &str)] = &[(
     "text/javascript; charset=utf-8",
     include_str!("../../templates/assets/login.js"),
 )];
-/// Longest long poll a client may ask for.
-pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Routes a `/.steemgate/...` request. `vouched` receives the account the
 /// gateway vouched for in its answer (forward auth), for the access log.
@@ -113,35 +112,6 @@ pub async fn handle(
                 .await
         }
         _ => not_found_page(state, session).await,
-    }
-}
-
-/// Decoded query parameters of an endpoint request (first value wins).
-pub struct Query(Vec<(String, String)>);
-
-impl Query {
-    pub fn parse(query: Option<&str>) -> Self {
-        Query(query.map_or_else(Vec::new, |q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        }))
-    }
-    /// Every pair, in order (repeated keys kept).
-    pub fn into_pairs(self) -> Vec<(String, String)> {
-        self.0
-    }
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-    /// The long-poll time asked for with `wait=SECONDS`, at most [`MAX_WAIT`].
-    pub fn wait(&self) -> Duration {
-        self.get("wait")
-            .and_then(|w| w.parse::<u64>().ok())
-            .map_or(Duration::ZERO, |s| Duration::from_secs(s).min(MAX_WAIT))
     }
 }
 

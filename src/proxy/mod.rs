@@ -25,6 +25,7 @@ pub mod oidc;
 pub mod origin;
 pub mod path;
 pub mod policy;
+pub mod query;
 pub mod redirect;
 pub mod respond;
 pub mod routes;

@@ -20,10 +20,10 @@ use pingora::proxy::Session;
 use serde_json::json;
 
 use super::GatewayState;
-use super::endpoints::Query;
 use super::messages::{
     message_page, not_found_page, render_or_unavailable, store_failed, unavailable_page,
 };
+use super::query::Query;
 use super::respond::LocalResponse;
 use super::visitor::{presented_session, same_origin};
 use crate::clock::{UnixTime, now_unix};
