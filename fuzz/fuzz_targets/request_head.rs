@@ -29,7 +29,7 @@ use libfuzzer_sys::fuzz_target;
 use pingora_http::RequestHeader;
 use steemgate::auth::cookie::{CookieCodec, SessionId};
 use steemgate::auth::sessions::{SessionManager, SessionSettings};
-use steemgate::proxy::endpoints::{MAX_WAIT, Query};
+use steemgate::proxy::query::{MAX_WAIT, Query};
 use steemgate::proxy::headers::{
     ForwardedFor, IDENTITY_HEADER, client_chain, client_ip, is_forwarding_name, is_reserved_name,
     sanitize_upstream_request,
