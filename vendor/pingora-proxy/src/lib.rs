@@ -1550,14 +1550,15 @@ impl SubrequestSpawner {
     }
 }
 
-#[async_trait]
-impl<SV, C> HttpServerApp for HttpProxy<SV, C>
+impl<SV, C> HttpProxy<SV, C>
 where
     SV: ProxyHttp + Send + Sync + 'static,
     <SV as ProxyHttp>::CTX: Send + Sync,
     C: custom::Connector,
 {
-    async fn process_new_http(
+    /// One request of a downstream session: the body of pingora's
+    /// `process_new_http`, unchanged, as a plain (unboxed) async fn.
+    async fn serve_one_request(
         self: &Arc<Self>,
         mut session: HttpSession,
         shutdown: &ShutdownWatch,
@@ -1593,6 +1594,37 @@ where
         }
 
         self.process_request(session, ctx).await
+    }
+}
+
+#[async_trait]
+impl<SV, C> HttpServerApp for HttpProxy<SV, C>
+where
+    SV: ProxyHttp + Send + Sync + 'static,
+    <SV as ProxyHttp>::CTX: Send + Sync,
+    C: custom::Connector,
+{
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: HttpSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        // steemgate patch (see PATCHED.md): serve every request of a
+        // keep-alive HTTP/1 connection inside this one future. Returning the
+        // reused stream to pingora-core's loop instead made it call
+        // `process_new_http` again for each request, and `#[async_trait]`
+        // then allocated a new box and moved the whole (~14 KB) request state
+        // machine into it, per request. The loop below does exactly what
+        // pingora-core's loop does between two requests (a new HTTP/1
+        // session on the same stream, the persistent settings applied).
+        loop {
+            let reused = self.serve_one_request(session, shutdown).await?;
+            let (stream, persistent_settings) = reused.consume();
+            session = HttpSession::new_http1(stream);
+            if let Some(persistent_settings) = persistent_settings {
+                persistent_settings.apply_to_session(&mut session);
+            }
+        }
     }
 
     async fn http_cleanup(&self) {
