@@ -31,16 +31,16 @@ use crate::offload::OffloadRuntime;
 pub use l4::Connect as L4Connect;
 use l4::{connect as l4_connect, BindTo};
 use log::{debug, error, warn};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use pingora_error::{Error, ErrorType::*, OrErr, Result};
 use pingora_pool::{ConnectionMeta, ConnectionPool};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tls::TlsConnector;
-use tokio::sync::Mutex;
+use tokio::sync::Notify;
 
 #[derive(Clone, Debug)]
 pub(crate) struct IdleConnection {
@@ -170,7 +170,8 @@ impl ConnectorOptions {
 /// [TransportConnector] provides APIs to connect to servers via TCP or TLS with connection reuse
 pub struct TransportConnector {
     tls_ctx: tls::Connector,
-    connection_pool: Arc<ConnectionPool<Arc<Mutex<Stream>>>>,
+    connection_pool: Arc<ConnectionPool<Arc<IdleStream>>>,
+    idle_watch: Arc<IdleWatch>,
     offload: Option<OffloadRuntime>,
     bind_to_v4: Vec<SocketAddr>,
     bind_to_v6: Vec<SocketAddr>,
@@ -204,6 +205,7 @@ impl TransportConnector {
         TransportConnector {
             tls_ctx: tls::Connector::new(options),
             connection_pool: Arc::new(ConnectionPool::new(pool_size)),
+            idle_watch: Arc::new(IdleWatch::default()),
             offload: offload.map(|v| OffloadRuntime::new("upstream connect offload", v.0, v.1)),
             bind_to_v4,
             bind_to_v6,
@@ -249,56 +251,43 @@ impl TransportConnector {
 
     /// Try to find a reusable connection to the given server [Peer]
     pub async fn reused_stream<P: Peer + Send + Sync>(&self, peer: &P) -> Option<Stream> {
-        match self.connection_pool.get(&peer.reuse_hash()) {
-            Some(s) => {
-                debug!("find reusable stream, trying to acquire it");
-                {
-                    let _ = s.lock().await;
-                } // wait for the idle poll to release it
-                match Arc::try_unwrap(s) {
-                    Ok(l) => {
-                        let mut stream = l.into_inner();
-                        // test_reusable_stream: we assume server would never actively send data
-                        // first on an idle stream.
-                        #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
-                            && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
-                        {
-                            Some(stream)
-                        } else {
-                            None
-                        }
-                        #[cfg(windows)]
-                        {
-                            use std::os::windows::io::{AsRawSocket, RawSocket};
-                            struct WrappedRawSocket(RawSocket);
-                            impl AsRawSocket for WrappedRawSocket {
-                                fn as_raw_socket(&self) -> RawSocket {
-                                    self.0
-                                }
-                            }
-                            if peer.matches_sock(WrappedRawSocket(stream.id() as RawSocket))
-                                && test_reusable_stream(
-                                    &mut stream,
-                                    &self.unexpected_data_conn_count,
-                                )
-                            {
-                                Some(stream)
-                            } else {
-                                None
-                            }
-                        }
-                    }
-                    Err(_) => {
-                        error!("failed to acquire reusable stream");
-                        None
+        // steemgate patch (see PATCHED.md): a pooled stream has no watcher
+        // task to hand it over, so it is taken at once. One that outlived its
+        // idle timeout (the reaper has not come by yet) is dropped and the next
+        // one tried, as if the watcher had closed it on time.
+        loop {
+            let Some(idle) = self.connection_pool.get(&peer.reuse_hash()) else {
+                debug!("No reusable connection found for {peer}");
+                return None;
+            };
+            debug!("find reusable stream, trying to acquire it");
+            self.idle_watch.entries.lock().remove(&idle.meta.id);
+            let Some(mut stream) = idle.stream.lock().take() else {
+                // taken by another caller already; cannot happen while the
+                // pool hands each entry out once, but never hand out nothing
+                continue;
+            };
+            if idle.expired(Instant::now()) {
+                debug!("Idle connection outlived its idle timeout");
+                continue;
+            }
+            #[cfg(unix)]
+            let matches = peer.matches_fd(stream.id());
+            #[cfg(windows)]
+            let matches = {
+                use std::os::windows::io::{AsRawSocket, RawSocket};
+                struct WrappedRawSocket(RawSocket);
+                impl AsRawSocket for WrappedRawSocket {
+                    fn as_raw_socket(&self) -> RawSocket {
+                        self.0
                     }
                 }
-            }
-            None => {
-                debug!("No reusable connection found for {peer}");
-                None
-            }
+                peer.matches_sock(WrappedRawSocket(stream.id() as RawSocket))
+            };
+            // test_reusable_stream: we assume server would never actively send data
+            // first on an idle stream.
+            return (matches && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count))
+                .then_some(stream);
         }
     }
 
@@ -321,29 +310,35 @@ impl TransportConnector {
         let id = stream.id();
         let meta = ConnectionMeta::new(key, id);
         debug!("Try to keepalive client session");
-        let stream = Arc::new(Mutex::new(stream));
-        let locked_stream = stream.clone().try_lock_owned().unwrap(); // safe as we just created it
-        let (notify_close, watch_use) = self.connection_pool.put(&meta, stream);
-        let idle_meta = IdleConnection::new(meta);
-        let pool = self.connection_pool.clone(); //clone the arc
-        let keepalive_pool_callback = self.keepalive_pool_callback.clone();
-        let rt = pingora_runtime::current_handle();
-        rt.spawn(async move {
-            if pool
-                .idle_poll(
-                    locked_stream,
-                    &idle_meta.connection,
-                    idle_timeout,
-                    notify_close,
-                    watch_use,
-                )
-                .await
-            {
-                if let Some(callback) = keepalive_pool_callback {
-                    callback(idle_meta.elapsed());
-                }
-            }
+        // steemgate patch (see PATCHED.md): no watcher task per released
+        // stream. The stream waits in the pool; one reaper task per connector
+        // closes the idle ones the server closed, sent data on, or that
+        // outlived `idle_timeout`, and reports evictions to the callback.
+        let idle_since = Instant::now();
+        let idle = Arc::new(IdleStream {
+            stream: Mutex::new(Some(stream)),
+            meta: meta.clone(),
+            idle_since,
+            idle_timeout,
         });
+        let entry_stream = Arc::downgrade(&idle);
+        let (evicted, _picked_up) = self.connection_pool.put(&meta, idle);
+        self.idle_watch.entries.lock().insert(
+            meta.id,
+            IdleEntry {
+                stream: entry_stream,
+                idle_since,
+                evicted,
+            },
+        );
+        if !self.idle_watch.reaper_running.swap(true, Ordering::AcqRel) {
+            pingora_runtime::current_handle().spawn(reap_idle_streams(
+                Arc::downgrade(&self.idle_watch),
+                Arc::downgrade(&self.connection_pool),
+                self.keepalive_pool_callback.clone(),
+                self.unexpected_data_conn_count.clone(),
+            ));
+        }
     }
 
     /// Get a stream to the given server [Peer]
@@ -472,6 +467,109 @@ use futures::future::FutureExt;
 use tokio::io::AsyncReadExt;
 
 /// Test whether a stream is already closed or not reusable (server sent unexpected data)
+/// A connection's id in the pool (its file descriptor or socket).
+#[cfg(unix)]
+type ConnId = i32;
+#[cfg(windows)]
+type ConnId = usize;
+
+/// How often the reaper looks at the idle streams of a connector.
+const IDLE_REAP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A stream waiting in the keep-alive pool. The pool holds the only strong
+/// reference; whoever takes it out of the pool takes the stream out of it.
+struct IdleStream {
+    stream: Mutex<Option<Stream>>,
+    meta: ConnectionMeta,
+    idle_since: Instant,
+    idle_timeout: Option<Duration>,
+}
+
+impl IdleStream {
+    fn expired(&self, now: Instant) -> bool {
+        self.idle_timeout
+            .is_some_and(|timeout| now.saturating_duration_since(self.idle_since) >= timeout)
+    }
+}
+
+/// The idle streams a connector's reaper looks after.
+#[derive(Default)]
+struct IdleWatch {
+    /// By connection id (unique among the pool's streams, as in the pool).
+    entries: Mutex<HashMap<ConnId, IdleEntry>>,
+    reaper_running: AtomicBool,
+}
+
+struct IdleEntry {
+    /// Dead once the stream left the pool (reused, evicted or closed).
+    stream: Weak<IdleStream>,
+    idle_since: Instant,
+    /// Notified by the pool's LRU when it evicts the stream.
+    evicted: Arc<Notify>,
+}
+
+impl IdleWatch {
+    /// One pass over the idle streams: forgets the ones that left the pool
+    /// (reporting LRU evictions to `callback`), and closes, by taking them out
+    /// of the pool, the ones that expired or are no longer reusable.
+    fn reap(
+        &self,
+        pool: &ConnectionPool<Arc<IdleStream>>,
+        callback: Option<&PoolCallback>,
+        unexpected_data_conn_count: &AtomicU64,
+    ) {
+        let now = Instant::now();
+        let mut closed = Vec::new();
+        self.entries.lock().retain(|_, entry| {
+            if entry.evicted.notified().now_or_never().is_some() {
+                if let Some(callback) = callback {
+                    callback(entry.idle_since.elapsed());
+                }
+                return false;
+            }
+            let Some(idle) = entry.stream.upgrade() else {
+                return false; // reused
+            };
+            let reusable = !idle.expired(now)
+                && match idle.stream.try_lock() {
+                    // being taken out right now: leave it to the taker
+                    None => true,
+                    Some(mut slot) => match slot.as_mut() {
+                        None => true,
+                        Some(stream) => test_reusable_stream(stream, unexpected_data_conn_count),
+                    },
+                };
+            if !reusable {
+                closed.push(idle.meta.clone());
+            }
+            reusable
+        });
+        // outside the entries lock: dropping a stream closes its socket
+        for meta in closed {
+            pool.pop_closed(&meta);
+        }
+    }
+}
+
+/// The reaper of one connector: runs while the connector lives.
+async fn reap_idle_streams(
+    watch: Weak<IdleWatch>,
+    pool: Weak<ConnectionPool<Arc<IdleStream>>>,
+    callback: Option<PoolCallback>,
+    unexpected_data_conn_count: Arc<AtomicU64>,
+) {
+    let mut ticks = tokio::time::interval(IDLE_REAP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate
+    loop {
+        ticks.tick().await;
+        let (Some(watch), Some(pool)) = (watch.upgrade(), pool.upgrade()) else {
+            return;
+        };
+        watch.reap(&pool, callback.as_ref(), &unexpected_data_conn_count);
+    }
+}
+
 fn test_reusable_stream(stream: &mut Stream, unexpected_data_conn_count: &AtomicU64) -> bool {
     let mut buf = [0; 1];
     // tokio::task::unconstrained because now_or_never may yield None when the future is ready
@@ -807,6 +905,113 @@ mod tests {
             .connect_local_addr()
             .expect("TLS handshake failure should retain the assigned local address");
         assert_ne!(local_addr.port(), 0);
+    }
+
+    /// A loopback server that accepts connections and keeps them open; each
+    /// accepted socket is sent to the test, which decides what to do with it.
+    async fn idle_test_server() -> (BasicPeer, tokio::sync::mpsc::UnboundedReceiver<tokio::net::TcpStream>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (accepted, sockets) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                if accepted.send(socket).is_err() {
+                    return;
+                }
+            }
+        });
+        (BasicPeer::new(&address), sockets)
+    }
+
+    #[tokio::test]
+    async fn released_stream_is_reused_at_once() {
+        let (peer, mut sockets) = idle_test_server().await;
+        let connector = TransportConnector::new(None);
+        let stream = connector.new_stream(&peer).await.unwrap();
+        let id = stream.id();
+        let _server_side = sockets.recv().await.unwrap();
+        connector.release_stream(stream, peer.reuse_hash(), None);
+        let reused = connector.reused_stream(&peer).await.unwrap();
+        assert_eq!(reused.id(), id);
+        // taken once: the pool is empty now
+        assert!(connector.reused_stream(&peer).await.is_none());
+        assert!(connector.idle_watch.entries.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn stream_past_its_idle_timeout_is_not_reused() {
+        let (peer, mut sockets) = idle_test_server().await;
+        let connector = TransportConnector::new(None);
+        let stream = connector.new_stream(&peer).await.unwrap();
+        let _server_side = sockets.recv().await.unwrap();
+        connector.release_stream(stream, peer.reuse_hash(), Some(Duration::from_millis(20)));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(connector.reused_stream(&peer).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn reaper_closes_idle_streams_that_expired_or_the_server_closed() {
+        use tokio::io::AsyncReadExt;
+        let (peer, mut sockets) = idle_test_server().await;
+        let connector = TransportConnector::new(None);
+
+        let expiring = connector.new_stream(&peer).await.unwrap();
+        let mut expiring_server_side = sockets.recv().await.unwrap();
+        let closed = connector.new_stream(&peer).await.unwrap();
+        let closed_server_side = sockets.recv().await.unwrap();
+        let kept = connector.new_stream(&peer).await.unwrap();
+        let kept_id = kept.id();
+        let _kept_server_side = sockets.recv().await.unwrap();
+
+        connector.release_stream(expiring, peer.reuse_hash(), Some(Duration::from_millis(20)));
+        connector.release_stream(closed, peer.reuse_hash(), None);
+        connector.release_stream(kept, peer.reuse_hash(), None);
+        drop(closed_server_side);
+
+        // the reaper's pass closes the expired stream: its server side reads EOF
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(
+            IDLE_REAP_INTERVAL * 3,
+            expiring_server_side.read(&mut buf),
+        )
+        .await
+        .expect("the reaper closes an expired idle stream");
+        assert_eq!(read.unwrap(), 0);
+        // only the healthy stream is left, in the pool and in the watch
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(connector.idle_watch.entries.lock().len(), 1);
+        let reused = connector.reused_stream(&peer).await.unwrap();
+        assert_eq!(reused.id(), kept_id);
+        assert!(connector.reused_stream(&peer).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn reaper_counts_unexpected_data_and_reports_evictions() {
+        use std::sync::Mutex as StdMutex;
+        use tokio::io::AsyncWriteExt;
+        let (peer, mut sockets) = idle_test_server().await;
+        let evictions = Arc::new(StdMutex::new(Vec::new()));
+        let mut options = ConnectorOptions::new(1);
+        let seen = evictions.clone();
+        options.keepalive_pool_callback = Some(Arc::new(move |idle: Duration| {
+            seen.lock().unwrap().push(idle);
+        }));
+        let connector = TransportConnector::new(Some(options));
+
+        let first = connector.new_stream(&peer).await.unwrap();
+        let _first_server_side = sockets.recv().await.unwrap();
+        let second = connector.new_stream(&peer).await.unwrap();
+        let mut second_server_side = sockets.recv().await.unwrap();
+        connector.release_stream(first, peer.reuse_hash(), None);
+        // a pool of one: releasing the second evicts the first
+        connector.release_stream(second, peer.reuse_hash(), None);
+        second_server_side.write_all(b"unsolicited").await.unwrap();
+
+        tokio::time::sleep(IDLE_REAP_INTERVAL * 2 + Duration::from_millis(200)).await;
+        assert_eq!(evictions.lock().unwrap().len(), 1);
+        assert_eq!(connector.unexpected_data_conn_count.load(Ordering::Relaxed), 1);
+        assert!(connector.reused_stream(&peer).await.is_none());
+        assert!(connector.idle_watch.entries.lock().is_empty());
     }
 
     #[tokio::test]
