@@ -79,7 +79,7 @@ PINGORA = {
     ),
     "upstream write + response read/parse (HTTP/1 client code, self)": (
         "self",
-        [r"pingora-core-[\d.]+/src/protocols/http/v1/client\.rs:"],
+        [r"(?:pingora-core-[\d.]+|vendor/pingora-core)/src/protocols/http/v1/client\.rs:"],
     ),
     "response serialization + write (write_response_header)": (
         "incl",

@@ -1880,6 +1880,12 @@ async fn cluster_survives_resharding_and_a_master_failure() {
     migrate(&set, from, to, &rest);
     assign_slot(&mut set, slot, &to_id);
     assert_eq!(set.master_of_slot(slot), Some(to));
+    // Durable writes wait for a replica's acknowledgement: the new owner's
+    // replica must be in sync first, or a busy machine times the WAIT out.
+    let online = wait_until(Duration::from_secs(20), || {
+        support::redis_ha::online_replicas(set.nodes[to].port()) == 1
+    });
+    assert!(online, "the new owner has its replica");
     let now = now_unix();
     assert_eq!(
         store
@@ -1891,10 +1897,6 @@ async fn cluster_survives_resharding_and_a_master_failure() {
     );
     let carol = claimed_session(&store, "carol", "login:cccc-3333", "carol").await;
     assert!(store.delete_session(&bob).await.unwrap());
-    let online = wait_until(Duration::from_secs(20), || {
-        support::redis_ha::online_replicas(set.nodes[to].port()) == 1
-    });
-    assert!(online, "the new owner has its replica");
 
     // The owner dies; its replica takes over and the same store follows.
     set.nodes[to].stop();
