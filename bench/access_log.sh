@@ -57,8 +57,6 @@ for variant in "${VARIANTS[@]}"; do
     [[ "$got" == "ok 200" ]] || die "gate-$name /app answered '$got'"
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-CLK_TCK="$(getconf CLK_TCK)"
 count_lines() { if [[ -f "$1" ]]; then wc -l <"$1"; else echo 0; fi; }
 
 BENCH_LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -127,28 +127,24 @@ NGINX = {
     ),
 }
 
-STEMGATE_OWN = {
-    "steemgate: request_filter": (
-        "incl",
-        [r"Gateway as pingora_proxy::proxy_trait::ProxyHttp>::request_filter::\{\{closure\}\}" + END],
-    ),
+def gateway_phase(name):
+    """steemgate's `ProxyHttp` phase NAME, everything it calls included."""
+    return ("incl", [r"Gateway as pingora_proxy::proxy_trait::ProxyHttp>::" + name + r"::\{\{closure\}\}" + END])
+
+
+STEEMGATE_OWN = {
+    "steemgate: request_filter": gateway_phase("request_filter"),
     "  path canonicalization": ("incl", [r"steemgate::proxy::path::parse_request_target" + END]),
     "  Host header → route host (routes::request_host)": ("incl", [r"core::option::Option<T>::or_else" + END]),
     "  store key + session cache lookup": (
         "incl",
         [r"steemgate::auth::sessions::SessionManager::account::\{\{closure\}\}" + END],
     ),
-    "steemgate: upstream_peer": ("incl", [r"Gateway as pingora_proxy::proxy_trait::ProxyHttp>::upstream_peer::\{\{closure\}\}" + END]),
-    "steemgate: upstream_request_filter": (
-        "incl",
-        [r"Gateway as pingora_proxy::proxy_trait::ProxyHttp>::upstream_request_filter::\{\{closure\}\}" + END],
-    ),
+    "steemgate: upstream_peer": gateway_phase("upstream_peer"),
+    "steemgate: upstream_request_filter": gateway_phase("upstream_request_filter"),
     "  header hygiene (sanitize_upstream_request)": ("incl", [r"steemgate::proxy::headers::sanitize_upstream_request" + END]),
     "    of which pingora's insert_header": ("incl", [r"pingora_http::RequestHeader::insert_header" + END]),
-    "steemgate: logging (metrics)": (
-        "incl",
-        [r"Gateway as pingora_proxy::proxy_trait::ProxyHttp>::logging::\{\{closure\}\}" + END],
-    ),
+    "steemgate: logging (metrics)": gateway_phase("logging"),
 }
 
 COMMON = {
@@ -168,7 +164,7 @@ def rules(kind):
     if kind in ("steemgate", "pingora"):
         rows += list(PINGORA.items())
     if kind == "steemgate":
-        rows += list(STEMGATE_OWN.items())
+        rows += list(STEEMGATE_OWN.items())
     if kind == "nginx":
         rows += list(NGINX.items())
     rows.append(("allocator (self, all callers)", allocator))
@@ -178,7 +174,7 @@ def rules(kind):
 
 def all_labels():
     """Every row label, in table order."""
-    labels = list(PINGORA) + list(NGINX) + list(STEMGATE_OWN) + list(COMMON)
+    labels = list(PINGORA) + list(NGINX) + list(STEEMGATE_OWN) + list(COMMON)
     return list(dict.fromkeys(labels))
 
 

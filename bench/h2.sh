@@ -54,18 +54,9 @@ GATE_TLS_URL="https://${GATE_URL#http://}"
 NGINX_PORT="$(free_port)"
 cat >"$WORK_DIR/front.conf" <<EOF
 worker_processes $NGINX_WORKERS;
-daemon off;
-pid $WORK_DIR/front.pid;
-error_log $WORK_DIR/front-error.log warn;
-events { worker_connections 4096; }
+$(nginx_common front)
 http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK_DIR/front-body;
-    proxy_temp_path $WORK_DIR/front-proxy;
-    fastcgi_temp_path $WORK_DIR/front-fastcgi;
-    uwsgi_temp_path $WORK_DIR/front-uwsgi;
-    scgi_temp_path $WORK_DIR/front-scgi;
+$(nginx_http_common front)
     upstream app { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
     proxy_http_version 1.1;
     proxy_set_header Connection "";
@@ -105,15 +96,6 @@ TARGETS=(
     "nginx-tls-h1|--h1 -m 1|$NGINX_URL/app|$FRONT_CPU_PIDS"
     "steemgate-tls-h1-auth|--h1 -m 1|$GATE_TLS_URL/app|$GATE_PID"
 )
-
-cpu_ticks() {
-    local pid total=0
-    for pid in "$@"; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
-CLK_TCK="$(getconf CLK_TCK)"
 
 # run_h2load NAME EXTRA URL OUT PID...: one run; OUT gets a JSON object.
 run_h2load() {
@@ -193,23 +175,16 @@ for name in order:
         "max_ms_median": statistics.median(s["max_us"] for s in mine) / 1000,
         "cpu_us_median": statistics.median(s["cpu_us_per_request"] for s in mine),
     }
-def ratio(a, b):
-    return rows[a]["rps_median"] / rows[b]["rps_median"]
-ratios = {
-    "steemgate-h2-auth / nginx-h2": ratio("steemgate-h2-auth", "nginx-h2"),
-    "steemgate-h2-public / nginx-h2": ratio("steemgate-h2-public", "nginx-h2"),
-    "steemgate-tls-h1-auth / nginx-tls-h1": ratio("steemgate-tls-h1-auth", "nginx-tls-h1"),
-    "steemgate-h2-auth / steemgate-tls-h1-auth": ratio("steemgate-h2-auth", "steemgate-tls-h1-auth"),
-}
-def cpu_ratio(a, b):
-    # Requests per CPU second of a relative to b (b's CPU µs / a's CPU µs).
-    return rows[b]["cpu_us_median"] / rows[a]["cpu_us_median"]
-cpu_ratios = {
-    "steemgate-h2-auth / nginx-h2": cpu_ratio("steemgate-h2-auth", "nginx-h2"),
-    "steemgate-h2-public / nginx-h2": cpu_ratio("steemgate-h2-public", "nginx-h2"),
-    "steemgate-tls-h1-auth / nginx-tls-h1": cpu_ratio("steemgate-tls-h1-auth", "nginx-tls-h1"),
-    "steemgate-h2-auth / steemgate-tls-h1-auth": cpu_ratio("steemgate-h2-auth", "steemgate-tls-h1-auth"),
-}
+# (a, b): a compared with b, by requests/s and by requests per CPU second
+# (b's CPU µs / a's CPU µs).
+PAIRS = [
+    ("steemgate-h2-auth", "nginx-h2"),
+    ("steemgate-h2-public", "nginx-h2"),
+    ("steemgate-tls-h1-auth", "nginx-tls-h1"),
+    ("steemgate-h2-auth", "steemgate-tls-h1-auth"),
+]
+ratios = {f"{a} / {b}": rows[a]["rps_median"] / rows[b]["rps_median"] for a, b in PAIRS}
+cpu_ratios = {f"{a} / {b}": rows[b]["cpu_us_median"] / rows[a]["cpu_us_median"] for a, b in PAIRS}
 settings = {"h2load_flags": flags, "h2load": h2load_version, "rounds": int(rounds),
             "gateway_threads": int(threads), "nginx_workers": int(workers)}
 json.dump({"machine": machine, "settings": settings, "targets": rows, "ratios": ratios,

@@ -183,18 +183,9 @@ if [[ -n "${WANT[nginx]:-}" ]]; then
     cat >"$WORK_DIR/front.conf" <<CONF
 master_process off;
 worker_processes 1;
-daemon off;
-pid $WORK_DIR/front.pid;
-error_log $WORK_DIR/front-error.log warn;
-events { worker_connections 1024; }
+$(nginx_common front 1024)
 http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK_DIR/front-body;
-    proxy_temp_path $WORK_DIR/front-proxy;
-    fastcgi_temp_path $WORK_DIR/front-fastcgi;
-    uwsgi_temp_path $WORK_DIR/front-uwsgi;
-    scgi_temp_path $WORK_DIR/front-scgi;
+$(nginx_http_common front)
     upstream app { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
     proxy_http_version 1.1;
     proxy_set_header Connection "";

@@ -138,6 +138,38 @@ start_bg() {
     STARTED_PIDS+=("$LAST_PID")
 }
 
+# nginx_common NAME [CONNECTIONS] / nginx_http_common NAME: the lines every private nginx of
+# the benchmarks shares (pid, logs, temp paths under WORK_DIR, no access log).
+nginx_common() {
+    cat <<EOF
+daemon off;
+pid $WORK_DIR/$1.pid;
+error_log $WORK_DIR/$1-error.log warn;
+events { worker_connections ${2:-4096}; }
+EOF
+}
+nginx_http_common() {
+    cat <<EOF
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK_DIR/$1-body;
+    proxy_temp_path $WORK_DIR/$1-proxy;
+    fastcgi_temp_path $WORK_DIR/$1-fastcgi;
+    uwsgi_temp_path $WORK_DIR/$1-uwsgi;
+    scgi_temp_path $WORK_DIR/$1-scgi;
+EOF
+}
+
+# cpu_ticks PID...: user+system CPU time of the processes (all threads), in clock ticks.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+CLK_TCK="$(getconf CLK_TCK)"
+
 # The upstream every benchmark proxies to: nginx answering a fixed 200
 # "ok", without logging of its own. Sets UPSTREAM_PORT and UPSTREAM_URL.
 start_ok_upstream() {
@@ -146,18 +178,9 @@ start_ok_upstream() {
     UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT"
     cat >"$WORK_DIR/upstream.conf" <<CONF
 worker_processes 1;
-daemon off;
-pid $WORK_DIR/upstream.pid;
-error_log $WORK_DIR/upstream-error.log warn;
-events { worker_connections $connections; }
+$(nginx_common upstream "$connections")
 http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK_DIR/body;
-    proxy_temp_path $WORK_DIR/proxy;
-    fastcgi_temp_path $WORK_DIR/fastcgi;
-    uwsgi_temp_path $WORK_DIR/uwsgi;
-    scgi_temp_path $WORK_DIR/scgi;
+$(nginx_http_common upstream)
     server {
         listen 127.0.0.1:$UPSTREAM_PORT;
         default_type text/plain;

@@ -58,26 +58,6 @@ bench_init
 build_release
 build_pingora_bare
 
-nginx_common() {
-    cat <<EOF
-daemon off;
-pid $WORK_DIR/$1.pid;
-error_log $WORK_DIR/$1-error.log warn;
-events { worker_connections 4096; }
-EOF
-}
-nginx_http_common() {
-    cat <<EOF
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK_DIR/$1-body;
-    proxy_temp_path $WORK_DIR/$1-proxy;
-    fastcgi_temp_path $WORK_DIR/$1-fastcgi;
-    uwsgi_temp_path $WORK_DIR/$1-uwsgi;
-    scgi_temp_path $WORK_DIR/$1-scgi;
-EOF
-}
-
 # 1. The upstream: a fixed 200 "ok"; /…/whoami echoes X-Steem-Account (checks only).
 UPSTREAM_PORT="$(free_port)"
 UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT"
@@ -193,16 +173,6 @@ expect_body "$GATE_URL/public/whoami" "account="
     die "the required route let an anonymous request through"
 [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$AUTHREQ_PORT/app")" == 401 ]] ||
     die "auth_request let an anonymous request through"
-
-# cpu_ticks PID...: user+system CPU time of the processes (all threads), in clock ticks.
-cpu_ticks() {
-    local pid total=0
-    for pid in "$@"; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
-CLK_TCK="$(getconf CLK_TCK)"
 
 # run_wrk URL OUT [PID...]: one wrk run; OUT gets the WRK_JSON object, plus
 # the CPU time the given processes used per request.

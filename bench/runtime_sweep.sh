@@ -43,7 +43,6 @@ bench_init
 build_pingora_bare
 start_ok_upstream
 
-CLK_TCK="$(getconf CLK_TCK)"
 SAMPLES="$WORK_DIR/samples.jsonl"
 : >"$SAMPLES"
 
