@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use headless_chrome::Tab;
 use headless_chrome::protocol::cdp::types::Event;
 use serde_json::{Value, json};
-use support::browser::{Chromium, STEP, eval, location, wait_for};
+use support::browser::{Chromium, STEP, enable_network_events, eval, location, wait_for};
 use support::tls::tls_stack_with;
 
 /// A WebSocket upstream: for each connection it first sends a JSON text
@@ -111,14 +111,7 @@ fn record_ws_handshakes(tab: &Tab) -> Arc<Mutex<Vec<(u32, String)>>> {
         }
     }))
     .expect("listen to network events");
-    tab.call_method(headless_chrome::protocol::cdp::Network::Enable {
-        max_total_buffer_size: None,
-        max_resource_buffer_size: None,
-        max_post_data_size: None,
-        report_direct_socket_traffic: None,
-        enable_durable_messages: None,
-    })
-    .expect("Network.enable");
+    enable_network_events(tab);
     seen
 }
 

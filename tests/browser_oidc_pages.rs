@@ -32,6 +32,15 @@ fn href(tab: &Tab) -> String {
 }
 
 /// Logs the browser in as `account` on the login page's devnet form.
+/// Waits until the tab's address starts with `prefix`.
+fn arrives_at(tab: &Tab, prefix: &str) -> bool {
+    wait_for(
+        tab,
+        &format!("location.href.startsWith({})", json!(prefix)),
+        STEP,
+    )
+}
+
 fn log_in(tab: &Tab, stack: &Stack, account: &str) {
     tab.navigate_to(&format!("http://{}/.steemgate/login", stack.addr()))
         .unwrap();
@@ -108,15 +117,7 @@ routes:"#
     ));
     click(&tab, "#back-to-client");
     let prefix = format!("{rp_origin}/cb?");
-    assert!(
-        wait_for(
-            &tab,
-            &format!("location.href.startsWith({})", json!(prefix)),
-            STEP
-        ),
-        "{}",
-        href(&tab)
-    );
+    assert!(arrives_at(&tab, &prefix), "{}", href(&tab));
     let landed = url::Url::parse(&href(&tab)).unwrap();
     let params: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
     assert!(
@@ -138,14 +139,7 @@ routes:"#
     ));
     click(&tab, "form.sim button[type=submit]");
     assert!(
-        wait_for(
-            &tab,
-            &format!(
-                "location.href.startsWith({})",
-                json!(format!("{prefix}code="))
-            ),
-            STEP
-        ),
+        arrives_at(&tab, &format!("{prefix}code=")),
         "the subscription did not lead back to the app: {}",
         href(&tab)
     );
@@ -161,11 +155,7 @@ routes:"#
     assert_accessible(&tab, axe.as_deref(), "OpenID re-login page");
     screenshot(&tab, "oidc-reauth");
     click(&tab, "#reauth-cancel");
-    assert!(wait_for(
-        &tab,
-        &format!("location.href.startsWith({})", json!(prefix)),
-        STEP
-    ));
+    assert!(arrives_at(&tab, &prefix));
     assert!(
         href(&tab).contains("error=login_required"),
         "{}",
@@ -174,14 +164,7 @@ routes:"#
     // Still logged in: the app gets a code at once.
     tab.navigate_to(&authorize("app", "")).unwrap();
     assert!(
-        wait_for(
-            &tab,
-            &format!(
-                "location.href.startsWith({})",
-                json!(format!("{prefix}code="))
-            ),
-            STEP
-        ),
+        arrives_at(&tab, &format!("{prefix}code=")),
         "{}",
         href(&tab)
     );

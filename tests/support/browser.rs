@@ -128,6 +128,13 @@ pub fn record_requests(tab: &Tab) -> Arc<Mutex<Vec<String>>> {
         },
     ))
     .expect("listen to network events");
+    enable_network_events(tab);
+    urls
+}
+
+/// Turns on the tab's network events, for listeners added with
+/// `add_event_listener`.
+pub fn enable_network_events(tab: &Tab) {
     tab.call_method(Network::Enable {
         max_total_buffer_size: None,
         max_resource_buffer_size: None,
@@ -136,7 +143,6 @@ pub fn record_requests(tab: &Tab) -> Arc<Mutex<Vec<String>>> {
         enable_durable_messages: None,
     })
     .expect("Network.enable");
-    urls
 }
 
 /// Every recorded request went to the gateway of `stack` (and there was one).
