@@ -331,7 +331,11 @@ impl TransportConnector {
                 evicted,
             },
         );
-        if !self.idle_watch.reaper_running.swap(true, Ordering::AcqRel) {
+        // A plain load first: after the first release this is a read of a
+        // shared flag, not a write to it on every request.
+        if !self.idle_watch.reaper_running.load(Ordering::Relaxed)
+            && !self.idle_watch.reaper_running.swap(true, Ordering::AcqRel)
+        {
             pingora_runtime::current_handle().spawn(reap_idle_streams(
                 Arc::downgrade(&self.idle_watch),
                 Arc::downgrade(&self.connection_pool),
