@@ -184,6 +184,42 @@ pub struct TransportConnector {
 
 const DEFAULT_POOL_SIZE: usize = 128;
 
+/// steemgate patch (see PATCHED.md): the keep-alive pool key for `reuse_hash`
+/// on the calling thread.
+///
+/// On a current-thread runtime (a thread of pingora's no-steal runtime) a
+/// socket is polled by the driver of the thread that opened it, so an idle
+/// connection is only handed to requests on that thread: the key is mixed with
+/// a salt of the thread's own. Tasks of a work-stealing runtime move between
+/// its threads, which share one driver, so there the key is `reuse_hash` and
+/// the pool is shared as before.
+fn pool_key(reuse_hash: u64) -> u64 {
+    thread_local! {
+        static POOL_SALT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    }
+    POOL_SALT.with(|cached| {
+        if let Some(salt) = cached.get() {
+            return reuse_hash ^ salt;
+        }
+        // Outside any runtime nothing is cached: the thread may enter one later.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return reuse_hash;
+        };
+        let salt = if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+            // Spread the thread numbers over all 64 bits (odd multiplier of
+            // Fibonacci hashing), so that salts differ in many bits.
+            NEXT_THREAD
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        } else {
+            0
+        };
+        cached.set(Some(salt));
+        reuse_hash ^ salt
+    })
+}
+
 impl TransportConnector {
     /// Create a new [TransportConnector] with the given [ConnectorOptions]
     pub fn new(mut options: Option<ConnectorOptions>) -> Self {
@@ -256,7 +292,7 @@ impl TransportConnector {
         // idle timeout (the reaper has not come by yet) is dropped and the next
         // one tried, as if the watcher had closed it on time.
         loop {
-            let Some(idle) = self.connection_pool.get(&peer.reuse_hash()) else {
+            let Some(idle) = self.connection_pool.get(&pool_key(peer.reuse_hash())) else {
                 debug!("No reusable connection found for {peer}");
                 return None;
             };
@@ -308,7 +344,7 @@ impl TransportConnector {
             return;
         }
         let id = stream.id();
-        let meta = ConnectionMeta::new(key, id);
+        let meta = ConnectionMeta::new(pool_key(key), id);
         debug!("Try to keepalive client session");
         // steemgate patch (see PATCHED.md): no watcher task per released
         // stream. The stream waits in the pool; one reaper task per connector
@@ -940,6 +976,81 @@ mod tests {
         // taken once: the pool is empty now
         assert!(connector.reused_stream(&peer).await.is_none());
         assert!(connector.idle_watch.entries.lock().is_empty());
+    }
+
+    #[test]
+    fn current_thread_runtimes_keep_their_idle_streams_to_themselves() {
+        // Two threads, each with a current-thread runtime, like the threads of
+        // pingora's no-steal runtime, sharing one connector.
+        let connector = Arc::new(TransportConnector::new(None));
+        let server = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (peer, mut sockets) = server.block_on(idle_test_server());
+        let on_own_thread = |connector: Arc<TransportConnector>, peer: BasicPeer, work: u8| {
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    match work {
+                        // open a connection, pool it, report its id
+                        0 => {
+                            let stream = connector.new_stream(&peer).await.unwrap();
+                            let id = stream.id();
+                            connector.release_stream(stream, peer.reuse_hash(), None);
+                            let again = connector.reused_stream(&peer).await.map(|s| s.id());
+                            assert_eq!(again, Some(id), "reused on the thread that pooled it");
+                            let stream = connector.new_stream(&peer).await.unwrap();
+                            let id = stream.id();
+                            connector.release_stream(stream, peer.reuse_hash(), None);
+                            Some(id)
+                        }
+                        // what another thread finds in the pool
+                        _ => connector.reused_stream(&peer).await.map(|s| s.id()),
+                    }
+                })
+            })
+            .join()
+            .unwrap()
+        };
+        let pooled = on_own_thread(connector.clone(), peer.clone(), 0);
+        assert!(pooled.is_some());
+        let _server_sides = (sockets.try_recv(), sockets.try_recv());
+        assert_eq!(on_own_thread(connector.clone(), peer.clone(), 1), None);
+        // the stream is still pooled (for its own thread), not dropped
+        assert_eq!(connector.idle_watch.entries.lock().len(), 1);
+    }
+
+    #[test]
+    fn work_stealing_runtime_shares_idle_streams_between_tasks() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (peer, mut sockets) = idle_test_server().await;
+            let connector = Arc::new(TransportConnector::new(None));
+            let (c, p) = (connector.clone(), peer.clone());
+            let id = tokio::spawn(async move {
+                let stream = c.new_stream(&p).await.unwrap();
+                let id = stream.id();
+                c.release_stream(stream, p.reuse_hash(), None);
+                id
+            })
+            .await
+            .unwrap();
+            let _server_side = sockets.recv().await.unwrap();
+            let (c, p) = (connector.clone(), peer.clone());
+            let reused = tokio::spawn(async move { c.reused_stream(&p).await.map(|s| s.id()) })
+                .await
+                .unwrap();
+            assert_eq!(reused, Some(id));
+        });
     }
 
     #[tokio::test]

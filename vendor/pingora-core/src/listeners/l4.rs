@@ -458,6 +458,23 @@ impl ListenerEndpoint {
         Ok(())
     }
 
+    /// steemgate patch (see PATCHED.md): this endpoint with its listening
+    /// socket registered with the runtime the caller runs on (see
+    /// [Listener::try_clone_for_current_runtime]).
+    #[cfg(unix)]
+    pub(crate) fn for_current_runtime(&self) -> Result<Self> {
+        let listener = self
+            .listener
+            .try_clone_for_current_runtime()
+            .or_err(BindError, "failed to register the listener with this thread")?;
+        Ok(ListenerEndpoint {
+            listen_addr: self.listen_addr.clone(),
+            listener: Arc::new(listener),
+            #[cfg(feature = "connection_filter")]
+            connection_filter: self.connection_filter.clone(),
+        })
+    }
+
     pub async fn accept(&self) -> Result<Stream> {
         #[cfg(feature = "connection_filter")]
         {

@@ -290,6 +290,18 @@ impl TransportStack {
         self.l4.as_str()
     }
 
+    /// steemgate patch (see PATCHED.md): this stack with its listening socket
+    /// registered with the runtime the caller runs on.
+    #[cfg(unix)]
+    pub(crate) fn for_current_runtime(&self) -> Result<Self> {
+        Ok(TransportStack {
+            l4: self.l4.for_current_runtime()?,
+            tls: self.tls.clone(),
+            l4_buffer: self.l4_buffer,
+            pre_tls_callback: self.pre_tls_callback.clone(),
+        })
+    }
+
     pub async fn accept(&self) -> Result<UninitializedStream> {
         let stream = self.l4.accept().await?;
         Ok(UninitializedStream {

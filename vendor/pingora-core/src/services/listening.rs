@@ -32,7 +32,7 @@ use crate::server::{RuntimeOpts, ShutdownWatch};
 use crate::services::Service as ServiceTrait;
 
 use async_trait::async_trait;
-use log::{debug, error, info};
+use log::{debug, error, info, warn};
 use pingora_error::Result;
 use pingora_runtime::current_handle;
 use pingora_timeout::timeout;
@@ -229,7 +229,13 @@ impl<A: ServerApp + Send + Sync + 'static> Service<A> {
                 Ok(io) => {
                     let app = app_logic.clone();
                     let shutdown = shutdown.clone();
-                    current_handle().spawn(async move {
+                    // steemgate patch (see PATCHED.md): the connection is
+                    // served on the runtime that accepted it. On a work-stealing
+                    // runtime this is what `current_handle()` returned anyway;
+                    // on a no-steal runtime, whose threads each accept for
+                    // themselves, it keeps the connection on the thread whose
+                    // driver polls its socket.
+                    tokio::spawn(async move {
                         let peer_addr = io.peer_addr();
                         match timeout(Duration::from_secs(60), io.handshake()).await {
                             Ok(handshake) => {
@@ -300,17 +306,44 @@ impl<A: ServerApp + Send + Sync + 'static> ServiceTrait for Service<A> {
 
         let mut handlers = Vec::new();
 
+        // steemgate patch (see PATCHED.md): on a no-steal runtime every thread
+        // runs its own accept loops, on its own registration of the listening
+        // socket. Otherwise the loops are spawned as before.
+        let accept_threads = pingora_runtime::no_steal_handles();
         endpoints.into_iter().for_each(|endpoint| {
-            for _ in 0..listeners_per_fd {
-                let shutdown = shutdown.clone();
-                let my_app_logic = app_logic.clone();
-                let endpoint = endpoint.clone();
+            let Some(threads) = &accept_threads else {
+                for _ in 0..listeners_per_fd {
+                    let shutdown = shutdown.clone();
+                    let my_app_logic = app_logic.clone();
+                    let endpoint = endpoint.clone();
 
-                let jh = runtime.spawn(async move {
-                    Self::run_endpoint(my_app_logic, endpoint, shutdown).await;
-                });
+                    let jh = runtime.spawn(async move {
+                        Self::run_endpoint(my_app_logic, endpoint, shutdown).await;
+                    });
 
-                handlers.push(jh);
+                    handlers.push(jh);
+                }
+                return;
+            };
+            for thread in threads.iter() {
+                for _ in 0..listeners_per_fd {
+                    let shutdown = shutdown.clone();
+                    let my_app_logic = app_logic.clone();
+                    let endpoint = endpoint.clone();
+                    handlers.push(thread.spawn(async move {
+                        #[cfg(unix)]
+                        let endpoint = match endpoint.for_current_runtime() {
+                            Ok(local) => local,
+                            Err(e) => {
+                                // Still correct, only slower: the socket stays
+                                // polled by the thread that bound it.
+                                warn!("accepting through the shared listener: {e}");
+                                endpoint
+                            }
+                        };
+                        Self::run_endpoint(my_app_logic, endpoint, shutdown).await;
+                    }));
+                }
             }
         });
 

@@ -81,6 +81,31 @@ impl Listener {
         }
     }
 
+    /// steemgate patch (see PATCHED.md): the same listening socket (a
+    /// duplicate of its file descriptor), registered with the I/O driver of the
+    /// runtime the caller runs on. Must be called from within a tokio runtime.
+    ///
+    /// Connections accepted through the copy are polled by that runtime, so a
+    /// thread of a no-steal runtime that accepts for itself never waits on
+    /// another thread's driver to learn that its socket is readable.
+    #[cfg(unix)]
+    pub fn try_clone_for_current_runtime(&self) -> io::Result<Self> {
+        use std::os::fd::AsFd;
+        match self {
+            Self::Tcp(l) => {
+                let listener = std::net::TcpListener::from(l.as_fd().try_clone_to_owned()?);
+                listener.set_nonblocking(true)?;
+                TcpListener::from_std(listener).map(Self::Tcp)
+            }
+            Self::Unix(l) => {
+                let listener =
+                    std::os::unix::net::UnixListener::from(l.as_fd().try_clone_to_owned()?);
+                listener.set_nonblocking(true)?;
+                UnixListener::from_std(listener).map(Self::Unix)
+            }
+        }
+    }
+
     /// Accept a connection from the listening endpoint
     pub async fn accept(&self) -> io::Result<Stream> {
         match &self {
