@@ -11,7 +11,7 @@
 //!
 //! A file that fails validation changes nothing: the error (with key and
 //! line) is logged and the running config stays. Settings the running
-//! process cannot change (listeners, TLS, threads, store, chain, session,
+//! process cannot change (listeners, TLS, threads, work stealing, store, chain, session,
 //! login, report, assertion keys, a new built-in upstream) are reported as
 //! "restart needed" and keep their running values, `log:` among them; a
 //! SIGHUP does reopen the access log file (after log rotation moved it).
@@ -71,6 +71,7 @@ pub fn restart_needed(
     differs(running.tls != new.tls, "tls");
     differs(running.admin_listen != new.admin_listen, "admin_listen");
     differs(running.threads != new.threads, "threads");
+    differs(running.work_stealing != new.work_stealing, "work_stealing");
     differs(running.store != new.store, "store");
     differs(running.chain != new.chain, "chain");
     differs(running.session != new.session, "session");

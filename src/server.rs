@@ -379,6 +379,7 @@ pub fn run(config: Config, extras: Extras) -> anyhow::Result<()> {
 
     let conf = ServerConf {
         threads: config.threads,
+        work_stealing: config.work_stealing,
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()

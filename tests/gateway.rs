@@ -4,7 +4,10 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::gateway::{GATE, Stack, get, post, raw_request, upstream_saw};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+use support::gateway::{GATE, Stack, get, post, raw_request, read_response, upstream_saw};
 
 fn echo(response: &support::gateway::Response) -> Value {
     assert_eq!(
@@ -89,6 +92,51 @@ fn login_by_transfer_forwards_exactly_one_identity_and_never_the_cookie() {
     assert_eq!(auth.status, 200);
     assert_eq!(auth.header("x-steem-account"), Some("alice"));
     assert_eq!(get(stack.addr(), "/.steemgate/auth", &[]).status, 401);
+}
+
+/// Several keep-alive connections at once, several requests each, on the
+/// default runtime (a current-thread runtime per thread that accepts, serves
+/// and pools upstream connections on its own) and on the work-stealing one:
+/// every request is served, with exactly the session's identity.
+#[test]
+fn both_runtimes_serve_concurrent_keep_alive_connections_with_the_identity() {
+    for work_stealing in ["", "work_stealing: on\n"] {
+        let stack = Stack::start_with(|config| {
+            config.replacen("threads: 2\n", &format!("threads: 2\n{work_stealing}"), 1)
+        });
+        let cookie = stack.login_as("alice");
+        let addr = stack.addr();
+        let clients: Vec<_> = (0..6)
+            .map(|client| {
+                let cookie = cookie.clone();
+                std::thread::spawn(move || {
+                    let mut stream = TcpStream::connect(addr).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(20)))
+                        .unwrap();
+                    for request in 0..15 {
+                        let head = format!(
+                            "GET /app/{client}/{request} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n"
+                        );
+                        stream.write_all(head.as_bytes()).unwrap();
+                        let seen = echo(&read_response(&mut stream));
+                        assert_eq!(upstream_saw(&seen, "x-steem-account"), vec!["alice"]);
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client
+                .join()
+                .expect("every request on every connection is served");
+        }
+        // Each thread registered its own copy of the listening socket.
+        assert!(
+            !stack.gateway.log().contains("shared listener"),
+            "{}",
+            stack.gateway.log()
+        );
+    }
 }
 
 /// Client-sent identity spellings that must never reach an upstream.

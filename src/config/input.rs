@@ -28,6 +28,9 @@ pub struct ConfigInput {
     pub tls: Option<TlsInput>,
     pub admin_listen: Option<String>,
     pub threads: Option<usize>,
+    /// `false` (the default): each thread accepts, serves and keeps upstream
+    /// connections of its own; `true`: tokio's work-stealing scheduler.
+    pub work_stealing: Option<Switch>,
     /// Peers (IPs or CIDRs) whose `X-Forwarded-For` is kept; empty by default.
     #[serde(default)]
     pub trusted_proxies: Vec<ProxyNet>,

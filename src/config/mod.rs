@@ -132,6 +132,10 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub admin_listen: Option<SocketAddr>,
     pub threads: usize,
+    /// `work_stealing`: one work-stealing tokio runtime for all threads
+    /// (balances uneven load) instead of a runtime per thread that accepts,
+    /// serves and pools connections on its own (less CPU per request).
+    pub work_stealing: bool,
     /// Peers whose `X-Forwarded-For` is kept (the peer is appended); empty:
     /// every client-sent forwarding header is replaced.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -539,6 +543,7 @@ impl Config {
             tls,
             admin_listen,
             threads,
+            work_stealing: input.work_stealing.is_some_and(|switch| switch.0),
             trusted_proxies: input.trusted_proxies.into_iter().map(|p| p.0).collect(),
             chain,
             session,

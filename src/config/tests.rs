@@ -1214,3 +1214,25 @@ fn tls_http2_is_on_by_default_and_a_switch() {
     };
     assert!(message.contains("tls.http2"), "{message}");
 }
+
+#[test]
+fn work_stealing_is_off_by_default_and_a_switch() {
+    let with = |line: &str| {
+        format!(
+            "{line}{}",
+            minimal("  - {path: /, upstream: \"http://127.0.0.1:3000\", auth: required}\n")
+        )
+    };
+    let work_stealing = |line: &str| {
+        Config::from_yaml(&with(line), Path::new("."))
+            .unwrap()
+            .work_stealing
+    };
+    assert!(!work_stealing(""));
+    assert!(work_stealing("work_stealing: on\n"));
+    assert!(work_stealing("work_stealing: true\n"));
+    assert!(!work_stealing("work_stealing: off\n"));
+    let message = err(&with("work_stealing: sometimes\n"));
+    assert!(message.contains("work_stealing"), "{message}");
+    assert!(message.contains("line 1"), "{message}");
+}

@@ -57,6 +57,13 @@ pub fn raw_request(addr: SocketAddr, raw: &[u8]) -> Response {
         .set_read_timeout(Some(Duration::from_secs(40)))
         .unwrap();
     stream.write_all(raw).expect("write");
+    read_response(&mut stream)
+}
+
+/// Reads one response from `stream` (a body framed by Content-Length or
+/// chunked, else read to close), so that a keep-alive connection can carry
+/// the next request afterwards.
+pub fn read_response(stream: &mut TcpStream) -> Response {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     let head_end;
