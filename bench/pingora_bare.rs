@@ -58,11 +58,12 @@ fn main() {
         eprintln!("UPSTREAM must be an address like 127.0.0.1:8080 and THREADS a number");
         std::process::exit(2);
     };
-    // Like steemgate: pingora's default work-stealing runtime.
-    // BARE_WORK_STEALING=0 tries one current-thread runtime per thread (on
-    // 2 cores: +13 % for this proxy, no difference for steemgate's public
-    // route in an A/B of 3 alternating rounds, so steemgate keeps the default).
-    let work_stealing = std::env::var("BARE_WORK_STEALING").map_or(true, |v| v != "0");
+    // Like steemgate's default (`work_stealing: off`): a current-thread
+    // runtime per thread that accepts, serves and pools on its own (the
+    // pingora-core patch, vendor/pingora-core/PATCHED.md change 2).
+    // BARE_WORK_STEALING=1 runs pingora's work-stealing runtime instead, like
+    // steemgate's `work_stealing: on`.
+    let work_stealing = std::env::var("BARE_WORK_STEALING").is_ok_and(|v| v == "1");
     let conf = ServerConf {
         threads,
         work_stealing,

@@ -18,6 +18,7 @@ ORDER = [
     "pingora-bare",
     "steemgate-public",
     "steemgate-authenticated",
+    "steemgate-authenticated-work-stealing",
     "steemgate-policy",
 ]
 DESCRIPTIONS = {
@@ -27,6 +28,7 @@ DESCRIPTIONS = {
     "pingora-bare": "the smallest pingora proxy (bench/pingora_bare.rs) → upstream: the floor under steemgate",
     "steemgate-public": "steemgate, `public` route → upstream",
     "steemgate-authenticated": "steemgate, `required` route, logged-in cookie → upstream",
+    "steemgate-authenticated-work-stealing": "the same on tokio's work-stealing runtime (`work_stealing: on`; the default is a runtime per thread)",
     "steemgate-policy": "steemgate, `required` route with a chain policy (cached decision), logged-in cookie → upstream",
 }
 
@@ -152,6 +154,9 @@ def main():
         ),
         "steemgate-policy / steemgate-authenticated": ratio(
             rows, "steemgate-policy", "steemgate-authenticated"
+        ),
+        "steemgate-authenticated / steemgate-authenticated-work-stealing": ratio(
+            rows, "steemgate-authenticated", "steemgate-authenticated-work-stealing"
         ),
         "steemgate-authenticated / steemgate-public": ratio(
             rows, "steemgate-authenticated", "steemgate-public"

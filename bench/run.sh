@@ -12,7 +12,9 @@
 #     any pingora-based proxy here, so the table separates pingora's cost
 #     from steemgate's;
 #   - steemgate with a `public` route (/public) and a `required` route (/app),
-#     its chain a devnet producing blocks on request;
+#     its chain a devnet producing blocks on request; and a second one on
+#     tokio's work-stealing runtime (`work_stealing: on`), so that the two
+#     runtimes are compared in the same run;
 # logs a session in with a simulated transfer, and loads each target in turn
 # with the same wrk flags, rotating the order every round. Results: a table
 # on stdout and bench/results/latest.md + latest.json (latest-redis.* with
@@ -88,6 +90,17 @@ if [[ -z "${GATE_EXTRA_YAML:-}" ]]; then
 fi
 start_gateway gateway "$STORE_URL" "$UPSTREAM_URL"
 GATE_PORT="${GATE_URL##*:}"
+# The same gateway on tokio's work-stealing runtime (`work_stealing: on`), so
+# that both runtimes are compared in one run; its own embedded store (one
+# process per store directory), or the same Redis.
+MAIN_GATE_URL="$GATE_URL" MAIN_GATE_PID="$GATE_PID" MAIN_EXTRA_YAML="$GATE_EXTRA_YAML"
+WS_STORE_URL="$STORE_URL"
+[[ "$STORE_KIND" == redis ]] || WS_STORE_URL="file:$WORK_DIR/store-work-stealing"
+GATE_EXTRA_YAML="$MAIN_EXTRA_YAML
+work_stealing: on"
+start_gateway gateway-work-stealing "$WS_STORE_URL" "$UPSTREAM_URL"
+WS_GATE_URL="$GATE_URL" WS_GATE_PID="$GATE_PID"
+GATE_URL="$MAIN_GATE_URL" GATE_PID="$MAIN_GATE_PID" GATE_EXTRA_YAML="$MAIN_EXTRA_YAML"
 
 # The floor: the smallest pingora proxy, same threads as the gateway.
 BARE_PORT="$(free_port)"
@@ -138,33 +151,38 @@ wait_http "http://127.0.0.1:$PLAIN_PORT/"
 # 4. A logged-in session.
 log "logging a session in through the devnet"
 COOKIE="$(login_session "$GATE_URL")"
+WS_COOKIE="$(login_session "$WS_GATE_URL")"
 
 # Process ids whose CPU time is charged to a target (nginx: its workers).
 nginx_workers() { pgrep -P "$1" | tr '\n' ' '; }
 UPSTREAM_CPU_PIDS="$(nginx_workers "$UPSTREAM_PID")"
 FRONT_CPU_PIDS="$(nginx_workers "$FRONT_PID")"
 
-# name|url|pids of the proxy under test — every target gets the same Cookie header.
+# name|url|pids of the proxy under test|cookie — every target but the
+# work-stealing gateway's gets the same Cookie header (that gateway has its
+# own session, with the same size of cookie).
 TARGETS=(
-    "upstream-direct|$UPSTREAM_URL/app|$UPSTREAM_CPU_PIDS"
-    "nginx-plain|http://127.0.0.1:$PLAIN_PORT/app|$FRONT_CPU_PIDS"
-    "nginx-auth_request|http://127.0.0.1:$AUTHREQ_PORT/app|$FRONT_CPU_PIDS $GATE_PID"
-    "pingora-bare|http://127.0.0.1:$BARE_PORT/app|$BARE_PID"
-    "steemgate-public|$GATE_URL/public|$GATE_PID"
-    "steemgate-authenticated|$GATE_URL/app|$GATE_PID"
-    "steemgate-policy|$GATE_URL/club|$GATE_PID"
+    "upstream-direct|$UPSTREAM_URL/app|$UPSTREAM_CPU_PIDS|$COOKIE"
+    "nginx-plain|http://127.0.0.1:$PLAIN_PORT/app|$FRONT_CPU_PIDS|$COOKIE"
+    "nginx-auth_request|http://127.0.0.1:$AUTHREQ_PORT/app|$FRONT_CPU_PIDS $GATE_PID|$COOKIE"
+    "pingora-bare|http://127.0.0.1:$BARE_PORT/app|$BARE_PID|$COOKIE"
+    "steemgate-public|$GATE_URL/public|$GATE_PID|$COOKIE"
+    "steemgate-authenticated|$GATE_URL/app|$GATE_PID|$COOKIE"
+    "steemgate-authenticated-work-stealing|$WS_GATE_URL/app|$WS_GATE_PID|$WS_COOKIE"
+    "steemgate-policy|$GATE_URL/club|$GATE_PID|$COOKIE"
 )
 
 # Each target must answer 200, and the identity must reach the upstream.
 expect_body() {
-    local url="$1" want="$2" got
-    got="$(curl -s --max-time 5 -H "Cookie: $COOKIE" -w ' %{http_code}' "$url" | tr -d '\n')"
+    local url="$1" want="$2" cookie="${3:-$COOKIE}" got
+    got="$(curl -s --max-time 5 -H "Cookie: $cookie" -w ' %{http_code}' "$url" | tr -d '\n')"
     [[ "$got" == "$want 200" ]] || die "$url answered '$got', expected '$want 200'"
 }
 for target in "${TARGETS[@]}"; do
-    url="${target#*|}"
-    expect_body "${url%%|*}" "ok"
+    IFS='|' read -r _ url _ cookie <<<"$target"
+    expect_body "$url" "ok" "$cookie"
 done
+expect_body "$WS_GATE_URL/app/whoami" "account=$SENDER_ACCOUNT" "$WS_COOKIE"
 expect_body "http://127.0.0.1:$AUTHREQ_PORT/app/whoami" "account=$SENDER_ACCOUNT"
 expect_body "$GATE_URL/app/whoami" "account=$SENDER_ACCOUNT"
 expect_body "$GATE_URL/club/whoami" "account=$SENDER_ACCOUNT"
@@ -174,15 +192,15 @@ expect_body "$GATE_URL/public/whoami" "account="
 [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$AUTHREQ_PORT/app")" == 401 ]] ||
     die "auth_request let an anonymous request through"
 
-# run_wrk URL OUT [PID...]: one wrk run; OUT gets the WRK_JSON object, plus
-# the CPU time the given processes used per request.
+# run_wrk URL OUT COOKIE [PID...]: one wrk run; OUT gets the WRK_JSON object,
+# plus the CPU time the given processes used per request.
 run_wrk() {
-    local url="$1" out="$2"
-    shift 2
+    local url="$1" out="$2" cookie="$3"
+    shift 3
     local ticks_before
     ticks_before="$(cpu_ticks "$@")"
     # shellcheck disable=SC2086 # WRK_FLAGS is a list of flags
-    wrk $WRK_FLAGS -s "$BENCH_DIR/wrk_json.lua" -H "Cookie: $COOKIE" "$url" >"$out.raw" 2>&1 ||
+    wrk $WRK_FLAGS -s "$BENCH_DIR/wrk_json.lua" -H "Cookie: $cookie" "$url" >"$out.raw" 2>&1 ||
         die "wrk failed on $url: $(cat "$out.raw")"
     sed -n 's/^WRK_JSON //p' "$out.raw" >"$out"
     [[ -s "$out" ]] || die "wrk printed no result for $url: $(cat "$out.raw")"
@@ -203,12 +221,10 @@ count=${#TARGETS[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
     for ((k = 0; k < count; k++)); do
         target="${TARGETS[$(((k + round - 1) % count))]}"
-        name="${target%%|*}"
-        rest="${target#*|}"
-        url="${rest%%|*}"
-        read -r -a pids <<<"${rest#*|}"
+        IFS='|' read -r name url pid_list cookie <<<"$target"
+        read -r -a pids <<<"$pid_list"
         log "round $round/$ROUNDS: $name"
-        run_wrk "$url" "$WORK_DIR/wrk-$round-$name.json" "${pids[@]}"
+        run_wrk "$url" "$WORK_DIR/wrk-$round-$name.json" "$cookie" "${pids[@]}"
         jq -c --arg t "$name" --argjson r "$round" --argjson pos "$k" \
             '{target: $t, round: $r, position: $pos, result: .}' \
             "$WORK_DIR/wrk-$round-$name.json" >>"$SAMPLES"
@@ -258,6 +274,6 @@ jq -n --arg flags "$WRK_FLAGS" --arg store "$STORE_KIND" --argjson rounds "$ROUN
 python3 "$BENCH_DIR/results_table.py" --samples "$SAMPLES" --machine "$WORK_DIR/machine.json" \
     --settings "$WORK_DIR/settings.json" --extra <(printf '%s' "$EXTRA") \
     --markdown "$RESULTS_DIR/latest$SUFFIX.md" --json "$RESULTS_DIR/latest$SUFFIX.json"
-errors="$(grep -c ' ERROR ' "$WORK_DIR/gateway.log" || true)"
+errors="$(cat "$WORK_DIR/gateway.log" "$WORK_DIR/gateway-work-stealing.log" | grep -c ' ERROR ' || true)"
 ((errors == 0)) || log "note: the gateway logged $errors ERROR lines (see BENCH_KEEP_WORK=1)"
 log "written: $RESULTS_DIR/latest$SUFFIX.md and .json"
