@@ -72,7 +72,7 @@
 //! created lazily, per tokio runtime that uses the store (one for every
 //! call, one for the writes that `WAIT`): pingora runs each service on its
 //! own runtime, and a connection's I/O driver must live in a runtime that
-//! keeps running. On one Redis they are
+//! keeps running. The threads of a per-thread runtime count as one runtime. On one Redis they are
 //! `ConnectionManager`s (they reconnect by themselves after a restart).
 
 use std::collections::HashMap;
@@ -1001,10 +1001,20 @@ impl RedisStore {
         format!("{}:revoked", self.key_base)
     }
 
+    /// The runtime whose connections a call uses. The threads of a
+    /// per-thread runtime (pingora's no-steal runtime, `work_stealing: off`)
+    /// are each a tokio runtime of their own, but they run and stop together
+    /// as one service, like the workers of a work-stealing runtime: they
+    /// share the connections of their first thread. One connection per
+    /// service, as with work stealing, so that a Redis restart is noticed and
+    /// recovered from once per service, not once per thread (each recovery
+    /// costs one failed call).
     fn runtime_id() -> StoreResult<tokio::runtime::Id> {
-        Ok(tokio::runtime::Handle::try_current()
-            .map_err(|_| StoreError::new("the Redis store was used outside a tokio runtime"))?
-            .id())
+        let current = tokio::runtime::Handle::try_current()
+            .map_err(|_| StoreError::new("the Redis store was used outside a tokio runtime"))?;
+        Ok(pingora_runtime::no_steal_handles()
+            .and_then(|threads| threads.first().map(tokio::runtime::Handle::id))
+            .unwrap_or_else(|| current.id()))
     }
 
     /// This runtime's connection for `lane`, created on first use.
