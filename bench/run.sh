@@ -245,7 +245,7 @@ if [[ "$STORE_KIND" == redis ]]; then
     idle_before="$(redis_calls)"; sleep 5; idle_after="$(redis_calls)"
     log "redis: commands during one authenticated run"
     load_before="$(redis_calls)"
-    run_wrk "$GATE_URL/app" "$WORK_DIR/wrk-redis-count.json" "$GATE_PID"
+    run_wrk "$GATE_URL/app" "$WORK_DIR/wrk-redis-count.json" "$COOKIE" "$GATE_PID"
     load_after="$(redis_calls)"
     EXTRA="$(jq -n --argjson ib "$idle_before" --argjson ia "$idle_after" \
         --argjson lb "$load_before" --argjson la "$load_after" \
