@@ -199,6 +199,21 @@ impl<A: ServerApp + Send + Sync + 'static> Service<A> {
         }
     }
 
+    /// steemgate patch (see PATCHED.md): `endpoint` with its listening socket
+    /// registered with the calling thread's runtime; if that fails, the
+    /// shared registration (still correct, only slower: the socket stays
+    /// polled by the thread that bound it).
+    #[cfg(unix)]
+    fn registered_here(endpoint: TransportStack) -> TransportStack {
+        match endpoint.for_current_runtime() {
+            Ok(local) => local,
+            Err(e) => {
+                warn!("accepting through the shared listener: {e}");
+                endpoint
+            }
+        }
+    }
+
     async fn run_endpoint(
         app_logic: Arc<A>,
         mut stack: TransportStack,
@@ -309,43 +324,27 @@ impl<A: ServerApp + Send + Sync + 'static> ServiceTrait for Service<A> {
         // steemgate patch (see PATCHED.md): on a no-steal runtime every thread
         // runs its own accept loops, on its own registration of the listening
         // socket. Otherwise the loops are spawned as before.
-        let accept_threads = pingora_runtime::no_steal_handles();
-        endpoints.into_iter().for_each(|endpoint| {
-            let Some(threads) = &accept_threads else {
+        let no_steal_threads = pingora_runtime::no_steal_handles();
+        let own_registration = no_steal_threads.is_some();
+        let accepting_runtimes = no_steal_threads.unwrap_or(std::slice::from_ref(&runtime));
+        for endpoint in endpoints {
+            for accepting_runtime in accepting_runtimes {
                 for _ in 0..listeners_per_fd {
                     let shutdown = shutdown.clone();
                     let my_app_logic = app_logic.clone();
                     let endpoint = endpoint.clone();
-
-                    let jh = runtime.spawn(async move {
-                        Self::run_endpoint(my_app_logic, endpoint, shutdown).await;
-                    });
-
-                    handlers.push(jh);
-                }
-                return;
-            };
-            for thread in threads.iter() {
-                for _ in 0..listeners_per_fd {
-                    let shutdown = shutdown.clone();
-                    let my_app_logic = app_logic.clone();
-                    let endpoint = endpoint.clone();
-                    handlers.push(thread.spawn(async move {
+                    handlers.push(accepting_runtime.spawn(async move {
                         #[cfg(unix)]
-                        let endpoint = match endpoint.for_current_runtime() {
-                            Ok(local) => local,
-                            Err(e) => {
-                                // Still correct, only slower: the socket stays
-                                // polled by the thread that bound it.
-                                warn!("accepting through the shared listener: {e}");
-                                endpoint
-                            }
+                        let endpoint = if own_registration {
+                            Self::registered_here(endpoint)
+                        } else {
+                            endpoint
                         };
                         Self::run_endpoint(my_app_logic, endpoint, shutdown).await;
                     }));
                 }
             }
-        });
+        }
 
         futures::future::join_all(handlers).await;
         self.listeners.cleanup();
