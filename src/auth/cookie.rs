@@ -26,8 +26,9 @@ const VERSION: &str = "v1";
 const MAX_COOKIE_VALUE: usize = 256;
 
 /// A session id: 32 bytes from the OS CSPRNG. Never logged, never stored
-/// as-is (see [`SessionId::store_key`]).
-#[derive(Clone, PartialEq, Eq)]
+/// as-is (see [`SessionId::store_key`]). Hashable so that the session cache
+/// can find a verified id without hashing it into its store key first.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId([u8; SESSION_ID_LEN]);
 
 impl std::fmt::Debug for SessionId {
@@ -41,6 +42,12 @@ impl SessionId {
         let mut id = [0u8; SESSION_ID_LEN];
         os_random(&mut id)?;
         Ok(Self(id))
+    }
+
+    /// A fixed id, for tests elsewhere in the crate.
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: [u8; SESSION_ID_LEN]) -> Self {
+        Self(bytes)
     }
 
     /// The key this session is stored under: BLAKE2b-128 of the id, hex. A

@@ -140,10 +140,10 @@ impl SessionManager {
         id: &SessionId,
         now: UnixTime,
     ) -> Result<Option<String>, StoreError> {
-        let key = id.store_key();
-        if let Some(account) = self.cache.get(&key, now) {
+        if let Some(account) = self.cache.get(id, now) {
             return Ok(Some(account));
         }
+        let key = id.store_key();
         let epoch = self.cache.epoch();
         let Some(record) = self.store.get_session(&key).await? else {
             return Ok(None);
@@ -153,7 +153,7 @@ impl SessionManager {
         }
         if let Some(account) = &record.account {
             self.cache
-                .insert(key, account.clone(), record.expires_at, epoch);
+                .insert(id.clone(), key, account.clone(), record.expires_at, epoch);
         }
         Ok(record.account)
     }
