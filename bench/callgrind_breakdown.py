@@ -88,7 +88,12 @@ PINGORA = {
     "tokio scheduler + I/O driver code (self, by source file)": ("self", [r"tokio-[\d.]+/src/runtime/"]),
     "  tokio park + I/O driver turn (park_internal, incl)": (
         "incl",
-        [r"tokio::runtime::scheduler::multi_thread::worker::Context::park_internal" + END],
+        [
+            # work-stealing runtime
+            r"tokio::runtime::scheduler::multi_thread::worker::Context::park_internal" + END,
+            # per-thread runtime (steemgate's default, `work_stealing: off`)
+            r"tokio::runtime::scheduler::current_thread::Context::park_internal" + END,
+        ],
     ),
     "  tokio task wake-ups (wake_by_val + wake_by_ref, incl; partly inside park)": (
         "incl",
