@@ -73,14 +73,6 @@ impl ProxyTaskState {
     }
 }
 
-/// steemgate patch (PATCHED.md change 3): header slots reserved beyond the
-/// client's own when a request header is parsed. A proxy commonly adds a
-/// handful (`X-Forwarded-For`, `X-Forwarded-Proto`, `X-Real-IP`, an identity
-/// header) to the clone it sends upstream; `HeaderMap` capacity survives
-/// `clone()`, so with this room neither of `RequestHeader`'s two maps (values
-/// and header-case names) is grown and rehashed for them.
-const PROXY_HEADER_HEADROOM: usize = 8;
-
 /// The HTTP 1.x server session
 pub struct HttpSession {
     underlying_stream: Stream,
@@ -361,9 +353,7 @@ impl HttpSession {
                             req.method.unwrap_or(""),
                             // we path httparse to allow unsafe bytes in the str
                             req.path.unwrap_or("").as_bytes(),
-                            // steemgate patch (PATCHED.md change 3): room for the
-                            // headers a proxy adds before it forwards the request.
-                            Some(req.headers.len() + PROXY_HEADER_HEADROOM),
+                            Some(req.headers.len()),
                         )?);
 
                         request_header.set_version(match req.version {
@@ -1887,36 +1877,6 @@ mod tests_stream {
         let res = http_stream.read_request().await;
         assert_eq!(input.len(), res.unwrap().unwrap());
         assert_eq!(0, http_stream.req_header().headers.len());
-    }
-
-    /// steemgate patch (PATCHED.md change 3): a parsed request has room for
-    /// the headers a proxy adds, in its clone too, with no regrowth.
-    #[tokio::test]
-    async fn read_request_leaves_room_for_added_headers() {
-        init_log();
-        let input = b"GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n";
-        let mock_io = Builder::new().read(&input[..]).build();
-        let mut http_stream = HttpSession::new(Box::new(mock_io));
-        http_stream.read_request().await.unwrap();
-        let mut upstream = http_stream.req_header().clone();
-        let room = upstream.headers.capacity();
-        assert!(room >= 2 + PROXY_HEADER_HEADROOM, "capacity {room}");
-        for name in [
-            "X-Forwarded-For",
-            "X-Real-IP",
-            "X-Forwarded-Host",
-            "X-Forwarded-Proto",
-            "X-Identity",
-        ] {
-            upstream.insert_header(name, "v").unwrap();
-        }
-        assert_eq!(upstream.headers.capacity(), room, "no regrowth");
-        // The added headers keep their case on the wire.
-        let mut wire = Vec::new();
-        upstream.header_to_h1_wire(&mut wire);
-        let wire = String::from_utf8(wire).unwrap();
-        assert!(wire.contains("X-Real-IP: v"), "{wire}");
-        assert!(wire.starts_with("Host: a\r\nAccept: */*\r\n"), "{wire}");
     }
 
     #[cfg(feature = "patched_http1")]
