@@ -150,6 +150,9 @@ STEEMGATE_OWN = {
     "  header hygiene (sanitize_upstream_request)": ("incl", [r"steemgate::proxy::headers::sanitize_upstream_request" + END]),
     "    of which pingora's insert_header": ("incl", [r"pingora_http::RequestHeader::insert_header" + END]),
     "steemgate: logging (metrics)": gateway_phase("logging"),
+    # The deadline wrapper around every downstream socket (`proxy::conn_guard`):
+    # its own code only, not the socket reads and writes it passes on.
+    "steemgate: connection guard (conn_guard, self)": ("self", [r"steemgate::proxy::conn_guard::"]),
 }
 
 COMMON = {

@@ -148,7 +148,7 @@ impl PhaseTracker {
     /// Only a line feed can end the block, so this jumps from one to the
     /// next with `memchr` and looks back at most two bytes (into `tail`, the
     /// last three bytes of earlier reads, when the feed starts this read).
-    /// A byte-by-byte scan cost ~5 instructions per header byte on every
+    /// A byte-by-byte scan cost ~7 instructions per header byte on every
     /// request; a browser sends a kilobyte or more.
     fn header_block_ends(&mut self, bytes: &[u8]) -> bool {
         let tail = self.tail;
