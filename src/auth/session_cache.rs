@@ -494,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn an_id_is_never_served_under_another_ids_entry() {
+    fn re_caching_an_id_replaces_its_entry_and_serves_no_other_id() {
         let cache = SessionCache::new(TTL, 100);
         let t0 = Instant::now();
         insert(&cache, "a", "alice", 1_000, cache.epoch(), t0);
