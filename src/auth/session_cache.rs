@@ -71,6 +71,25 @@ struct Shard {
 }
 
 impl Shard {
+    /// Caches `entry` for `id`, replacing any entry it had.
+    fn insert(&mut self, id: SessionId, entry: Entry) {
+        self.remove_id(&id);
+        self.ids_by_key.insert(entry.key.clone(), id.clone());
+        self.by_id.insert(id, entry);
+    }
+
+    /// Drops the entries cached `ttl` or longer before `now`.
+    fn drop_stale(&mut self, now: Instant, ttl: Duration) {
+        let ids_by_key = &mut self.ids_by_key;
+        self.by_id.retain(|_, entry| {
+            let fresh = now.saturating_duration_since(entry.cached_at) < ttl;
+            if !fresh {
+                ids_by_key.remove(&entry.key);
+            }
+            fresh
+        });
+    }
+
     fn remove_id(&mut self, id: &SessionId) {
         if let Some(entry) = self.by_id.remove(id) {
             self.ids_by_key.remove(&entry.key);
@@ -210,30 +229,21 @@ impl SessionCache {
         let Ok(mut shard) = self.shard(&id).write() else {
             return;
         };
-        // Checked under the shard lock: an eviction takes every shard's lock
-        // before bumping the epoch.
+        // Checked under the shard lock: an eviction bumps the epoch before it
+        // sweeps the shards, so either this sees the bump or the sweep reaches
+        // this shard after the insert (see `evict`).
         if self.epoch() != epoch {
             return;
         }
         if shard.by_id.len() >= self.shard_capacity && !shard.by_id.contains_key(&id) {
-            let ttl = self.ttl;
-            let Shard { by_id, ids_by_key } = &mut *shard;
-            by_id.retain(|_, entry| {
-                let fresh = now.saturating_duration_since(entry.cached_at) < ttl;
-                if !fresh {
-                    ids_by_key.remove(&entry.key);
-                }
-                fresh
-            });
+            shard.drop_stale(now, self.ttl);
             if shard.by_id.len() >= self.shard_capacity
                 && let Some(victim) = shard.by_id.keys().next().cloned()
             {
                 shard.remove_id(&victim);
             }
         }
-        shard.remove_id(&id);
-        shard.ids_by_key.insert(key.clone(), id.clone());
-        shard.by_id.insert(
+        shard.insert(
             id,
             Entry {
                 account,
