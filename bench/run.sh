@@ -90,17 +90,17 @@ if [[ -z "${GATE_EXTRA_YAML:-}" ]]; then
 fi
 start_gateway gateway "$STORE_URL" "$UPSTREAM_URL"
 GATE_PORT="${GATE_URL##*:}"
+MAIN_GATE_URL="$GATE_URL" MAIN_GATE_PID="$GATE_PID"
 # The same gateway on tokio's work-stealing runtime (`work_stealing: on`), so
 # that both runtimes are compared in one run; its own embedded store (one
-# process per store directory), or the same Redis.
-MAIN_GATE_URL="$GATE_URL" MAIN_GATE_PID="$GATE_PID" MAIN_EXTRA_YAML="$GATE_EXTRA_YAML"
+# process per store directory), or the same Redis. start_gateway sets
+# GATE_URL and GATE_PID: they go back to the main gateway's afterwards.
 WS_STORE_URL="$STORE_URL"
 [[ "$STORE_KIND" == redis ]] || WS_STORE_URL="file:$WORK_DIR/store-work-stealing"
-GATE_EXTRA_YAML="$MAIN_EXTRA_YAML
-work_stealing: on"
-start_gateway gateway-work-stealing "$WS_STORE_URL" "$UPSTREAM_URL"
+GATE_EXTRA_YAML="$GATE_EXTRA_YAML
+work_stealing: on" start_gateway gateway-work-stealing "$WS_STORE_URL" "$UPSTREAM_URL"
 WS_GATE_URL="$GATE_URL" WS_GATE_PID="$GATE_PID"
-GATE_URL="$MAIN_GATE_URL" GATE_PID="$MAIN_GATE_PID" GATE_EXTRA_YAML="$MAIN_EXTRA_YAML"
+GATE_URL="$MAIN_GATE_URL" GATE_PID="$MAIN_GATE_PID"
 
 # The floor: the smallest pingora proxy, same threads as the gateway.
 BARE_PORT="$(free_port)"
